@@ -1,0 +1,27 @@
+"""framediff: are these two frames the same, and if not, where do they differ?
+
+The public API::
+
+    from framediff import compare, open_source, Deduplicator, Watcher
+"""
+
+__version__ = "0.1.0"
+
+from .errors import FramediffError, InputError, OptionError, OutputError, SourceError  # noqa: E402
+from .options import AnalysisOptions  # noqa: E402
+from .regions import Region  # noqa: E402
+from .sources import Frame, FrameSource, open_source  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "AnalysisOptions",
+    "Frame",
+    "FrameSource",
+    "FramediffError",
+    "InputError",
+    "OptionError",
+    "OutputError",
+    "Region",
+    "SourceError",
+    "open_source",
+]

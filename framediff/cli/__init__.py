@@ -1,0 +1,11 @@
+"""The command-line interface: a thin layer of click commands over the library.
+
+Each command lives in its own module and registers itself on :data:`cli`.
+"""
+
+from .app import cli, main
+
+# Importing a command module adds its command to the group.
+# (command modules are imported below as they are added)
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,63 @@
+"""The ``framediff`` click group and the error handling every command shares."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import FramediffError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="framediff")
+def cli() -> None:
+    """Are these frames the same, and if not, where do they differ?
+
+    \b
+    framediff compare A.jpg B.jpg -o diff.png   spot the difference between two photos
+    framediff dedup in.mp4 -o out.mp4           drop duplicate frames from a video
+    framediff watch 0 --events -                watch a camera for changes
+
+    Run 'framediff COMMAND -h' for a command's options.
+    """
+
+
+def error(message: str) -> None:
+    """Print ``Error: message`` on stderr as the single line a user sees."""
+    click.echo(f"Error: {message}", err=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``framediff`` command: run the group, turn every error into one line and exit 2.
+
+    Args:
+        args: Command-line arguments (default: ``sys.argv[1:]``).
+    """
+    try:
+        rv = cli.main(args=args, prog_name="framediff", standalone_mode=False)
+    except FramediffError as e:
+        error(str(e))
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(2)
+    except click.UsageError as e:
+        cmd = e.ctx.command_path if e.ctx else "framediff"
+        error(f"{e.format_message()} (see '{cmd} --help')")
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        error(e.format_message())
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)

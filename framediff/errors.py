@@ -1,0 +1,41 @@
+"""The error family of framediff.
+
+Every error a user can cause (a missing file, a video that cannot be decoded, an option out of range) is a
+:class:`FramediffError`. The CLI prints it as one line, ``Error: <what> (<what to do>)``, and exits with
+status 2; library users catch the class they care about.
+"""
+
+from __future__ import annotations
+
+
+class FramediffError(Exception):
+    """Base class of every error framediff raises on bad input.
+
+    Args:
+        message: What is wrong, in one line.
+        hint: What the user can do about it, in one line (optional).
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(FramediffError):
+    """An input file or array is missing, empty, corrupt or unusable (e.g. an image too small to compare)."""
+
+
+class SourceError(FramediffError):
+    """A frame source (video, stream, camera, folder) cannot be opened or read."""
+
+
+class OptionError(FramediffError, ValueError):
+    """An option value is out of range or malformed."""
+
+
+class OutputError(FramediffError):
+    """An output cannot be written (or would overwrite an input)."""

@@ -1,0 +1,234 @@
+"""Measuring how two frames differ: absolute difference, SSIM, MSE/PSNR and perceptual hashes.
+
+Pure functions on numpy arrays. The SSIM here is scikit-image's definition (same window, data range and
+constants) computed with OpenCV box filters in float32, several times faster than
+``skimage.metrics.structural_similarity``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["absdiff", "ssim", "ssim_map", "mse", "psnr", "ImageHash", "phash", "dhash"]
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise InputError(f"images differ in shape: {a.shape} vs {b.shape}", "resize or align them first")
+
+
+def absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel absolute difference; for colour input the maximum over channels.
+
+    Args:
+        a: First image.
+        b: Second image of the same shape and dtype.
+
+    Returns:
+        A 2-D array of the input dtype.
+    """
+    _same_shape(a, b)
+    d = cv2.absdiff(a, b)
+    if d.ndim == 3:
+        d = d.max(axis=2)
+    return d
+
+
+def ssim_map(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    win_size: int = 7,
+    data_range: float | None = None,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> np.ndarray:
+    """SSIM map of two grey images, as ``skimage.metrics.structural_similarity(..., full=True)``.
+
+    Uses a uniform ``win_size`` window, the sample covariance (N / (N - 1)), and reflected borders, like
+    scikit-image's defaults.
+
+    Args:
+        a: First grey image (2-D).
+        b: Second grey image, same shape.
+        win_size: Odd side of the square window.
+        data_range: Value range of the data; by default that of the dtype (255 for uint8, 1 for float).
+        k1: SSIM constant K1.
+        k2: SSIM constant K2.
+
+    Returns:
+        A float32 map of the same shape, 1.0 where the images agree.
+
+    Raises:
+        InputError: when the shapes differ, the images are not 2-D, or the window exceeds the image.
+
+    References:
+        Wang, Bovik, Sheikh, Simoncelli (2004): Image quality assessment: from error visibility to
+        structural similarity. IEEE TIP 13(4).
+    """
+    _same_shape(a, b)
+    if a.ndim != 2:
+        raise InputError("SSIM needs grey (2-D) images", "convert with framediff.prepare.to_gray")
+    if win_size % 2 == 0 or win_size < 3:
+        raise InputError(f"win_size must be odd and >= 3, got {win_size}")
+    if min(a.shape) < win_size:
+        raise InputError(
+            f"win_size {win_size} exceeds the image extent {a.shape}", "pass a smaller win_size or larger images"
+        )
+    if data_range is None:
+        data_range = 255.0 if a.dtype == np.uint8 else (65535.0 if a.dtype == np.uint16 else 1.0)
+    # Centre the data before squaring: float32 keeps E[x^2] - E[x]^2 accurate only for small magnitudes.
+    shift = data_range / 2.0
+    x = a.astype(np.float32)
+    y = b.astype(np.float32)
+    cv2.subtract(x, shift, dst=x)
+    cv2.subtract(y, shift, dst=y)
+    ksize = (win_size, win_size)
+    border = cv2.BORDER_REFLECT
+    mx = cv2.blur(x, ksize, borderType=border)
+    my = cv2.blur(y, ksize, borderType=border)
+    xx = cv2.sqrBoxFilter(x, cv2.CV_32F, ksize, normalize=True, borderType=border)
+    yy = cv2.sqrBoxFilter(y, cv2.CV_32F, ksize, normalize=True, borderType=border)
+    xy = cv2.blur(cv2.multiply(x, y), ksize, borderType=border)
+    cov_norm = win_size * win_size / (win_size * win_size - 1.0)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    # Variances and covariance are shift-invariant: compute them on the centred data.
+    vsum = cv2.add(cv2.subtract(xx, cv2.multiply(mx, mx)), cv2.subtract(yy, cv2.multiply(my, my)))
+    vxy = cv2.subtract(xy, cv2.multiply(mx, my))
+    xx = yy = xy = x = y = None  # free memory early on large frames
+    # The luminance term needs the true means.
+    cv2.add(mx, shift, dst=mx)
+    cv2.add(my, shift, dst=my)
+    mxy = cv2.multiply(mx, my)
+    mx2 = cv2.multiply(mx, mx)
+    my2 = cv2.multiply(my, my)
+    num = cv2.multiply(cv2.add(mxy, mxy) + c1, vxy * (2 * cov_norm) + c2)
+    den = cv2.multiply(cv2.add(mx2, my2) + c1, vsum * cov_norm + c2)
+    return cv2.divide(num, den)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, *, win_size: int = 7, data_range: float | None = None) -> float:
+    """Mean SSIM of two grey images, as ``skimage.metrics.structural_similarity`` returns it.
+
+    The mean leaves out a border of ``(win_size - 1) // 2`` pixels, as scikit-image does.
+
+    Args:
+        a: First grey image.
+        b: Second grey image.
+        win_size: Odd side of the square window.
+        data_range: Value range of the data (default: from the dtype).
+
+    Returns:
+        The mean SSIM in [-1, 1].
+    """
+    m = ssim_map(a, b, win_size=win_size, data_range=data_range)
+    pad = (win_size - 1) // 2
+    return float(cv2.mean(m[pad:-pad, pad:-pad])[0])
+
+
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error over all pixels and channels (float64 accumulation).
+
+    Args:
+        a: First image.
+        b: Second image, same shape.
+
+    Returns:
+        The MSE in the inputs' units squared.
+    """
+    _same_shape(a, b)
+    return float(cv2.norm(a, b, cv2.NORM_L2SQR)) / a.size
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB (``inf`` for identical images).
+
+    Args:
+        a: First image.
+        b: Second image, same shape.
+        data_range: Peak value (255 for 8-bit images).
+
+    Returns:
+        PSNR in decibels.
+    """
+    err = mse(a, b)
+    return math.inf if err == 0 else 10.0 * math.log10(data_range**2 / err)
+
+
+@dataclass(frozen=True)
+class ImageHash:
+    """A perceptual hash: a small bit string where similar images get near values.
+
+    ``a - b`` is the Hamming distance (number of differing bits); ``str(h)`` is the hex form, and
+    :meth:`from_hex` reads it back.
+    """
+
+    bits: int
+    size: int = 64
+
+    def __sub__(self, other: ImageHash) -> int:
+        if not isinstance(other, ImageHash) or other.size != self.size:
+            raise TypeError("can only subtract an ImageHash of the same size")
+        return (self.bits ^ other.bits).bit_count() if hasattr(int, "bit_count") else bin(self.bits ^ other.bits).count("1")
+
+    def __str__(self) -> str:
+        return f"{self.bits:0{self.size // 4}x}"
+
+    @classmethod
+    def from_hex(cls, text: str) -> ImageHash:
+        """Read a hash back from its hex form.
+
+        Args:
+            text: Hex digits as produced by ``str(hash)``.
+
+        Returns:
+            The hash.
+        """
+        return cls(int(text, 16), len(text) * 4)
+
+
+def _bits(values: np.ndarray) -> int:
+    out = 0
+    for v in values.ravel():
+        out = (out << 1) | int(bool(v))
+    return out
+
+
+def phash(image: np.ndarray) -> ImageHash:
+    """DCT perceptual hash (64 bits): low-frequency structure above or below its median.
+
+    Args:
+        image: A grey (2-D) or BGR image.
+
+    Returns:
+        The 64-bit :class:`ImageHash`.
+    """
+    from .prepare import to_gray
+
+    g = cv2.resize(to_gray(image), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(g)[:8, :8]
+    return ImageHash(_bits(low > np.median(low)), 64)
+
+
+def dhash(image: np.ndarray) -> ImageHash:
+    """Difference hash (64 bits): whether each pixel of a 9x8 thumbnail is brighter than its right neighbour.
+
+    Cheaper than :func:`phash`, a little less robust.
+
+    Args:
+        image: A grey (2-D) or BGR image.
+
+    Returns:
+        The 64-bit :class:`ImageHash`.
+    """
+    from .prepare import to_gray
+
+    g = cv2.resize(to_gray(image), (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    return ImageHash(_bits(g[:, 1:] > g[:, :-1]), 64)

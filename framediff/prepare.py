@@ -1,0 +1,200 @@
+"""Preparing frames for analysis: grey conversion, analysis size, blur, photometric normalisation.
+
+All functions are pure: they take numpy arrays and return new ones.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "to_gray",
+    "to_bgr8",
+    "to_uint8",
+    "analysis_scale",
+    "resize_to",
+    "blur",
+    "match_photometry",
+]
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Convert any supported depth to 8 bits per channel.
+
+    Args:
+        image: uint8, uint16 (full 16-bit range), or float array in [0, 1].
+
+    Returns:
+        The uint8 array (the input itself when it already is uint8).
+
+    Raises:
+        InputError: for an unsupported dtype.
+    """
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        # 65535 / 257 = 255 exactly, so white stays white.
+        return cv2.convertScaleAbs(image, alpha=1 / 257)
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * 255
+    if np.issubdtype(image.dtype, np.floating):
+        return cv2.convertScaleAbs(np.nan_to_num(image.astype(np.float32)), alpha=255.0)
+    if np.issubdtype(image.dtype, np.integer):
+        return np.clip(image, 0, 255).astype(np.uint8)
+    raise InputError(f"unsupported pixel type {image.dtype}", "use 8-bit, 16-bit or float images")
+
+
+def _drop_alpha(image: np.ndarray) -> np.ndarray:
+    """Composite a BGRA image over white, so transparent pixels compare as white paper would."""
+    bgr = image[..., :3].astype(np.float32)
+    alpha = image[..., 3:4].astype(np.float32) / float(np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1)
+    white = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
+    out = bgr * alpha + white * (1.0 - alpha)
+    return out.astype(image.dtype) if image.dtype.kind == "u" else out
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Return an 8-bit, 3-channel BGR version of ``image`` (grey, BGR or BGRA; 8/16-bit or float).
+
+    Args:
+        image: A 2-D grey array or an H x W x 1/3/4 array.
+
+    Returns:
+        An H x W x 3 uint8 array.
+    """
+    _check_image(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = _drop_alpha(image)
+    image = to_uint8(image)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Return the 8-bit grey (luma) version of ``image``.
+
+    Args:
+        image: A 2-D grey array or an H x W x 1/3/4 BGR(A) array; uint8, uint16 or float in [0, 1].
+
+    Returns:
+        A 2-D uint8 array.
+
+    Raises:
+        InputError: when the array is not an image.
+    """
+    _check_image(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = _drop_alpha(image)
+    image = to_uint8(image)
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected a numpy image array, got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise InputError(
+            f"array of shape {image.shape} is not an image",
+            "pass H x W grey or H x W x 3/4 BGR(A) arrays",
+        )
+    if image.size == 0:
+        raise InputError("the image is empty")
+
+
+def analysis_scale(width: int, height: int, max_side: int | None) -> float:
+    """Return the factor by which to shrink a frame so its longer side is at most ``max_side``.
+
+    Args:
+        width: Frame width in pixels.
+        height: Frame height in pixels.
+        max_side: Longest side of the analysis image; ``None`` or 0 keeps full size.
+
+    Returns:
+        A factor <= 1.0; boxes found at analysis size map back by dividing by it.
+    """
+    if not max_side or max(width, height) <= max_side:
+        return 1.0
+    return max_side / float(max(width, height))
+
+
+def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by ``scale`` with area averaging (which also averages away pixel noise when shrinking).
+
+    Args:
+        image: Any OpenCV-compatible array.
+        scale: The factor from :func:`analysis_scale`.
+
+    Returns:
+        The resized array, or ``image`` itself when ``scale`` is 1.
+    """
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with standard deviation ``sigma`` pixels (0 returns the input unchanged).
+
+    Args:
+        image: Any OpenCV-compatible array.
+        sigma: Standard deviation in pixels.
+
+    Returns:
+        The blurred array.
+    """
+    if sigma <= 0:
+        return image
+    return cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+def match_photometry(
+    reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """Match ``image``'s brightness and contrast to ``reference``, channel by channel.
+
+    Exposure, contrast and white-balance differences between two photos are a gain and an offset per
+    channel. They are estimated robustly from the two images' quantiles (so a real local change, which
+    moves few pixels, barely moves the estimate) and undone on ``image``.
+
+    Args:
+        reference: The reference image (grey or BGR, uint8).
+        image: The image to correct, same shape as ``reference``.
+        valid: Optional mask of pixels to use for the estimate (non-zero = use).
+
+    Returns:
+        ``image`` corrected as float32 clipped to [0, 255].
+    """
+    ref = reference.reshape(reference.shape[0], reference.shape[1], -1)
+    img = image.reshape(image.shape[0], image.shape[1], -1).astype(np.float32)
+    qs = np.linspace(5, 95, 19)
+    sel = valid.astype(bool) if valid is not None else None
+    step = max(1, int(np.sqrt(ref.shape[0] * ref.shape[1] / 200_000)))  # subsample large images
+    out = np.empty_like(img)
+    for c in range(ref.shape[2]):
+        r = ref[::step, ::step, c]
+        i = img[::step, ::step, c]
+        if sel is not None:
+            s = sel[::step, ::step]
+            r, i = r[s], i[s]
+        qr = np.percentile(r, qs)
+        qi = np.percentile(i, qs)
+        # Least-squares line through matched quantiles: gain and offset of the exposure change.
+        var = float(np.var(qi))
+        gain = float(np.cov(qi, qr, bias=True)[0, 1] / var) if var > 1e-6 else 1.0
+        gain = float(np.clip(gain, 0.25, 4.0))
+        offset = float(np.mean(qr) - gain * np.mean(qi))
+        out[..., c] = img[..., c] * gain + offset
+    np.clip(out, 0, 255, out=out)
+    return out.reshape(image.shape)

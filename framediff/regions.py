@@ -1,0 +1,283 @@
+"""From a difference map to boxes: threshold, morphology, contours, merging, ignore masks.
+
+Pure functions on numpy arrays. A :class:`Region` is a box with its area (changed pixels) and a score
+(how strongly it changed), in whatever pixel frame its map was in; :meth:`Region.scaled` maps boxes found
+at analysis size back to source pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import InputError, OptionError
+
+__all__ = [
+    "Region",
+    "noise_floor",
+    "auto_threshold",
+    "threshold_map",
+    "clean_mask",
+    "find_regions",
+    "merge_boxes",
+    "ignore_mask",
+    "parse_box",
+]
+
+
+@dataclass(frozen=True)
+class Region:
+    """One changed region.
+
+    Attributes:
+        x: Left edge in pixels.
+        y: Top edge in pixels.
+        w: Width in pixels.
+        h: Height in pixels.
+        area: Number of changed pixels inside the box.
+        score: Mean strength of the change inside the region's pixels, 0..1 (1 = maximal difference).
+    """
+
+    x: int
+    y: int
+    w: int
+    h: int
+    area: int
+    score: float
+
+    def scaled(self, factor: float, limit: tuple[int, int] | None = None) -> Region:
+        """Map a box from analysis pixels to source pixels.
+
+        Args:
+            factor: Source pixels per analysis pixel (1 / the analysis scale).
+            limit: Optional (width, height) of the source, to clip the box to.
+
+        Returns:
+            The region in source pixels (the box grown outward to whole pixels).
+        """
+        if factor == 1.0 and limit is None:
+            return self
+        x0, y0 = int(np.floor(self.x * factor)), int(np.floor(self.y * factor))
+        x1, y1 = int(np.ceil((self.x + self.w) * factor)), int(np.ceil((self.y + self.h) * factor))
+        if limit is not None:
+            x0, y0 = max(0, x0), max(0, y0)
+            x1, y1 = min(limit[0], x1), min(limit[1], y1)
+        return Region(x0, y0, x1 - x0, y1 - y0, int(round(self.area * factor * factor)), self.score)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """The box as ``(x, y, w, h)``."""
+        return (self.x, self.y, self.w, self.h)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict with ``x``, ``y``, ``w``, ``h``, ``area`` and ``score``."""
+        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h, "area": self.area, "score": round(self.score, 4)}
+
+
+def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
+    """Estimate the typical level and spread of a difference map where nothing changed.
+
+    Real changes usually cover a minority of the frame, so the median and the median absolute deviation
+    describe the noise (compression, sensor grain, resampling) and ignore the changes.
+
+    Args:
+        diff: A non-negative difference map.
+        valid: Optional mask of pixels to consider (non-zero = consider).
+
+    Returns:
+        ``(median, sigma)`` where sigma is the MAD scaled to a normal standard deviation.
+    """
+    step = max(1, int(np.sqrt(diff.size / 250_000)))  # a subsample is plenty for two quantiles
+    d = diff[::step, ::step]
+    if valid is not None:
+        d = d[valid[::step, ::step] > 0]
+    if d.size == 0:
+        return 0.0, 0.0
+    d = d.astype(np.float32).ravel()
+    med = float(np.median(d))
+    sigma = 1.4826 * float(np.median(np.abs(d - med)))
+    return med, sigma
+
+
+def auto_threshold(
+    diff: np.ndarray, valid: np.ndarray | None = None, *, k: float = 6.0, minimum: float = 8.0, maximum: float = 96.0
+) -> float:
+    """A threshold for ``diff`` that clears the map's own noise floor.
+
+    Args:
+        diff: A non-negative difference map (0..255 scale).
+        valid: Optional mask of pixels to consider.
+        k: How many noise sigmas above the median a change must be.
+        minimum: Lowest threshold returned (a perfectly clean pair would otherwise flag rounding).
+        maximum: Highest threshold returned (a very noisy pair still shows strong changes).
+
+    Returns:
+        The threshold, in the map's units.
+    """
+    med, sigma = noise_floor(diff, valid)
+    return float(np.clip(med + k * max(sigma, 1.0), minimum, maximum))
+
+
+def threshold_map(diff: np.ndarray, threshold: float) -> np.ndarray:
+    """Binary mask (0/255, uint8) of pixels whose difference exceeds ``threshold``.
+
+    Args:
+        diff: Difference map.
+        threshold: Values strictly above it are marked.
+
+    Returns:
+        A uint8 mask.
+    """
+    if diff.dtype != np.uint8 and diff.dtype != np.float32:
+        diff = diff.astype(np.float32)
+    return cv2.threshold(diff, threshold, 255, cv2.THRESH_BINARY)[1].astype(np.uint8, copy=False)
+
+
+def clean_mask(mask: np.ndarray, open_px: int = 1, close_px: int = 2) -> np.ndarray:
+    """Remove speckle (opening) and fill small holes and gaps (closing).
+
+    Args:
+        mask: uint8 mask (non-zero = changed).
+        open_px: Radius of the opening; isolated blobs thinner than about twice this vanish.
+        close_px: Radius of the closing; gaps up to about twice this are bridged.
+
+    Returns:
+        The cleaned mask.
+    """
+    if open_px > 0:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_px + 1, 2 * open_px + 1))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
+    if close_px > 0:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * close_px + 1, 2 * close_px + 1))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k)
+    return mask
+
+
+def merge_boxes(boxes: Sequence[tuple[int, int, int, int]], gap: int) -> list[tuple[int, int, int, int]]:
+    """Merge boxes that overlap or lie within ``gap`` pixels of each other, until none do.
+
+    Args:
+        boxes: ``(x, y, w, h)`` boxes.
+        gap: Largest distance between two boxes that still belong to one change.
+
+    Returns:
+        The merged boxes.
+    """
+    out = [list(b) for b in boxes]
+    changed = True
+    while changed and len(out) > 1:
+        changed = False
+        i = 0
+        while i < len(out):
+            ax, ay, aw, ah = out[i]
+            j = i + 1
+            while j < len(out):
+                bx, by, bw, bh = out[j]
+                if ax - gap <= bx + bw and bx - gap <= ax + aw and ay - gap <= by + bh and by - gap <= ay + ah:
+                    x0, y0 = min(ax, bx), min(ay, by)
+                    x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
+                    out[i] = [x0, y0, x1 - x0, y1 - y0]
+                    ax, ay, aw, ah = out[i]
+                    del out[j]
+                    changed = True
+                else:
+                    j += 1
+            i += 1
+    return [tuple(b) for b in out]
+
+
+def find_regions(
+    mask: np.ndarray,
+    strength: np.ndarray | None = None,
+    *,
+    min_area: int = 0,
+    merge_gap: int = 0,
+    full_scale: float = 255.0,
+) -> list[Region]:
+    """Turn a binary mask into regions: connected components, merged when close, filtered by area.
+
+    Args:
+        mask: uint8 mask (non-zero = changed).
+        strength: Optional difference map used for each region's score (mean inside the region's pixels).
+        min_area: Regions with fewer changed pixels than this are dropped (after merging).
+        merge_gap: Components closer than this many pixels are one change (fragments of one object).
+        full_scale: The value of ``strength`` that means a maximal difference (score 1.0).
+
+    Returns:
+        Regions sorted by area, largest first.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return []
+    boxes = [tuple(int(v) for v in stats[i, :4]) for i in range(1, n)]
+    merged = merge_boxes(boxes, merge_gap) if merge_gap > 0 else boxes
+    regions = []
+    for x, y, w, h in merged:
+        sub = mask[y : y + h, x : x + w] > 0
+        area = int(np.count_nonzero(sub))
+        if area < max(min_area, 1):
+            continue
+        score = 1.0
+        if strength is not None:
+            score = float(np.mean(strength[y : y + h, x : x + w][sub])) / full_scale
+        regions.append(Region(x, y, w, h, area, float(min(max(score, 0.0), 1.0))))
+    regions.sort(key=lambda r: r.area, reverse=True)
+    return regions
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    """Parse ``"x,y,w,h"`` into a box.
+
+    Args:
+        text: Four integers separated by commas.
+
+    Returns:
+        ``(x, y, w, h)``.
+
+    Raises:
+        OptionError: when the text is not four non-negative integers with positive width and height.
+    """
+    parts = str(text).replace(" ", "").split(",")
+    try:
+        x, y, w, h = (int(float(p)) for p in parts)
+    except ValueError:
+        raise OptionError(f"box {text!r} is not x,y,w,h", "give four integers, e.g. 10,20,100,50") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise OptionError(f"box {text!r} has a negative corner or an empty size", "use x,y >= 0 and w,h > 0")
+    return x, y, w, h
+
+
+def ignore_mask(
+    size: tuple[int, int],
+    mask: np.ndarray | None = None,
+    boxes: Iterable[tuple[int, int, int, int]] = (),
+) -> np.ndarray | None:
+    """Combine an ignore picture and ignore boxes into one mask in source pixels (255 = ignore).
+
+    Args:
+        size: ``(width, height)`` of the frames the mask applies to.
+        mask: Optional grey picture, white = ignore; resized to ``size`` if it differs.
+        boxes: ``(x, y, w, h)`` boxes to ignore.
+
+    Returns:
+        The uint8 mask, or ``None`` when nothing is ignored.
+    """
+    boxes = list(boxes)
+    if mask is None and not boxes:
+        return None
+    w, h = size
+    out = np.zeros((h, w), np.uint8)
+    if mask is not None:
+        if mask.ndim == 3:
+            mask = cv2.cvtColor(mask[..., :3], cv2.COLOR_BGR2GRAY)
+        if mask.shape[:2] != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        out[mask > 127] = 255
+    for x, y, bw, bh in boxes:
+        out[y : y + bh, x : x + bw] = 255
+    if not out.any() and mask is None:
+        raise InputError("every ignore box lies outside the frame", f"the frame is {w}x{h}")
+    return out

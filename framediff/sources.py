@@ -1,0 +1,419 @@
+"""Frame sources: one iterator of :class:`Frame` over images, folders, videos, streams and cameras.
+
+Decoding lives here and nowhere else; analysis code only ever sees ``Frame(index, time, image)``.
+Use :func:`open_source` as a context manager::
+
+    with open_source("clip.mp4", gray=True) as src:
+        for frame in src:
+            ...
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import InputError, SourceError
+
+__all__ = [
+    "Frame",
+    "FrameSource",
+    "open_source",
+    "read_image",
+    "load_image",
+    "natural_key",
+    "IMAGE_EXTENSIONS",
+    "is_stream_url",
+]
+
+IMAGE_EXTENSIONS = {
+    ".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm",
+    ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic", ".jp2", ".avif",
+}  # fmt: skip
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt", "hls")
+
+# OpenCV prints its own warnings for unreadable files; we report those ourselves, once and clearly.
+try:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+except AttributeError:  # pragma: no cover - very old OpenCV
+    pass
+
+
+@dataclass
+class Frame:
+    """One decoded frame.
+
+    Attributes:
+        index: 0-based position in the source (decode order).
+        time: Presentation time in seconds from the start of the source (wall-clock seconds for cameras).
+        image: The pixels: H x W x 3 BGR uint8, or H x W grey uint8 when the source was opened with
+            ``gray=True``.
+        raw: The decoder's own frame object (``av.VideoFrame`` for videos and streams), for re-encoding.
+    """
+
+    index: int
+    time: float
+    image: np.ndarray
+    raw: Any = field(default=None, repr=False)
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders ``frame2`` before ``frame10``.
+
+    Args:
+        name: A file name.
+
+    Returns:
+        A key mixing lower-cased text and integers.
+    """
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def is_stream_url(spec: str) -> bool:
+    """Whether ``spec`` names a network stream (``rtsp://``, ``http://``, ``udp://``...)."""
+    m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", spec)
+    return bool(m) and m.group(1).lower() in STREAM_SCHEMES
+
+
+def _exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag (1 = upright) of a JPEG/TIFF/WebP file, read from its header only."""
+    try:
+        from PIL import Image  # Pillow comes with scikit-image; it only reads the header here
+
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - no readable EXIF simply means upright
+        return 1
+
+
+def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip pixels as the EXIF orientation tag says, so the image shows upright."""
+    ops = {
+        2: lambda im: cv2.flip(im, 1),
+        3: lambda im: cv2.rotate(im, cv2.ROTATE_180),
+        4: lambda im: cv2.flip(im, 0),
+        5: lambda im: cv2.flip(cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE), 1),
+        6: lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
+        7: lambda im: cv2.flip(cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE), 1),
+        8: lambda im: cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    }
+    op = ops.get(orientation)
+    return op(image) if op else image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as OpenCV does, keeping depth and alpha, upright per its EXIF orientation.
+
+    Works with non-ASCII paths (the bytes are read by Python, decoded by OpenCV).
+
+    Args:
+        path: Any format OpenCV reads (PNG, JPEG, TIFF, WebP, BMP, PNM...).
+
+    Returns:
+        The pixels: H x W grey, H x W x 3 BGR or H x W x 4 BGRA; uint8 or uint16.
+
+    Raises:
+        InputError: when the file is missing, empty, truncated or not an image.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file", "check the path")
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, not an image", "give an image file")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    if data.size == 0:
+        raise InputError(f"{p} is empty", "give a non-empty image file")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise InputError(f"{p} is not an image OpenCV can read (or it is corrupt)", "give a PNG, JPEG, TIFF, WebP or BMP")
+    # libjpeg fills a truncated JPEG with grey and carries on: refuse it rather than compare garbage.
+    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-64:].tobytes():
+        raise InputError(f"{p} is a truncated JPEG", "re-export or re-download the file")
+    if p.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".webp"):
+        image = _apply_orientation(image, _exif_orientation(p))
+    return image
+
+
+def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
+    """Return ``image`` as an array: read it if it is a path, check it if it is an array.
+
+    Args:
+        image: A path or an array.
+
+    Returns:
+        The pixel array.
+
+    Raises:
+        InputError: when the path cannot be read or the array is not an image.
+    """
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or image.size == 0:
+            raise InputError(f"array of shape {image.shape} is not an image", "pass H x W or H x W x C arrays")
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    raise InputError(f"cannot use a {type(image).__name__} as an image", "pass a file path or a numpy array")
+
+
+class FrameSource:
+    """Base class: an iterable of frames, usable as a context manager.
+
+    Attributes:
+        spec: What was opened (path, URL or camera).
+        fps: Nominal frames per second (``None`` when unknown, e.g. a folder of images).
+        size: ``(width, height)`` of the frames when known before decoding.
+        frame_count: Number of frames when known in advance (``None`` otherwise).
+        live: True for cameras and network streams (they can drop and be reopened).
+        warnings: Problems met while decoding (corrupt packets skipped, truncation).
+    """
+
+    spec: str
+    fps: float | None = None
+    size: tuple[int, int] | None = None
+    frame_count: int | None = None
+    live: bool = False
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the decoder, file or device."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageListSource(FrameSource):
+    """A single image file or a list of them (a folder, in natural order); one frame per image."""
+
+    def __init__(self, paths: list[Path], spec: str, gray: bool = False) -> None:
+        super().__init__()
+        if not paths:
+            raise SourceError(f"{spec} holds no images", "put PNG/JPEG files in it or give a video")
+        self.paths = paths
+        self.spec = spec
+        self.gray = gray
+        self.frame_count = len(paths)
+
+    def __iter__(self) -> Iterator[Frame]:
+        from .prepare import to_bgr8, to_gray
+
+        for i, p in enumerate(self.paths):
+            try:
+                image = read_image(p)
+            except InputError as e:
+                if len(self.paths) == 1:
+                    raise
+                self.warnings.append(str(e))  # one bad file in a folder should not end the job
+                continue
+            image = to_gray(image) if self.gray else to_bgr8(image)
+            if self.size is None:
+                self.size = (image.shape[1], image.shape[0])
+            yield Frame(i, float(i) / self.fps if self.fps else float(i), image, p)
+
+
+class VideoSource(FrameSource):
+    """A video file or network stream decoded by PyAV (FFmpeg), with true presentation timestamps."""
+
+    def __init__(
+        self,
+        spec: str,
+        *,
+        gray: bool = False,
+        live: bool = False,
+        timeout: float = 10.0,
+        threads: bool = True,
+        skip_loop_filter: bool = False,
+    ) -> None:
+        super().__init__()
+        import av
+
+        self.spec = spec
+        self.gray = gray
+        self.live = live
+        options = {}
+        if live and spec.lower().startswith("rtsp"):
+            options["rtsp_transport"] = "tcp"  # UDP loses packets on busy networks: smeared frames
+        try:
+            self.container = av.open(spec, mode="r", timeout=(timeout, timeout) if live else None, options=options)
+        except av.error.FileNotFoundError:
+            raise SourceError(f"{spec}: no such file", "check the path") from None
+        except (av.error.TimeoutError, av.error.ConnectionRefusedError, OSError) as e:
+            raise SourceError(f"cannot open {spec}: {_av_reason(e)}", "check the address and that it is streaming") from None
+        except av.FFmpegError as e:
+            what = "stream" if live else "video"
+            raise SourceError(f"{spec} is not a {what} framediff can read: {_av_reason(e)}", "give a video file (mp4, mkv, webm, avi...)") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise SourceError(f"{spec} has no video stream", "give a file with video in it")
+        self.stream = self.container.streams.video[0]
+        if threads:
+            self.stream.thread_type = "AUTO"  # frame + slice threads: decoding is the bottleneck
+        if skip_loop_filter:
+            # The deblocking filter only smooths block edges; analysis at reduced size does not need it.
+            self.stream.codec_context.skip_loop_filter = "all" if hasattr(self.stream.codec_context, "skip_loop_filter") else None
+        cc = self.stream.codec_context
+        self.size = (cc.width, cc.height) if cc.width else None
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self.frame_count = self.stream.frames or None
+        tb = self.stream.time_base
+        self.start = float(self.stream.start_time * tb) if self.stream.start_time is not None and tb else 0.0
+        self.duration = (
+            float(self.stream.duration * tb)
+            if self.stream.duration and tb
+            else (self.container.duration / 1e6 if self.container.duration else None)
+        )
+
+    def __iter__(self) -> Iterator[Frame]:
+        import av
+
+        index = 0
+        last_time = -1.0
+        fps = self.fps or 30.0
+        try:
+            for packet in self.container.demux(self.stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError as e:
+                    self.warnings.append(f"skipped a corrupt packet near frame {index}: {_av_reason(e)}")
+                    continue
+                for f in decoded:
+                    t = f.time
+                    t = (t - self.start) if t is not None else (last_time + 1.0 / fps if index else 0.0)
+                    last_time = t
+                    yield Frame(index, t, self._pixels(f), f)
+                    index += 1
+        except av.error.EOFError:
+            return
+        except (av.FFmpegError, OSError) as e:
+            if self.live:
+                raise SourceError(f"lost {self.spec}: {_av_reason(e)}", "it will be reopened") from None
+            self.warnings.append(f"stopped after frame {index - 1}: the file is truncated or corrupt ({_av_reason(e)})")
+
+    def _pixels(self, f: Any) -> np.ndarray:
+        if self.gray:
+            fmt = f.format.name
+            if fmt.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy")):
+                # Planar YUV: the first plane *is* the grey picture; view it without conversion.
+                plane = f.planes[0]
+                buf = np.frombuffer(plane, np.uint8)
+                if buf.size == plane.line_size * f.height and fmt.find("10") < 0 and fmt.find("12") < 0:
+                    return buf.reshape(f.height, plane.line_size)[:, : f.width]
+            return f.to_ndarray(format="gray")
+        return f.to_ndarray(format="bgr24")
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
+            pass
+
+
+class CameraSource(FrameSource):
+    """A local camera (``0`` or ``/dev/video0``) through OpenCV; times are seconds since opening."""
+
+    live = True
+
+    def __init__(self, spec: str, *, gray: bool = False) -> None:
+        super().__init__()
+        self.spec = spec
+        self.gray = gray
+        device: int | str = int(spec) if spec.isdigit() else spec
+        self.cap = cv2.VideoCapture(device)
+        if not self.cap.isOpened():
+            raise SourceError(f"cannot open camera {spec}", "check that it is connected and not in use")
+        w, h = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.size = (w, h) if w else None
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        t0 = time.monotonic()
+        index = 0
+        while True:
+            ok, image = self.cap.read()
+            if not ok or image is None:
+                raise SourceError(f"camera {self.spec} stopped delivering frames", "check the device")
+            if self.gray:
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            yield Frame(index, time.monotonic() - t0, image)
+            index += 1
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+def _av_reason(e: BaseException) -> str:
+    """FFmpeg's own short reason, without PyAV's errno prefix and file name."""
+    reason = getattr(e, "strerror", None) or str(e)
+    return str(reason).strip().rstrip(".")
+
+
+def open_source(
+    spec: str | os.PathLike | int,
+    *,
+    gray: bool = False,
+    timeout: float = 10.0,
+    skip_loop_filter: bool = False,
+) -> FrameSource:
+    """Open anything framediff can read frames from.
+
+    Args:
+        spec: An image file; a folder of images (natural order) or a glob pattern; a video file; a stream
+            URL (``rtsp://``, ``http://``, ``udp://``, ``tcp://``...); a camera index (``0``) or
+            ``/dev/videoN``.
+        gray: Yield grey frames (for videos, the luma plane straight from the decoder, no colour conversion).
+        timeout: Seconds to wait when connecting to (and reading from) a stream.
+        skip_loop_filter: Skip H.264/HEVC deblocking while decoding (faster; slightly blockier pixels).
+
+    Returns:
+        A :class:`FrameSource`; iterate it for frames, close it (or use ``with``) when done.
+
+    Raises:
+        InputError: when a file is missing or empty.
+        SourceError: when the source cannot be opened or holds no frames.
+    """
+    if isinstance(spec, int):
+        return CameraSource(str(spec), gray=gray)
+    text = os.fspath(spec)
+    if is_stream_url(text):
+        return VideoSource(text, gray=gray, live=True, timeout=timeout, skip_loop_filter=skip_loop_filter)
+    if text.isdigit() or re.match(r"^/dev/video\d+$", text):
+        return CameraSource(text, gray=gray)
+    if any(c in text for c in "*?[") and not Path(text).exists():
+        import glob
+
+        paths = sorted((Path(p) for p in glob.glob(text)), key=lambda p: natural_key(p.name))
+        return ImageListSource([p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS], text, gray)
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"{text}: no such file or folder", "check the path")
+    if path.is_dir():
+        paths = sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+            key=lambda p: natural_key(p.name),
+        )
+        return ImageListSource(paths, text, gray)
+    if path.stat().st_size == 0:
+        raise InputError(f"{text} is empty", "give a non-empty file")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageListSource([path], text, gray)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return VideoSource(text, gray=gray, skip_loop_filter=skip_loop_filter)
