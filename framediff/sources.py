@@ -10,6 +10,7 @@ Use :func:`open_source` as a context manager::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -42,10 +43,11 @@ IMAGE_EXTENSIONS = {
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt", "hls")
 
 # OpenCV prints its own warnings for unreadable files; we report those ourselves, once and clearly.
-try:
+with contextlib.suppress(AttributeError):  # very old OpenCV has no logging module
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-except AttributeError:  # pragma: no cover - very old OpenCV
-    pass
+
+# Limited-range ("TV", MPEG) luma 16..235 stretched to full-range grey 0..255, as a BGR conversion would.
+_TV_TO_PC = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -134,7 +136,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{p} is empty", "give a non-empty image file")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise InputError(f"{p} is not an image OpenCV can read (or it is corrupt)", "give a PNG, JPEG, TIFF, WebP or BMP")
+        raise InputError(
+            f"{p} is not an image OpenCV can read (or it is corrupt)", "give a PNG, JPEG, TIFF, WebP or BMP"
+        )
     # libjpeg fills a truncated JPEG with grey and carries on: refuse it rather than compare garbage.
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-64:].tobytes():
         raise InputError(f"{p} is a truncated JPEG", "re-export or re-download the file")
@@ -157,7 +161,9 @@ def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
     """
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3) or image.size == 0:
-            raise InputError(f"array of shape {image.shape} is not an image", "pass H x W or H x W x C arrays")
+            raise InputError(
+                f"array of shape {image.shape} is not an image", "pass H x W or H x W x C arrays"
+            )
         return image
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
@@ -209,13 +215,17 @@ class ImageListSource(FrameSource):
         self.spec = spec
         self.gray = gray
         self.frame_count = len(paths)
+        # A single image is read at once, so a bad file fails at open_source() like a bad video does.
+        self._first = read_image(paths[0]) if len(paths) == 1 else None
+        if self._first is not None:
+            self.size = (self._first.shape[1], self._first.shape[0])
 
     def __iter__(self) -> Iterator[Frame]:
         from .prepare import to_bgr8, to_gray
 
         for i, p in enumerate(self.paths):
             try:
-                image = read_image(p)
+                image = self._first if self._first is not None else read_image(p)
             except InputError as e:
                 if len(self.paths) == 1:
                     raise
@@ -250,14 +260,21 @@ class VideoSource(FrameSource):
         if live and spec.lower().startswith("rtsp"):
             options["rtsp_transport"] = "tcp"  # UDP loses packets on busy networks: smeared frames
         try:
-            self.container = av.open(spec, mode="r", timeout=(timeout, timeout) if live else None, options=options)
+            self.container = av.open(
+                spec, mode="r", timeout=(timeout, timeout) if live else None, options=options
+            )
         except av.error.FileNotFoundError:
             raise SourceError(f"{spec}: no such file", "check the path") from None
         except (av.error.TimeoutError, av.error.ConnectionRefusedError, OSError) as e:
-            raise SourceError(f"cannot open {spec}: {_av_reason(e)}", "check the address and that it is streaming") from None
+            raise SourceError(
+                f"cannot open {spec}: {_av_reason(e)}", "check the address and that it is streaming"
+            ) from None
         except av.FFmpegError as e:
             what = "stream" if live else "video"
-            raise SourceError(f"{spec} is not a {what} framediff can read: {_av_reason(e)}", "give a video file (mp4, mkv, webm, avi...)") from None
+            raise SourceError(
+                f"{spec} is not a {what} framediff can read: {_av_reason(e)}",
+                "give a video file (mp4, mkv, webm, avi...)",
+            ) from None
         if not self.container.streams.video:
             self.container.close()
             raise SourceError(f"{spec} has no video stream", "give a file with video in it")
@@ -266,7 +283,11 @@ class VideoSource(FrameSource):
             self.stream.thread_type = "AUTO"  # frame + slice threads: decoding is the bottleneck
         if skip_loop_filter:
             # The deblocking filter only smooths block edges; analysis at reduced size does not need it.
-            self.stream.codec_context.skip_loop_filter = "all" if hasattr(self.stream.codec_context, "skip_loop_filter") else None
+            # PyAV has no attribute for it: pass FFmpeg's codec option (the decoder opens on first use).
+            self.stream.codec_context.options = {
+                **self.stream.codec_context.options,
+                "skip_loop_filter": "all",
+            }
         cc = self.stream.codec_context
         self.size = (cc.width, cc.height) if cc.width else None
         rate = self.stream.average_rate or self.stream.guessed_rate
@@ -300,29 +321,57 @@ class VideoSource(FrameSource):
                     yield Frame(index, t, self._pixels(f), f)
                     index += 1
         except av.error.EOFError:
-            return
+            pass
         except (av.FFmpegError, OSError) as e:
             if self.live:
                 raise SourceError(f"lost {self.spec}: {_av_reason(e)}", "it will be reopened") from None
-            self.warnings.append(f"stopped after frame {index - 1}: the file is truncated or corrupt ({_av_reason(e)})")
+            self.warnings.append(
+                f"stopped after frame {index - 1}: the file is truncated or corrupt ({_av_reason(e)})"
+            )
+            return
+        if self.live:
+            return
+        if index == 0:
+            raise SourceError(f"{self.spec} holds no decodable video frames", "check the file plays")
+        # FFmpeg ends quietly at a truncated file's end; the header says how much there should have been.
+        if self.frame_count and index < self.frame_count:
+            self.warnings.append(
+                f"decoded {index} of {self.frame_count} frames: the file is truncated or corrupt"
+            )
+        elif not self.frame_count and self.duration and last_time < self.duration - max(3.0 / fps, 0.5):
+            self.warnings.append(
+                f"frames stop at {last_time:.2f} s of {self.duration:.2f} s: the file is truncated or corrupt"
+            )
 
     def _pixels(self, f: Any) -> np.ndarray:
         if self.gray:
             fmt = f.format.name
-            if fmt.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy")):
-                # Planar YUV: the first plane *is* the grey picture; view it without conversion.
+            planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))
+            if planar and "10" not in fmt and "12" not in fmt and "16" not in fmt:
+                # Planar YUV: the first plane *is* the grey picture; take it without a colour conversion.
                 plane = f.planes[0]
                 buf = np.frombuffer(plane, np.uint8)
-                if buf.size == plane.line_size * f.height and fmt.find("10") < 0 and fmt.find("12") < 0:
-                    return buf.reshape(f.height, plane.line_size)[:, : f.width]
+                if buf.size == plane.line_size * f.height:
+                    luma = buf.reshape(f.height, plane.line_size)[:, : f.width]
+                    # Limited-range video stores black..white as 16..235: stretch it as a BGR
+                    # conversion would, so grey frames match to_gray() of colour frames.
+                    full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
+                    return luma.copy() if full else cv2.LUT(luma, _TV_TO_PC)
             return f.to_ndarray(format="gray")
         return f.to_ndarray(format="bgr24")
 
     def close(self) -> None:
-        try:
+        # Closing a broken stream must not mask the real error.
+        with contextlib.suppress(Exception):
             self.container.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
-            pass
+
+
+def _color_range(f: Any) -> int:
+    """FFmpeg's colour range of a frame: 1 = limited (MPEG/TV), 2 = full (JPEG/PC), 0 = unspecified."""
+    try:
+        return int(getattr(f, "color_range", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 class CameraSource(FrameSource):
