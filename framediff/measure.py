@@ -23,6 +23,11 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
         raise InputError(f"images differ in shape: {a.shape} vs {b.shape}", "resize or align them first")
 
 
+def _dtype_range(dtype: np.dtype) -> float:
+    """The value range implied by an image dtype: 255 for uint8, 65535 for uint16, 1 for float."""
+    return 255.0 if dtype == np.uint8 else (65535.0 if dtype == np.uint16 else 1.0)
+
+
 def absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-pixel absolute difference; for colour input the maximum over channels.
 
@@ -79,10 +84,11 @@ def ssim_map(
         raise InputError(f"win_size must be odd and >= 3, got {win_size}")
     if min(a.shape) < win_size:
         raise InputError(
-            f"win_size {win_size} exceeds the image extent {a.shape}", "pass a smaller win_size or larger images"
+            f"win_size {win_size} exceeds the image extent {a.shape}",
+            "pass a smaller win_size or larger images",
         )
     if data_range is None:
-        data_range = 255.0 if a.dtype == np.uint8 else (65535.0 if a.dtype == np.uint16 else 1.0)
+        data_range = _dtype_range(a.dtype)
     # Centre the data before squaring: float32 keeps E[x^2] - E[x]^2 accurate only for small magnitudes.
     shift = data_range / 2.0
     x = a.astype(np.float32)
@@ -147,17 +153,19 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.norm(a, b, cv2.NORM_L2SQR)) / a.size
 
 
-def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB (``inf`` for identical images).
 
     Args:
         a: First image.
         b: Second image, same shape.
-        data_range: Peak value (255 for 8-bit images).
+        data_range: Peak value; by default that of the dtype (255 for uint8, 65535 for uint16, 1 for float).
 
     Returns:
         PSNR in decibels.
     """
+    if data_range is None:
+        data_range = _dtype_range(a.dtype)
     err = mse(a, b)
     return math.inf if err == 0 else 10.0 * math.log10(data_range**2 / err)
 
@@ -176,7 +184,7 @@ class ImageHash:
     def __sub__(self, other: ImageHash) -> int:
         if not isinstance(other, ImageHash) or other.size != self.size:
             raise TypeError("can only subtract an ImageHash of the same size")
-        return (self.bits ^ other.bits).bit_count() if hasattr(int, "bit_count") else bin(self.bits ^ other.bits).count("1")
+        return (self.bits ^ other.bits).bit_count()
 
     def __str__(self) -> str:
         return f"{self.bits:0{self.size // 4}x}"

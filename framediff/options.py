@@ -120,7 +120,9 @@ class AnalysisOptions:
         set_(self, "method", choice("method", self.method, ("absdiff", "ssim")))
         set_(self, "analysis_size", number("analysis_size", self.analysis_size, lo=0, hi=16384, integer=True))
         if 0 < self.analysis_size < 32:
-            raise OptionError(f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 32")
+            raise OptionError(
+                f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 32"
+            )
         set_(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=10000, integer=True))
 
     def replace(self, **changes: Any) -> AnalysisOptions:

@@ -41,7 +41,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.bool_:
         return image.astype(np.uint8) * 255
     if np.issubdtype(image.dtype, np.floating):
-        return cv2.convertScaleAbs(np.nan_to_num(image.astype(np.float32)), alpha=255.0)
+        # Clip first: convertScaleAbs would take |x|, turning slightly negative values into grey.
+        scaled = np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0) * 255.0
+        return cv2.convertScaleAbs(scaled)
     if np.issubdtype(image.dtype, np.integer):
         return np.clip(image, 0, 255).astype(np.uint8)
     raise InputError(f"unsupported pixel type {image.dtype}", "use 8-bit, 16-bit or float images")
@@ -49,11 +51,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def _drop_alpha(image: np.ndarray) -> np.ndarray:
     """Composite a BGRA image over white, so transparent pixels compare as white paper would."""
-    bgr = image[..., :3].astype(np.float32)
-    alpha = image[..., 3:4].astype(np.float32) / float(np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1)
     white = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
+    bgr = image[..., :3].astype(np.float32)
+    alpha = np.clip(image[..., 3:4].astype(np.float32) / white, 0.0, 1.0)
     out = bgr * alpha + white * (1.0 - alpha)
-    return out.astype(image.dtype) if image.dtype.kind == "u" else out
+    # Round (not truncate) back to the integer type, so an opaque pixel keeps its exact value.
+    return np.rint(out).astype(image.dtype) if image.dtype.kind == "u" else out
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
@@ -159,9 +162,7 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigma)
 
 
-def match_photometry(
-    reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None
-) -> np.ndarray:
+def match_photometry(reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Match ``image``'s brightness and contrast to ``reference``, channel by channel.
 
     Exposure, contrast and white-balance differences between two photos are a gain and an offset per
@@ -175,7 +176,14 @@ def match_photometry(
 
     Returns:
         ``image`` corrected as float32 clipped to [0, 255].
+
+    Raises:
+        InputError: when the two images differ in shape.
     """
+    if reference.shape != image.shape:
+        raise InputError(
+            f"images differ in shape: {reference.shape} vs {image.shape}", "resize or align them first"
+        )
     ref = reference.reshape(reference.shape[0], reference.shape[1], -1)
     img = image.reshape(image.shape[0], image.shape[1], -1).astype(np.float32)
     qs = np.linspace(5, 95, 19)

@@ -74,7 +74,14 @@ class Region:
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict with ``x``, ``y``, ``w``, ``h``, ``area`` and ``score``."""
-        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h, "area": self.area, "score": round(self.score, 4)}
+        return {
+            "x": self.x,
+            "y": self.y,
+            "w": self.w,
+            "h": self.h,
+            "area": self.area,
+            "score": round(self.score, 4),
+        }
 
 
 def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
@@ -103,7 +110,12 @@ def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[floa
 
 
 def auto_threshold(
-    diff: np.ndarray, valid: np.ndarray | None = None, *, k: float = 6.0, minimum: float = 8.0, maximum: float = 96.0
+    diff: np.ndarray,
+    valid: np.ndarray | None = None,
+    *,
+    k: float = 6.0,
+    minimum: float = 8.0,
+    maximum: float = 96.0,
 ) -> float:
     """A threshold for ``diff`` that clears the map's own noise floor.
 
@@ -176,7 +188,12 @@ def merge_boxes(boxes: Sequence[tuple[int, int, int, int]], gap: int) -> list[tu
             j = i + 1
             while j < len(out):
                 bx, by, bw, bh = out[j]
-                if ax - gap <= bx + bw and bx - gap <= ax + aw and ay - gap <= by + bh and by - gap <= ay + ah:
+                if (
+                    ax - gap <= bx + bw
+                    and bx - gap <= ax + aw
+                    and ay - gap <= by + bh
+                    and by - gap <= ay + ah
+                ):
                     x0, y0 = min(ax, bx), min(ay, by)
                     x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
                     out[i] = [x0, y0, x1 - x0, y1 - y0]
@@ -242,9 +259,12 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     """
     parts = str(text).replace(" ", "").split(",")
     try:
-        x, y, w, h = (int(float(p)) for p in parts)
+        values = [float(p) for p in parts]
+        if len(values) != 4 or any(not v.is_integer() for v in values):  # also rejects nan and inf
+            raise ValueError(text)
     except ValueError:
         raise OptionError(f"box {text!r} is not x,y,w,h", "give four integers, e.g. 10,20,100,50") from None
+    x, y, w, h = (int(v) for v in values)
     if x < 0 or y < 0 or w <= 0 or h <= 0:
         raise OptionError(f"box {text!r} has a negative corner or an empty size", "use x,y >= 0 and w,h > 0")
     return x, y, w, h
@@ -271,8 +291,10 @@ def ignore_mask(
     w, h = size
     out = np.zeros((h, w), np.uint8)
     if mask is not None:
-        if mask.ndim == 3:
-            mask = cv2.cvtColor(mask[..., :3], cv2.COLOR_BGR2GRAY)
+        from .prepare import to_gray
+
+        # Any depth (8/16-bit, float); an alpha channel is dropped, only the drawn colours count.
+        mask = to_gray(mask[..., :3] if mask.ndim == 3 and mask.shape[2] == 4 else mask)
         if mask.shape[:2] != (h, w):
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         out[mask > 127] = 255
