@@ -206,3 +206,47 @@ def match_photometry(reference: np.ndarray, image: np.ndarray, valid: np.ndarray
         out[..., c] = img[..., c] * gain + offset
     np.clip(out, 0, 255, out=out)
     return out.reshape(image.shape)
+
+
+def tone_curve(
+    reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None, min_count: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
+    """Learn the tone curve that maps ``image``'s levels onto ``reference``'s, for one 8-bit channel.
+
+    For each level ``v`` of ``image``, the curve is the median of ``reference`` over the pixels where
+    ``image == v``. That undoes any brightness, contrast, gamma or white-balance change, including
+    clipping (where a brightened photo saturates, many reference levels map to 255 and back to their
+    median). Real local changes cover a minority of each level's pixels and hardly move a median.
+
+    Args:
+        reference: Reference channel (2-D uint8).
+        image: Channel to correct (2-D uint8), same shape.
+        valid: Optional mask of pixels to learn from (non-zero = use).
+        min_count: Levels seen fewer times are interpolated from their neighbours.
+
+    Returns:
+        ``(lut, slack)``: ``lut`` (256 float32) maps levels of ``image`` to ``reference``; ``slack``
+        (256 float32) is how much more the reference spreads at that level than at a typical level
+        (large where clipping merged many levels into one), to be forgiven in the difference.
+    """
+    step = max(1, int(np.sqrt(reference.size / 400_000)))
+    r = reference[::step, ::step]
+    i = image[::step, ::step]
+    if valid is not None:
+        s = valid[::step, ::step] > 0
+        r, i = r[s], i[s]
+    joint = np.bincount(i.ravel().astype(np.int32) * 256 + r.ravel(), minlength=65536).reshape(256, 256)
+    counts = joint.sum(axis=1)
+    levels = np.arange(256)
+    seen = counts >= min_count
+    if seen.sum() < 2:
+        return levels.astype(np.float32), np.zeros(256, np.float32)
+    cdf = joint.cumsum(axis=1)
+    q = {}
+    for name, frac in (("lo", 0.25), ("mid", 0.5), ("hi", 0.75)):
+        q[name] = np.argmax(cdf >= np.maximum(1, (counts * frac))[:, None], axis=1).astype(np.float32)
+    lut = np.interp(levels, levels[seen], q["mid"][seen]).astype(np.float32)
+    spread = np.interp(levels, levels[seen], (q["hi"] - q["lo"])[seen]).astype(np.float32)
+    typical = float(np.median((q["hi"] - q["lo"])[seen]))
+    slack = np.maximum(0.0, spread - typical).astype(np.float32)
+    return lut, slack

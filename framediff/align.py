@@ -1,0 +1,155 @@
+"""Registering image B onto image A: features + RANSAC, with the mask of the area both images cover.
+
+Two photos taken by hand differ by a small shift, rotation, scale and perspective. We find ORB features in
+both, match them, and fit a homography with a robust estimator (MAGSAC) so that real changes between the
+photos, which are outliers, do not bend the fit. When the fit is indistinguishable from the identity the
+images are left alone: resampling a perfectly aligned image would only add blur.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["Alignment", "estimate_alignment", "warp_to"]
+
+
+@dataclass
+class Alignment:
+    """How B was mapped onto A.
+
+    Attributes:
+        method: ``none`` (used as is), ``homography`` or ``off`` (alignment disabled).
+        matrix: 3x3 homography from B's pixels to A's pixels (identity when not warped).
+        inliers: Feature matches that agree with the fit.
+        matches: Feature matches found.
+        shift: Mean displacement of A's corners, in A's pixels.
+        rotation: Rotation in degrees (from the fit's linear part).
+        scale: Scale factor (from the fit's linear part).
+    """
+
+    method: str = "none"
+    matrix: np.ndarray = field(default_factory=lambda: np.eye(3))
+    inliers: int = 0
+    matches: int = 0
+    shift: tuple[float, float] = (0.0, 0.0)
+    rotation: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def warped(self) -> bool:
+        """Whether B was resampled onto A."""
+        return self.method == "homography"
+
+    def to_dict(self) -> dict:
+        """JSON-ready description of the alignment used."""
+        return {
+            "method": self.method,
+            "dx": round(self.shift[0], 2),
+            "dy": round(self.shift[1], 2),
+            "rotation": round(self.rotation, 3),
+            "scale": round(self.scale, 4),
+            "inliers": self.inliers,
+            "matches": self.matches,
+            "matrix": [[round(float(v), 6) for v in row] for row in self.matrix],
+        }
+
+
+_ORB = None
+
+
+def _features(gray: np.ndarray, n: int) -> tuple[list, np.ndarray | None]:
+    global _ORB
+    if _ORB is None or _ORB.getMaxFeatures() != n:
+        _ORB = cv2.ORB_create(nfeatures=n, fastThreshold=10)
+    # Equalised contrast finds corners in dark or flat photos too (night shots, microscopy, stars).
+    return _ORB.detectAndCompute(cv2.equalizeHist(gray), None)
+
+
+def estimate_alignment(
+    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 640, features: int = 1500
+) -> Alignment:
+    """Estimate the homography that maps B onto A.
+
+    Args:
+        gray_a: Reference image, grey uint8.
+        gray_b: Image to register, grey uint8 (any size).
+        max_side: Features are found on copies at most this large (the fit is scaled back).
+        features: How many ORB features to look for in each image.
+
+    Returns:
+        The :class:`Alignment`; ``method`` is ``none`` when the images already line up (or no reliable
+        fit was found and they have the same size).
+    """
+    sa = min(1.0, max_side / max(gray_a.shape))
+    sb = min(1.0, max_side / max(gray_b.shape))
+    small_a = cv2.resize(gray_a, None, fx=sa, fy=sa, interpolation=cv2.INTER_AREA) if sa < 1 else gray_a
+    small_b = cv2.resize(gray_b, None, fx=sb, fy=sb, interpolation=cv2.INTER_AREA) if sb < 1 else gray_b
+    ka, da = _features(small_a, features)
+    kb, db = _features(small_b, features)
+    if da is None or db is None or len(ka) < 8 or len(kb) < 8:
+        return Alignment(method="none")
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(db, da, k=2)
+    good = [m for m, *rest in (p for p in pairs if p) if not rest or m.distance < 0.8 * rest[0].distance]
+    if len(good) < 8:
+        return Alignment(method="none", matches=len(good))
+    pb = np.float32([kb[m.queryIdx].pt for m in good]) / sb
+    pa = np.float32([ka[m.trainIdx].pt for m in good]) / sa
+    h, inl = cv2.findHomography(pb, pa, cv2.USAC_MAGSAC, 2.0 / sa, maxIters=2000, confidence=0.999)
+    if h is None or inl is None or int(inl.sum()) < 8:
+        return Alignment(method="none", matches=len(good))
+    inliers = int(inl.sum())
+    # Refine on the inliers with plain least squares: MAGSAC's model is already good; this polishes it.
+    mask = inl.ravel().astype(bool)
+    h2, _ = cv2.findHomography(pb[mask], pa[mask], 0)
+    if h2 is not None:
+        h = h2
+    h = h / h[2, 2]
+    ha, wa = gray_a.shape
+    corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
+    moved = cv2.perspectiveTransform(corners, np.linalg.inv(h)).reshape(-1, 2) - corners.reshape(-1, 2)
+    a = h[:2, :2]
+    scale = float(np.sqrt(abs(np.linalg.det(a))))
+    rotation = float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
+    shift = (float(-moved[:, 0].mean()), float(-moved[:, 1].mean()))
+    sane = 0.5 < scale < 2.0 and inliers >= max(8, 0.15 * len(good))
+    if not sane:
+        return Alignment(method="none", matches=len(good), inliers=inliers)
+    if gray_a.shape == gray_b.shape and float(np.abs(moved).max()) < 0.35:
+        # Already aligned to within a third of a pixel: resampling would only blur B.
+        return Alignment(method="none", matches=len(good), inliers=inliers)
+    return Alignment("homography", h, inliers, len(good), shift, rotation, scale)
+
+
+def warp_to(
+    image_b: np.ndarray, alignment: Alignment, size_a: tuple[int, int], *, erode: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample B into A's frame and return it with the mask of pixels B really covers.
+
+    Args:
+        image_b: B's pixels (grey or colour).
+        alignment: From :func:`estimate_alignment`.
+        size_a: ``(width, height)`` of A.
+        erode: Pixels to shave off the covered area's border (interpolation there mixes in the outside).
+
+    Returns:
+        ``(warped_b, valid)`` where ``valid`` is a uint8 mask (255 = B covers this pixel of A).
+    """
+    w, h = size_a
+    if not alignment.warped:
+        hb, wb = image_b.shape[:2]
+        out = np.zeros((h, w) + image_b.shape[2:], image_b.dtype)
+        ch, cw = min(h, hb), min(w, wb)
+        out[:ch, :cw] = image_b[:ch, :cw]
+        valid = np.zeros((h, w), np.uint8)
+        valid[:ch, :cw] = 255
+        return out, valid
+    warped = cv2.warpPerspective(image_b, alignment.matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ones = np.full(image_b.shape[:2], 255, np.uint8)
+    valid = cv2.warpPerspective(ones, alignment.matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    if erode > 0:
+        valid = cv2.erode(valid, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
+    return warped, valid

@@ -1,0 +1,395 @@
+"""Spot the difference between two images: ``compare(a, b) -> Comparison``.
+
+The pipeline: load both images; answer at once when they are byte- or pixel-identical; register B onto A
+when B was taken by hand (shifted, rotated, scaled); undo exposure, contrast and white-balance differences;
+blur a little; take a colour difference that tolerates a residual sub-pixel misregistration; threshold it
+above the pair's own noise floor; clean, merge and box the changed regions; map the boxes back to A's
+pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .align import Alignment, estimate_alignment, warp_to
+from .errors import InputError, OptionError
+from .measure import phash, ssim_map
+from .options import choice, number
+from .prepare import analysis_scale, resize_to, to_bgr8, tone_curve
+from .prepare import blur as gaussian_blur
+from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, parse_box
+from .sources import load_image, read_image
+
+__all__ = ["compare", "Comparison", "CompareOptions", "split_image"]
+
+MIN_SIDE = 8  # below this there is no structure to compare (and SSIM's window does not fit)
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Settings of :func:`compare`; strings are accepted as the CLI gives them.
+
+    Attributes:
+        threshold: Colour difference (0-255) above which a pixel changed; ``None``: from the noise floor.
+        min_area: Smallest region reported, in A's pixels; ``None``: 0.02% of A's area (at least 16 px).
+        blur: Gaussian sigma in analysis pixels before differencing.
+        method: ``absdiff`` (colour difference) or ``ssim`` (structural dissimilarity of the grey images).
+        align: ``auto`` registers B onto A when they do not line up; ``off`` compares pixel to pixel.
+        analysis_size: Longest side of the working images (0 = full resolution).
+        tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison).
+        merge_gap: Regions closer than this (A's pixels) are one change; ``None``: 1.5% of A's diagonal.
+        split: ``None``, or ``auto``/``h``/``v`` when ``a`` holds both pictures side by side (h) or
+            one above the other (v).
+    """
+
+    threshold: float | None = None
+    min_area: int | None = None
+    blur: float = 1.0
+    method: str = "absdiff"
+    align: str = "auto"
+    analysis_size: int = 1200
+    tolerance: int = 1
+    merge_gap: int | None = None
+    split: str | None = None
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        s(self, "threshold", number("threshold", self.threshold, lo=0, hi=255, allow_none=True))
+        s(self, "min_area", number("min_area", self.min_area, lo=0, hi=1e12, integer=True, allow_none=True))
+        s(self, "blur", number("blur", self.blur, lo=0, hi=50))
+        s(self, "method", choice("method", self.method, ("absdiff", "ssim")))
+        s(self, "align", choice("align", self.align, ("auto", "off")))
+        s(self, "analysis_size", number("analysis_size", self.analysis_size, lo=0, hi=32768, integer=True))
+        if 0 < self.analysis_size < 64:
+            raise OptionError(f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 64")
+        s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True))
+        s(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=1e6, integer=True, allow_none=True))
+        if self.split is not None and str(self.split).lower() not in ("", "none", "off"):
+            s(self, "split", choice("split", self.split, ("auto", "h", "v")))
+        else:
+            s(self, "split", None)
+
+
+@dataclass
+class Comparison:
+    """The answer of :func:`compare`.
+
+    Attributes:
+        identical: True when no changed region was found.
+        regions: Changed regions in A's pixel coordinates, largest first.
+        ssim: Mean SSIM of the grey images over the area both cover (after alignment and light correction).
+        mse: Mean squared error over that area (8-bit units).
+        psnr: Peak signal-to-noise ratio in dB (``inf`` when equal).
+        changed_fraction: Share of the compared area marked as changed.
+        hash_distance: Hamming distance of the two images' perceptual hashes (0-64).
+        size_a: ``(width, height)`` of A.
+        size_b: ``(width, height)`` of B.
+        alignment: How B was registered onto A.
+        threshold: The difference threshold used (given, or from the noise floor).
+        method: The difference method used.
+        overlap: Share of A that B covers after alignment.
+        fast_path: ``"bytes"`` or ``"pixels"`` when the answer came without analysis.
+    """
+
+    identical: bool
+    regions: list[Region]
+    ssim: float
+    mse: float
+    psnr: float
+    changed_fraction: float
+    hash_distance: int
+    size_a: tuple[int, int]
+    size_b: tuple[int, int]
+    alignment: Alignment
+    threshold: float
+    method: str
+    overlap: float = 1.0
+    fast_path: str | None = None
+    # Working images kept for drawing the outputs (not part of the JSON answer).
+    image_a: np.ndarray | None = field(default=None, repr=False)
+    image_b: np.ndarray | None = field(default=None, repr=False)
+    diff: np.ndarray | None = field(default=None, repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)
+    valid: np.ndarray | None = field(default=None, repr=False)
+    scale: float = field(default=1.0, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``framediff compare --json`` prints."""
+        return {
+            "identical": self.identical,
+            "regions": [dict(id=i + 1, **r.to_dict()) for i, r in enumerate(self.regions)],
+            "ssim": round(self.ssim, 6),
+            "mse": round(self.mse, 4),
+            "psnr": None if not np.isfinite(self.psnr) else round(self.psnr, 3),
+            "changed_fraction": round(self.changed_fraction, 6),
+            "hash_distance": self.hash_distance,
+            "size_a": {"width": self.size_a[0], "height": self.size_a[1]},
+            "size_b": {"width": self.size_b[0], "height": self.size_b[1]},
+            "same_size": self.size_a == self.size_b,
+            "overlap": round(self.overlap, 4),
+            "alignment": self.alignment.to_dict(),
+            "method": self.method,
+            "threshold": round(self.threshold, 2),
+            "fast_path": self.fast_path,
+        }
+
+    def summary(self) -> str:
+        """One human line: the verdict and the key numbers."""
+        if self.identical:
+            what = "identical" if self.fast_path else "same (no changed region)"
+        else:
+            n = len(self.regions)
+            what = f"different: {n} changed region{'s' if n != 1 else ''}, {100 * self.changed_fraction:.2f}% of the area"
+        extra = []
+        if self.size_a != self.size_b:
+            extra.append(f"sizes {self.size_a[0]}x{self.size_a[1]} vs {self.size_b[0]}x{self.size_b[1]}")
+        if self.alignment.warped:
+            al = self.alignment
+            extra.append(f"aligned: shift {al.shift[0]:+.1f},{al.shift[1]:+.1f} px, rotation {al.rotation:+.2f} deg")
+        extra.append(f"SSIM {self.ssim:.4f}")
+        return f"{what} ({'; '.join(extra)})"
+
+
+def split_image(image: np.ndarray, how: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Cut one picture holding both halves of a puzzle into its two images.
+
+    Args:
+        image: The combined picture.
+        how: ``h`` (left | right), ``v`` (top over bottom) or ``auto`` (the cut whose halves look most alike).
+
+    Returns:
+        ``(first, second)``; any gutter between the halves is left to alignment to absorb.
+    """
+    h, w = image.shape[:2]
+    if how == "auto":
+        g = cv2.cvtColor(to_bgr8(image), cv2.COLOR_BGR2GRAY)
+
+        def likeness(p: np.ndarray, q: np.ndarray) -> float:
+            size = (64, 64)
+            p = cv2.resize(p, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            q = cv2.resize(q, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            return float(np.mean(np.abs(p - q)))
+
+        how = "h" if likeness(g[:, : w // 2], g[:, w - w // 2 :]) <= likeness(g[: h // 2], g[h - h // 2 :]) else "v"
+    if how == "h":
+        return image[:, : w // 2], image[:, w - w // 2 :]
+    return image[: h // 2], image[h - h // 2 :]
+
+
+def _envelope_diff(a: np.ndarray, b: np.ndarray, radius: int, activity: float = 0.0) -> np.ndarray:
+    """How far each pixel of ``a`` lies outside the local range of ``b`` (and vice versa), per channel.
+
+    A residual misregistration of up to ``radius`` pixels moves an edge within the neighbourhood's
+    min/max, so it costs nothing; a real change puts values outside that range in at least one direction.
+    """
+    if radius <= 0:
+        return cv2.absdiff(a, b)
+    k = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    bmin, bmax = cv2.erode(b, k), cv2.dilate(b, k)
+    amin, amax = cv2.erode(a, k), cv2.dilate(a, k)
+    d1 = cv2.max(cv2.subtract(bmin, a), cv2.subtract(a, bmax))
+    d2 = cv2.max(cv2.subtract(amin, b), cv2.subtract(b, amax))
+    d = cv2.max(d1, d2)
+    if activity > 0:
+        # Compression and resampling errors grow with local contrast: forgive a share of it.
+        contrast = cv2.max(cv2.subtract(amax, amin), cv2.subtract(bmax, bmin))
+        d = cv2.subtract(d, cv2.convertScaleAbs(contrast, alpha=activity))
+    return d
+
+
+def _hysteresis(diff: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Pixels above ``low`` that are connected to at least one pixel above ``high`` (0/255 mask).
+
+    Noise crosses a low threshold in scattered specks; a real change has a core that stands well above
+    the noise. Keeping only low-threshold blobs with such a core removes most noise at little cost.
+    """
+    weak = (diff > low).astype(np.uint8)
+    n, labels = cv2.connectedComponents(weak, connectivity=8)
+    if n <= 1:
+        return weak * 255
+    strong = np.zeros(n, bool)
+    strong[np.unique(labels[diff > high])] = True
+    strong[0] = False
+    return (strong[labels] * 255).astype(np.uint8)
+
+
+def _difference(
+    ya: np.ndarray, yb: np.ndarray, valid: np.ndarray, opts: CompareOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """The change map of two aligned YCrCb images, and B's luma corrected to A's tones.
+
+    Luma is compared at full working resolution, tolerating residual misregistration and forgiving
+    differences in proportion to local contrast (JPEG and resampling errors live on edges and texture);
+    chroma is compared more blurred, because JPEG stores it at half resolution.
+    """
+    out = None
+    corrected_luma = None
+    for c in range(3):
+        a, b = ya[..., c], yb[..., c]
+        lut, slack = tone_curve(a, b, valid)
+        bc = cv2.LUT(b, np.clip(lut + 0.5, 0, 255).astype(np.uint8))
+        if c == 0:
+            corrected_luma = bc
+        sigma = opts.blur if c == 0 else 2.0 * opts.blur + 1.0
+        fa, fb = gaussian_blur(a, sigma), gaussian_blur(bc, sigma)
+        if opts.method == "ssim":
+            if c > 0:
+                continue
+            d = np.clip((1.0 - ssim_map(fa, fb)) * 127.5, 0, 255).astype(np.uint8)
+        else:
+            d = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
+        # Levels where B was clipped stand for a range of A's levels: forgive that range.
+        d = cv2.subtract(d, cv2.LUT(b, np.clip(slack, 0, 255).astype(np.uint8)))
+        out = d if out is None else cv2.max(out, d)
+    return out, corrected_luma
+
+
+def compare(
+    a: str | os.PathLike | np.ndarray,
+    b: str | os.PathLike | np.ndarray | None = None,
+    *,
+    ignore: str | os.PathLike | np.ndarray | None = None,
+    ignore_boxes: Any = (),
+    options: CompareOptions | None = None,
+    **kwargs: Any,
+) -> Comparison:
+    """Compare two images and box every region where they differ.
+
+    Args:
+        a: The reference image: a path or a numpy array (BGR, BGRA or grey; 8- or 16-bit).
+        b: The other image; ``None`` with ``split=...`` when ``a`` holds both.
+        ignore: Optional mask (path or array, same size as A; white = ignore).
+        ignore_boxes: ``(x, y, w, h)`` boxes (or ``"x,y,w,h"`` strings) in A's pixels to ignore.
+        options: A :class:`CompareOptions`; or give its fields as keyword arguments (strings accepted).
+        **kwargs: Fields of :class:`CompareOptions`.
+
+    Returns:
+        A :class:`Comparison`.
+
+    Raises:
+        InputError: when an image cannot be read, or is too small to compare.
+        OptionError: when an option is out of range.
+    """
+    opts = options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
+    # Byte-identical files need no decoding beyond A's size.
+    fast = None
+    if b is not None and not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
+        pa, pb = os.fspath(a), os.fspath(b)
+        if os.path.isfile(pa) and os.path.isfile(pb) and os.path.getsize(pa) == os.path.getsize(pb) > 0:
+            with open(pa, "rb") as fa, open(pb, "rb") as fb:
+                if fa.read() == fb.read():
+                    fast = "bytes"
+    img_a = load_image(a)
+    if b is None:
+        if not opts.split:
+            raise InputError("compare needs two images", "give B, or split=auto for one picture holding both")
+        img_a, img_b = split_image(img_a, opts.split)
+    elif fast == "bytes":
+        img_b = img_a
+    else:
+        img_b = load_image(b)
+    for name, im in (("A", img_a), ("B", img_b)):
+        if min(im.shape[:2]) < MIN_SIDE:
+            raise InputError(
+                f"image {name} is {im.shape[1]}x{im.shape[0]} pixels, too small to compare",
+                f"give images at least {MIN_SIDE}x{MIN_SIDE}",
+            )
+    size_a = (img_a.shape[1], img_a.shape[0])
+    size_b = (img_b.shape[1], img_b.shape[0])
+    ignore_arr = load_image(ignore) if ignore is not None and not isinstance(ignore, np.ndarray) else ignore
+    boxes = [parse_box(x) if isinstance(x, str) else tuple(int(v) for v in x) for x in (ignore_boxes or ())]
+    ign = ignore_mask(size_a, ignore_arr, boxes)
+
+    if fast is None and img_a.shape == img_b.shape and img_a.dtype == img_b.dtype and np.array_equal(img_a, img_b):
+        fast = "pixels"
+    if fast:
+        return Comparison(
+            True, [], 1.0, 0.0, float("inf"), 0.0, 0, size_a, size_b, Alignment(), 0.0, opts.method, 1.0, fast
+        )
+
+    bgr_a, bgr_b = to_bgr8(img_a), to_bgr8(img_b)
+    scale = analysis_scale(*size_a, opts.analysis_size)
+    wa, wb = resize_to(bgr_a, scale), resize_to(bgr_b, scale)
+    ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
+    work_size = (wa.shape[1], wa.shape[0])
+
+    alignment = estimate_alignment(ga, gb) if opts.align == "auto" else Alignment(method="off")
+    if alignment.method == "none" and ga.shape != gb.shape:
+        alignment.method = "crop"  # no reliable fit: compare the common top-left area
+    wb, valid = warp_to(wb, alignment, work_size)
+    if ign is not None:
+        valid[resize_to(ign, scale) > 127] = 0
+    covered = float(np.count_nonzero(valid)) / valid.size
+    if covered < 0.05:
+        raise InputError(
+            "the images hardly overlap after alignment (less than 5% of A)",
+            "check that they show the same scene, or use --align off",
+        )
+
+    ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
+    diff, cb = _difference(ya, yb, valid, opts)
+    diff[valid == 0] = 0
+
+    threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, valid)
+    mask = _hysteresis(diff, threshold, 2.0 * threshold)
+    if opts.method == "absdiff" and opts.threshold is None:
+        # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
+        # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
+        coarse = cv2.resize(diff, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+        cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
+        cthr = auto_threshold(coarse, cvalid, minimum=3.0)
+        cmask = _hysteresis(coarse, cthr, 2.0 * cthr)
+        cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
+        mask = cv2.max(mask, cmask)
+    mask[valid == 0] = 0
+    mask = clean_mask(mask, open_px=1, close_px=2)
+
+    diag = float(np.hypot(*work_size))
+    merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.015 * diag
+    area_a = size_a[0] * size_a[1]
+    min_area = opts.min_area if opts.min_area is not None else max(16, int(2e-4 * area_a))
+    regions = find_regions(
+        mask, diff, min_area=max(1, int(round(min_area * scale * scale))), merge_gap=int(round(merge_gap))
+    )
+    regions = [r.scaled(1.0 / scale, size_a) for r in regions]
+
+    # Global scores over the area both images cover.
+    ga2, gb2 = ya[..., 0], cb
+    inner = cv2.erode(valid, np.ones((7, 7), np.uint8))
+    s_map = ssim_map(ga2, gb2)
+    sel = inner > 0
+    s = float(s_map[sel].mean()) if sel.any() else float(s_map.mean())
+    sq = (ga2.astype(np.float32) - gb2.astype(np.float32)) ** 2
+    m = float(sq[valid > 0].mean())
+    p = float("inf") if m == 0 else float(10 * np.log10(255.0**2 / m))
+    changed = float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(valid)))
+    hd = phash(bgr_a) - phash(bgr_b)
+    return Comparison(
+        identical=not regions,
+        regions=regions,
+        ssim=s,
+        mse=m,
+        psnr=p,
+        changed_fraction=changed,
+        hash_distance=hd,
+        size_a=size_a,
+        size_b=size_b,
+        alignment=alignment,
+        threshold=float(threshold),
+        method=opts.method,
+        overlap=covered,
+        image_a=bgr_a,
+        image_b=bgr_b,
+        diff=diff,
+        mask=mask,
+        valid=valid,
+        scale=scale,
+    )
+
+
+__all__ += ["read_image"]
