@@ -1,0 +1,115 @@
+"""Shared fixtures: real photos from ``skimage.data`` and a small PyAV video writer.
+
+Everything here needs only framediff's own dependencies (scikit-image ships the photos; PyAV writes the
+videos), so the suite runs on a fresh machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+# Photos bundled with scikit-image (no download needed), in colour or grey.
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera")
+
+
+def photo_bgr(name: str) -> np.ndarray:
+    """A ``skimage.data`` photo as an OpenCV-style BGR uint8 array (grey photos are expanded)."""
+    image = getattr(skimage.data, name)()
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+
+
+def photo_gray(name: str) -> np.ndarray:
+    """A ``skimage.data`` photo as a grey uint8 array."""
+    image = getattr(skimage.data, name)()
+    return image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The astronaut photo, 512 x 512 BGR."""
+    return photo_bgr("astronaut")
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    """The coffee-cup photo, 600 x 400 BGR."""
+    return photo_bgr("coffee")
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    """The cat photo, 451 x 300 BGR."""
+    return photo_bgr("chelsea")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded random generator, so every run sees the same noise."""
+    return np.random.default_rng(12345)
+
+
+VideoWriter = Callable[..., Path]
+
+
+def write_video(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    pts_ms: Sequence[int] | None = None,
+    *,
+    codec: str = "libx264",
+    rate: int = 25,
+    container_options: dict[str, str] | None = None,
+) -> Path:
+    """Encode BGR frames to ``path`` with PyAV, at the given presentation times.
+
+    Args:
+        path: Output file; the extension picks the container.
+        frames: BGR uint8 frames, all the same even size.
+        pts_ms: Presentation time of each frame in milliseconds (default: ``rate`` fps).
+        codec: Encoder name.
+        rate: Nominal frame rate given to the encoder.
+        container_options: Muxer options, e.g. ``{"movflags": "+faststart"}``.
+
+    Returns:
+        ``path``.
+    """
+    if pts_ms is None:
+        pts_ms = [round(i * 1000 / rate) for i in range(len(frames))]
+    h, w = frames[0].shape[:2]
+    tb = Fraction(1, 1000)
+    with av.open(str(path), "w", options=container_options or {}) as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.time_base = tb
+        stream.codec_context.time_base = tb  # else the encoder rounds pts to 1/rate steps
+        for image, pts in zip(frames, pts_ms):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            frame.pts, frame.time_base = int(pts), tb
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture
+def make_video() -> VideoWriter:
+    """The :func:`write_video` helper, as a fixture."""
+    return write_video
+
+
+@pytest.fixture(scope="session")
+def moving_frames() -> list[np.ndarray]:
+    """Twelve 320 x 240 frames panning across the astronaut photo (each one visibly different)."""
+    base = cv2.resize(photo_bgr("astronaut"), (400, 240), interpolation=cv2.INTER_AREA)
+    return [np.ascontiguousarray(base[:, 6 * i : 6 * i + 320]) for i in range(12)]
