@@ -80,7 +80,7 @@ def test_noise_floor_threshold_ignores_sensor_noise(rng: np.random.Generator) ->
     assert len(regions) == 1 and _iou(regions[0].box, TRUTH) > 0.7
     # while a naive fixed threshold near the noise level reports noise everywhere.
     naive = _pipeline(a, b, threshold=4, min_area=20)
-    assert sum(r.area for r in naive) > 10 * w * h
+    assert len(naive) > 3
 
 
 def test_identical_and_noise_only_pairs_have_no_regions(rng: np.random.Generator) -> None:
