@@ -20,7 +20,7 @@ from .align import Alignment, estimate_alignment, warp_to
 from .errors import InputError, OptionError
 from .measure import phash, ssim_map
 from .options import choice, number
-from .prepare import analysis_scale, resize_to, to_bgr8, tone_curve
+from .prepare import analysis_scale, resize_to, to_bgr8, tone_lut
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, parse_box
 from .sources import load_image, read_image
@@ -218,36 +218,25 @@ def _hysteresis(diff: np.ndarray, low: float, high: float) -> np.ndarray:
     return (strong[labels] * 255).astype(np.uint8)
 
 
-def _difference(
-    ya: np.ndarray, yb: np.ndarray, valid: np.ndarray, opts: CompareOptions
-) -> tuple[np.ndarray, np.ndarray]:
-    """The change map of two aligned YCrCb images, and B's luma corrected to A's tones.
+def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndarray:
+    """The change map of two aligned, tone-matched YCrCb images.
 
     Luma is compared at full working resolution, tolerating residual misregistration and forgiving
     differences in proportion to local contrast (JPEG and resampling errors live on edges and texture);
     chroma is compared more blurred, because JPEG stores it at half resolution.
     """
     out = None
-    corrected_luma = None
     for c in range(3):
-        a, b = ya[..., c], yb[..., c]
-        lut, slack = tone_curve(a, b, valid)
-        bc = cv2.LUT(b, np.clip(lut + 0.5, 0, 255).astype(np.uint8))
-        if c == 0:
-            corrected_luma = bc
         sigma = opts.blur if c == 0 else 2.0 * opts.blur + 1.0
-        fa, fb = gaussian_blur(a, sigma), gaussian_blur(bc, sigma)
+        fa, fb = gaussian_blur(ya[..., c], sigma), gaussian_blur(yb[..., c], sigma)
         if opts.method == "ssim":
             if c > 0:
                 continue
             d = np.clip((1.0 - ssim_map(fa, fb)) * 127.5, 0, 255).astype(np.uint8)
         else:
             d = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
-        # Levels where B was clipped stand for a range of A's levels: forgive that range.
-        d = cv2.subtract(d, cv2.LUT(b, np.clip(slack, 0, 255).astype(np.uint8)))
         out = d if out is None else cv2.max(out, d)
-    return out, corrected_luma
-
+    return out
 
 def compare(
     a: str | os.PathLike | np.ndarray,
@@ -331,8 +320,12 @@ def compare(
             "check that they show the same scene, or use --align off",
         )
 
+    # Exposure, contrast and white balance are not changes: give A the tones of B, channel by channel.
+    luts = [tone_lut(wa[..., c], wb[..., c], valid) for c in range(3)]
+    if any(lut is not None for lut in luts):
+        wa = cv2.merge([cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)])
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
-    diff, cb = _difference(ya, yb, valid, opts)
+    diff = _difference(ya, yb, opts)
     diff[valid == 0] = 0
 
     threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, valid)
@@ -359,7 +352,7 @@ def compare(
     regions = [r.scaled(1.0 / scale, size_a) for r in regions]
 
     # Global scores over the area both images cover.
-    ga2, gb2 = ya[..., 0], cb
+    ga2, gb2 = ya[..., 0], yb[..., 0]
     inner = cv2.erode(valid, np.ones((7, 7), np.uint8))
     s_map = ssim_map(ga2, gb2)
     sel = inner > 0

@@ -208,45 +208,55 @@ def match_photometry(reference: np.ndarray, image: np.ndarray, valid: np.ndarray
     return out.reshape(image.shape)
 
 
-def tone_curve(
-    reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None, min_count: int = 12
-) -> tuple[np.ndarray, np.ndarray]:
-    """Learn the tone curve that maps ``image``'s levels onto ``reference``'s, for one 8-bit channel.
 
-    For each level ``v`` of ``image``, the curve is the median of ``reference`` over the pixels where
-    ``image == v``. That undoes any brightness, contrast, gamma or white-balance change, including
-    clipping (where a brightened photo saturates, many reference levels map to 255 and back to their
-    median). Real local changes cover a minority of each level's pixels and hardly move a median.
+def tone_lut(
+    source: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None, min_count: int = 20
+) -> np.ndarray | None:
+    """Fit the exposure change from ``source`` to ``target`` for one 8-bit channel, as a lookup table.
+
+    A change of exposure, contrast or white balance maps each level ``v`` of one photo to
+    ``clip(gain * v + offset)`` in the other. We fit gain and offset robustly: for every level of
+    ``source``, the median level of ``target`` at the same pixels; then a weighted line through those
+    medians, iteratively down-weighting levels that disagree (levels taken over by a real change) and
+    leaving out saturated ones. Applying the table to ``source`` (not its inverse to ``target``) keeps
+    clipping honest: where ``target`` saturated, the mapped ``source`` saturates too.
 
     Args:
-        reference: Reference channel (2-D uint8).
-        image: Channel to correct (2-D uint8), same shape.
+        source: The channel to transform (2-D uint8), e.g. photo A.
+        target: The channel whose tones to match (2-D uint8), same shape.
         valid: Optional mask of pixels to learn from (non-zero = use).
-        min_count: Levels seen fewer times are interpolated from their neighbours.
+        min_count: Levels seen fewer times are ignored.
 
     Returns:
-        ``(lut, slack)``: ``lut`` (256 float32) maps levels of ``image`` to ``reference``; ``slack``
-        (256 float32) is how much more the reference spreads at that level than at a typical level
-        (large where clipping merged many levels into one), to be forgiven in the difference.
+        A 256-entry uint8 lookup table for ``source``, or ``None`` when the tones already match.
     """
-    step = max(1, int(np.sqrt(reference.size / 400_000)))
-    r = reference[::step, ::step]
-    i = image[::step, ::step]
+    step = max(1, int(np.sqrt(source.size / 400_000)))
+    a = source[::step, ::step]
+    b = target[::step, ::step]
     if valid is not None:
         s = valid[::step, ::step] > 0
-        r, i = r[s], i[s]
-    joint = np.bincount(i.ravel().astype(np.int32) * 256 + r.ravel(), minlength=65536).reshape(256, 256)
+        a, b = a[s], b[s]
+    joint = np.bincount(a.ravel().astype(np.int32) * 256 + b.ravel(), minlength=65536).reshape(256, 256)
     counts = joint.sum(axis=1)
-    levels = np.arange(256)
-    seen = counts >= min_count
-    if seen.sum() < 2:
-        return levels.astype(np.float32), np.zeros(256, np.float32)
     cdf = joint.cumsum(axis=1)
-    q = {}
-    for name, frac in (("lo", 0.25), ("mid", 0.5), ("hi", 0.75)):
-        q[name] = np.argmax(cdf >= np.maximum(1, (counts * frac))[:, None], axis=1).astype(np.float32)
-    lut = np.interp(levels, levels[seen], q["mid"][seen]).astype(np.float32)
-    spread = np.interp(levels, levels[seen], (q["hi"] - q["lo"])[seen]).astype(np.float32)
-    typical = float(np.median((q["hi"] - q["lo"])[seen]))
-    slack = np.maximum(0.0, spread - typical).astype(np.float32)
-    return lut, slack
+    med = np.argmax(cdf >= np.maximum(1, counts / 2.0)[:, None], axis=1).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    sel = (counts >= min_count) & (med > 2) & (med < 253)
+    if sel.sum() < 4:
+        return None
+    x, y, w0 = levels[sel], med[sel], counts[sel].astype(np.float64)
+    w = w0.copy()
+    gain, offset = 1.0, 0.0
+    for _ in range(8):
+        sw = w.sum()
+        mx, my = (w * x).sum() / sw, (w * y).sum() / sw
+        vx = (w * (x - mx) ** 2).sum()
+        if vx <= 1e-9:
+            return None
+        gain = float((w * (x - mx) * (y - my)).sum() / vx)
+        offset = float(my - gain * mx)
+        r = y - (gain * x + offset)
+        w = w0 / (1.0 + (r / 3.0) ** 2)  # Cauchy weights: a level off by 10 counts ~10x less
+    if abs(gain - 1.0) < 0.01 and abs(offset) < 1.0:
+        return None
+    return np.clip(np.round(levels * gain + offset), 0, 255).astype(np.uint8)
