@@ -46,6 +46,9 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp
 with contextlib.suppress(AttributeError):  # very old OpenCV has no logging module
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
+# FFmpeg demuxers that turn text files into pictures of the text.
+_TEXT_FORMATS = {"tty", "bin", "idf", "xbin", "adf"}
+
 # Limited-range ("TV", MPEG) luma 16..235 stretched to full-range grey 0..255, as a BGR conversion would.
 _TV_TO_PC = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
 
@@ -275,6 +278,13 @@ class VideoSource(FrameSource):
                 f"{spec} is not a {what} framediff can read: {_av_reason(e)}",
                 "give a video file (mp4, mkv, webm, avi...)",
             ) from None
+        if self.container.format.name in _TEXT_FORMATS:
+            # FFmpeg renders plain text (.txt, .ans...) as "video"; nobody means that.
+            self.container.close()
+            raise SourceError(
+                f"{spec} is not a video framediff can read: it is text",
+                "give a video file (mp4, mkv, webm, avi...)",
+            )
         if not self.container.streams.video:
             self.container.close()
             raise SourceError(f"{spec} has no video stream", "give a file with video in it")
