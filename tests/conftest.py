@@ -92,7 +92,7 @@ def write_video(
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.time_base = tb
         stream.codec_context.time_base = tb  # else the encoder rounds pts to 1/rate steps
-        for image, pts in zip(frames, pts_ms):
+        for image, pts in zip(frames, pts_ms, strict=True):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
             frame.pts, frame.time_base = int(pts), tb
             for packet in stream.encode(frame):

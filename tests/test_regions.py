@@ -213,7 +213,19 @@ def test_parse_box() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["1,2,3", "1,2,3,4,5", "a,b,c,d", "", "1,2,0,4", "-1,2,3,4", "1,2,3,-4", "inf,0,1,1", "1.5,2,3,4", "nan,1,1,1"]
+    "text",
+    [
+        "1,2,3",
+        "1,2,3,4,5",
+        "a,b,c,d",
+        "",
+        "1,2,0,4",
+        "-1,2,3,4",
+        "1,2,3,-4",
+        "inf,0,1,1",
+        "1.5,2,3,4",
+        "nan,1,1,1",
+    ],
 )
 def test_parse_box_errors(text: str) -> None:
     with pytest.raises(OptionError) as info:
