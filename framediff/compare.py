@@ -43,6 +43,8 @@ class CompareOptions:
         analysis_size: Longest side of the working images (0 = full resolution).
         tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison).
         merge_gap: Regions closer than this (A's pixels) are one change; ``None``: 1.5% of A's diagonal.
+        min_contrast: Regions whose mean colour difference over their box is under this many levels
+            are not reported (faint retouching you would not see).
         split: ``None``, or ``auto``/``h``/``v`` when ``a`` holds both pictures side by side (h) or
             one above the other (v).
     """
@@ -56,6 +58,7 @@ class CompareOptions:
     tolerance: int = 1
     merge_gap: int | None = None
     split: str | None = None
+    min_contrast: float = 0.0
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -67,6 +70,7 @@ class CompareOptions:
         s(self, "analysis_size", number("analysis_size", self.analysis_size, lo=0, hi=32768, integer=True))
         if 0 < self.analysis_size < 64:
             raise OptionError(f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 64")
+        s(self, "min_contrast", number("min_contrast", self.min_contrast, lo=0, hi=255))
         s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True))
         s(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=1e6, integer=True, allow_none=True))
         if self.split is not None and str(self.split).lower() not in ("", "none", "off"):
@@ -343,13 +347,22 @@ def compare(
     mask = clean_mask(mask, open_px=1, close_px=2)
 
     diag = float(np.hypot(*work_size))
-    merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.015 * diag
+    merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.025 * diag
     area_a = size_a[0] * size_a[1]
     min_area = opts.min_area if opts.min_area is not None else max(16, int(2e-4 * area_a))
     regions = find_regions(
         mask, diff, min_area=max(1, int(round(min_area * scale * scale))), merge_gap=int(round(merge_gap))
     )
-    regions = [r.scaled(1.0 / scale, size_a) for r in regions]
+    # A region's score is its mean colour difference over its whole box (0-1), as a person would judge
+    # "how different does this patch look"; regions fainter than min_contrast levels are not changes.
+    absd = cv2.absdiff(gaussian_blur(wa, opts.blur), gaussian_blur(wb, opts.blur))
+    scored = []
+    for r in regions:
+        box = absd[r.y : r.y + r.h, r.x : r.x + r.w]
+        strength = float(box.mean())
+        if strength >= opts.min_contrast:
+            scored.append(Region(r.x, r.y, r.w, r.h, r.area, strength / 255.0))
+    regions = [r.scaled(1.0 / scale, size_a) for r in scored]
 
     # Global scores over the area both images cover.
     ga2, gb2 = ya[..., 0], yb[..., 0]
