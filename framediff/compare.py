@@ -142,6 +142,22 @@ class Comparison:
             "fast_path": self.fast_path,
         }
 
+    def regions_in_b(self) -> list[tuple[int, int, int, int]]:
+        """The changed regions as boxes in B's own pixels (through the alignment, when B was warped)."""
+        if not self.alignment.warped:
+            return [r.box for r in self.regions]
+        inv = np.linalg.inv(self.alignment.matrix)
+        out = []
+        for r in self.regions:
+            c = np.float32([[r.x, r.y], [r.x + r.w, r.y], [r.x, r.y + r.h], [r.x + r.w, r.y + r.h]])
+            m = cv2.perspectiveTransform(c.reshape(-1, 1, 2), inv).reshape(-1, 2)
+            x0, y0 = np.floor(m.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(m.max(axis=0)).astype(int)
+            x0, y0 = max(0, x0), max(0, y0)
+            x1, y1 = min(self.size_b[0], x1), min(self.size_b[1], y1)
+            out.append((int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))))
+        return out
+
     def summary(self) -> str:
         """One human line: the verdict and the key numbers."""
         if self.identical:
@@ -315,6 +331,11 @@ def compare(
     if alignment.method == "none" and ga.shape != gb.shape:
         alignment.method = "crop"  # no reliable fit: compare the common top-left area
     wb, valid = warp_to(wb, alignment, work_size)
+    if alignment.warped and scale != 1.0:
+        # Report the fit in full-resolution pixels: B's pixels -> A's pixels.
+        s_mat = np.diag([scale, scale, 1.0])
+        alignment.matrix = np.linalg.inv(s_mat) @ alignment.matrix @ s_mat
+        alignment.shift = (alignment.shift[0] / scale, alignment.shift[1] / scale)
     if ign is not None:
         valid[resize_to(ign, scale) > 127] = 0
     covered = float(np.count_nonzero(valid)) / valid.size

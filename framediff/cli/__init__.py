@@ -6,6 +6,6 @@ Each command lives in its own module and registers itself on :data:`cli`.
 from .app import cli, main
 
 # Importing a command module adds its command to the group.
-# (command modules are imported below as they are added)
+from . import compare_cmd  # noqa: E402,F401  isort: skip
 
 __all__ = ["cli", "main"]

@@ -1,0 +1,123 @@
+"""``framediff compare``: spot the difference between two images."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from ..compare import CompareOptions, compare
+from ..errors import OutputError
+from ..render import draw_regions, heatmap, side_by_side, write_image
+from .app import cli
+
+
+def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
+    """Refuse an output that would overwrite an input."""
+    real_inputs = {os.path.realpath(p) for p in inputs if p}
+    for out in outputs:
+        if out and os.path.realpath(out) in real_inputs:
+            raise OutputError(f"{out} is also an input: framediff never overwrites an input", "choose another file name")
+
+
+@cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("a", type=click.Path(dir_okay=False))
+@click.argument("b", type=click.Path(dir_okay=False), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: verdict, regions, scores, sizes, alignment.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write A and B side by side, every region boxed and numbered.")
+@click.option("--mask", "mask_out", type=click.Path(dir_okay=False), help="Write the changed-pixel mask (white = changed), A's size.")
+@click.option("--heatmap", "heatmap_out", type=click.Path(dir_okay=False), help="Write the difference heatmap over A.")
+@click.option("--ignore", type=click.Path(dir_okay=False), help="Mask picture of areas to ignore (white = ignore), A's size.")
+@click.option("--ignore-box", multiple=True, metavar="X,Y,W,H", help="Box of A to ignore (repeatable).")
+@click.option("--align", default="auto", show_default=True, help="auto: register B onto A when they do not line up; off: compare pixel to pixel.")
+@click.option("--threshold", default="auto", show_default=True, help="Colour difference (0-255) that counts as a change; auto follows the pair's noise.")
+@click.option("--min-area", default="auto", show_default=True, help="Smallest region reported, in A's pixels (auto: 0.02% of A).")
+@click.option("--blur", default="1.0", show_default=True, help="Gaussian blur sigma (analysis pixels) before differencing.")
+@click.option("--method", default="absdiff", show_default=True, help="absdiff (colour difference) or ssim (structural).")
+@click.option("--split", default=None, metavar="auto|h|v", help="A holds both pictures: side by side (h), stacked (v) or auto.")
+@click.option("--analysis-size", default="1200", show_default=True, help="Longest side of the working images (0 = full size).")
+@click.option("--tolerance", default="1", show_default=True, help="Residual misregistration forgiven, in analysis pixels (0 = exact).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
+def compare_command(
+    a: str,
+    b: str | None,
+    as_json: bool,
+    output: str | None,
+    mask_out: str | None,
+    heatmap_out: str | None,
+    ignore: str | None,
+    ignore_box: tuple[str, ...],
+    align: str,
+    threshold: str,
+    min_area: str,
+    blur: str,
+    method: str,
+    split: str | None,
+    analysis_size: str,
+    tolerance: str,
+    quiet: bool,
+) -> int:
+    """Compare image A with image B: exit 0 when the same, 1 when different, 2 on trouble.
+
+    B may be a hand-held photo of the same scene: it is registered onto A, its exposure matched, and
+    JPEG noise ignored. Regions are reported in A's pixels.
+
+    \b
+    Examples:
+      framediff compare before.png after.png
+      framediff compare shelf1.jpg shelf2.jpg --json -o diff.png
+      framediff compare puzzle.jpg --split auto -o answer.png
+      framediff compare ui_old.png ui_new.png --align off --ignore-box 0,0,1920,40
+    """
+    opts = CompareOptions(
+        threshold=threshold,
+        min_area=min_area,
+        blur=blur,
+        method=method,
+        align=align,
+        analysis_size=analysis_size,
+        tolerance=tolerance,
+        split=split,
+    )
+    _check_outputs([a, b], [output, mask_out, heatmap_out])
+    result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
+
+    if output:
+        left = draw_regions(result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0), result.regions)
+        right_img = result.image_b if result.image_b is not None else _load_bgr(a, b, opts, 1)
+        right = draw_regions(right_img, result.regions_in_b())
+        write_image(output, side_by_side(left, right))
+    if mask_out:
+        w, h = result.size_a
+        m = np.zeros((h, w), np.uint8)
+        if result.mask is not None:
+            m = cv2.resize(result.mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        write_image(mask_out, m)
+    if heatmap_out:
+        base = result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0)
+        diff = result.diff if result.diff is not None else np.zeros(base.shape[:2], np.uint8)
+        write_image(heatmap_out, heatmap(base, diff))
+
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    elif not quiet:
+        name_b = Path(b).name if b else f"({result.size_b[0]}x{result.size_b[1]} half)"
+        click.echo(f"{Path(a).name} vs {name_b}: {result.summary()}")
+        for i, r in enumerate(result.regions, 1):
+            click.echo(f"  {i}: x={r.x} y={r.y} w={r.w} h={r.h} area={r.area} score={r.score:.3f}")
+    return 0 if result.identical else 1
+
+
+def _load_bgr(a: str, b: str | None, opts: CompareOptions, which: int) -> np.ndarray:
+    """Re-read an input as BGR for drawing (only needed after a fast-path answer)."""
+    from ..compare import split_image
+    from ..prepare import to_bgr8
+    from ..sources import read_image
+
+    if b is None:
+        return to_bgr8(split_image(read_image(a), opts.split or "auto")[which])
+    return to_bgr8(read_image(a if which == 0 else b))
