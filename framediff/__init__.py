@@ -7,6 +7,7 @@ The public API::
 
 __version__ = "0.1.0"
 
+from .compare import CompareOptions, Comparison, compare  # noqa: E402
 from .errors import FramediffError, InputError, OptionError, OutputError, SourceError  # noqa: E402
 from .options import AnalysisOptions  # noqa: E402
 from .regions import Region  # noqa: E402
@@ -15,6 +16,9 @@ from .sources import Frame, FrameSource, open_source  # noqa: E402
 __all__ = [
     "__version__",
     "AnalysisOptions",
+    "CompareOptions",
+    "Comparison",
+    "compare",
     "Frame",
     "FrameSource",
     "FramediffError",

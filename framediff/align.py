@@ -25,9 +25,9 @@ class Alignment:
         matrix: 3x3 homography from B's pixels to A's pixels (identity when not warped).
         inliers: Feature matches that agree with the fit.
         matches: Feature matches found.
-        shift: Mean displacement of A's corners, in A's pixels.
-        rotation: Rotation in degrees (from the fit's linear part).
-        scale: Scale factor (from the fit's linear part).
+        shift: How far B's content moved relative to A, in pixels (mean over the corners), ``(dx, dy)``.
+        rotation: Degrees B is turned relative to A, counter-clockwise positive (OpenCV's convention).
+        scale: Scale factor of the fit's linear part (B's pixels to A's pixels).
     """
 
     method: str = "none"
@@ -114,7 +114,7 @@ def estimate_alignment(
     a = h[:2, :2]
     scale = float(np.sqrt(abs(np.linalg.det(a))))
     rotation = float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
-    shift = (float(-moved[:, 0].mean()), float(-moved[:, 1].mean()))
+    shift = (float(moved[:, 0].mean()), float(moved[:, 1].mean()))
     sane = 0.5 < scale < 2.0 and inliers >= max(8, 0.15 * len(good))
     if not sane:
         return Alignment(method="none", matches=len(good), inliers=inliers)
