@@ -1,0 +1,436 @@
+"""Duplicate-frame detection: push frames into a :class:`Deduplicator`, get keep/drop decisions.
+
+A frame is a duplicate when it differs from the previous frame *and* from the last kept frame by no more
+than the video's noise floor. Comparing with the last kept frame stops slow drifts (a long fade, a slow
+pan) from being eaten one sub-threshold step at a time; comparing with the previous frame catches repeats
+right after a change.
+
+The score of a frame pair, in grey levels at analysis size (about 480 px on the longest side), is the
+larger of
+
+* the local term: the largest mean absolute difference of any 8x8 block. Averaging over a block smooths
+  away grain and compression noise while a blinking caret or a small moving object still fills a block;
+* the global term: 6 x the mean absolute difference of the 8x8 block *means*. Changes that are small but
+  coherent over the whole picture (one 1/61 step of a slow cross-fade, a slow pan) add up in the block
+  means, while zero-mean noise cancels out in them.
+
+The threshold is ``max(1.5, 3.5 x noise floor)``, where the noise floor is the 10th percentile, over the
+last 256 frames, of each frame's *median* block difference with its previous frame. The median block is
+untouched by local changes and the low percentile by passing motion, so the floor follows the grain and
+compression noise of the video itself; it never needs a magic number per video. ``threshold=`` fixes it.
+
+:func:`dedup_video` (alias :func:`trim`) runs it over a file and writes the trimmed video, the report and
+the plot; the writers live in :mod:`framediff.dedup_io` and the plot in :mod:`framediff.dedup_plot`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import InputError, OptionError, OutputError
+from .options import choice, number
+from .prepare import to_gray
+from .sources import Frame
+
+__all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
+
+BLOCK = 8  # analysis pixels per block side
+ANALYSIS_SIZE = 480  # longest side of the analysis image; smaller frames are analysed at full size
+GLOBAL_WEIGHT = 6.0  # weight of the coherent (block-mean) term against the local block term
+MIN_THRESHOLD = 1.5  # grey levels; compression noise of a clean held frame stays below this
+NOISE_FACTOR = 3.5  # a change must exceed this many times the noise floor
+NOISE_QUANTILE = 0.1  # low percentile of recent per-frame noise levels: the floor, not passing motion
+NOISE_WINDOW = 256  # frames of history the noise floor is estimated from
+NOISE_WARMUP = 8  # frames of history needed before the floor is trusted
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the deduplicator decided for one frame.
+
+    Attributes:
+        index: 0-based frame number in the order pushed.
+        time: Presentation time in seconds.
+        keep: True to keep the frame, False when it repeats the last kept frame.
+        score: Change score in grey levels (larger of the scores against the previous frame and the last
+            kept frame); ``nan`` for the first frame, which has nothing to be compared with.
+        threshold: The threshold the score was compared with (auto or fixed).
+        reason: ``first``, ``change``, ``duplicate``, ``max-drop`` (kept to cap a run of drops),
+            ``resize`` (frame size changed) or ``last`` (kept so the output lasts as long as the input).
+    """
+
+    index: int
+    time: float
+    keep: bool
+    score: float
+    threshold: float
+    reason: str
+
+    @property
+    def action(self) -> str:
+        """``keep`` or ``drop``, as written in the report."""
+        return "keep" if self.keep else "drop"
+
+
+class _Prepared:
+    """A frame reduced for comparison: the analysis image and its 8x8 block means."""
+
+    __slots__ = ("small", "means")
+
+    def __init__(self, small: np.ndarray, means: np.ndarray) -> None:
+        self.small = small
+        self.means = means
+
+
+def _factor(width: int, height: int, analysis_size: int) -> int:
+    """Integer shrink factor: whole-pixel area averaging is both exact and the fastest resize path."""
+    if analysis_size <= 0:
+        return 1
+    return max(1, math.ceil(max(width, height) / analysis_size))
+
+
+def _prepare(gray: np.ndarray, analysis_size: int) -> _Prepared:
+    h, w = gray.shape
+    k = _factor(w, h, analysis_size)
+    if k > 1:
+        gray = cv2.resize(gray[: h - h % k, : w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+    else:
+        gray = gray.copy()  # a view into the decoder's buffer must not outlive its frame
+    sh, sw = gray.shape
+    bh, bw = max(1, sh // BLOCK), max(1, sw // BLOCK)
+    core = gray[: bh * BLOCK, : bw * BLOCK] if sh >= BLOCK and sw >= BLOCK else gray
+    means = cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    return _Prepared(gray, means)
+
+
+def _score(a: _Prepared, b: _Prepared) -> tuple[float, float]:
+    """Change score of a pair and its median block difference (the pair's noise level)."""
+    diff = cv2.absdiff(a.small, b.small)
+    bh, bw = a.means.shape
+    core = diff[: bh * BLOCK, : bw * BLOCK] if diff.shape[0] >= BLOCK and diff.shape[1] >= BLOCK else diff
+    blocks = cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    local = float(blocks.max())
+    coherent = GLOBAL_WEIGHT * float(cv2.absdiff(a.means, b.means).mean())
+    return max(local, coherent), float(np.median(blocks))
+
+
+class Deduplicator:
+    """Decide, frame by frame, whether each frame repeats the last kept one.
+
+    Push frames in order; each call returns the :class:`Decision` for that frame at once (no look-ahead),
+    so it works on live streams as well as on files. It never opens or decodes anything itself.
+
+    Example::
+
+        dd = Deduplicator()
+        with open_source("clip.mp4", gray=True) as src:
+            kept = [f.index for f in src if dd.push(f).keep]
+
+    Args:
+        threshold: Fixed change threshold in grey levels (see the module docs for the score); ``None``
+            follows the video's own noise floor.
+        max_drop: Keep a frame anyway after this many consecutive drops (``None``: no cap).
+        analysis_size: Longest side in pixels of the image analysed (frames are shrunk by a whole
+            factor to at most this); 0 analyses at full size.
+
+    Raises:
+        OptionError: when an option is out of range.
+    """
+
+    def __init__(
+        self,
+        threshold: float | None = None,
+        max_drop: int | None = None,
+        analysis_size: int = ANALYSIS_SIZE,
+    ) -> None:
+        self.fixed_threshold = number("threshold", threshold, lo=0, hi=255, allow_none=True)
+        self.max_drop = number("max_drop", max_drop, lo=1, hi=1e9, integer=True, allow_none=True)
+        self.analysis_size = number("analysis_size", analysis_size, lo=0, hi=16384, integer=True)
+        self._levels: deque[float] = deque(maxlen=NOISE_WINDOW)
+        self._prev: _Prepared | None = None
+        self._kept: _Prepared | None = None
+        self._run = 0  # consecutive drops so far
+        self.count = 0
+        self.kept = 0
+
+    @property
+    def noise_floor(self) -> float:
+        """The current estimate of the video's noise level (grey levels of a typical block)."""
+        if len(self._levels) < NOISE_WARMUP:
+            return 0.0
+        return float(np.quantile(np.fromiter(self._levels, np.float64), NOISE_QUANTILE))
+
+    @property
+    def threshold(self) -> float:
+        """The threshold the next frame's score will be compared with."""
+        if self.fixed_threshold is not None:
+            return float(self.fixed_threshold)
+        return max(MIN_THRESHOLD, NOISE_FACTOR * self.noise_floor)
+
+    @property
+    def dropped(self) -> int:
+        """Number of frames dropped so far."""
+        return self.count - self.kept
+
+    def push(self, frame: Any, time: float | None = None) -> Decision:
+        """Decide for the next frame.
+
+        Args:
+            frame: A :class:`~framediff.sources.Frame` (its ``image`` and ``time`` are used) or an image
+                array (grey, or BGR/BGRA which is converted to grey).
+            time: Presentation time in seconds for an array (default: the frame number).
+
+        Returns:
+            The :class:`Decision` for this frame.
+
+        Raises:
+            InputError: when the frame is not an image.
+        """
+        image = getattr(frame, "image", frame)
+        if time is None:
+            time = float(getattr(frame, "time", self.count))
+        if not isinstance(image, np.ndarray):
+            raise InputError(f"cannot use a {type(image).__name__} as a frame", "push Frames or numpy arrays")
+        gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
+        current = _prepare(gray, self.analysis_size)
+        threshold = self.threshold
+        index = self.count
+        self.count += 1
+
+        if self._prev is None or self._kept is None:
+            return self._decide(current, index, time, True, math.nan, threshold, "first")
+        if current.small.shape != self._prev.small.shape:
+            return self._decide(current, index, time, True, math.nan, threshold, "resize")
+        score_prev, level = _score(current, self._prev)
+        score_kept = score_prev if self._kept is self._prev else _score(current, self._kept)[0]
+        self._levels.append(level)
+        score = max(score_prev, score_kept)
+        if score > threshold:
+            return self._decide(current, index, time, True, score, threshold, "change")
+        if self.max_drop is not None and self._run >= self.max_drop:
+            return self._decide(current, index, time, True, score, threshold, "max-drop")
+        return self._decide(current, index, time, False, score, threshold, "duplicate")
+
+    def _decide(
+        self,
+        current: _Prepared,
+        index: int,
+        time: float,
+        keep: bool,
+        score: float,
+        threshold: float,
+        reason: str,
+    ) -> Decision:
+        self._prev = current
+        if keep:
+            self._kept = current
+            self.kept += 1
+            self._run = 0
+        else:
+            self._run += 1
+        return Decision(index, float(time), keep, score, threshold, reason)
+
+
+@dataclass
+class DedupResult:
+    """What :func:`dedup_video` did.
+
+    Attributes:
+        input: The input path.
+        output: The written video or folder (``None`` for a dry run).
+        frames: Frames decoded.
+        kept: Frames kept (for a video output: exactly the frames written).
+        duration: Input duration in seconds (last frame's time plus one frame).
+        saved: Seconds of repeated frames dropped (what ``timing="compact"`` removes from the output).
+        threshold: The threshold at the end of the run (fixed, or the auto threshold reached).
+        auto: True when the threshold followed the noise floor.
+        warnings: Problems met (truncated input, audio dropped or re-encoded...).
+        interrupted: True when the run was stopped early (Ctrl-C); the outputs hold what was processed.
+    """
+
+    input: str
+    output: str | None
+    frames: int = 0
+    kept: int = 0
+    duration: float = 0.0
+    saved: float = 0.0
+    threshold: float = MIN_THRESHOLD
+    auto: bool = True
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped."""
+        return self.frames - self.kept
+
+    def summary(self) -> str:
+        """One line for people: frames kept and dropped, and the time saved."""
+        pct = 100.0 * self.dropped / self.frames if self.frames else 0.0
+        how = "auto" if self.auto else "fixed"
+        head = "interrupted: " if self.interrupted else ""
+        return (
+            f"{head}kept {self.kept} of {self.frames} frames, dropped {self.dropped} ({pct:.1f}%), "
+            f"{self.saved:.2f} s of {self.duration:.2f} s were repeats; "
+            f"threshold {self.threshold:.2f} ({how})"
+        )
+
+
+class DedupInterrupted(KeyboardInterrupt):
+    """Raised by :func:`dedup_video` on Ctrl-C once the outputs are finished; ``result`` says how far."""
+
+    def __init__(self, result: DedupResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+def dedup_video(
+    input: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    threshold: float | None = None,
+    max_drop: int | None = None,
+    timing: str = "keep",
+    codec: str | None = None,
+    crf: float | None = 18,
+    report: str | os.PathLike | None = None,
+    plot: str | os.PathLike | None = None,
+    dry_run: bool = False,
+    analysis_size: int = ANALYSIS_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> DedupResult:
+    """Drop the duplicate frames of a video (or of a folder of images) and write what is left.
+
+    Args:
+        input: A video file PyAV reads, or a folder of images (natural order).
+        output: The trimmed video (format from its extension), or for a folder input a new folder that
+            receives copies of the unique images. Not needed with ``dry_run``.
+        threshold: Fixed change threshold in grey levels; ``None`` follows the video's noise floor.
+        max_drop: Keep a frame anyway after this many consecutive drops.
+        timing: ``keep``: kept frames keep their timestamps, so the output lasts as long as the input and
+            the audio is copied in sync (each kept frame stays on screen until the next one).
+            ``compact``: frames are re-timed to the input's constant frame rate, the output gets shorter,
+            and the audio is dropped (with a warning), because no cut of the sound could stay in sync.
+        codec: Video encoder (default H.264 ``libx264``; VP9 for ``.webm``).
+        crf: Constant rate factor for the encoder (default 18, visually lossless for H.264).
+        report: CSV file to write: ``frame,time,score,action``, one row per decoded frame.
+        plot: PNG file to write: the score over time, the threshold and the dropped runs.
+        dry_run: Analyse and report only; write no video.
+        analysis_size: Longest side of the analysed image (see :class:`Deduplicator`).
+        progress: Called with the number of frames done so far, now and then.
+
+    Returns:
+        A :class:`DedupResult`.
+
+    Raises:
+        InputError, SourceError: when the input is missing or unreadable.
+        OutputError: when the output is the input or cannot be written.
+        OptionError: when an option is out of range.
+        DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
+    """
+    from .dedup_io import FolderWriter, ReportWriter, VideoWriter, check_output
+    from .dedup_plot import PlotData, write_plot
+    from .sources import ImageListSource, open_source
+
+    timing = choice("timing", timing, ("keep", "compact"))
+    crf = number("crf", crf, lo=0, hi=63, allow_none=True)
+    dd = Deduplicator(threshold=threshold, max_drop=max_drop, analysis_size=analysis_size)
+    in_path = Path(os.fspath(input))
+    if output is None and not dry_run:
+        raise OptionError("no output given", "give -o OUTPUT, or --dry-run to analyse only")
+    out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
+    for extra in (report, plot):
+        if extra is not None:
+            check_output(in_path, Path(os.fspath(extra)))
+    if out_path is not None:
+        check_output(in_path, out_path)
+
+    result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
+    data = PlotData()
+    with open_source(in_path, gray=True) as src:
+        folder = isinstance(src, ImageListSource)
+        if (
+            out_path is not None
+            and folder
+            and out_path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi")
+        ):
+            raise OutputError(
+                "a folder of images gives a folder of images", "give a folder name as -o OUTPUT"
+            )
+        writer: Any = None
+        reporter = ReportWriter(Path(os.fspath(report))) if report is not None else None
+        try:
+            if out_path is not None:
+                writer = (
+                    FolderWriter(out_path)
+                    if folder
+                    else VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing)
+                )
+            pending: tuple[Frame, Decision] | None = None
+            last_time = 0.0
+            step = 1.0 / src.fps if src.fps else 1.0
+
+            def commit(frame: Frame, d: Decision) -> None:
+                nonlocal last_time
+                if reporter is not None:
+                    reporter.write(d.index, d.time, d.score, d.action)
+                data.add(d)
+                result.frames += 1
+                if d.keep:
+                    result.kept += 1
+                    if writer is not None:
+                        writer.write(frame)
+                else:
+                    result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
+                last_time = d.time
+
+            try:
+                for frame in src:
+                    d = dd.push(frame)
+                    if pending is not None:
+                        commit(*pending)
+                    # One frame of delay: the last frame is always kept, so a video that ends on a held
+                    # picture still lasts as long as the input.
+                    pending = (frame, d)
+                    if progress is not None and frame.index % 16 == 0:
+                        progress(frame.index + 1)
+            except KeyboardInterrupt:
+                result.interrupted = True
+            if pending is not None:
+                frame, d = pending
+                if not d.keep:
+                    d = Decision(d.index, d.time, True, d.score, d.threshold, "last")
+                commit(frame, d)
+            if progress is not None:
+                progress(result.frames)
+            result.duration = (last_time + step) if result.frames else 0.0
+            result.threshold = dd.threshold
+            result.warnings.extend(src.warnings)
+            if writer is not None:
+                result.warnings.extend(writer.warnings)
+                writer.finish()
+            if reporter is not None:
+                reporter.finish()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            if reporter is not None:
+                reporter.abort()
+            raise
+    if plot is not None:
+        write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
+    if result.interrupted:
+        raise DedupInterrupted(result)
+    return result
+
+
+trim = dedup_video

@@ -1,0 +1,325 @@
+"""Outputs of ``dedup``: the trimmed video (with its audio), the folder of unique images, the CSV report.
+
+Every output is written under a temporary name in its final folder and renamed when complete, so a
+reader never sees a half-written file and an interrupted run still leaves a valid one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import warnings
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .errors import OptionError, OutputError
+from .sources import Frame
+
+__all__ = ["VideoWriter", "FolderWriter", "ReportWriter", "temp_path", "check_output"]
+
+# Encoder picked by the output's extension when --codec is not given: H.264, except where the container
+# cannot hold it.
+DEFAULT_CODECS = {".webm": "libvpx-vp9", ".ogv": "libtheora"}
+# Audio encoder used when the input's audio cannot be copied into the output container as it is.
+AUDIO_CODECS = {".webm": "libopus", ".ogv": "libvorbis", ".avi": "libmp3lame"}
+CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
+AUDIO_AHEAD = 0.5  # seconds of audio muxed ahead of the current video frame (keeps the muxer's queue short)
+
+
+def temp_path(final: Path) -> Path:
+    """A hidden name in ``final``'s folder, with the same extension (so the container format is the same)."""
+    return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+
+
+def check_output(input_path: Path, output: Path) -> None:
+    """Refuse outputs that would overwrite the input or cannot be created.
+
+    Args:
+        input_path: The input file or folder.
+        output: The requested output.
+
+    Raises:
+        OutputError: when ``output`` is the input, or its folder does not exist.
+    """
+    try:
+        same = output.exists() and os.path.samefile(input_path, output)
+    except OSError:
+        same = False
+    if same or output.resolve() == input_path.resolve():
+        raise OutputError(
+            f"output {output} is the input", "give a different -o OUTPUT; the input is never overwritten"
+        )
+    if not output.parent.resolve().is_dir():
+        raise OutputError(f"folder {output.parent} does not exist", "create it or choose another -o OUTPUT")
+
+
+class ReportWriter:
+    """The per-frame CSV report ``frame,time,score,action``, streamed row by row (memory stays flat)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = temp_path(path)
+        try:
+            self.file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        except OSError as e:
+            raise OutputError(
+                f"cannot write {path}: {e.strerror}", "check the folder and its permissions"
+            ) from None
+        self.file.write("frame,time,score,action\n")
+
+    def write(self, index: int, time: float, score: float, action: str) -> None:
+        """Append one row (``nan`` score for the first frame, which has no reference)."""
+        s = "nan" if math.isnan(score) else f"{score:.3f}"
+        self.file.write(f"{index},{time:.4f},{s},{action}\n")
+
+    def finish(self) -> None:
+        """Close and move into place."""
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class FolderWriter:
+    """Copies the kept images of a folder input, byte for byte, into a new folder."""
+
+    def __init__(self, output: Path) -> None:
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise OutputError(f"{output} already exists", "give a new or empty folder as -o OUTPUT")
+        self.output = output
+        self.tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
+        self.tmp.mkdir()
+        self.written = 0
+        self.warnings: list[str] = []
+
+    def write(self, frame: Frame) -> None:
+        """Copy the frame's image file (``frame.raw`` is its path)."""
+        src = Path(frame.raw)
+        shutil.copy2(src, self.tmp / src.name)
+        self.written += 1
+
+    def finish(self) -> None:
+        """Move the finished folder into place."""
+        if self.output.exists():
+            self.output.rmdir()  # checked empty at the start
+        os.replace(self.tmp, self.output)
+
+    def abort(self) -> None:
+        """Delete the partial folder."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _pick_format(codec: Any, source_format: str) -> str:
+    """The encoder's pixel format: the source's when the encoder takes it, else yuv420p, else its first."""
+    names = [f.name for f in (codec.video_formats or [])]
+    if not names or source_format in names:
+        return source_format
+    return "yuv420p" if "yuv420p" in names else names[0]
+
+
+class VideoWriter:
+    """Encodes kept frames with PyAV and carries the input's audio over.
+
+    Args:
+        source: The open :class:`~framediff.sources.VideoSource` being read.
+        output: Final path; the container format follows its extension.
+        codec: Encoder name (``libx264``, ``libx265``, ``libvpx-vp9``, ``mpeg4``...); ``None`` picks H.264
+            (VP9 for ``.webm``).
+        crf: Constant rate factor for encoders that take one (lower is better quality).
+        timing: ``keep`` (original timestamps; audio copied in sync) or ``compact`` (constant rate,
+            no audio).
+
+    Raises:
+        OutputError: when the output cannot be created in that format.
+        OptionError: when the codec is unknown or does not encode video.
+    """
+
+    def __init__(
+        self, source: Any, output: Path, *, codec: str | None, crf: float | None, timing: str
+    ) -> None:
+        import av
+
+        self.source = source
+        self.output = output
+        self.tmp = temp_path(output)
+        self.timing = timing
+        self.warnings: list[str] = []
+        self.written = 0
+        self._last_pts = -1
+        name = codec or DEFAULT_CODECS.get(output.suffix.lower(), "libx264")
+        try:
+            self.codec = av.codec.Codec(name, "w")
+        except Exception:  # noqa: BLE001 - PyAV raises several types for unknown codecs
+            raise OptionError(
+                f"unknown video encoder {name!r}", "try libx264, libx265, libvpx-vp9 or mpeg4"
+            ) from None
+        if self.codec.type != "video":
+            raise OptionError(f"{name!r} is not a video encoder", "try libx264, libx265, libvpx-vp9 or mpeg4")
+        try:
+            self.container = av.open(str(self.tmp), "w")
+        except (ValueError, av.FFmpegError, OSError) as e:
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(
+                f"cannot write a video named {output.name}: {getattr(e, 'strerror', None) or e}",
+                "use an .mp4, .mkv, .mov, .webm or .avi output",
+            ) from None
+        try:
+            self._open_streams(crf)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _open_streams(self, crf: float | None) -> None:
+        import av
+
+        src = self.source
+        stream = src.stream
+        width, height = src.size or (stream.codec_context.width, stream.codec_context.height)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        if self.timing == "compact":
+            self.time_base = Fraction(1, 1) / Fraction(rate)
+        else:
+            # The input's own time base, so variable frame timing survives exactly.
+            self.time_base = stream.time_base or Fraction(1, 90000)
+        try:
+            vs = self.container.add_stream(self.codec.name, rate=rate)
+        except (ValueError, av.FFmpegError) as e:
+            what = f"{self.output.suffix} files cannot hold {self.codec.name} video ({e})"
+            raise OutputError(what, "choose another --codec or extension") from None
+        subsampled = self.codec.name not in ("ffv1", "png", "rawvideo")
+        # 4:2:0 encoders need even sizes: drop the odd last row/column rather than rescale the picture.
+        vs.width = width - width % 2 if subsampled else width
+        vs.height = height - height % 2 if subsampled else height
+        vs.pix_fmt = _pick_format(self.codec, stream.codec_context.pix_fmt or "yuv420p")
+        vs.codec_context.time_base = self.time_base
+        vs.time_base = self.time_base
+        options = {}
+        if crf is not None:
+            if self.codec.name in CRF_CODECS:
+                options["crf"] = f"{crf:g}"
+                if self.codec.name.startswith("libvpx"):
+                    options["b"] = "0"  # constant quality mode in libvpx needs the bitrate unset
+            else:
+                self.warnings.append(f"--crf is ignored by the {self.codec.name} encoder")
+        vs.options = options
+        self.video = vs
+        self.audio_in = None
+        self.audio = None
+        if src.container.streams.audio:
+            if self.timing == "compact":
+                self.warnings.append(
+                    "audio dropped: --timing compact shortens the video, so its sound could not stay in sync"
+                )
+            else:
+                self._open_audio()
+        self.container.start_encoding()
+
+    def _open_audio(self) -> None:
+        """Copy the first audio track as it is when the container takes it, else re-encode it."""
+        import av
+
+        # A second reader of the same file: the video reader demuxes only video, and reading audio
+        # alongside, a little ahead of the video, keeps memory flat without seeking.
+        self.audio_reader = av.open(self.source.spec)
+        self.audio_in = self.audio_reader.streams.audio[0]
+        self._audio_packets = self.audio_reader.demux(self.audio_in)
+        self._audio_done = False
+        self._audio_offset = self.source.start  # video time 0 is the video stream's start
+        name = self.audio_in.codec_context.name
+        self.copy_audio = name in self.container.supported_codecs
+        if self.copy_audio:
+            self.audio = self.container.add_stream_from_template(self.audio_in)
+        else:
+            encoder = AUDIO_CODECS.get(self.output.suffix.lower(), "aac")
+            cc = self.audio_in.codec_context
+            self.audio = self.container.add_stream(encoder, rate=cc.sample_rate or 48000)
+            with contextlib.suppress(ValueError, AttributeError):
+                self.audio.layout = cc.layout
+            encoded = self.audio.codec_context.name
+            self.warnings.append(
+                f"audio re-encoded from {name} to {encoded}: {self.output.suffix} cannot hold {name}"
+            )
+
+    def _mux_audio(self, until: float) -> None:
+        """Mux audio packets up to ``until`` seconds (video time)."""
+        if self.audio is None or self._audio_done:
+            return
+        import av
+
+        tb = self.audio_in.time_base
+        shift = round(self._audio_offset / tb) if tb else 0
+        while True:
+            try:
+                packet = next(self._audio_packets)
+            except (StopIteration, av.FFmpegError, OSError):
+                self._audio_done = True
+                return
+            if packet.pts is None:  # the demuxer's flush packet
+                continue
+            t = float(packet.pts * tb) - self._audio_offset
+            if t >= 0:
+                if self.copy_audio:
+                    packet.pts -= shift
+                    if packet.dts is not None:
+                        packet.dts -= shift
+                    packet.stream = self.audio
+                    self.container.mux(packet)
+                else:
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        frames = []
+                    for af in frames:
+                        af.pts = af.pts - shift if af.pts is not None else None
+                        for p in self.audio.encode(af):
+                            self.container.mux(p)
+            if t > until:
+                return
+
+    def write(self, frame: Frame) -> None:
+        """Encode one kept frame (``frame.raw`` is the decoded ``av.VideoFrame``)."""
+        vf = frame.raw
+        if self.timing == "compact":
+            pts = self.written
+        else:
+            pts = max(round(frame.time / self.time_base), self._last_pts + 1)
+            self._mux_audio(frame.time + AUDIO_AHEAD)
+        self._last_pts = pts
+        if vf.width != self.video.width or vf.height != self.video.height:
+            vf = vf.reformat(width=self.video.width, height=self.video.height)
+        vf.pts = pts
+        vf.time_base = self.time_base
+        # The decoder's I/P/B labels would be taken as forced frame types by the encoder.
+        vf.pict_type = 0
+        for packet in self.video.encode(vf):
+            self.container.mux(packet)
+        self.written += 1
+
+    def finish(self) -> None:
+        """Flush the encoders, mux the rest of the audio, close and move into place."""
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        if self.audio is not None:
+            self._mux_audio(math.inf)
+            if not self.copy_audio:
+                for packet in self.audio.encode(None):
+                    self.container.mux(packet)
+            self.audio_reader.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.container.close()
+        os.replace(self.tmp, self.output)
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        with contextlib.suppress(Exception):  # already failing; the temp file is removed below
+            self.container.close()
+        if getattr(self, "audio_in", None) is not None:
+            self.audio_reader.close()
+        self.tmp.unlink(missing_ok=True)
