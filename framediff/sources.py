@@ -115,6 +115,30 @@ def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return op(image) if op else image
 
 
+def _jpeg_is_complete(data: bytes) -> bool:
+    """Whether a JPEG's main image ends with its end-of-image marker.
+
+    The marker need not be the last bytes: phones append trailers (motion-photo videos, maker data) after
+    it. The header segments are skipped by their lengths, so an EXIF thumbnail's own end marker does not
+    count; after the main image's first scan, image data cannot contain ``FF D9`` except as the end.
+    """
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            break  # not a marker where one should be: fall back to a plain search
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: the compressed image follows
+            return data.find(b"\xff\xd9", pos) >= 0
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return b"\xff\xd9" in data[pos:]
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as OpenCV does, keeping depth and alpha, upright per its EXIF orientation.
 
@@ -143,7 +167,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             f"{p} is not an image OpenCV can read (or it is corrupt)", "give a PNG, JPEG, TIFF, WebP or BMP"
         )
     # libjpeg fills a truncated JPEG with grey and carries on: refuse it rather than compare garbage.
-    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-64:].tobytes():
+    if data[:2].tobytes() == b"\xff\xd8" and not _jpeg_is_complete(data.tobytes()):
         raise InputError(f"{p} is a truncated JPEG", "re-export or re-download the file")
     if p.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".webp"):
         image = _apply_orientation(image, _exif_orientation(p))

@@ -311,6 +311,32 @@ def test_corrupt_and_truncated_images(tmp_path: Path, coffee: np.ndarray) -> Non
         read_image(tmp_path)
 
 
+def test_jpeg_with_a_trailer_is_not_truncated(
+    tmp_path: Path, coffee: np.ndarray, astronaut: np.ndarray
+) -> None:
+    # Phones append data after the end-of-image marker (a motion photo's video, maker notes).
+    jpg = _write_image(tmp_path / "whole.jpg", coffee, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    video_like = bytes(range(256)) * 40
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(jpg.read_bytes() + video_like)
+    np.testing.assert_array_equal(read_image(motion), read_image(jpg))
+    # An embedded thumbnail (a whole JPEG in a header segment) has its own end marker, before the main
+    # image: cutting the main image must still be caught.
+    ok, thumb = cv2.imencode(".jpg", cv2.resize(astronaut, (64, 64)))
+    assert ok
+    payload = b"THUMB\0" + thumb.tobytes()
+    app15 = b"\xff\xef" + (len(payload) + 2).to_bytes(2, "big") + payload
+    data = jpg.read_bytes()
+    with_thumb = data[:2] + app15 + data[2:]
+    good = tmp_path / "thumb.jpg"
+    good.write_bytes(with_thumb)
+    np.testing.assert_array_equal(read_image(good), read_image(jpg))
+    cut = tmp_path / "thumb_cut.jpg"
+    cut.write_bytes(with_thumb[: len(with_thumb) * 3 // 4])
+    with pytest.raises(InputError, match="truncated|corrupt"):
+        read_image(cut)
+
+
 def test_unreachable_stream_and_camera() -> None:
     with pytest.raises(SourceError, match="cannot open rtsp://127.0.0.1:9/"):
         open_source("rtsp://127.0.0.1:9/live", timeout=2)
