@@ -283,6 +283,7 @@ class VideoSource(FrameSource):
         self.spec = spec
         self.gray = gray
         self.live = live
+        self._ended = False
         options = {}
         if live and spec.lower().startswith("rtsp"):
             options["rtsp_transport"] = "tcp"  # UDP loses packets on busy networks: smeared frames
@@ -338,6 +339,8 @@ class VideoSource(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         import av
 
+        if self._ended:  # a file is read once; iterating again gives nothing, as before
+            return
         index = 0
         last_time = -1.0
         fps = self.fps or 30.0
@@ -359,10 +362,12 @@ class VideoSource(FrameSource):
         except (av.FFmpegError, OSError) as e:
             if self.live:
                 raise SourceError(f"lost {self.spec}: {_av_reason(e)}", "it will be reopened") from None
+            self._ended = True
             self.warnings.append(
                 f"stopped after frame {index - 1}: the file is truncated or corrupt ({_av_reason(e)})"
             )
             return
+        self._ended = True
         if self.live:
             return
         if index == 0:

@@ -190,6 +190,7 @@ def test_video_keeps_variable_frame_rate_timestamps(
         assert isinstance(src, FrameSource) and src.size == (320, 240) and src.fps and src.fps > 0
         frames = list(src)
         assert src.warnings == []
+        assert list(src) == [] and src.warnings == []  # read once; a second pass is empty, not an error
     assert [f.index for f in frames] == list(range(len(VFR_PTS_MS)))
     assert [f.time for f in frames] == pytest.approx([t / 1000 for t in VFR_PTS_MS], abs=1e-3)
     for f in frames:
