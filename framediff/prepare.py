@@ -230,7 +230,7 @@ def tone_lut(
     Returns:
         A 256-entry uint8 lookup table for ``source``, or ``None`` when the tones already match.
     """
-    step = max(1, int(np.sqrt(source.size / 400_000)))
+    step = max(1, int(np.sqrt(source.size / 150_000)))
     a = source[::step, ::step]
     b = target[::step, ::step]
     if valid is not None:
