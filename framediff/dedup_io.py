@@ -207,6 +207,10 @@ class VideoWriter:
                     options["b"] = "0"  # constant quality mode in libvpx needs the bitrate unset
             else:
                 self.warnings.append(f"--crf is ignored by the {self.codec.name} encoder")
+        if self.timing == "keep" and self.codec.name in ("libx264", "libx265"):
+            # Without B-frames decode order is presentation order, so with the gaps of dropped frames the
+            # track's own duration (from decode times) still ends where the input ends.
+            options["bf"] = "0"
         vs.options = options
         self.video = vs
         self.audio_in = None

@@ -1,0 +1,588 @@
+"""The change detector of ``watch``: push frames in, get the frame's changed regions out.
+
+The detector never opens a source: it is pushed grey (or BGR) frames one at a time and keeps only the
+state it needs (the reference, a noise estimate, per-pixel stillness counters). Per frame it:
+
+1. shrinks the frame to analysis size (area averaging also averages sensor noise away) and blurs it;
+2. compensates global light with a gain and an offset estimated robustly from the background pixels;
+3. thresholds the difference against the frame's own noise floor (median absolute deviation), with
+   hysteresis: strong pixels seed an object, weaker connected pixels complete its shape;
+4. groups nearby fragments into one region per object and maps the boxes back to source pixels;
+5. tells a sudden global light change (structure preserved, much of the frame brighter or darker)
+   apart from an object, and re-learns the reference instead of reporting a change;
+6. in ``background`` mode, updates the background only where nothing changed, removes "ghosts" (a
+   change whose edges belong to the background, e.g. someone who stood there when watching began), and
+   absorbs a change that stayed still for ``absorb_after`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, OptionError
+from ..options import choice, number
+from ..prepare import analysis_scale, resize_to, to_gray
+from ..regions import Region, parse_box
+from ..sources import read_image
+
+__all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone"]
+
+REFERENCE_MODES = ("previous", "background")
+
+
+def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
+    """Parse ``NAME=x,y,w,h`` into a named box.
+
+    Args:
+        text: The zone as given on the command line.
+
+    Returns:
+        ``(name, (x, y, w, h))``.
+
+    Raises:
+        OptionError: when there is no name or the box is malformed.
+    """
+    name, sep, box = str(text).partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise OptionError(f"zone {text!r} is not NAME=x,y,w,h", "e.g. --zone door=10,20,200,300")
+    return name, parse_box(box)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the watch detector decides what changed.
+
+    Attributes:
+        reference: ``background`` (a slowly adapting background), ``previous`` (the previous frame) or
+            the path of a fixed reference image ("the gate should look like this").
+        analysis_size: Longest side of the analysis image in pixels (smaller is faster; boxes are always
+            reported in source pixels).
+        threshold: Fixed difference threshold in grey levels; ``None`` derives it from each frame's noise.
+        sensitivity: How many noise sigmas above the noise floor a change must be (lower = more sensitive).
+        min_area: Smallest reported region in source pixels; ``None`` means 0.05% of the frame.
+        merge_gap: Fragments closer than this (source pixels) are one object; ``None`` scales it with the
+            frame (1% of the longer side).
+        light_change: ``report`` a sudden global light change as a ``light_change`` event, or
+            ``suppress`` it; it is never reported as a change either way.
+        absorb_after: Seconds after which a change that stays perfectly still becomes background
+            (``background`` mode; 0 = never).
+        adapt: Time constant, in seconds, with which the background follows slow light drift.
+        blur: Gaussian blur sigma at analysis size, against pixel noise and compression blocks.
+    """
+
+    reference: str = "background"
+    analysis_size: int = 384
+    threshold: float | None = None
+    sensitivity: float = 5.0
+    min_area: int | None = None
+    merge_gap: int | None = None
+    light_change: str = "report"
+    absorb_after: float = 60.0
+    adapt: float = 4.0
+    blur: float = 1.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: coerce once, at construction
+        ref = str(self.reference)
+        if ref.strip().lower() in REFERENCE_MODES:
+            ref = ref.strip().lower()
+        set_(self, "reference", ref)
+        set_(self, "analysis_size", number("analysis_size", self.analysis_size, lo=32, hi=4096, integer=True))
+        set_(self, "threshold", number("threshold", self.threshold, lo=1, hi=255, allow_none=True))
+        set_(self, "sensitivity", number("sensitivity", self.sensitivity, lo=1, hi=50))
+        set_(self, "min_area", number("min_area", self.min_area, lo=0, hi=1e9, integer=True, allow_none=True))
+        set_(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=10000, integer=True, allow_none=True))
+        set_(self, "light_change", choice("light_change", self.light_change, ("report", "suppress")))
+        set_(self, "absorb_after", number("absorb_after", self.absorb_after, lo=0, hi=1e7))
+        set_(self, "adapt", number("adapt", self.adapt, lo=0.1, hi=1e5))
+        set_(self, "blur", number("blur", self.blur, lo=0, hi=20))
+
+    @property
+    def fixed_reference(self) -> bool:
+        """Whether ``reference`` names an image rather than a mode."""
+        return self.reference not in REFERENCE_MODES
+
+
+@dataclass
+class FrameResult:
+    """What the detector saw in one frame.
+
+    Attributes:
+        index: Frame index as pushed.
+        time: Frame time in seconds as pushed.
+        regions: Changed regions in source pixels, largest first.
+        changed_fraction: Fraction of the watched (not ignored) area that changed, 0..1.
+        zones: Names of the zones that a region overlaps.
+        light_change: True when the frame was judged a sudden global light change (no regions then).
+        warmup: True for the first frame (it only becomes the reference).
+        noise: The noise sigma estimated on this frame, in grey levels at analysis size.
+        threshold: The difference threshold used on this frame, in grey levels.
+    """
+
+    index: int
+    time: float
+    regions: list[Region] = field(default_factory=list)
+    changed_fraction: float = 0.0
+    zones: list[str] = field(default_factory=list)
+    light_change: bool = False
+    warmup: bool = False
+    noise: float = 0.0
+    threshold: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything changed in this frame."""
+        return bool(self.regions)
+
+    def to_dict(self) -> dict:
+        """The per-frame record written by ``--regions``: frame, time, changed, fraction, regions, zones."""
+        return {
+            "frame": self.index,
+            "time": round(self.time, 4),
+            "changed": self.changed,
+            "fraction": round(self.changed_fraction, 5),
+            "regions": [r.to_dict() for r in self.regions],
+            "zones": self.zones,
+            **({"light_change": True} if self.light_change else {}),
+        }
+
+
+class ChangeDetector:
+    """Detects changed regions in a stream of frames against a reference.
+
+    Example::
+
+        det = ChangeDetector(WatchOptions(reference="background"), fps=25)
+        for frame in source:
+            result = det.push(frame.image, frame.index, frame.time)
+            for r in result.regions:
+                print(r.box)
+
+    Args:
+        options: Detection settings.
+        fps: Frames per second of the source (turns seconds into frames); 15 when unknown.
+        ignore: Optional mask in source pixels, non-zero = ignore (from :func:`framediff.regions.ignore_mask`).
+        zones: Named boxes in source pixels; results say which zones a change touches.
+        only_zones: Watch only inside the zones (everything else is ignored).
+
+    Raises:
+        InputError: when a fixed reference image cannot be read.
+    """
+
+    def __init__(
+        self,
+        options: WatchOptions | None = None,
+        *,
+        fps: float | None = None,
+        ignore: np.ndarray | None = None,
+        zones: dict[str, tuple[int, int, int, int]] | None = None,
+        only_zones: bool = False,
+    ) -> None:
+        self.options = options or WatchOptions()
+        self.fps = float(fps) if fps and fps > 0 else 15.0
+        self.zones = dict(zones or {})
+        self.only_zones = only_zones and bool(self.zones)
+        self._ignore_src = ignore
+        self._fixed: np.ndarray | None = None
+        if self.options.fixed_reference:
+            path = Path(self.options.reference)
+            if not path.exists():
+                raise InputError(f"reference {path}: no such file", "give previous, background or an image path")
+            self._fixed = to_gray(read_image(path))
+        self._size: tuple[int, int] | None = None
+        self.restart()
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    def restart(self) -> None:
+        """Forget the scene (not the settings): the next frame becomes the reference again.
+
+        Called after a source reconnects, so that the jump between the last frame before the loss and the
+        first frame after it is never reported as a change.
+        """
+        self._ref: np.ndarray | None = None
+        self._prev: np.ndarray | None = None
+        self._still: np.ndarray | None = None
+        self._var: np.ndarray | None = None
+        self._gain = 1.0
+        self._noise: float | None = None
+        if self._fixed is not None and self._size is not None:
+            self._ref = self._prepare(self._fixed_at_size())
+
+    def _setup(self, width: int, height: int) -> None:
+        """Per-size constants: analysis scale, valid mask, grouping kernel, areas."""
+        o = self.options
+        self._size = (width, height)
+        self.scale = analysis_scale(width, height, o.analysis_size)
+        aw, ah = max(1, round(width * self.scale)), max(1, round(height * self.scale))
+        valid = np.full((ah, aw), 255, np.uint8)
+        if self.only_zones:
+            valid[:] = 0
+            for x, y, w, h in self.zones.values():
+                x0, y0 = int(x * self.scale), int(y * self.scale)
+                valid[y0 : y0 + max(1, math.ceil(h * self.scale)), x0 : x0 + max(1, math.ceil(w * self.scale))] = 255
+        if self._ignore_src is not None:
+            ign = self._ignore_src
+            if ign.shape[:2] != (height, width):
+                ign = cv2.resize(ign, (width, height), interpolation=cv2.INTER_NEAREST)
+            small = cv2.resize(ign, (aw, ah), interpolation=cv2.INTER_AREA) > 0
+            # Blur and compression blocks spread an ignored area's changes a few pixels beyond its edge.
+            grow = int(math.ceil(2 * o.blur)) + 2
+            small = cv2.dilate(small.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+            valid[small] = 0
+        if not valid.any():
+            raise OptionError("the ignore mask and boxes cover the whole frame", "leave some of the frame watched")
+        self._valid = valid > 0
+        self._valid_count = int(np.count_nonzero(self._valid))
+        # A sparse grid of watched pixels: plenty for the robust light and noise statistics.
+        step = max(1, int(math.sqrt(aw * ah / 20000)))
+        grid = np.zeros((ah, aw), bool)
+        grid[::step, ::step] = True
+        self._grid = grid & self._valid
+        gap = o.merge_gap if o.merge_gap is not None else 0.01 * max(width, height)
+        g = max(1, int(round(gap * self.scale)))
+        self._group_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1))
+        min_area = o.min_area if o.min_area is not None else 0.0005 * width * height
+        self._min_area = max(6.0, min_area * self.scale * self.scale)
+        self._frames_still = max(3, int(round(1.0 * self.fps)))  # "still for a second": time to test a ghost
+        self._frames_absorb = int(round(o.absorb_after * self.fps)) if o.absorb_after > 0 else 0
+        self._alpha = min(0.5, 1.0 / (o.adapt * self.fps))
+        if self._fixed is not None:
+            self._ref = self._prepare(self._fixed_at_size())
+
+    def _fixed_at_size(self) -> np.ndarray:
+        assert self._fixed is not None and self._size is not None
+        if self._fixed.shape[:2] != (self._size[1], self._size[0]):
+            return cv2.resize(self._fixed, self._size, interpolation=cv2.INTER_AREA)
+        return self._fixed
+
+    def _prepare(self, gray: np.ndarray) -> np.ndarray:
+        small = resize_to(gray, self.scale).astype(np.float32)
+        if self.options.blur > 0:
+            small = cv2.GaussianBlur(small, (0, 0), self.options.blur)
+        return small
+
+    # -- the per-frame work ------------------------------------------------------------------------------
+
+    def push(self, image: np.ndarray, index: int = 0, time: float = 0.0) -> FrameResult:
+        """Analyse one frame.
+
+        Args:
+            image: The frame: H x W grey uint8 (fastest: the luma plane) or H x W x 3 BGR.
+            index: The frame's index (copied into the result).
+            time: The frame's time in seconds (copied into the result).
+
+        Returns:
+            The frame's regions (in source pixels) and what else was seen.
+
+        Raises:
+            InputError: when the frame is not an image or its size differs from the first frame's.
+        """
+        gray = image if (isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8) else to_gray(image)
+        h, w = gray.shape
+        if self._size is None:
+            self._setup(w, h)
+        elif self._size != (w, h):
+            raise InputError(
+                f"frame {index} is {w}x{h} but the stream started at {self._size[0]}x{self._size[1]}",
+                "restart the detector for a new source",
+            )
+        cur = self._prepare(gray)
+        result = FrameResult(index, time)
+        if self._var is None:
+            self._var = np.zeros(cur.shape, np.float32)
+        if self._ref is None:
+            self._ref = cur.copy()
+            self._prev = cur
+            self._still = np.zeros(cur.shape, np.uint16)
+            result.warmup = True
+            return result
+        if self._still is None:  # fixed reference: first frame after (re)start
+            self._still = np.zeros(cur.shape, np.uint16)
+        ref = self._ref
+        mode = "image" if self._fixed is not None else self.options.reference
+
+        # 1. Light: gain and offset from watched pixels. A real object covers a minority of them, so the
+        # median ratio follows the light and not the object.
+        samp = self._grid
+        rs, cs = ref[samp], cur[samp]
+        ok = rs > 12  # ratios of near-black pixels are noise
+        gain = float(np.median(cs[ok] / rs[ok])) if np.count_nonzero(ok) > 50 else 1.0
+        gain = min(max(gain, 0.2), 5.0)
+        # The light model is a tone curve (reference level -> current level): the median difference per
+        # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
+        # highlights saturate and blacks stay black when the light rises.
+        pred = _tone_map(ref, rs, cs)
+        diff = cur - pred
+        ds = diff[samp]
+        # 2. Noise floor of this frame (MAD of the signed difference), smoothed so one clean frame does not
+        # make the next one hypersensitive.
+        sigma = 1.4826 * float(np.median(np.abs(ds))) if ds.size else 1.0
+        self._noise = sigma if self._noise is None else max(sigma, 0.7 * self._noise + 0.3 * sigma)
+        noise = max(self._noise, 0.5)
+        o = self.options
+        absd = np.abs(diff)
+        absd[~self._valid] = 0
+        if o.threshold is not None:
+            hi = np.float32(o.threshold)
+            result.threshold = float(hi)
+        else:
+            # Per pixel: the frame's noise plus what this pixel's own residual has been lately (edges that
+            # shimmer with compression, highlights the tone curve fits poorly, leaves that move).
+            hi = np.sqrt(self._var + noise * noise)
+            hi *= o.sensitivity
+            np.maximum(hi, 5.0, out=hi)
+            result.threshold = float(np.median(hi[self._grid]))
+        lo = np.maximum(hi * 0.5, 3.0)
+        result.noise = noise
+
+        # 3. Hysteresis: weak pixels connected to enough strong ones.
+        weak = (absd > lo).astype(np.uint8)
+        weak = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        mask = self._keep_seeded(weak, absd > hi)
+        fraction = float(np.count_nonzero(mask)) / self._valid_count
+
+        # 4. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
+        # structure (its edges) is still where it was. Re-learn instead of reporting an intruder.
+        jump = abs(gain / self._gain - 1.0) > 0.15 if self._gain > 0 else False
+        if (fraction > 0.3 or jump) and self._structure_kept(cur, pred, mask, fraction):
+            result.light_change = True
+            result.changed_fraction = fraction
+            if mode != "image":
+                self._ref = cur.copy()
+            self._still[:] = 0
+            self._prev = cur
+            self._gain = 1.0 if mode != "image" else gain
+            return result
+        self._gain = gain
+
+        # 5. Stillness per pixel: changed and not moving since the previous frame.
+        moving = np.abs(cur - self._prev) > lo
+        still = self._still
+        still[(mask == 0) | moving] = 0
+        np.add(still, 1, out=still, where=(mask > 0) & ~moving)
+        np.minimum(still, 65000, out=still)
+
+        # 6. Group fragments into objects and test still ones for ghosts / absorption.
+        groups = self._group(mask, absd)
+        if mode == "background" and groups:
+            groups = self._settle(groups, mask, cur, pred)
+
+        regions = []
+        for x, y, gw, gh, area, score in groups:
+            if area < self._min_area:
+                continue
+            regions.append(
+                Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
+            )
+        regions.sort(key=lambda r: r.area, reverse=True)
+        result.regions = regions
+        result.changed_fraction = sum(r[4] for r in groups if r[4] >= self._min_area) / self._valid_count
+        result.zones = self._zones_hit(regions)
+
+        # 7. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet.
+        quiet = cv2.dilate(mask, np.ones((5, 5), np.uint8)) == 0
+        if mode == "previous":
+            self._ref = cur
+        elif mode == "background":
+            # Quiet pixels learn the frame; changed pixels only follow the global light, so the
+            # background under a parked object does not fall behind a slow drift (which would make the
+            # object's box grow ring by ring).
+            target = pred
+            target[quiet] = cur[quiet]
+            cv2.accumulateWeighted(target, self._ref, self._alpha)
+        if mode != "previous":
+            # Residual energy of quiet pixels, for the per-pixel threshold above.
+            r2 = diff * diff
+            r2[~quiet] = self._var[~quiet]
+            cv2.accumulateWeighted(r2, self._var, self._alpha)
+        self._prev = cur
+        return result
+
+    def _keep_seeded(self, weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+        """Keep the connected components of ``weak`` that hold a few ``strong`` pixels."""
+        n, labels = cv2.connectedComponents(weak, connectivity=8)
+        if n <= 1:
+            return np.zeros_like(weak)
+        counts = np.bincount(labels[strong & (weak > 0)], minlength=n)
+        keep = counts >= 3
+        keep[0] = False
+        return keep[labels].astype(np.uint8)
+
+    def _group(self, mask: np.ndarray, strength: np.ndarray) -> list[tuple[int, int, int, int, int, float]]:
+        """One box per object: components of the mask grouped when within the merge gap of each other.
+
+        Returns:
+            ``(x, y, w, h, area, mean strength)`` per group, in analysis pixels, boxes tight around the
+            group's changed pixels (the grouping dilation does not enlarge them).
+        """
+        if not mask.any():
+            return []
+        n, glab = cv2.connectedComponents(cv2.dilate(mask, self._group_kernel), connectivity=8)
+        sel = mask > 0
+        lab = glab[sel]
+        ys, xs = np.nonzero(sel)
+        area = np.bincount(lab, minlength=n)
+        ssum = np.bincount(lab, weights=strength[sel], minlength=n)
+        x0 = np.full(n, 1 << 30)
+        y0 = np.full(n, 1 << 30)
+        x1 = np.full(n, -1)
+        y1 = np.full(n, -1)
+        np.minimum.at(x0, lab, xs)
+        np.minimum.at(y0, lab, ys)
+        np.maximum.at(x1, lab, xs)
+        np.maximum.at(y1, lab, ys)
+        out = []
+        for i in range(1, n):
+            if area[i] == 0:
+                continue
+            out.append((int(x0[i]), int(y0[i]), int(x1[i] - x0[i] + 1), int(y1[i] - y0[i] + 1), int(area[i]), float(ssum[i] / area[i])))
+        return out
+
+    def _settle(self, groups: list, mask: np.ndarray, cur: np.ndarray, pred: np.ndarray) -> list:
+        """Background mode: remove ghosts and absorb long-still changes into the background."""
+        assert self._still is not None and self._ref is not None
+        ref = self._ref
+        keep = []
+        for g in groups:
+            x, y, w, h, area, _ = g
+            sub = mask[y : y + h, x : x + w] > 0
+            st = self._still[y : y + h, x : x + w][sub]
+            # The object must be (nearly) all still: a moving object has moving edges.
+            still_frames = int(np.percentile(st, 10)) if st.size else 0
+            if still_frames < self._frames_still:
+                keep.append(g)
+                continue
+            absorb = self._frames_absorb and still_frames >= self._frames_absorb
+            if not absorb:
+                m = 4  # margin: the outside of the outline
+                ys, xs = slice(max(0, y - m), y + h + m), slice(max(0, x - m), x + w + m)
+                crop = mask[ys, xs]
+                absorb = _is_ghost(crop, cur[ys, xs], pred[ys, xs]) or _same_texture(cur[ys, xs], pred[ys, xs], crop > 0)
+            if absorb:
+                region = np.zeros(mask.shape, np.uint8)
+                region[y : y + h, x : x + w][sub] = 1
+                region = cv2.dilate(region, self._group_kernel) > 0
+                # Undo this frame's tone change so the absorbed patch matches the rest of the background.
+                ref[region] += cur[region] - pred[region]
+                self._still[region] = 0
+                continue
+            keep.append(g)
+        return keep
+
+    def _structure_kept(self, cur: np.ndarray, ref: np.ndarray, mask: np.ndarray, fraction: float) -> bool:
+        """Whether a widespread change keeps the scene's edges (light) rather than hiding them (an object)."""
+        sel = self._grid if fraction < 0.05 else (mask > 0) & self._grid
+        if np.count_nonzero(sel) < 50:
+            sel = self._grid
+        a, b = _grad(cur)[sel], _grad(ref)[sel]
+        if a.std() < 1e-3 or b.std() < 1e-3:
+            return False
+        return float(np.corrcoef(a, b)[0, 1]) > 0.6
+
+    def _zones_hit(self, regions: list[Region]) -> list[str]:
+        hit = []
+        for name, (zx, zy, zw, zh) in self.zones.items():
+            for r in regions:
+                if r.x < zx + zw and zx < r.x + r.w and r.y < zy + zh and zy < r.y + r.h:
+                    hit.append(name)
+                    break
+        return hit
+
+
+def _grad(image: np.ndarray) -> np.ndarray:
+    """Gradient magnitude (L1 of Sobel x and y): where the edges are."""
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.add(cv2.absdiff(gx, 0), cv2.absdiff(gy, 0))
+
+
+def _tone_map(ref: np.ndarray, rs: np.ndarray, cs: np.ndarray, bands: int = 16) -> np.ndarray:
+    """Predict the current frame from the reference through a tone curve fitted on samples.
+
+    Args:
+        ref: The reference image (float32, 0..255).
+        rs: Reference levels at the sample pixels.
+        cs: Current levels at the same pixels.
+        bands: Number of bands of reference levels.
+
+    Returns:
+        The predicted frame, float32. Each band's shift is the median of its samples (robust to an
+        object covering part of the band); bands with too few samples borrow from their neighbours.
+    """
+    if rs.size < 50:
+        return ref.copy()
+    band = np.minimum((rs * (bands / 256.0)).astype(np.int32), bands - 1)
+    resid = cs - rs
+    order = np.lexsort((resid, band))
+    counts = np.bincount(band, minlength=bands)
+    ends = np.cumsum(counts)
+    sorted_resid = resid[order]
+    ok = counts >= 20
+    if not ok.any():
+        shift = float(np.median(resid))
+        return np.clip(ref + shift, 0, 255)
+    mid = (ends - counts + counts // 2)[ok]
+    med = sorted_resid[mid]
+    centres = (np.bincount(band, weights=rs, minlength=bands)[ok] / counts[ok]).astype(np.float32)
+    corr = np.interp(ref, centres, med).astype(np.float32)
+    return np.clip(ref + corr, 0, 255)
+
+
+def _same_texture(cur: np.ndarray, pred: np.ndarray, sub: np.ndarray) -> bool:
+    """Whether a still change is the background's own texture, only lit differently (a shade, a glare).
+
+    Args:
+        cur: The current frame around the change.
+        pred: The predicted background around it.
+        sub: The change's pixels.
+
+    Returns:
+        True when the background is textured there and the frame shows the same texture.
+    """
+    a, b = cur[sub], pred[sub]
+    if a.size < 16 or float(b.std()) < 3.0 or float(a.std()) < 1e-3:
+        return False  # a flat background cannot tell an object from a shade: keep it as a change
+    return float(np.corrcoef(a, b)[0, 1]) > 0.9
+
+
+def _is_ghost(mask: np.ndarray, cur: np.ndarray, pred: np.ndarray) -> bool:
+    """Whether a still change is a ghost: its outline is an edge of the background, not of the frame.
+
+    Across a real object's outline the current frame jumps (object inside, background outside) while the
+    background is continuous; across a ghost's outline (the background still shows something that has
+    gone) it is the other way round. The contrast is measured between local means just inside and just
+    outside the outline, so a textured background averages out.
+
+    Args:
+        mask: The change's mask around it (non-zero = changed), with a margin of unchanged pixels.
+        cur: The current frame, same crop.
+        pred: The predicted background, same crop.
+
+    Returns:
+        True for a ghost.
+    """
+    m = (mask > 0).astype(np.uint8)
+    k = np.ones((5, 5), np.uint8)
+    inner = (m - cv2.erode(m, k)).astype(np.float32)
+    outer = (cv2.dilate(m, k) - m).astype(np.float32)
+    edge = (cv2.dilate(m, np.ones((3, 3), np.uint8)) - m) > 0
+    if np.count_nonzero(edge) < 8:
+        return False
+    win = (7, 7)
+    wi = cv2.blur(inner, win) + 1e-6
+    wo = cv2.blur(outer, win) + 1e-6
+
+    def contrast(img: np.ndarray) -> float:
+        mi = cv2.blur(img * inner, win) / wi
+        mo = cv2.blur(img * outer, win) / wo
+        return float(np.mean(np.abs(mi - mo)[edge]))
+
+    c_cur, c_pred = contrast(cur), contrast(pred)
+    return c_pred > 1.5 * c_cur + 1.0
