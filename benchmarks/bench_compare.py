@@ -12,7 +12,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -44,7 +43,10 @@ def timed(cmd: list[str]) -> float:
 
 def score(pairdir: Path, pred: Path) -> dict:
     out = subprocess.run(
-        [sys.executable, str(BENCH / "score_pairs.py"), str(pairdir), str(pred)], check=True, capture_output=True, text=True
+        [sys.executable, str(BENCH / "score_pairs.py"), str(pairdir), str(pred)],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     m = re.search(r"precision=([\d.]+) recall=([\d.]+) F1=([\d.]+) pair_accuracy=([\d.]+)", out)
     fa = re.search(r"false alarms (\d+)", out)
@@ -73,7 +75,12 @@ def main() -> None:
         "blazediff": lambda d, p: [sys.executable, str(BENCH / "baseline_blazediff.py"), str(d), str(p)],
     }
     if not args.no_ssim:
-        tools["ssim-recipe"] = lambda d, p: [sys.executable, str(BENCH / "baseline_pyimagesearch.py"), str(d), str(p)]
+        tools["ssim-recipe"] = lambda d, p: [
+            sys.executable,
+            str(BENCH / "baseline_pyimagesearch.py"),
+            str(d),
+            str(p),
+        ]
     rows = []
     for seed in args.seeds.split(","):
         for nuisance in ("none", "all"):
@@ -91,8 +98,17 @@ def main() -> None:
                 rows.append((f"{nuisance:4s} seed {seed}", name, s, times[name]))
             for name in tools:
                 if name != "framediff":
-                    rows.append((f"{nuisance:4s} seed {seed}", f"  framediff time / {name}", None, times["framediff"] / times[name]))
-    print(f"{'case':16s} {'tool':28s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'verdicts':>8s} {'false':>6s} {'time':>8s}")
+                    rows.append(
+                        (
+                            f"{nuisance:4s} seed {seed}",
+                            f"  framediff time / {name}",
+                            None,
+                            times["framediff"] / times[name],
+                        )
+                    )
+    print(
+        f"{'case':16s} {'tool':28s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'verdicts':>8s} {'false':>6s} {'time':>8s}"
+    )
     for case, name, s, t in rows:
         if s is None:
             print(f"{case:16s} {name:28s} {'':>6s} {'':>6s} {'':>6s} {'':>8s} {'':>6s} {t:7.2f}x")

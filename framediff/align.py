@@ -8,10 +8,9 @@ images are left alone: resampling a perfectly aligned image would only add blur.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -157,7 +156,9 @@ def warp_to(
         valid = np.zeros((h, w), np.uint8)
         valid[:ch, :cw] = 255
         return out, valid
-    warped = cv2.warpPerspective(image_b, alignment.matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpPerspective(
+        image_b, alignment.matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     ones = np.full(image_b.shape[:2], 255, np.uint8)
     valid = cv2.warpPerspective(ones, alignment.matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
     if erode > 0:

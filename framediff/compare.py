@@ -70,7 +70,9 @@ class CompareOptions:
         s(self, "align", choice("align", self.align, ("auto", "off")))
         s(self, "analysis_size", number("analysis_size", self.analysis_size, lo=0, hi=32768, integer=True))
         if 0 < self.analysis_size < 64:
-            raise OptionError(f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 64")
+            raise OptionError(
+                f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 64"
+            )
         s(self, "min_contrast", number("min_contrast", self.min_contrast, lo=0, hi=255))
         s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True))
         s(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=1e6, integer=True, allow_none=True))
@@ -171,7 +173,9 @@ class Comparison:
             extra.append(f"sizes {self.size_a[0]}x{self.size_a[1]} vs {self.size_b[0]}x{self.size_b[1]}")
         if self.alignment.warped:
             al = self.alignment
-            extra.append(f"aligned: shift {al.shift[0]:+.1f},{al.shift[1]:+.1f} px, rotation {al.rotation:+.2f} deg")
+            extra.append(
+                f"aligned: shift {al.shift[0]:+.1f},{al.shift[1]:+.1f} px, rotation {al.rotation:+.2f} deg"
+            )
         extra.append(f"SSIM {self.ssim:.4f}")
         return f"{what} ({'; '.join(extra)})"
 
@@ -196,7 +200,11 @@ def split_image(image: np.ndarray, how: str = "auto") -> tuple[np.ndarray, np.nd
             q = cv2.resize(q, size, interpolation=cv2.INTER_AREA).astype(np.float32)
             return float(np.mean(np.abs(p - q)))
 
-        how = "h" if likeness(g[:, : w // 2], g[:, w - w // 2 :]) <= likeness(g[: h // 2], g[h - h // 2 :]) else "v"
+        how = (
+            "h"
+            if likeness(g[:, : w // 2], g[:, w - w // 2 :]) <= likeness(g[: h // 2], g[h - h // 2 :])
+            else "v"
+        )
     if how == "h":
         return image[:, : w // 2], image[:, w - w // 2 :]
     return image[: h // 2], image[h - h // 2 :]
@@ -312,6 +320,7 @@ def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndar
         out = d if out is None else cv2.max(out, d)
     return out
 
+
 def compare(
     a: str | os.PathLike | np.ndarray,
     b: str | os.PathLike | np.ndarray | None = None,
@@ -370,7 +379,12 @@ def compare(
     boxes = [parse_box(x) if isinstance(x, str) else tuple(int(v) for v in x) for x in (ignore_boxes or ())]
     ign = ignore_mask(size_a, ignore_arr, boxes)
 
-    if fast is None and img_a.shape == img_b.shape and img_a.dtype == img_b.dtype and np.array_equal(img_a, img_b):
+    if (
+        fast is None
+        and img_a.shape == img_b.shape
+        and img_a.dtype == img_b.dtype
+        and np.array_equal(img_a, img_b)
+    ):
         fast = "pixels"
     if fast:
         return Comparison(
@@ -409,7 +423,9 @@ def compare(
     # Exposure, contrast and white balance are not changes: give A the tones of B, channel by channel.
     luts = [tone_lut(wa[..., c], wb[..., c], valid) for c in range(3)]
     if any(lut is not None for lut in luts):
-        wa = cv2.merge([cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)])
+        wa = cv2.merge(
+            [cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)]
+        )
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
     diff = _difference(ya, yb, opts)
     diff[valid == 0] = 0

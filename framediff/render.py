@@ -59,7 +59,16 @@ def draw_regions(
             ty = y - 4 if y - th - 6 >= 0 else y + h + th + 4
             ty = min(ty, out.shape[0] - 2)
             cv2.rectangle(out, (x, ty - th - 3), (x + tw + 4, ty + base - 1), c, -1)
-            cv2.putText(out, text, (x + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), max(1, t - 1), cv2.LINE_AA)
+            cv2.putText(
+                out,
+                text,
+                (x + 2, ty - 1),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                (255, 255, 255),
+                max(1, t - 1),
+                cv2.LINE_AA,
+            )
     return out
 
 

@@ -33,7 +33,9 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def hand_held(image: np.ndarray, angle: float, shift: tuple[float, float], gain: float, offset: float) -> np.ndarray:
+def hand_held(
+    image: np.ndarray, angle: float, shift: tuple[float, float], gain: float, offset: float
+) -> np.ndarray:
     """A second shot 'taken by hand': rotated, shifted, brighter, then JPEG-compressed."""
     h, w = image.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -130,7 +132,16 @@ def test_to_dict_is_the_json_object(changed_pair) -> None:
     a, b, _ = changed_pair
     d = compare(a, b).to_dict()
     json.dumps(d)  # JSON-ready
-    for key in ("identical", "regions", "ssim", "mse", "psnr", "changed_fraction", "hash_distance", "alignment"):
+    for key in (
+        "identical",
+        "regions",
+        "ssim",
+        "mse",
+        "psnr",
+        "changed_fraction",
+        "hash_distance",
+        "alignment",
+    ):
         assert key in d
     for reg in d["regions"]:
         assert {"x", "y", "w", "h", "area", "score"} <= set(reg)

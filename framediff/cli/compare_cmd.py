@@ -21,26 +21,86 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     real_inputs = {os.path.realpath(p) for p in inputs if p}
     for out in outputs:
         if out and os.path.realpath(out) in real_inputs:
-            raise OutputError(f"{out} is also an input: framediff never overwrites an input", "choose another file name")
+            raise OutputError(
+                f"{out} is also an input: framediff never overwrites an input", "choose another file name"
+            )
 
 
 @cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("a", type=click.Path(dir_okay=False))
 @click.argument("b", type=click.Path(dir_okay=False), required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: verdict, regions, scores, sizes, alignment.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write A and B side by side, every region boxed and numbered.")
-@click.option("--mask", "mask_out", type=click.Path(dir_okay=False), help="Write the changed-pixel mask (white = changed), A's size.")
-@click.option("--heatmap", "heatmap_out", type=click.Path(dir_okay=False), help="Write the difference heatmap over A.")
-@click.option("--ignore", type=click.Path(dir_okay=False), help="Mask picture of areas to ignore (white = ignore), A's size.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object: verdict, regions, scores, sizes, alignment.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write A and B side by side, every region boxed and numbered.",
+)
+@click.option(
+    "--mask",
+    "mask_out",
+    type=click.Path(dir_okay=False),
+    help="Write the changed-pixel mask (white = changed), A's size.",
+)
+@click.option(
+    "--heatmap", "heatmap_out", type=click.Path(dir_okay=False), help="Write the difference heatmap over A."
+)
+@click.option(
+    "--ignore",
+    type=click.Path(dir_okay=False),
+    help="Mask picture of areas to ignore (white = ignore), A's size.",
+)
 @click.option("--ignore-box", multiple=True, metavar="X,Y,W,H", help="Box of A to ignore (repeatable).")
-@click.option("--align", default="auto", show_default=True, help="auto: register B onto A when they do not line up; off: compare pixel to pixel.")
-@click.option("--threshold", default="auto", show_default=True, help="Colour difference (0-255) that counts as a change; auto follows the pair's noise.")
-@click.option("--min-area", default="auto", show_default=True, help="Smallest region reported, in A's pixels (auto: 0.02% of A).")
-@click.option("--blur", default="1.0", show_default=True, help="Gaussian blur sigma (analysis pixels) before differencing.")
-@click.option("--method", default="absdiff", show_default=True, help="absdiff (colour difference) or ssim (structural).")
-@click.option("--split", default=None, metavar="auto|h|v", help="A holds both pictures: side by side (h), stacked (v) or auto.")
-@click.option("--analysis-size", default="1200", show_default=True, help="Longest side of the working images (0 = full size).")
-@click.option("--tolerance", default="1", show_default=True, help="Residual misregistration forgiven, in analysis pixels (0 = exact).")
+@click.option(
+    "--align",
+    default="auto",
+    show_default=True,
+    help="auto: register B onto A when they do not line up; off: compare pixel to pixel.",
+)
+@click.option(
+    "--threshold",
+    default="auto",
+    show_default=True,
+    help="Colour difference (0-255) that counts as a change; auto follows the pair's noise.",
+)
+@click.option(
+    "--min-area",
+    default="auto",
+    show_default=True,
+    help="Smallest region reported, in A's pixels (auto: 0.02% of A).",
+)
+@click.option(
+    "--blur",
+    default="1.0",
+    show_default=True,
+    help="Gaussian blur sigma (analysis pixels) before differencing.",
+)
+@click.option(
+    "--method", default="absdiff", show_default=True, help="absdiff (colour difference) or ssim (structural)."
+)
+@click.option(
+    "--split",
+    default=None,
+    metavar="auto|h|v",
+    help="A holds both pictures: side by side (h), stacked (v) or auto.",
+)
+@click.option(
+    "--analysis-size",
+    default="1200",
+    show_default=True,
+    help="Longest side of the working images (0 = full size).",
+)
+@click.option(
+    "--tolerance",
+    default="1",
+    show_default=True,
+    help="Residual misregistration forgiven, in analysis pixels (0 = exact).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
 def compare_command(
     a: str,
@@ -87,7 +147,9 @@ def compare_command(
     result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
 
     if output:
-        left = draw_regions(result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0), result.regions)
+        left = draw_regions(
+            result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0), result.regions
+        )
         right_img = result.image_b if result.image_b is not None else _load_bgr(a, b, opts, 1)
         right = draw_regions(right_img, result.regions_in_b())
         write_image(output, side_by_side(left, right))
