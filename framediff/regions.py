@@ -103,6 +103,16 @@ def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[floa
         d = d[valid[::step, ::step] > 0]
     if d.size == 0:
         return 0.0, 0.0
+    if d.dtype == np.uint8:
+        # A histogram gives both quantiles of 8-bit data in one linear pass (no sorting).
+        hist = np.bincount(d.ravel(), minlength=256)
+        cdf = np.cumsum(hist)
+        half = cdf[-1] / 2.0
+        med = float(np.searchsorted(cdf, half))
+        dev = np.abs(np.arange(256) - med)
+        order = np.argsort(dev, kind="stable")
+        mad = float(dev[order][np.searchsorted(np.cumsum(hist[order]), half)])
+        return med, 1.4826 * mad
     d = d.astype(np.float32).ravel()
     med = float(np.median(d))
     sigma = 1.4826 * float(np.median(np.abs(d - med)))
