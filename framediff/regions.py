@@ -108,7 +108,8 @@ def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[floa
         hist = np.bincount(d.ravel(), minlength=256)
         cdf = np.cumsum(hist)
         half = cdf[-1] / 2.0
-        med = float(np.searchsorted(cdf, half))
+        # Mean of the lower and upper median, as np.median does for an even count.
+        med = (float(np.searchsorted(cdf, half, "left")) + float(np.searchsorted(cdf, half, "right"))) / 2.0
         dev = np.abs(np.arange(256) - med)
         order = np.argsort(dev, kind="stable")
         mad = float(dev[order][np.searchsorted(np.cumsum(hist[order]), half)])
