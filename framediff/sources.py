@@ -265,7 +265,14 @@ class ImageListSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """A video file or network stream decoded by PyAV (FFmpeg), with true presentation timestamps."""
+    """A video file or network stream decoded by PyAV (FFmpeg), with true presentation timestamps.
+
+    Set ``raw_luma = True`` (with ``gray=True``) to get the decoder's luma plane as it is: a read-only view,
+    valid while its frame lives, not stretched from limited range. Readers that shrink frames first
+    (``dedup``) save a full-size copy per frame that way.
+    """
+
+    raw_luma: bool = False
 
     def __init__(
         self,
@@ -394,6 +401,8 @@ class VideoSource(FrameSource):
                     luma = buf.reshape(f.height, plane.line_size)[:, : f.width]
                     # Limited-range video stores black..white as 16..235: stretch it as a BGR
                     # conversion would, so grey frames match to_gray() of colour frames.
+                    if self.raw_luma:
+                        return luma
                     full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
                     return luma.copy() if full else cv2.LUT(luma, _TV_TO_PC)
             return f.to_ndarray(format="gray")
