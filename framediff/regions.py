@@ -127,6 +127,7 @@ def auto_threshold(
     k: float = 6.0,
     minimum: float = 8.0,
     maximum: float = 96.0,
+    sigma_floor: float = 1.0,
 ) -> float:
     """A threshold for ``diff`` that clears the map's own noise floor.
 
@@ -136,12 +137,13 @@ def auto_threshold(
         k: How many noise sigmas above the median a change must be.
         minimum: Lowest threshold returned (a perfectly clean pair would otherwise flag rounding).
         maximum: Highest threshold returned (a very noisy pair still shows strong changes).
+        sigma_floor: Smallest noise sigma assumed (a map quantised to integers cannot measure less).
 
     Returns:
         The threshold, in the map's units.
     """
     med, sigma = noise_floor(diff, valid)
-    return float(np.clip(med + k * max(sigma, 1.0), minimum, maximum))
+    return float(np.clip(med + k * max(sigma, sigma_floor), minimum, maximum))
 
 
 def threshold_map(diff: np.ndarray, threshold: float) -> np.ndarray:
