@@ -44,6 +44,7 @@ from .sources import Frame
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
 
 BLOCK = 8  # analysis pixels per block side
+MIN_BLOCK_SOURCE = 16  # source pixels per block side, at least
 ANALYSIS_SIZE = 480  # longest side of the analysis image; smaller frames are analysed at full size
 GLOBAL_WEIGHT = 6.0  # weight of the coherent (block-mean) term against the local block term
 MIN_THRESHOLD = 1.5  # grey levels; compression noise of a clean held frame stays below this
@@ -83,12 +84,13 @@ class Decision:
 
 
 class _Prepared:
-    """A frame reduced for comparison: the analysis image and its 8x8 block means."""
+    """A frame reduced for comparison: the analysis image, its block size and its block means."""
 
-    __slots__ = ("small", "means")
+    __slots__ = ("small", "block", "means")
 
-    def __init__(self, small: np.ndarray, means: np.ndarray) -> None:
+    def __init__(self, small: np.ndarray, block: int, means: np.ndarray) -> None:
         self.small = small
+        self.block = block
         self.means = means
 
 
@@ -117,29 +119,34 @@ def _shrink(gray: np.ndarray, k: int) -> np.ndarray:
     return gray
 
 
+def _block_means(image: np.ndarray, block: int) -> np.ndarray:
+    """Mean of each whole ``block`` x ``block`` tile, as float32 (one tile for images smaller than that)."""
+    h, w = image.shape
+    bh, bw = max(1, h // block), max(1, w // block)
+    core = image[: bh * block, : bw * block] if h >= block and w >= block else image
+    return cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+
+
 def _prepare(gray: np.ndarray, analysis_size: int) -> _Prepared:
     h, w = gray.shape
-    gray = _shrink(gray, _factor(w, h, analysis_size))
-    sh, sw = gray.shape
-    bh, bw = max(1, sh // BLOCK), max(1, sw // BLOCK)
-    core = gray[: bh * BLOCK, : bw * BLOCK] if sh >= BLOCK and sw >= BLOCK else gray
-    means = cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
-    return _Prepared(gray, means)
+    k = _factor(w, h, analysis_size)
+    # Blocks cover at least 16 x 16 source pixels: on small videos analysed at full size, 8 x 8 blocks
+    # would average too few pixels to keep compression noise below the threshold.
+    block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
+    small = _shrink(gray, k)
+    return _Prepared(small, block, _block_means(small, block))
 
 
 def _score(a: _Prepared, b: _Prepared, level: bool = False) -> tuple[float, float]:
     """Change score of a pair and, when asked, its median block difference (the pair's noise level)."""
-    diff = cv2.absdiff(a.small, b.small)
-    bh, bw = a.means.shape
-    core = diff[: bh * BLOCK, : bw * BLOCK] if diff.shape[0] >= BLOCK and diff.shape[1] >= BLOCK else diff
-    blocks = cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    blocks = _block_means(cv2.absdiff(a.small, b.small), a.block)
     local = float(blocks.max())
     coherent = GLOBAL_WEIGHT * float(cv2.mean(cv2.absdiff(a.means, b.means))[0])
     median = 0.0
     if level:
         flat = blocks.ravel()
         median = float(np.partition(flat, flat.size // 2)[flat.size // 2])
-    return max(local, coherent), median
+    return min(255.0, max(local, coherent)), median
 
 
 class Deduplicator:
@@ -172,7 +179,7 @@ class Deduplicator:
         analysis_size: int = ANALYSIS_SIZE,
     ) -> None:
         self.fixed_threshold = number("threshold", threshold, lo=0, hi=255, allow_none=True)
-        self.max_drop = number("max_drop", max_drop, lo=1, hi=1e9, integer=True, allow_none=True)
+        self.max_drop = number("max_drop", max_drop, lo=1, integer=True, allow_none=True)
         self.analysis_size = number("analysis_size", analysis_size, lo=0, hi=16384, integer=True)
         self._levels: deque[float] = deque(maxlen=NOISE_WINDOW)
         self._prev: _Prepared | None = None
@@ -438,7 +445,7 @@ def dedup_video(
                 if not d.keep:
                     d = Decision(d.index, d.time, True, d.score, d.threshold, "last")
                 commit(frame, d)
-            if progress is not None:
+            if progress is not None and not result.interrupted:
                 progress(result.frames)
             result.duration = (last_time + step) if result.frames else 0.0
             result.threshold = dd.threshold

@@ -1,0 +1,346 @@
+"""Behaviour of ``framediff dedup`` on clips made here with PyAV from real photos (skimage.data).
+
+The test clip (30 fps, 320x240, 4 s, H.264 + AAC) has known truth:
+
+    frames   0-9    slow pan, 1 px a frame             all unique
+    frames  10-29   one photo held                     10 unique, 11-29 repeats
+    frames  30-59   slow cross-fade, 1/31 a frame      all unique
+    frames  60-89   text screen, 2x12 px caret         unique when the caret toggles (every 5 frames)
+    frames  90-119  small ball, stalls every 3rd frame  repeats at the stalls
+
+and a 1 kHz beep from 2.0 s to 2.2 s, exactly when the text screen cuts in (frame 60).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from framediff.cli import main
+from framediff.dedup import DedupInterrupted, Deduplicator, dedup_video
+from framediff.errors import OptionError
+
+FPS = 30
+W, H = 320, 240
+RATE = 48000
+CUT = 60  # first frame of the text screen, at 2.0 s, where the beep starts
+
+
+def _crop(photo: np.ndarray, x: int, y: int) -> np.ndarray:
+    big = cv2.resize(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), (W * 2, H * 2), interpolation=cv2.INTER_AREA)
+    return big[y : y + H, x : x + W].copy()
+
+
+def _frames() -> tuple[list[np.ndarray], list[bool]]:
+    """The clip's frames and, per frame, whether it repeats the previous one."""
+    astronaut, coffee, chelsea = data.astronaut(), data.coffee(), data.chelsea()
+    frames: list[np.ndarray] = []
+    for i in range(10):
+        frames.append(_crop(astronaut, 100 + i, 60))
+    held = _crop(coffee, 120, 80)
+    frames += [held] * 20
+    cat = _crop(chelsea, 80, 60)
+    for i in range(30):
+        frames.append(cv2.addWeighted(held, 1 - (i + 1) / 31, cat, (i + 1) / 31, 0))
+    screen = np.full((H, W, 3), 245, np.uint8)
+    for r in range(6):
+        cv2.putText(
+            screen,
+            f"line {r} of some text",
+            (10, 30 + 30 * r),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (20, 20, 20),
+            1,
+        )
+    for i in range(30):
+        f = screen.copy()
+        if (i // 5) % 2 == 0:
+            cv2.rectangle(f, (200, 150), (201, 161), (0, 0, 0), -1)
+        frames.append(f)
+    for i in range(30):
+        f = cat.copy()
+        cv2.circle(f, (40 + 4 * (i - i // 3), 120), 5, (0, 0, 255), -1)
+        frames.append(f)
+    repeats = [i > 0 and np.array_equal(frames[i], frames[i - 1]) for i in range(len(frames))]
+    return frames, repeats
+
+
+def _write_clip(path: Path, frames: list[np.ndarray], audio: bool = True) -> None:
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        # No B-frames: x264 would blend the last held frame towards the next scene, a real (if tiny)
+        # change that makes the truth of "held" frames ambiguous.
+        vs.options = {"crf": "20", "preset": "veryfast", "bf": "0"}
+        streams = [vs]
+        if audio:
+            aus = out.add_stream("aac", rate=RATE)
+            aus.layout = "mono"
+            streams.append(aus)
+        for i, img in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts = i
+            for p in vs.encode(vf):
+                out.mux(p)
+        if audio:
+            t = np.arange(len(frames) * RATE // FPS) / RATE
+            wave = np.where((t >= 2.0) & (t < 2.2), 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0).astype(
+                np.float32
+            )
+            for start in range(0, wave.size, 1024):
+                af = av.AudioFrame.from_ndarray(
+                    wave[None, start : start + 1024], format="fltp", layout="mono"
+                )
+                af.sample_rate = RATE
+                af.pts = start
+                af.time_base = Fraction(1, RATE)
+                for p in aus.encode(af):
+                    out.mux(p)
+        for s in streams:
+            for p in s.encode(None):
+                out.mux(p)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bool]]:
+    folder = tmp_path_factory.mktemp("dedup")
+    frames, repeats = _frames()
+    path = folder / "clip.mp4"
+    _write_clip(path, frames)
+    return path, repeats
+
+
+def _probe(path: Path) -> dict:
+    """Frames, duration and audio of a written video, read back with PyAV."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        times = [f.time for f in c.decode(v)]
+        info = {"frames": len(times), "times": times, "audio": bool(c.streams.audio)}
+        info["duration"] = c.duration / 1e6 if c.duration else None
+    return info
+
+
+def _beep_onset(path: Path) -> float:
+    """Time (s) of the first loud audio sample."""
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        for f in c.decode(a):
+            x = f.to_ndarray()
+            loud = np.flatnonzero(np.abs(x).max(axis=0) > 0.2)
+            if loud.size:
+                return float(f.time + loud[0] / f.sample_rate)
+    raise AssertionError("no beep")
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == ["frame", "time", "score", "action"]
+        return list(reader)
+
+
+def test_trim_drops_repeats_keeps_changes_and_audio_in_sync(
+    clip: tuple[Path, list[bool]], tmp_path: Path
+) -> None:
+    src, repeats = clip
+    out, report = tmp_path / "out.mp4", tmp_path / "r.csv"
+    result = dedup_video(src, out, report=report)
+    rows = _rows(report)
+    assert [int(r["frame"]) for r in rows] == list(range(120))
+    drop = [r["action"] == "drop" for r in rows]
+    assert all(r["action"] in ("keep", "drop") for r in rows)
+    assert math.isnan(float(rows[0]["score"])) and all(float(r["score"]) >= 0 for r in rows[1:])
+    # Every unique frame kept (pan, fade, caret toggles, ball moves) and every repeat dropped.
+    assert [i for i in range(120) if drop[i] and not repeats[i]] == []
+    assert [i for i in range(120) if repeats[i] and not drop[i]] == []
+    assert all(not drop[i] for i in range(30, 60)), "a slow fade lost frames"
+
+    info = _probe(out)
+    assert info["frames"] == result.kept == sum(not d for d in drop)
+    assert abs(info["duration"] - 4.0) <= 0.1
+    assert abs(result.duration - 4.0) <= 0.1
+    # Kept frames keep their timestamps...
+    kept_times = [float(r["time"]) for r in rows if r["action"] == "keep"]
+    assert np.allclose(info["times"], kept_times, atol=0.002)
+    # ...and the audio is still there, its beep at the cut as in the input.
+    assert info["audio"]
+    assert abs(_beep_onset(out) - _beep_onset(src)) < 0.01
+    assert abs(_beep_onset(out) - CUT / FPS) < 0.03
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_compact_timing_is_constant_rate_and_drops_audio(
+    clip: tuple[Path, list[bool]], tmp_path: Path
+) -> None:
+    src, repeats = clip
+    out = tmp_path / "short.mkv"
+    result = dedup_video(src, out, timing="compact")
+    info = _probe(out)
+    assert info["frames"] == result.kept == 120 - sum(repeats)
+    assert not info["audio"]
+    assert any("audio dropped" in w for w in result.warnings)
+    steps = np.diff(info["times"])
+    assert np.allclose(steps, 1 / FPS, atol=0.002)
+    assert abs(result.saved - sum(repeats) / FPS) < 0.05
+
+
+def test_dry_run_report_plot_and_summary(clip: tuple[Path, list[bool]], tmp_path: Path, capsys) -> None:
+    src, repeats = clip
+    report, plot = tmp_path / "r.csv", tmp_path / "p.png"
+    with pytest.raises(SystemExit) as e:
+        main(["dedup", str(src), "--dry-run", "--report", str(report), "--plot", str(plot)])
+    assert e.value.code == 0
+    err = capsys.readouterr().err
+    assert f"kept {120 - sum(repeats)} of 120 frames, dropped {sum(repeats)}" in err
+    assert len(_rows(report)) == 120
+    image = cv2.imread(str(plot))
+    assert image is not None and image.shape[1] > 600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "r.csv"]
+
+
+def test_max_drop_caps_runs_of_drops(clip: tuple[Path, list[bool]], tmp_path: Path) -> None:
+    src, _ = clip
+    report = tmp_path / "r.csv"
+    dedup_video(src, dry_run=True, max_drop=4, report=report)
+    run = longest = 0
+    for r in _rows(report):
+        run = run + 1 if r["action"] == "drop" else 0
+        longest = max(longest, run)
+    assert longest == 4
+
+
+def test_fixed_threshold_is_used(clip: tuple[Path, list[bool]], tmp_path: Path) -> None:
+    src, _ = clip
+    report = tmp_path / "r.csv"
+    result = dedup_video(src, dry_run=True, threshold=255, report=report)
+    assert not result.auto and result.threshold == 255
+    # Only the first frame and the last (kept so the duration stays) survive a threshold nothing exceeds.
+    assert [r["frame"] for r in _rows(report) if r["action"] == "keep"] == ["0", "119"]
+
+
+def test_deduplicator_api_on_arrays() -> None:
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (360, 640), np.uint8), (0, 0), 3)
+    dd = Deduplicator()
+    assert dd.push(base).keep
+    # Strong sensor grain on a held picture is not a change once the noise floor is learnt (8 frames).
+    decisions = []
+    for _ in range(30):
+        noisy = np.clip(np.rint(base + rng.normal(0, 3.0, base.shape)), 0, 255).astype(np.uint8)
+        decisions.append(dd.push(noisy))
+    assert not any(d.keep for d in decisions[8:])
+    assert all(d.action == "drop" and d.score <= d.threshold for d in decisions[8:])
+    assert dd.threshold > 2 * 1.5, "the threshold should have risen with the grain"
+    # A 3x25 px caret is a change, even through the grain.
+    caret = noisy.copy()
+    caret[200:225, 300:303] = 0
+    assert dd.push(caret).keep
+    # So is a 2-grey-level global brightening (one step of a slow fade).
+    assert dd.push(cv2.add(caret, 2)).keep
+    assert dd.count == 33 and dd.kept + dd.dropped == 33
+
+
+def test_deduplicator_compares_with_last_kept_frame() -> None:
+    """A drift too slow to see frame to frame is kept once it adds up against the last kept frame."""
+    base = np.full((240, 320), 100, np.uint8)
+    dd = Deduplicator(threshold=3.0)
+    dd.push(base)
+    kept = [dd.push(cv2.add(base, i // 2)).keep for i in range(1, 16)]
+    assert any(kept) and not all(kept)
+
+
+def test_folder_of_images_gives_folder_of_unique_images(tmp_path: Path) -> None:
+    frames, repeats = _frames()
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i, f in enumerate(frames[:40]):
+        cv2.imwrite(str(src / f"f{i}.png"), f)
+    out = tmp_path / "unique"
+    result = dedup_video(src, out)
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == result.kept == 40 - sum(repeats[:40])
+    assert "f0.png" in names and "f11.png" not in names
+    assert (out / "f0.png").read_bytes() == (src / "f0.png").read_bytes()
+
+
+def test_truncated_video_gives_what_could_be_read(tmp_path: Path) -> None:
+    whole = tmp_path / "clip.mkv"  # Matroska can be cut anywhere (an MP4's index may sit at its end)
+    _write_clip(whole, _frames()[0], audio=False)
+    data_ = whole.read_bytes()
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(data_[: len(data_) * 6 // 10])
+    out = tmp_path / "out.mp4"
+    result = dedup_video(truncated, out)
+    assert 0 < result.frames < 120
+    assert result.warnings, "a truncated input must say so"
+    assert _probe(out)["frames"] == result.kept
+
+
+def test_ctrl_c_leaves_a_valid_video_of_what_was_processed(
+    clip: tuple[Path, list[bool]], tmp_path: Path
+) -> None:
+    src, _ = clip
+    out, report = tmp_path / "out.mp4", tmp_path / "r.csv"
+
+    def stop(done: int) -> None:
+        if done > 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(DedupInterrupted) as e:
+        dedup_video(src, out, report=report, progress=stop)
+    result = e.value.result
+    assert result.interrupted and 50 < result.frames < 120
+    assert _probe(out)["frames"] == result.kept == sum(r["action"] == "keep" for r in _rows(report))
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{src}", "-o", "{src}"], "is the input"),
+        (["{dir}/missing.mp4", "-o", "{dir}/o.mp4"], "no such file"),
+        (["{dir}/notes.txt", "-o", "{dir}/o.mp4"], "not a video"),
+        (["{dir}/garbage.mp4", "-o", "{dir}/o.mp4"], "garbage.mp4"),
+        (["{src}", "-o", "{dir}/o.mp4", "--threshold", "lots"], "threshold must be a number"),
+        (["{src}", "-o", "{dir}/o.mp4", "--max-drop", "0"], "max_drop"),
+        (["{src}", "-o", "{dir}/o.mp4", "--timing", "fast"], "timing must be one of"),
+        (["{src}", "-o", "{dir}/o.mp4", "--codec", "nope"], "unknown video encoder"),
+        (["{src}", "-o", "{dir}/o.xyz"], "cannot write a video named o.xyz"),
+        (["{src}", "-o", "{dir}/no/such/folder/o.mp4"], "does not exist"),
+        (["{src}"], "no output given"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(
+    clip: tuple[Path, list[bool]], tmp_path: Path, capsys, args: list[str], message: str
+) -> None:
+    src, _ = clip
+    local = tmp_path / "in.mp4"
+    local.write_bytes(src.read_bytes())
+    (tmp_path / "notes.txt").write_text("not a video at all\n" * 50)
+    (tmp_path / "garbage.mp4").write_bytes(bytes(range(256)) * 64)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(SystemExit) as e:
+        main(["dedup"] + [a.format(src=local, dir=tmp_path) for a in args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert message in lines[0]
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "an output was left behind"
+
+
+def test_option_errors_from_the_api() -> None:
+    with pytest.raises(OptionError):
+        Deduplicator(threshold=-1)
+    with pytest.raises(OptionError):
+        Deduplicator(max_drop=1.5)
