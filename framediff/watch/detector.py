@@ -70,6 +70,8 @@ class WatchOptions:
             frame (1% of the longer side).
         light_change: ``report`` a sudden global light change as a ``light_change`` event, or
             ``suppress`` it; it is never reported as a change either way.
+        shadows: ``ignore`` cast shadows (a moderate darkening that keeps the surface's texture) or
+            ``keep`` them as changes.
         absorb_after: Seconds after which a change that stays perfectly still becomes background
             (``background`` mode; 0 = never).
         adapt: Time constant, in seconds, with which the background follows slow light drift.
@@ -83,6 +85,7 @@ class WatchOptions:
     min_area: int | None = None
     merge_gap: int | None = None
     light_change: str = "report"
+    shadows: str = "ignore"
     absorb_after: float = 60.0
     adapt: float = 4.0
     blur: float = 1.0
@@ -97,8 +100,13 @@ class WatchOptions:
         set_(self, "threshold", number("threshold", self.threshold, lo=1, hi=255, allow_none=True))
         set_(self, "sensitivity", number("sensitivity", self.sensitivity, lo=1, hi=50))
         set_(self, "min_area", number("min_area", self.min_area, lo=0, hi=1e9, integer=True, allow_none=True))
-        set_(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=10000, integer=True, allow_none=True))
+        set_(
+            self,
+            "merge_gap",
+            number("merge_gap", self.merge_gap, lo=0, hi=10000, integer=True, allow_none=True),
+        )
         set_(self, "light_change", choice("light_change", self.light_change, ("report", "suppress")))
+        set_(self, "shadows", choice("shadows", self.shadows, ("ignore", "keep")))
         set_(self, "absorb_after", number("absorb_after", self.absorb_after, lo=0, hi=1e7))
         set_(self, "adapt", number("adapt", self.adapt, lo=0.1, hi=1e5))
         set_(self, "blur", number("blur", self.blur, lo=0, hi=20))
@@ -193,7 +201,9 @@ class ChangeDetector:
         if self.options.fixed_reference:
             path = Path(self.options.reference)
             if not path.exists():
-                raise InputError(f"reference {path}: no such file", "give previous, background or an image path")
+                raise InputError(
+                    f"reference {path}: no such file", "give previous, background or an image path"
+                )
             self._fixed = to_gray(read_image(path))
         self._size: tuple[int, int] | None = None
         self.restart()
@@ -210,6 +220,8 @@ class ChangeDetector:
         self._prev: np.ndarray | None = None
         self._still: np.ndarray | None = None
         self._var: np.ndarray | None = None
+        self._seen = 0
+        self._since_seed = 0
         self._gain = 1.0
         self._noise: float | None = None
         if self._fixed is not None and self._size is not None:
@@ -226,7 +238,9 @@ class ChangeDetector:
             valid[:] = 0
             for x, y, w, h in self.zones.values():
                 x0, y0 = int(x * self.scale), int(y * self.scale)
-                valid[y0 : y0 + max(1, math.ceil(h * self.scale)), x0 : x0 + max(1, math.ceil(w * self.scale))] = 255
+                valid[
+                    y0 : y0 + max(1, math.ceil(h * self.scale)), x0 : x0 + max(1, math.ceil(w * self.scale))
+                ] = 255
         if self._ignore_src is not None:
             ign = self._ignore_src
             if ign.shape[:2] != (height, width):
@@ -237,7 +251,9 @@ class ChangeDetector:
             small = cv2.dilate(small.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
             valid[small] = 0
         if not valid.any():
-            raise OptionError("the ignore mask and boxes cover the whole frame", "leave some of the frame watched")
+            raise OptionError(
+                "the ignore mask and boxes cover the whole frame", "leave some of the frame watched"
+            )
         self._valid = valid > 0
         self._valid_count = int(np.count_nonzero(self._valid))
         # A sparse grid of watched pixels: plenty for the robust light and noise statistics.
@@ -251,6 +267,7 @@ class ChangeDetector:
         min_area = o.min_area if o.min_area is not None else 0.0005 * width * height
         self._min_area = max(6.0, min_area * self.scale * self.scale)
         self._frames_still = max(3, int(round(1.0 * self.fps)))  # "still for a second": time to test a ghost
+        self._frames_settle = int(round(5.0 * self.fps))
         self._frames_absorb = int(round(o.absorb_after * self.fps)) if o.absorb_after > 0 else 0
         self._alpha = min(0.5, 1.0 / (o.adapt * self.fps))
         if self._fixed is not None:
@@ -284,7 +301,11 @@ class ChangeDetector:
         Raises:
             InputError: when the frame is not an image or its size differs from the first frame's.
         """
-        gray = image if (isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8) else to_gray(image)
+        gray = (
+            image
+            if (isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8)
+            else to_gray(image)
+        )
         h, w = gray.shape
         if self._size is None:
             self._setup(w, h)
@@ -301,11 +322,13 @@ class ChangeDetector:
             self._ref = cur.copy()
             self._prev = cur
             self._still = np.zeros(cur.shape, np.uint16)
+            self._since_seed = 0
             result.warmup = True
             return result
         if self._still is None:  # fixed reference: first frame after (re)start
             self._still = np.zeros(cur.shape, np.uint16)
         ref = self._ref
+        self._since_seed += 1
         mode = "image" if self._fixed is not None else self.options.reference
 
         # 1. Light: gain and offset from watched pixels. A real object covers a minority of them, so the
@@ -337,12 +360,17 @@ class ChangeDetector:
             # shimmer with compression, highlights the tone curve fits poorly, leaves that move).
             hi = np.sqrt(self._var + noise * noise)
             hi *= o.sensitivity
-            np.maximum(hi, 5.0, out=hi)
+            np.maximum(hi, 8.0, out=hi)  # compression pumps flat areas by ~5 levels
             result.threshold = float(np.median(hi[self._grid]))
-        lo = np.maximum(hi * 0.5, 3.0)
+        lo = np.maximum(hi * 0.5, 4.0)
         result.noise = noise
 
-        # 3. Hysteresis: weak pixels connected to enough strong ones.
+        # 3. Shadows: a moderate darkening through which the background's own texture still shows (or on a
+        # surface too plain to tell) is a shadow, not an object.
+        if o.shadows == "ignore":
+            absd[_shadow_like(cur, pred, diff)] = 0
+
+        # 4. Hysteresis: weak pixels connected to enough strong ones.
         weak = (absd > lo).astype(np.uint8)
         weak = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         mask = self._keep_seeded(weak, absd > hi)
@@ -356,6 +384,7 @@ class ChangeDetector:
             result.changed_fraction = fraction
             if mode != "image":
                 self._ref = cur.copy()
+                self._since_seed = 0
             self._still[:] = 0
             self._prev = cur
             self._gain = 1.0 if mode != "image" else gain
@@ -401,7 +430,10 @@ class ChangeDetector:
             # Residual energy of quiet pixels, for the per-pixel threshold above.
             r2 = diff * diff
             r2[~quiet] = self._var[~quiet]
-            cv2.accumulateWeighted(r2, self._var, self._alpha)
+            # A running mean over the frames seen so far, then an exponential one: the estimate is
+            # useful from the first second on instead of after a few time constants.
+            self._seen += 1
+            cv2.accumulateWeighted(r2, self._var, max(self._alpha, 1.0 / self._seen))
         self._prev = cur
         return result
 
@@ -442,7 +474,16 @@ class ChangeDetector:
         for i in range(1, n):
             if area[i] == 0:
                 continue
-            out.append((int(x0[i]), int(y0[i]), int(x1[i] - x0[i] + 1), int(y1[i] - y0[i] + 1), int(area[i]), float(ssum[i] / area[i])))
+            out.append(
+                (
+                    int(x0[i]),
+                    int(y0[i]),
+                    int(x1[i] - x0[i] + 1),
+                    int(y1[i] - y0[i] + 1),
+                    int(area[i]),
+                    float(ssum[i] / area[i]),
+                )
+            )
         return out
 
     def _settle(self, groups: list, mask: np.ndarray, cur: np.ndarray, pred: np.ndarray) -> list:
@@ -460,11 +501,17 @@ class ChangeDetector:
                 keep.append(g)
                 continue
             absorb = self._frames_absorb and still_frames >= self._frames_absorb
-            if not absorb:
+            # Ghosts come from a reference taken as a snapshot (at start, after a reconnect or a light
+            # change) with something in it that has since left. Only changes that began soon after such a
+            # snapshot are tested: later ones are objects that arrived, and stay until absorb_after.
+            began = self._since_seed - still_frames
+            if not absorb and began <= self._frames_settle:
                 m = 4  # margin: the outside of the outline
                 ys, xs = slice(max(0, y - m), y + h + m), slice(max(0, x - m), x + w + m)
                 crop = mask[ys, xs]
-                absorb = _is_ghost(crop, cur[ys, xs], pred[ys, xs]) or _same_texture(cur[ys, xs], pred[ys, xs], crop > 0)
+                absorb = _is_ghost(crop, cur[ys, xs], pred[ys, xs]) or _same_texture(
+                    cur[ys, xs], pred[ys, xs], crop > 0
+                )
             if absorb:
                 region = np.zeros(mask.shape, np.uint8)
                 region[y : y + h, x : x + w][sub] = 1
@@ -586,3 +633,33 @@ def _is_ghost(mask: np.ndarray, cur: np.ndarray, pred: np.ndarray) -> bool:
 
     c_cur, c_pred = contrast(cur), contrast(pred)
     return c_pred > 1.5 * c_cur + 1.0
+
+
+def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray) -> np.ndarray:
+    """Pixels that look like a cast shadow on the background.
+
+    A shadow darkens the surface by a moderate factor and keeps its texture: locally the frame is the
+    background times a constant, so the two correlate. On a plain surface (no texture to compare) a
+    moderate darkening is taken for a shadow; dark objects (most people's clothes on pavement) darken much
+    more than that and stay changes.
+
+    Args:
+        cur: The current frame (float32).
+        pred: The predicted background.
+        diff: ``cur - pred``.
+
+    Returns:
+        A boolean mask of shadow-like pixels.
+    """
+    ratio = cur / np.maximum(pred, 1.0)
+    dark = (diff < 0) & (ratio > 0.55)
+    if not dark.any():
+        return dark
+    win = (5, 5)
+    mc, mp = cv2.blur(cur, win), cv2.blur(pred, win)
+    vc = cv2.blur(cur * cur, win) - mc * mc
+    vp = cv2.blur(pred * pred, win) - mp * mp
+    cov = cv2.blur(cur * pred, win) - mc * mp
+    plain = vp < 4.0  # background std under 2 grey levels
+    ncc = cov / np.sqrt(np.maximum(vc * vp, 1e-6))
+    return dark & (plain | (ncc > 0.8))

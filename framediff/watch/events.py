@@ -60,7 +60,12 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        d: dict[str, Any] = {"event": self.event, "frame": self.frame, "time": round(self.time, 4), "wall": self.wall}
+        d: dict[str, Any] = {
+            "event": self.event,
+            "frame": self.frame,
+            "time": round(self.time, 4),
+            "wall": self.wall,
+        }
         if self.id:
             d["id"] = self.id
         if self.event in (CHANGE_START, CHANGE_END, LIGHT_CHANGE):
