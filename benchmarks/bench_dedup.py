@@ -1,0 +1,187 @@
+"""Benchmark ``framediff dedup`` against ffmpeg's mpdecimate (issue 4), in one run.
+
+Material and scores come from the shared kit (``../shared/bench`` from the repository root):
+``make_dedup_video.py`` makes clips from real photos with known duplicates (holds, frames on twos,
+grain) and traps (slow fade, 1 px/frame pan, blinking caret, small moving ball); ``score_decisions.py``
+scores one ``keep``/``drop`` a line against the truth.
+
+It prints, for the 720p public clip and a 1080p one (plus any ``--extra`` clips):
+
+* duplicate recall and false drops of framediff and of mpdecimate (acceptance: >= 0.98 and <= 1%);
+* wall time of ``framediff dedup CLIP --dry-run`` against ``ffmpeg -i CLIP -vf mpdecimate -f null -`` on a
+  1080p H.264 clip of >= 1500 frames, measured pairwise, interleaved, several rounds (the machine is
+  shared: the median of the per-round ratios is the figure; acceptance: <= 1.0);
+* peak RSS of the dry run on a clip and on the same clip 10 times longer (acceptance: within 1.2x).
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_dedup.py [--work DIR] [--rounds 5] [--extra "--crf 30 --seed 5" ...]
+
+Needs ffmpeg on PATH (the kit encodes the clips with it, and it is the peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KIT = (ROOT / ".." / "shared" / "bench").resolve()
+FRAMEDIFF = [sys.executable, "-m", "framediff"]
+
+
+def make_clip(work: Path, name: str, args: list[str]) -> Path:
+    """Generate a kit clip once (cached in ``work``)."""
+    out = work / f"{name}.mp4"
+    if not out.exists() or not out.with_suffix(".truth.json").exists():
+        print(f"  making {out.name} ({' '.join(args) or 'defaults'})...", flush=True)
+        subprocess.run([sys.executable, str(KIT / "make_dedup_video.py"), str(out), *args], check=True)
+    return out
+
+
+def run(cmd: list[str]) -> tuple[float, int, str]:
+    """Run a command; return its wall time (s), its own peak RSS (MB) and its stderr."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)  # this child's own rusage, not the max over all children
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{err[-2000:]}")
+    return wall, usage.ru_maxrss // 1024, err
+
+
+def mpdecimate_cmd(clip: Path, debug: bool = False) -> list[str]:
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-nostats",
+        "-hide_banner",
+        "-i",
+        str(clip),
+        "-vf",
+        "mpdecimate",
+        "-f",
+        "null",
+        "-",
+    ]
+    return cmd[:1] + ["-loglevel", "debug" if debug else "error"] + cmd[1:]
+
+
+def framediff_cmd(clip: Path, report: Path | None = None) -> list[str]:
+    cmd = [*FRAMEDIFF, "dedup", str(clip), "--dry-run"]
+    return cmd + (["--report", str(report)] if report else [])
+
+
+def score(truth: Path, decisions: list[str], out: Path) -> tuple[float, float, str]:
+    """Score decisions with the kit's scorer; return recall, false-drop rate and its per-segment lines."""
+    out.write_text("\n".join(decisions) + "\n")
+    text = subprocess.run(
+        [sys.executable, str(KIT / "score_decisions.py"), str(truth), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    m = re.search(r"recall=([\d.]+) false_drop_rate=([\d.]+)", text)
+    assert m, text
+    return float(m.group(1)), float(m.group(2)), text
+
+
+def quality(work: Path, clip: Path) -> None:
+    """Decisions of both tools on one clip, scored."""
+    truth = clip.with_suffix(".truth.json")
+    report = work / f"{clip.stem}.framediff.csv"
+    run(framediff_cmd(clip, report))
+    with open(report, newline="") as f:
+        ours = [row["action"] for row in csv.DictReader(f)]
+    _, _, log = run(mpdecimate_cmd(clip, debug=True))
+    theirs = re.findall(r"\b(keep|drop) pts:-?\d+", log)
+    r1, f1, text1 = score(truth, ours, work / f"{clip.stem}.framediff.txt")
+    r2, f2, text2 = score(truth, theirs, work / f"{clip.stem}.mpdecimate.txt")
+    print(f"\n{clip.name} ({len(ours)} frames)")
+    print(
+        f"  framediff   dup recall {r1:.3f}  false drops {100 * f1:.1f}%  {'PASS' if r1 >= 0.98 and f1 <= 0.01 else 'FAIL'}"
+    )
+    print(f"  mpdecimate  dup recall {r2:.3f}  false drops {100 * f2:.1f}%")
+    for name, text in (("framediff", text1), ("mpdecimate", text2)):
+        for seg, hit, dups, lost, uniq in re.findall(
+            r"^(\S+)\s+dup_recall (\d+)/(\d+)\s+false_drops (\d+)/(\d+)", text, re.M
+        ):
+            if seg != "ALL" and (int(lost) or hit != dups):
+                print(f"    {name:10s} {seg}: dropped {hit}/{dups} repeats, lost {lost}/{uniq} unique frames")
+
+
+def speed(clip: Path, rounds: int) -> None:
+    """Pairwise, interleaved wall times (order alternates each round)."""
+    ratios, ours, theirs = [], [], []
+    run(framediff_cmd(clip))  # warm the page cache and Python's bytecode cache
+    for i in range(rounds):
+        pair = [("framediff", framediff_cmd(clip)), ("ffmpeg", mpdecimate_cmd(clip))]
+        times = {}
+        for name, cmd in pair if i % 2 == 0 else pair[::-1]:
+            times[name] = run(cmd)[0]
+        ours.append(times["framediff"])
+        theirs.append(times["ffmpeg"])
+        ratios.append(times["framediff"] / times["ffmpeg"])
+        print(f"  round {i + 1}: framediff {times['framediff']:.2f} s, mpdecimate {times['ffmpeg']:.2f} s, "
+              f"ratio {ratios[-1]:.2f}")  # fmt: skip
+    med = statistics.median(ratios)
+    print(f"  median ratio framediff/mpdecimate {med:.2f} (best {min(ours):.2f} s vs {min(theirs):.2f} s)  "
+          f"{'PASS' if med <= 1.0 else 'FAIL'} (<= 1.0)")  # fmt: skip
+
+
+def memory(short: Path, long: Path) -> None:
+    """Peak RSS of the dry run on a clip and on a 10x longer one."""
+    a = min(run(framediff_cmd(short))[1] for _ in range(2))
+    b = min(run(framediff_cmd(long))[1] for _ in range(2))
+    ratio = b / a
+    print(
+        f"  peak RSS {short.name}: {a} MB, {long.name}: {b} MB, ratio {ratio:.2f}  {'PASS' if ratio <= 1.2 else 'FAIL'} (<= 1.2)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--work", type=Path, default=Path("/tmp/framediff-bench-dedup"), help="where clips are cached"
+    )
+    ap.add_argument("--rounds", type=int, default=5, help="timing rounds (pairs)")
+    ap.add_argument(
+        "--extra", action="append", default=[], help="more kit clips: make_dedup_video.py options"
+    )
+    ap.add_argument("--skip-memory", action="store_true")
+    a = ap.parse_args()
+    if not (KIT / "make_dedup_video.py").exists():
+        raise SystemExit(f"the shared bench kit is not at {KIT}")
+    a.work.mkdir(parents=True, exist_ok=True)
+    print(f"clips in {a.work}")
+    c720 = make_clip(a.work, "public720", [])
+    c1080 = make_clip(a.work, "clip1080", ["--size", "1920x1080"])
+    extras = [make_clip(a.work, "extra" + re.sub(r"\W+", "_", e), e.split()) for e in a.extra]
+    long1080 = make_clip(a.work, "clip1080x3", ["--size", "1920x1080", "--repeat", "3"])
+
+    print("\n== decisions (score_decisions.py)")
+    for clip in [c720, c1080, *extras]:
+        quality(a.work, clip)
+
+    print(
+        f"\n== speed: dry run vs mpdecimate on {long1080.name} (1080p H.264, 1620 frames), {a.rounds} rounds"
+    )
+    speed(long1080, a.rounds)
+
+    if not a.skip_memory:
+        long720 = make_clip(a.work, "public720x10", ["--repeat", "10"])
+        print("\n== memory: dry run, clip vs 10x longer clip")
+        memory(c720, long720)
+
+
+if __name__ == "__main__":
+    main()
