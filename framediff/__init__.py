@@ -8,6 +8,7 @@ The public API::
 __version__ = "0.1.0"
 
 from .compare import CompareOptions, Comparison, compare  # noqa: E402
+from .dedup import Decision, Deduplicator, DedupResult, dedup_video  # noqa: E402
 from .errors import FramediffError, InputError, OptionError, OutputError, SourceError  # noqa: E402
 from .options import AnalysisOptions  # noqa: E402
 from .regions import Region  # noqa: E402
@@ -19,6 +20,10 @@ __all__ = [
     "CompareOptions",
     "Comparison",
     "compare",
+    "Decision",
+    "DedupResult",
+    "Deduplicator",
+    "dedup_video",
     "Frame",
     "FrameSource",
     "FramediffError",
