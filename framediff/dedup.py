@@ -83,6 +83,10 @@ class Decision:
         return "keep" if self.keep else "drop"
 
 
+# Limited-range luma 16..235 to full-range grey 0..255 (as a BGR conversion would stretch it).
+_TV_TO_PC = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
+
+
 class _Prepared:
     """A frame reduced for comparison: the analysis image, its block size and its block means."""
 
@@ -127,13 +131,15 @@ def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     return cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
 
 
-def _prepare(gray: np.ndarray, analysis_size: int) -> _Prepared:
+def _prepare(gray: np.ndarray, analysis_size: int, limited_range: bool = False) -> _Prepared:
     h, w = gray.shape
     k = _factor(w, h, analysis_size)
     # Blocks cover at least 16 x 16 source pixels: on small videos analysed at full size, 8 x 8 blocks
     # would average too few pixels to keep compression noise below the threshold.
     block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
     small = _shrink(gray, k)
+    if limited_range:
+        small = cv2.LUT(small, _TV_TO_PC)  # on the small image: ~1/16 of the work of stretching the frame
     return _Prepared(small, block, _block_means(small, block))
 
 
@@ -210,13 +216,15 @@ class Deduplicator:
         """Number of frames dropped so far."""
         return self.count - self.kept
 
-    def push(self, frame: Any, time: float | None = None) -> Decision:
+    def push(self, frame: Any, time: float | None = None, *, limited_range: bool = False) -> Decision:
         """Decide for the next frame.
 
         Args:
             frame: A :class:`~framediff.sources.Frame` (its ``image`` and ``time`` are used) or an image
                 array (grey, or BGR/BGRA which is converted to grey).
             time: Presentation time in seconds for an array (default: the frame number).
+            limited_range: The grey image is a decoder's limited-range luma (black 16, white 235); it is
+                stretched to full range after shrinking, so scores are full-range grey levels anyway.
 
         Returns:
             The :class:`Decision` for this frame.
@@ -230,7 +238,7 @@ class Deduplicator:
         if not isinstance(image, np.ndarray):
             raise InputError(f"cannot use a {type(image).__name__} as a frame", "push Frames or numpy arrays")
         gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
-        current = _prepare(gray, self.analysis_size)
+        current = _prepare(gray, self.analysis_size, limited_range)
         threshold = self.threshold
         index = self.count
         self.count += 1
@@ -316,6 +324,21 @@ class DedupResult:
         )
 
 
+def _is_limited_range(frame: Frame) -> bool:
+    """Whether a frame read with ``raw_luma`` carries limited-range (16-235) luma."""
+    raw = frame.raw
+    fmt = getattr(getattr(raw, "format", None), "name", None)
+    if fmt is None:  # an image file: already full-range grey
+        return False
+    try:
+        full = int(getattr(raw, "color_range", 0) or 0) == 2
+    except (TypeError, ValueError):
+        full = False
+    # Only 8-bit planar YUV comes as the decoder's own plane; other formats are converted by FFmpeg.
+    plane = fmt.startswith(("yuv", "nv12", "nv21")) and not any(x in fmt for x in ("10", "12", "16", "yuyv"))
+    return plane and not full and not fmt.startswith("yuvj")
+
+
 class DedupInterrupted(KeyboardInterrupt):
     """Raised by :func:`dedup_video` on Ctrl-C once the outputs are finished; ``result`` says how far."""
 
@@ -390,8 +413,8 @@ def dedup_video(
     with open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
         if isinstance(src, VideoSource):
-            # The decoder's luma plane as it is: the analysis shrinks it first, so a full-size copy and
-            # range stretch per frame would only cost time (scores are then in luma code values).
+            # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
+            # of the small image, so a full-size copy and stretch per frame would only cost time.
             src.raw_luma = True
         if (
             out_path is not None
@@ -430,7 +453,7 @@ def dedup_video(
 
             try:
                 for frame in src:
-                    d = dd.push(frame)
+                    d = dd.push(frame, limited_range=_is_limited_range(frame))
                     if pending is not None:
                         commit(*pending)
                     # One frame of delay: the last frame is always kept, so a video that ends on a held

@@ -86,7 +86,10 @@ def dedup_command(
         # Only to size the bar; the run opens the input again.
         with open_source(input, gray=True) as probe:
             total = probe.frame_count
-        bar = click.progressbar(length=total or 0, label="dedup", file=sys.stderr, show_pos=True)
+            duration, fps = getattr(probe, "duration", None), probe.fps
+            if not total and duration and fps:
+                total = round(duration * fps)  # WebM/MKV give no frame count: estimate it
+        bar = click.progressbar(length=total or 1, label="dedup", file=sys.stderr, show_pos=bool(total))
         bar.__enter__()
         done = [0]
 
