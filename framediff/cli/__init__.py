@@ -8,5 +8,6 @@ from .app import cli, main
 # Importing a command module adds its command to the group.
 from . import compare_cmd  # noqa: E402,F401  isort: skip
 from . import dedup_cmd  # noqa: E402,F401  isort: skip
+from . import watch_cmd  # noqa: E402,F401  isort: skip
 
 __all__ = ["cli", "main"]

@@ -1,6 +1,30 @@
-"""Watching a camera, stream or recording for changes (see :class:`Watcher`)."""
+"""Watching a camera, stream, recording or image folder for changes.
+
+Two levels of API:
+
+- :class:`ChangeDetector`: push frames in (``detector.push(image, index, time)``), get each frame's
+  changed regions back; feed the results to an :class:`EventMachine` for ``change_start`` /
+  ``change_end`` events with debounce and cooldown.
+- :class:`Watcher`: the whole loop (source, reconnects, frozen source, signals) with callbacks
+  (``on_event``, ``on_frame``) and a thread-safe :class:`WatchState` for live views.
+"""
 
 from .detector import ChangeDetector, FrameResult, WatchOptions, parse_zone
 from .events import Event, EventMachine
+from .sinks import CommandRunner, JsonLines, SnapshotWriter, draw_regions
+from .watcher import Watcher, WatchState
 
-__all__ = ["ChangeDetector", "Event", "EventMachine", "FrameResult", "WatchOptions", "parse_zone"]
+__all__ = [
+    "ChangeDetector",
+    "CommandRunner",
+    "Event",
+    "EventMachine",
+    "FrameResult",
+    "JsonLines",
+    "SnapshotWriter",
+    "WatchOptions",
+    "WatchState",
+    "Watcher",
+    "draw_regions",
+    "parse_zone",
+]

@@ -18,6 +18,7 @@ state it needs (the reference, a noise estimate, per-pixel stillness counters). 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import numpy as np
 from ..errors import InputError, OptionError
 from ..options import choice, number
 from ..prepare import analysis_scale, resize_to, to_gray
-from ..regions import Region, parse_box
+from ..regions import Region, ignore_mask, parse_box
 from ..sources import read_image
 
 __all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone"]
@@ -175,7 +176,8 @@ class ChangeDetector:
     Args:
         options: Detection settings.
         fps: Frames per second of the source (turns seconds into frames); 15 when unknown.
-        ignore: Optional mask in source pixels, non-zero = ignore (from :func:`framediff.regions.ignore_mask`).
+        ignore: Optional ignore picture, white (non-zero) = ignore; resized to the frames if it differs.
+        ignore_boxes: ``(x, y, w, h)`` boxes in source pixels to ignore.
         zones: Named boxes in source pixels; results say which zones a change touches.
         only_zones: Watch only inside the zones (everything else is ignored).
 
@@ -189,6 +191,7 @@ class ChangeDetector:
         *,
         fps: float | None = None,
         ignore: np.ndarray | None = None,
+        ignore_boxes: Sequence[tuple[int, int, int, int]] = (),
         zones: dict[str, tuple[int, int, int, int]] | None = None,
         only_zones: bool = False,
     ) -> None:
@@ -197,6 +200,7 @@ class ChangeDetector:
         self.zones = dict(zones or {})
         self.only_zones = only_zones and bool(self.zones)
         self._ignore_src = ignore
+        self._ignore_boxes = list(ignore_boxes)
         self._fixed: np.ndarray | None = None
         if self.options.fixed_reference:
             path = Path(self.options.reference)
@@ -241,10 +245,8 @@ class ChangeDetector:
                 valid[
                     y0 : y0 + max(1, math.ceil(h * self.scale)), x0 : x0 + max(1, math.ceil(w * self.scale))
                 ] = 255
-        if self._ignore_src is not None:
-            ign = self._ignore_src
-            if ign.shape[:2] != (height, width):
-                ign = cv2.resize(ign, (width, height), interpolation=cv2.INTER_NEAREST)
+        ign = ignore_mask((width, height), self._ignore_src, self._ignore_boxes)
+        if ign is not None:
             small = cv2.resize(ign, (aw, ah), interpolation=cv2.INTER_AREA) > 0
             # Blur and compression blocks spread an ignored area's changes a few pixels beyond its edge.
             grow = int(math.ceil(2 * o.blur)) + 2

@@ -1,0 +1,211 @@
+"""Where ``watch`` sends what it sees: JSON lines, annotated snapshots, a command per event.
+
+Each sink is a plain object with a ``close()``; the :class:`~framediff.watch.watcher.Watcher` calls them
+through its callbacks, so a program embedding framediff can use them, replace them, or add its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from ..errors import OptionError, OutputError
+from ..prepare import to_bgr8
+from ..regions import Region
+
+__all__ = ["JsonLines", "SnapshotWriter", "CommandRunner", "draw_regions", "EVENT_ENV"]
+
+EVENT_ENV = "FRAMEDIFF_EVENT"
+
+
+class JsonLines:
+    """Writes one JSON object a line to a file or to stdout (``-``).
+
+    Lines are written straight to the file (not to a temporary name) so that ``tail -f`` and other
+    programs see events as they happen; ``flush_every`` lines are buffered at most.
+
+    Args:
+        target: A path, or ``-`` for standard output.
+        flush_every: Flush after this many lines (1 for events: each is visible at once).
+
+    Raises:
+        OutputError: when the file cannot be created.
+    """
+
+    def __init__(self, target: str | os.PathLike, flush_every: int = 1) -> None:
+        self.target = os.fspath(target)
+        self.flush_every = max(1, flush_every)
+        self._pending = 0
+        self._own = self.target != "-"
+        if self._own:
+            try:
+                self._fh: IO[str] = open(self.target, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            except OSError as e:
+                raise OutputError(
+                    f"cannot write {self.target}: {e.strerror}", "check the folder exists and is writable"
+                ) from None
+        else:
+            self._fh = sys.stdout
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record as a line."""
+        self._fh.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+        self._pending += 1
+        if self._pending >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push buffered lines to the file."""
+        self._pending = 0
+        with contextlib.suppress(BrokenPipeError):  # a reader like `head` went away: nothing more to say
+            self._fh.flush()
+
+    def close(self) -> None:
+        """Flush and close (stdout is flushed, not closed)."""
+        self.flush()
+        if self._own and not self._fh.closed:
+            self._fh.close()
+
+
+def draw_regions(
+    image: np.ndarray,
+    regions: Sequence[Region],
+    zones: dict[str, tuple[int, int, int, int]] | None = None,
+    label: str | None = None,
+) -> np.ndarray:
+    """Draw changed regions (red), zones (yellow, named) and a label on a copy of a frame.
+
+    Args:
+        image: The frame (grey or BGR).
+        regions: Boxes in the frame's pixels.
+        zones: Named zone boxes to outline.
+        label: Text for the top-left corner (e.g. the frame and time).
+
+    Returns:
+        An annotated BGR copy.
+    """
+    out = to_bgr8(image).copy()
+    th = max(1, round(max(out.shape[:2]) / 500))
+    for name, (x, y, w, h) in (zones or {}).items():
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 220, 255), th)
+        cv2.putText(out, name, (x + 3, y + 14 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * th, (0, 220, 255), th)
+    for r in regions:
+        cv2.rectangle(out, (r.x, r.y), (r.x + r.w - 1, r.y + r.h - 1), (0, 0, 255), th)
+    if label:
+        cv2.putText(out, label, (8, 20 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * th, (255, 255, 255), th + 1)
+    return out
+
+
+class SnapshotWriter:
+    """Saves an annotated JPEG per event start into a folder.
+
+    Args:
+        folder: Where to save; created if missing.
+        zones: Zones to outline on each snapshot.
+
+    Raises:
+        OutputError: when the folder cannot be created.
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike, zones: dict[str, tuple[int, int, int, int]] | None = None
+    ) -> None:
+        self.folder = Path(folder)
+        self.zones = zones or {}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(
+                f"cannot create {self.folder}: {e.strerror}", "give a writable folder"
+            ) from None
+
+    def save(self, image: np.ndarray, regions: Sequence[Region], name: str, label: str | None = None) -> str:
+        """Write one annotated snapshot.
+
+        Args:
+            image: The frame (grey or BGR).
+            regions: Boxes to draw.
+            name: File name without extension.
+            label: Text to draw in the corner.
+
+        Returns:
+            The path written.
+
+        Raises:
+            OutputError: when the file cannot be written.
+        """
+        path = self.folder / f"{name}.jpg"
+        ok, buf = cv2.imencode(
+            ".jpg", draw_regions(image, regions, self.zones, label), [cv2.IMWRITE_JPEG_QUALITY, 90]
+        )
+        tmp = path.with_suffix(".jpg.part")
+        try:
+            tmp.write_bytes(buf.tobytes())
+            os.replace(tmp, path)  # readers never see half a JPEG
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror}", "check the snapshots folder") from None
+        return str(path)
+
+    def close(self) -> None:
+        """Nothing to release; present for symmetry with the other sinks."""
+
+
+class CommandRunner:
+    """Runs a command for each event, with the event as JSON in the ``FRAMEDIFF_EVENT`` variable.
+
+    The command line is split once, like a shell would split words, and run without a shell: nothing in
+    an event (a zone name, a path) can ever be interpreted as shell syntax. Commands run in the background
+    so a slow script does not stall the watch; they are waited for (a few seconds) at the end.
+
+    Args:
+        command: The command line, e.g. ``"notify-send framediff"`` or ``"python hook.py --loud"``.
+
+    Raises:
+        OptionError: when the command is empty, cannot be parsed, or is not found.
+    """
+
+    def __init__(self, command: str) -> None:
+        try:
+            self.argv = shlex.split(command)
+        except ValueError as e:
+            raise OptionError(f"--exec {command!r} cannot be parsed: {e}", "check the quotes") from None
+        if not self.argv:
+            raise OptionError("--exec needs a command", 'e.g. --exec "python hook.py"')
+        if shutil.which(self.argv[0]) is None:
+            raise OptionError(
+                f"--exec command {self.argv[0]!r} not found", "give a full path or a program on PATH"
+            )
+        self._running: list[subprocess.Popen] = []
+        self.failures = 0
+
+    def run(self, event: dict[str, Any]) -> None:
+        """Start the command for one event (does not wait for it)."""
+        env = dict(os.environ)
+        env[EVENT_ENV] = json.dumps(event)
+        env["FRAMEDIFF_EVENT_TYPE"] = str(event.get("event", ""))
+        self._running = [p for p in self._running if p.poll() is None]
+        try:
+            self._running.append(
+                subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, close_fds=True)  # noqa: S603
+            )
+        except OSError as e:
+            self.failures += 1
+            print(f"warning: --exec failed: {e}", file=sys.stderr)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait a little for commands still running, so their work is not cut short by our exit."""
+        for p in self._running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=timeout)
+        self._running = []

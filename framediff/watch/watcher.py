@@ -1,0 +1,393 @@
+"""The ``watch`` loop: read a source, detect changes, raise events, survive a stream that drops.
+
+:class:`Watcher` owns the source (opening, reconnecting with backoff, frozen-frame detection, pacing,
+stopping on a signal) and hands every analysed frame and every event to callbacks. A :class:`WatchState`
+holds what a live view needs (status, last frame, last result, recent events) behind a lock, so a web
+view can read it from another thread while the loop runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import FramediffError, SourceError
+from ..options import number
+from ..sources import Frame, FrameSource, is_stream_url, open_source
+from .detector import ChangeDetector, FrameResult, WatchOptions
+from .events import Event, EventMachine
+
+__all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback"]
+
+EventCallback = Callable[[Event, Frame], None]
+FrameCallback = Callable[[FrameResult, Frame], None]
+
+
+@dataclass
+class WatchState:
+    """What the watch loop is doing now; safe to read from another thread under ``lock``.
+
+    Attributes:
+        source: The source being watched.
+        status: ``starting``, ``running``, ``reconnecting``, ``frozen`` or ``ended``.
+        frames: Frames analysed so far.
+        frame: Index of the last frame.
+        time: Stream time of the last frame.
+        size: ``(width, height)`` of the frames.
+        fps: Nominal frame rate of the source.
+        active: Whether a change is in progress.
+        changes: Number of changes started so far.
+        result: The last frame's result.
+        image: The last frame's pixels (grey), for a live view.
+        events: The most recent events (as dicts), newest last.
+        lock: Hold it while reading several fields together.
+    """
+
+    source: str
+    status: str = "starting"
+    frames: int = 0
+    frame: int = -1
+    time: float = 0.0
+    size: tuple[int, int] | None = None
+    fps: float | None = None
+    active: bool = False
+    changes: int = 0
+    result: FrameResult | None = None
+    image: np.ndarray | None = None
+    events: deque = field(default_factory=lambda: deque(maxlen=100))
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def _is_live_spec(spec: str) -> bool:
+    return is_stream_url(spec) or spec.isdigit() or bool(re.match(r"^/dev/video\d+$", spec))
+
+
+class Watcher:
+    """Watches a camera, stream, video file or image folder for changes.
+
+    Example::
+
+        w = Watcher("rtsp://cam/stream", WatchOptions(reference="background"), cooldown=2)
+        w.on_event(lambda event, frame: print(event.to_dict()))
+        w.run()  # until the source ends, max_frames/duration, stop() or Ctrl-C
+
+    Args:
+        source: What to watch (anything :func:`framediff.open_source` accepts).
+        options: Detector settings.
+        min_frames: Consecutive changed frames needed to start a change.
+        cooldown: Seconds without change before a change ends.
+        ignore: Ignore picture (white = ignore), any size (resized to the frames).
+        ignore_boxes: Boxes to ignore, in source pixels.
+        zones: Named boxes in source pixels; events say which ones a change touches.
+        only_zones: Watch only inside the zones.
+        realtime: Pace a file at its own frame rate instead of as fast as possible.
+        max_frames: Stop after this many frames (``None``: no limit).
+        duration: Stop after this many seconds (stream time for files, wall-clock for live sources).
+        reconnect_timeout: Seconds to keep trying to reopen a live source that dropped (or never came up).
+        frozen_after: Seconds of identical frames after which ``source_frozen`` is raised (0 = never).
+        timeout: Seconds to wait for a stream to connect or to deliver data.
+        log: Where status lines (``reconnecting ...``) go; ``None`` silences them.
+
+    Raises:
+        OptionError: when a setting is out of range.
+    """
+
+    def __init__(
+        self,
+        source: str | int,
+        options: WatchOptions | None = None,
+        *,
+        min_frames: int = 2,
+        cooldown: float = 1.0,
+        ignore: np.ndarray | None = None,
+        ignore_boxes: Sequence[tuple[int, int, int, int]] = (),
+        zones: dict[str, tuple[int, int, int, int]] | None = None,
+        only_zones: bool = False,
+        realtime: bool = False,
+        max_frames: int | None = None,
+        duration: float | None = None,
+        reconnect_timeout: float = 60.0,
+        frozen_after: float = 10.0,
+        timeout: float = 10.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.source = os.fspath(source) if not isinstance(source, int) else str(source)
+        self.options = options or WatchOptions()
+        self.min_frames = min_frames
+        self.cooldown = cooldown
+        self.ignore = ignore
+        self.ignore_boxes = list(ignore_boxes)
+        self.zones = dict(zones or {})
+        self.only_zones = only_zones
+        self.realtime = realtime
+        self.max_frames = number("max_frames", max_frames, lo=1, hi=1e12, integer=True, allow_none=True)
+        self.duration = number("duration", duration, lo=0, hi=1e9, allow_none=True)
+        self.reconnect_timeout = float(number("reconnect_timeout", reconnect_timeout, lo=0, hi=1e9))
+        self.frozen_after = float(number("frozen_after", frozen_after, lo=0, hi=1e9))
+        self.timeout = float(number("timeout", timeout, lo=0.1, hi=3600))
+        self.log = log
+        self.state = WatchState(self.source)
+        self.machine = EventMachine(min_frames, cooldown, self.options.light_change)
+        self._event_callbacks: list[EventCallback] = []
+        self._frame_callbacks: list[FrameCallback] = []
+        self._stop = threading.Event()
+        self.stop_reason: str | None = None
+        self.detector: ChangeDetector | None = None
+
+    # -- hooks ------------------------------------------------------------------------------------------
+
+    def on_event(self, callback: EventCallback) -> EventCallback:
+        """Call ``callback(event, frame)`` for every event (usable as a decorator)."""
+        self._event_callbacks.append(callback)
+        return callback
+
+    def on_frame(self, callback: FrameCallback) -> FrameCallback:
+        """Call ``callback(result, frame)`` for every analysed frame (usable as a decorator)."""
+        self._frame_callbacks.append(callback)
+        return callback
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the loop to end after the current frame (thread- and signal-safe)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def run(self, handle_signals: bool = True) -> WatchState:
+        """Watch until the source ends, a limit is reached, :meth:`stop` is called, or a signal arrives.
+
+        Open changes are closed (``change_end`` with a ``reason``) before returning, whatever the cause.
+
+        Args:
+            handle_signals: On the main thread, turn the first SIGINT/SIGTERM into a clean stop (a second
+                SIGINT interrupts at once).
+
+        Returns:
+            The final state.
+
+        Raises:
+            FramediffError: when the source cannot be opened, or a live source stays unreachable for
+                ``reconnect_timeout`` seconds.
+        """
+        restore = self._install_signals() if handle_signals else None
+        last: Frame | None = None
+        try:
+            last = self._loop()
+        finally:
+            if restore:
+                restore()
+            frame = last or Frame(max(self.state.frame, 0), self.state.time, np.zeros((1, 1), np.uint8))
+            for ev in self.machine.close(
+                self.state.frame if self.state.frame >= 0 else 0,
+                self.state.time,
+                self.stop_reason or "source ended",
+            ):
+                self._emit(ev, frame)
+            with self.state.lock:
+                self.state.status = "ended"
+                self.state.active = False
+        return self.state
+
+    def _install_signals(self) -> Callable[[], None] | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, _frame: Any) -> None:
+            if signum == signal.SIGINT and self.stopped:
+                raise KeyboardInterrupt  # a second Ctrl-C: the user really wants out now
+            self.stop("interrupted" if signum == signal.SIGINT else "terminated")
+
+        for s in old:
+            signal.signal(s, handler)
+
+        def restore() -> None:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+        return restore
+
+    def _say(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    def _open(self, live: bool, lost_since: float | None, reason: str) -> FrameSource | None:
+        """Open the source; for a live one, retry with backoff until the reconnect timeout."""
+        delay = 0.5
+        attempt = 0
+        while not self.stopped:
+            try:
+                return open_source(self.source, gray=True, timeout=self.timeout)
+            except FramediffError as e:
+                if not live:
+                    raise
+                reason = str(e.message)
+            attempt += 1
+            waited = time.monotonic() - lost_since if lost_since is not None else 0.0
+            if waited >= self.reconnect_timeout:
+                raise SourceError(
+                    f"{self.source} unreachable for {waited:.0f} s ({reason})",
+                    "check the address, or raise --reconnect-timeout",
+                )
+            with self.state.lock:
+                self.state.status = "reconnecting"
+            self._say(f"reconnecting to {self.source} (attempt {attempt}, {waited:.0f} s): {reason}")
+            self._stop.wait(min(delay, max(0.05, self.reconnect_timeout - waited)))
+            delay = min(delay * 2, 10.0)
+        return None
+
+    def _loop(self) -> Frame | None:
+        live = _is_live_spec(self.source)
+        lost_since: float | None = time.monotonic() if live else None
+        lost_reason = "not connected yet"
+        was_lost = False
+        base_index = 0  # frames before the current connection, so indices keep growing across reconnects
+        base_time = 0.0
+        count = 0
+        last: Frame | None = None
+        wall0 = time.monotonic()
+        t_first: float | None = None
+        frozen_since: float | None = None
+        frozen = False
+        probe: np.ndarray | None = None
+        while not self.stopped:
+            src = self._open(live, lost_since, lost_reason)
+            if src is None:
+                break
+            live = live or src.live
+            if self.detector is None:
+                self.detector = ChangeDetector(
+                    self.options,
+                    fps=src.fps,
+                    ignore=self.ignore,
+                    ignore_boxes=self.ignore_boxes,
+                    zones=self.zones,
+                    only_zones=self.only_zones,
+                )
+            gap = time.monotonic() - lost_since if (was_lost and lost_since is not None) else 0.0
+            if was_lost:
+                # The picture after a reconnect may differ from the last one before it (light, a moved
+                # camera): start the reference afresh so the jump is never reported as a change.
+                self.detector.restart()
+                probe, frozen_since = None, None
+                base_time += gap
+                self._emit(
+                    Event("source_restored", base_index, base_time, extra={"after": round(gap, 3)}), last
+                )
+            with self.state.lock:
+                self.state.status = "running"
+                self.state.fps = src.fps
+            lost_since = None
+            pace0: tuple[float, float] | None = None
+            try:
+                for frame in src:
+                    if self.stopped:
+                        break
+                    f = Frame(base_index + frame.index, base_time + frame.time, frame.image, frame.raw)
+                    if self.realtime and not live:
+                        pace0 = pace0 or (time.monotonic(), frame.time)
+                        wait = pace0[0] + (frame.time - pace0[1]) - time.monotonic()
+                        if wait > 0 and self._stop.wait(wait):
+                            break
+                    self._analyse(f)
+                    last = f
+                    count += 1
+                    # Frozen: exactly the same pixels for frozen_after seconds (a live sensor never
+                    # repeats itself; a stalled encoder or decoder does).
+                    small = np.ascontiguousarray(frame.image[::4, ::4])
+                    if probe is not None and np.array_equal(small, probe):
+                        frozen_since = f.time if frozen_since is None else frozen_since
+                        if (
+                            not frozen
+                            and self.frozen_after > 0
+                            and f.time - frozen_since >= self.frozen_after
+                        ):
+                            frozen = True
+                            with self.state.lock:
+                                self.state.status = "frozen"
+                            self._emit(
+                                Event(
+                                    "source_frozen", f.index, f.time, extra={"since": round(frozen_since, 4)}
+                                ),
+                                f,
+                            )
+                    else:
+                        if frozen:
+                            frozen = False
+                            with self.state.lock:
+                                self.state.status = "running"
+                            self._emit(Event("source_unfrozen", f.index, f.time), f)
+                        frozen_since = None
+                    probe = small
+                    if self.max_frames is not None and count >= self.max_frames:
+                        self.stop("max frames")
+                    if self.duration is not None:
+                        t_first = f.time if t_first is None else t_first
+                        elapsed = (time.monotonic() - wall0) if live else (f.time - t_first)
+                        if elapsed >= self.duration:
+                            self.stop("duration")
+                if not live or self.stopped:
+                    break
+                lost_reason = "the stream ended"
+            except SourceError as e:
+                if not live:
+                    raise
+                lost_reason = e.message
+            finally:
+                src.close()
+            # A live source dropped (error or end of stream): report it once, then reopen.
+            was_lost = True
+            lost_since = time.monotonic()
+            base_index = (last.index + 1) if last is not None else base_index
+            base_time = last.time if last is not None else base_time
+            self._emit(
+                Event("source_lost", max(base_index - 1, 0), base_time, extra={"reason": lost_reason}), last
+            )
+            self._say(f"lost {self.source}: {lost_reason}")
+        return last
+
+    def _analyse(self, frame: Frame) -> None:
+        assert self.detector is not None
+        result = self.detector.push(frame.image, frame.index, frame.time)
+        with self.state.lock:
+            st = self.state
+            st.frames += 1
+            st.frame, st.time = frame.index, frame.time
+            st.size = (frame.image.shape[1], frame.image.shape[0])
+            st.result = result
+            st.image = frame.image
+        for cb in self._frame_callbacks:
+            cb(result, frame)
+        for ev in self.machine.push(result):
+            self._emit(ev, frame)
+
+    def _emit(self, event: Event, frame: Frame | None) -> None:
+        with self.state.lock:
+            self.state.active = self.machine.active
+            self.state.changes = self.machine.count
+        blank = Frame(event.frame, event.time, np.zeros((1, 1), np.uint8))
+        for cb in self._event_callbacks:
+            cb(event, frame if frame is not None else blank)
+        with self.state.lock:
+            self.state.events.append(event.to_dict())
+
+
+def stderr_log(text: str) -> None:
+    """Print a status line on stderr (the CLI's ``log``)."""
+    print(text, file=sys.stderr, flush=True)
