@@ -37,7 +37,7 @@ class CompareOptions:
 
     Attributes:
         threshold: Colour difference (0-255) above which a pixel changed; ``None``: from the noise floor.
-        min_area: Smallest region reported, in A's pixels; ``None``: 0.02% of A's area (at least 16 px).
+        min_area: Smallest region reported, in A's pixels; ``None``: 0.03% of A's area (at least 16 px).
         blur: Gaussian sigma in analysis pixels before differencing.
         method: ``absdiff`` (colour difference) or ``ssim`` (structural dissimilarity of the grey images).
         align: ``auto`` registers B onto A when they do not line up; ``off`` compares pixel to pixel.
@@ -435,7 +435,15 @@ def compare(
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
-        coarse = cv2.resize(diff, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+        small = (max(1, diff.shape[1] // 4), max(1, diff.shape[0] // 4))
+        ca = cv2.resize(ya, small, interpolation=cv2.INTER_AREA)
+        cb = cv2.resize(yb, small, interpolation=cv2.INTER_AREA)
+        # Two coarse views: the fine map averaged (texture lost or gained), and the averaged images
+        # compared (a shift of tone too faint for any single pixel).
+        coarse = cv2.max(
+            cv2.resize(diff, small, interpolation=cv2.INTER_AREA),
+            _envelope_diff(ca, cb, 1, activity=0.25).max(axis=2),
+        )
         cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
         cthr = auto_threshold(coarse, cvalid, minimum=3.0)
         cmask = _hysteresis(coarse, cthr, 2.0 * cthr)
@@ -447,7 +455,7 @@ def compare(
     diag = float(np.hypot(*work_size))
     merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.025 * diag
     area_a = size_a[0] * size_a[1]
-    min_area = opts.min_area if opts.min_area is not None else max(16, int(2e-4 * area_a))
+    min_area = opts.min_area if opts.min_area is not None else max(16, int(3e-4 * area_a))
     regions = find_regions(
         mask, diff, min_area=max(1, int(round(min_area * scale * scale))), merge_gap=int(round(merge_gap))
     )

@@ -72,7 +72,7 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     "--min-area",
     default="auto",
     show_default=True,
-    help="Smallest region reported, in A's pixels (auto: 0.02% of A).",
+    help="Smallest region reported, in A's pixels (auto: 0.03% of A).",
 )
 @click.option(
     "--blur",
