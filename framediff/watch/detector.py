@@ -198,6 +198,7 @@ class ChangeDetector:
         self.options = options or WatchOptions()
         self.fps = float(fps) if fps and fps > 0 else 15.0
         self.zones = dict(zones or {})
+        self._only_zones_wanted = only_zones  # kept: zones edited later (set_areas) may become non-empty
         self.only_zones = only_zones and bool(self.zones)
         self._ignore_src = ignore
         self._ignore_boxes = list(ignore_boxes)
@@ -230,6 +231,40 @@ class ChangeDetector:
         self._noise: float | None = None
         if self._fixed is not None and self._size is not None:
             self._ref = self._prepare(self._fixed_at_size())
+
+    def set_areas(
+        self,
+        ignore_boxes: Sequence[tuple[int, int, int, int]] | None = None,
+        zones: dict[str, tuple[int, int, int, int]] | None = None,
+    ) -> None:
+        """Replace the ignore boxes and/or the zones; the next pushed frame is analysed with them.
+
+        The scene (reference, noise estimate) is kept, so editing areas never raises a change by itself.
+        Not thread-safe against :meth:`push`: call it from the thread that pushes frames, between two
+        pushes (a live view queues its edits and the watch loop applies them).
+
+        Args:
+            ignore_boxes: New ``(x, y, w, h)`` boxes to ignore in source pixels (``None``: keep); the
+                ignore picture given at construction stays.
+            zones: New named zones in source pixels (``None``: keep).
+
+        Raises:
+            OptionError: when the new areas leave nothing watched (the old ones then stay in force).
+        """
+        old = (self._ignore_boxes, self.zones, self.only_zones)
+        if ignore_boxes is not None:
+            self._ignore_boxes = list(ignore_boxes)
+        if zones is not None:
+            self.zones = dict(zones)
+            self.only_zones = self._only_zones_wanted and bool(self.zones)
+        if self._size is None:
+            return
+        try:
+            self._setup(*self._size)
+        except Exception:
+            self._ignore_boxes, self.zones, self.only_zones = old
+            self._setup(*self._size)
+            raise
 
     def _setup(self, width: int, height: int) -> None:
         """Per-size constants: analysis scale, valid mask, grouping kernel, areas."""
