@@ -109,6 +109,12 @@ def heatmap(image: np.ndarray, diff: np.ndarray, alpha: float = 0.6) -> np.ndarr
     return cv2.addWeighted(grey, 1 - alpha, colored, alpha, 0)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 92) -> None:
     """Write a picture atomically (temporary file in the same folder, then rename).
 
@@ -136,6 +142,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 92) -
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, p)
     except OSError as e:
         raise OutputError(f"cannot write {p}: {e.strerror}", "check the folder's permissions") from None
