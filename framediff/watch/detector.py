@@ -362,8 +362,9 @@ class ChangeDetector:
             self._since_seed = 0
             result.warmup = True
             return result
-        if self._still is None:  # fixed reference: first frame after (re)start
+        if self._still is None or self._prev is None:  # fixed reference: first frame after (re)start
             self._still = np.zeros(cur.shape, np.uint16)
+            self._prev = cur
         ref = self._ref
         self._since_seed += 1
         mode = "image" if self._fixed is not None else self.options.reference

@@ -1,0 +1,388 @@
+"""framediff watch: real clips made here with PyAV, a real HTTP stream served from a thread, the CLI.
+
+Every clip is a photo from scikit-image with sensor noise (and sometimes light drift) encoded with
+libx264, so the detector meets compression and noise like on a real camera. Assertions are about what
+happened (events, boxes, files), never about how long it took.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from framediff.cli import main
+from framediff.errors import OptionError
+from framediff.watch import ChangeDetector, EventMachine, Watcher, WatchOptions
+
+from .conftest import photo_bgr, write_video
+
+W, H, FPS = 320, 240, 15
+OBJECT = (200, 90, 48, 40)  # x, y, w, h of the object that appears
+FLICKER = (20, 20, 60, 50)
+
+
+def scene(
+    n: int,
+    *,
+    photo: str = "coffee",
+    seed: int = 1,
+    drift: float = 0.0,
+    present: Callable[[int], bool] = lambda i: False,
+    flicker: bool = False,
+    light_jump: int | None = None,
+    box: tuple[int, int, int, int] = OBJECT,
+) -> list[np.ndarray]:
+    """Frames of a fixed camera: noise on every frame, optional slow drift, flicker, light jump, object."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(photo_bgr(photo), (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
+    frames = []
+    for i in range(n):
+        f = base * (1.0 + drift * np.sin(2 * np.pi * i / n))
+        if light_jump is not None and i >= light_jump:
+            f = f * 1.35 + 10
+        if flicker:
+            x, y, w, h = FLICKER
+            f[y : y + h, x : x + w] += rng.integers(-60, 60, (1, 1, 3))
+        if present(i):
+            x, y, w, h = box
+            f[y : y + h, x : x + w] = (40, 60, 200)
+        f = f + rng.normal(0, 3, f.shape)
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    return frames
+
+
+def clip(path: Path, frames: list[np.ndarray]) -> str:
+    write_video(path, frames, rate=FPS)
+    return str(path)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(["watch", *args])
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def events_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def iou(a: dict, b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a["x"], a["y"], a["w"], a["h"]
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+@pytest.fixture(scope="module")
+def object_clip(tmp_path_factory) -> str:
+    """60 frames; the object is there in frames 20-39."""
+    d = tmp_path_factory.mktemp("obj")
+    return clip(d / "object.mp4", scene(60, drift=0.08, present=lambda i: 20 <= i < 40))
+
+
+# -- detection -------------------------------------------------------------------------------------------
+
+
+def test_object_appears_start_with_its_box_then_end(object_clip: str, tmp_path: Path, capsys) -> None:
+    ev, rg = tmp_path / "ev.jsonl", tmp_path / "rg.jsonl"
+    code, _, err = run_cli(
+        [object_clip, "--events", str(ev), "--regions", str(rg), "--cooldown", "0.5"], capsys
+    )
+    assert code == 0, err
+    events = events_of(ev)
+    assert [e["event"] for e in events] == ["change_start", "change_end"]
+    start, end = events
+    assert 20 <= start["frame"] <= 21
+    assert len(start["regions"]) == 1 and iou(start["regions"][0], OBJECT) > 0.6
+    assert 40 <= end["frame"] <= 40 + 0.5 * FPS + 2 and end["start_frame"] == start["frame"]
+    assert start["wall"].endswith("+00:00") and start["time"] == pytest.approx(start["frame"] / FPS, abs=0.01)
+    frames = events_of(rg)
+    assert [f["frame"] for f in frames] == list(range(60))
+    assert all(f["changed"] == (20 <= f["frame"] < 40) for f in frames)
+    assert all(iou(f["regions"][0], OBJECT) > 0.6 for f in frames if f["changed"])
+
+
+def test_noise_compression_and_slow_drift_raise_nothing(tmp_path: Path, capsys) -> None:
+    path = clip(tmp_path / "quiet.mp4", scene(90, photo="astronaut", seed=3, drift=0.12))
+    ev, rg = tmp_path / "ev.jsonl", tmp_path / "rg.jsonl"
+    for reference in ("background", "previous"):
+        code, _, err = run_cli(
+            [path, "--events", str(ev), "--regions", str(rg), "--reference", reference], capsys
+        )
+        assert code == 0, err
+        assert events_of(ev) == []
+        assert not any(f["regions"] for f in events_of(rg))
+
+
+def test_ignore_mask_and_box_suppress_a_flickering_patch(tmp_path: Path, capsys) -> None:
+    path = clip(tmp_path / "flicker.mp4", scene(45, flicker=True))
+    ev = tmp_path / "ev.jsonl"
+    code, _, _ = run_cli([path, "--events", str(ev)], capsys)
+    assert code == 0 and events_of(ev)[0]["event"] == "change_start"  # unmasked, the patch is a change
+    mask = np.zeros((H, W), np.uint8)
+    x, y, w, h = FLICKER
+    mask[y : y + h, x : x + w] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    for args in (["--ignore", str(tmp_path / "mask.png")], ["--ignore-box", f"{x},{y},{w},{h}"]):
+        code, _, err = run_cli([path, "--events", str(ev), *args], capsys)
+        assert code == 0, err
+        assert events_of(ev) == []
+
+
+def test_zones_are_named_in_events(object_clip: str, tmp_path: Path, capsys) -> None:
+    ev = tmp_path / "ev.jsonl"
+    args = [object_clip, "--events", str(ev), "--zone", "door=180,80,100,80", "--zone", "window=0,0,100,60"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    start = events_of(ev)[0]
+    assert start["event"] == "change_start" and start["zones"] == ["door"]
+    # Watching only the window: the object is outside it, nothing happens.
+    code, _, _ = run_cli(
+        [object_clip, "--events", str(ev), "--zone", "window=0,0,100,60", "--only-zones"], capsys
+    )
+    assert code == 0 and events_of(ev) == []
+
+
+def test_sudden_light_change_is_reported_as_such_not_as_a_change(tmp_path: Path, capsys) -> None:
+    path = clip(tmp_path / "light.mp4", scene(50, photo="chelsea", light_jump=25))
+    ev = tmp_path / "ev.jsonl"
+    code, _, _ = run_cli([path, "--events", str(ev)], capsys)
+    assert code == 0
+    assert [(e["event"], e["frame"]) for e in events_of(ev)] == [("light_change", 25)]
+    code, _, _ = run_cli([path, "--events", str(ev), "--light-change", "suppress"], capsys)
+    assert code == 0 and events_of(ev) == []
+
+
+def test_background_keeps_a_left_object_and_fixed_reference_sees_it_from_the_start(
+    tmp_path: Path, capsys
+) -> None:
+    # The object arrives at frame 10 and stays for 9 s: background mode must not absorb it.
+    path = clip(tmp_path / "left.mp4", scene(150, present=lambda i: i >= 10))
+    rg, ev = tmp_path / "rg.jsonl", tmp_path / "ev.jsonl"
+    code, _, _ = run_cli([path, "--regions", str(rg), "--events", str(ev)], capsys)
+    assert code == 0
+    last = events_of(rg)[-1]
+    assert last["changed"] and iou(last["regions"][0], OBJECT) > 0.6
+    assert [e["event"] for e in events_of(ev)] == ["change_start", "change_end"]
+    assert events_of(ev)[-1]["reason"] == "source ended"
+    # Told to absorb still changes after 2 s, it lets go.
+    code, _, _ = run_cli([path, "--events", str(ev), "--absorb-after", "2"], capsys)
+    end = events_of(ev)[-1]
+    assert end["event"] == "change_end" and "reason" not in end and end["frame"] < 10 + 4 * FPS
+    # A clip that starts with the object: only a fixed reference image knows it should not be there.
+    path = clip(tmp_path / "there.mp4", scene(30, present=lambda i: True))
+    ref = tmp_path / "empty.png"
+    cv2.imwrite(str(ref), scene(1, seed=9)[0])
+    code, _, _ = run_cli([path, "--events", str(ev)], capsys)
+    assert code == 0 and events_of(ev) == []
+    code, _, err = run_cli([path, "--events", str(ev), "--reference", str(ref)], capsys)
+    assert code == 0, err
+    start = events_of(ev)[0]
+    assert start["event"] == "change_start" and start["frame"] <= 1 and iou(start["regions"][0], OBJECT) > 0.6
+
+
+def test_frozen_source_is_reported(tmp_path: Path, capsys) -> None:
+    frames = scene(20) + [scene(1, seed=5)[0]] * 40  # the picture stops changing at frame 20
+    path = clip(tmp_path / "frozen.mp4", frames)
+    ev = tmp_path / "ev.jsonl"
+    code, _, _ = run_cli([path, "--events", str(ev), "--frozen-after", "1.5"], capsys)
+    assert code == 0
+    kinds = [e["event"] for e in events_of(ev)]
+    assert "source_frozen" in kinds and "change_start" not in kinds
+    frozen = next(e for e in events_of(ev) if e["event"] == "source_frozen")
+    assert 20 + 1.5 * FPS - 1 <= frozen["frame"] <= 20 + 1.5 * FPS + 3
+
+
+def test_snapshots_exec_and_no_shell(object_clip: str, tmp_path: Path, capsys) -> None:
+    log = tmp_path / "hook.log"
+    hook = tmp_path / "hook.py"
+    hook.write_text("import os, sys\nopen(sys.argv[1], 'a').write(os.environ['FRAMEDIFF_EVENT'] + '\\n')\n")
+    evil = "x;touch PWNED"
+    args = [object_clip, "--snapshots", str(tmp_path / "snaps"), "--events", "-"]
+    args += ["--exec", f"{sys.executable} {hook} {log}", "--zone", f"{evil}=180,80,100,80"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, out, err = run_cli(args, capsys)
+    finally:
+        os.chdir(cwd)
+    assert code == 0, err
+    printed = [json.loads(line) for line in out.splitlines()]
+    hooked = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["event"] for e in hooked] == [e["event"] for e in printed] == ["change_start", "change_end"]
+    assert hooked[0]["zones"] == [evil] and not (tmp_path / "PWNED").exists()
+    snap = Path(printed[0]["snapshot"])
+    assert snap.exists() and cv2.imread(str(snap)).shape == (H, W, 3)
+
+
+# -- the Python API --------------------------------------------------------------------------------------
+
+
+def test_detector_and_event_machine_on_arrays() -> None:
+    frames = scene(30, present=lambda i: 10 <= i < 20)
+    det = ChangeDetector(WatchOptions(reference="previous"), fps=FPS)
+    machine = EventMachine(min_frames=1, cooldown=0.2)
+    events = []
+    for i, f in enumerate(frames):
+        result = det.push(f, i, i / FPS)
+        if i == 10:
+            assert len(result.regions) == 1 and result.regions[0].x <= OBJECT[0] + 2
+        events += [(e.event, e.frame) for e in machine.push(result)]
+    # Against the previous frame, the object shows when it arrives and when it leaves.
+    assert events[0] == ("change_start", 10) and ("change_start", 20) in events
+    with pytest.raises(OptionError):
+        WatchOptions(sensitivity=0)
+    with pytest.raises(OptionError):
+        EventMachine(min_frames=0)
+
+
+def test_watcher_callbacks_and_state(object_clip: str) -> None:
+    seen: list[str] = []
+    w = Watcher(object_clip, cooldown=0.5, max_frames=45)
+    w.on_event(lambda event, frame: seen.append(event.event))
+    frames = w.on_frame(lambda result, frame: None)
+    assert callable(frames)
+    state = w.run(handle_signals=False)
+    assert seen == ["change_start", "change_end"]
+    assert state.frames == 45 and state.status == "ended" and w.stop_reason == "max frames"
+    assert state.changes == 1 and list(state.events)[0]["event"] == "change_start"
+
+
+# -- a real HTTP stream that drops -----------------------------------------------------------------------
+
+
+class _Server:
+    """Serves one file over HTTP: the first request is cut off part-way, the second served whole, then 404."""
+
+    def __init__(self, data: bytes, cut: float) -> None:
+        self.requests = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.requests += 1
+                if server.requests > 2:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp2t")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if server.requests == 1:
+                    self.wfile.write(data[: int(len(data) * cut)])
+                    self.wfile.flush()
+                    self.close_connection = True  # the camera's network drops here
+                else:
+                    self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cam.ts"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_http_stream_drops_is_reopened_and_keeps_reporting(tmp_path: Path, capsys) -> None:
+    # 90 frames; the object is there in frames 50-69. The first serving stops around frame 40.
+    frames = scene(90, photo="rocket", seed=4, present=lambda i: 50 <= i < 70)
+    ts = Path(write_video(tmp_path / "cam.ts", frames, codec="libx264", rate=FPS))
+    ev = tmp_path / "ev.jsonl"
+    with _Server(ts.read_bytes(), cut=0.45) as server:
+        code, _, err = run_cli(
+            [server.url, "--events", str(ev), "--reconnect-timeout", "1.5", "--cooldown", "0.5"], capsys
+        )
+    events = events_of(ev)
+    kinds = [e["event"] for e in events]
+    assert "reconnecting" in err
+    # The second serving ends too; once nobody answers for the reconnect timeout, watch gives up with exit 2.
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert code == 2 and len(errors) == 1 and "unreachable" in errors[0] and "Traceback" not in err
+    assert kinds[0] == "source_lost" and kinds[1] == "source_restored"
+    restored = events[1]["frame"]
+    assert 5 < restored < 50  # cut before the object came
+    starts = [e["frame"] for e in events if e["event"] == "change_start"]
+    # Exactly one change, the object of the second serving; the reconnect itself raised nothing.
+    assert starts == [restored + 50] or starts == [restored + 51]
+    assert kinds[-2:] == ["change_end", "source_lost"] or kinds[-1] == "change_end"
+    assert [e["frame"] for e in events] == sorted(e["frame"] for e in events)
+
+
+def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
+    path = clip(tmp_path / "long.mp4", scene(150, present=lambda i: i >= 15))
+    ev = tmp_path / "ev.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framediff", "watch", path, "--events", str(ev), "--realtime"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not (ev.exists() and "change_start" in ev.read_text()):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, err
+    events = events_of(ev)
+    assert [e["event"] for e in events] == ["change_start", "change_end"]
+    assert events[-1]["reason"] == "terminated" and "Traceback" not in err
+
+
+# -- bad input -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{dir}/missing.mp4"], "no such file"),
+        (["{dir}/notes.txt"], "not a video"),
+        (["http://127.0.0.1:9/cam.ts", "--reconnect-timeout", "0.5", "--timeout", "1"], "unreachable"),
+        (["{clip}", "--ignore", "{dir}/notes.png"], "cannot read ignore mask"),
+        (["{clip}", "--ignore", "{dir}/nothing.png"], "cannot read ignore mask"),
+        (["{clip}", "--zone", "door"], "NAME=x,y,w,h"),
+        (["{clip}", "--ignore-box", "1,2,3"], "x,y,w,h"),
+        (["{clip}", "--reference", "{dir}/nothing.png"], "no such file"),
+        (["{clip}", "--min-frames", "0"], "min_frames"),
+        (["{clip}", "--light-change", "maybe"], "light_change must be one of"),
+        (["{clip}", "--exec", "no-such-program-here --x"], "not found"),
+        (["{clip}", "--events", "{dir}/no/such/dir/ev.jsonl"], "cannot write"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(
+    object_clip: str, tmp_path: Path, capsys, args: list[str], message: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a video at all\n" * 50)
+    (tmp_path / "notes.png").write_text("not a picture either\n" * 50)
+    code, _, err = run_cli([a.format(dir=tmp_path, clip=object_clip) for a in args], capsys)
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if not line.startswith("reconnecting")]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert message in lines[0]
+    assert "Traceback" not in err
