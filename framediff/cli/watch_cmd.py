@@ -8,6 +8,7 @@ import click
 from ..errors import InputError
 from ..prepare import to_gray
 from ..regions import parse_box
+from ..serve.hook import merge_config, start_server
 from ..sources import Frame, read_image
 from ..watch import CommandRunner, Event, JsonLines, SnapshotWriter, Watcher, WatchOptions, parse_zone
 from ..watch.watcher import stderr_log
@@ -120,6 +121,23 @@ def _load_ignore(path: str | None):
 @click.option(
     "--timeout", default="10", show_default=True, metavar="SECONDS", help="Stream connect/read timeout."
 )
+@click.option(
+    "--serve",
+    metavar="[HOST:]PORT",
+    help="Live view in the browser: picture, events, drawing zones and ignore boxes (default host 127.0.0.1).",
+)
+@click.option(
+    "--token",
+    envvar="FRAMEDIFF_TOKEN",
+    metavar="TOKEN",
+    help="Secret the live view requires (Bearer header or ?token=); needed to serve beyond loopback.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Settings file of ignore boxes and zones (JSON); with --serve, the page saves to it.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors still show).")
 def watch_command(
     source: str,
@@ -147,6 +165,9 @@ def watch_command(
     reconnect_timeout: str,
     frozen_after: str,
     timeout: str,
+    serve: str | None,
+    token: str | None,
+    config_path: str | None,
     quiet: bool,
 ) -> None:
     """Watch a camera, stream, video or image folder; report when and where something changes.
@@ -174,6 +195,7 @@ def watch_command(
     )
     zones = dict(parse_zone(z) for z in zone)
     boxes = [parse_box(b) for b in ignore_box]
+    boxes, zones, only_zones = merge_config(config_path, boxes, zones, only_zones, serve is not None)
     ignore = _load_ignore(ignore_path)
     watcher = Watcher(
         source,
@@ -194,6 +216,7 @@ def watch_command(
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
     sinks: list = []
+    server = None
     try:
         shots = SnapshotWriter(snapshots, zones) if snapshots else None
         events = JsonLines(events_path) if events_path else None
@@ -217,8 +240,23 @@ def watch_command(
         if regions is not None:
             watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
 
+        if serve is not None:
+            server = start_server(
+                watcher,
+                serve,
+                token=token,
+                config_path=config_path,
+                ignore_picture=ignore,
+                ignore_path=ignore_path,
+                log=None if quiet else stderr_log,
+            )
+            if shots is not None:  # zones drawn on the page also go on the --snapshots pictures
+                server.live.areas_listeners.append(lambda b, z: setattr(shots, "zones", z))
+
         state = watcher.run()
     finally:
+        if server is not None:
+            server.close()
         for s in sinks:
             s.close()
     if not quiet:

@@ -1,0 +1,104 @@
+"""What ``framediff watch`` calls for ``--config`` and ``--serve``, kept here so the command stays thin."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..watch import Watcher
+from .live import LiveView
+from .server import LiveServer, parse_address
+from .settings import load_settings
+
+__all__ = ["merge_config", "start_server"]
+
+Box = tuple[int, int, int, int]
+
+
+def merge_config(
+    path: str | None,
+    boxes: list[Box],
+    zones: dict[str, Box],
+    only_zones: bool,
+    serving: bool,
+) -> tuple[list[Box], dict[str, Box], bool]:
+    """Combine the areas of a ``--config`` file with those of the command line.
+
+    The command line adds to the file: its ignore boxes are added (duplicates dropped) and its zones
+    replace the file's zones of the same name.
+
+    Args:
+        path: The settings file, or ``None``.
+        boxes: ``--ignore-box`` boxes.
+        zones: ``--zone`` zones.
+        only_zones: ``--only-zones``.
+        serving: Whether ``--serve`` is on: then a file that does not exist yet is where the page will
+            save, not an error.
+
+    Returns:
+        ``(ignore_boxes, zones, only_zones)`` in force.
+
+    Raises:
+        InputError: when the file is unreadable or malformed, or missing without ``--serve``.
+    """
+    if path is None or (serving and not Path(path).exists()):
+        return list(boxes), dict(zones), only_zones
+    cfg = load_settings(path)
+    merged = list(cfg.ignore_boxes)
+    merged += [b for b in boxes if b not in merged]
+    return merged, {**cfg.zones, **zones}, only_zones or bool(cfg.only_zones)
+
+
+def start_server(
+    watcher: Watcher,
+    serve: str,
+    *,
+    token: str | None = None,
+    config_path: str | None = None,
+    ignore_picture: np.ndarray | None = None,
+    ignore_path: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> LiveServer:
+    """Start the live view of a watcher (before :meth:`Watcher.run`).
+
+    Args:
+        watcher: The watcher, configured but not running yet.
+        serve: ``--serve [HOST:]PORT``.
+        token: ``--token``; required for a non-loopback host.
+        config_path: ``--config``: where the page saves the areas.
+        ignore_picture: The ``--ignore`` picture (shaded on the live picture).
+        ignore_path: Its path, shown among the settings.
+        log: Where the page's address is printed.
+
+    Returns:
+        The running server; call :meth:`LiveServer.close` after the watch.
+
+    Raises:
+        OptionError: when the address is malformed or cannot be bound, or a non-loopback host has no token.
+    """
+    address = parse_address(serve)
+    settings: dict[str, Any] = {k: v for k, v in dataclasses.asdict(watcher.options).items() if v is not None}
+    settings.update(
+        min_frames=watcher.machine.min_frames,  # the validated numbers, not the command line's text
+        cooldown=watcher.machine.cooldown,
+        only_zones=watcher.only_zones,
+        realtime=watcher.realtime,
+    )
+    if ignore_path:
+        settings["ignore"] = os.fspath(ignore_path)
+    live = LiveView(
+        watcher,
+        config_path=os.fspath(config_path) if config_path else None,
+        ignore_picture=ignore_picture,
+        settings=settings,
+    )
+    server = LiveServer(live, address, token=token)
+    server.start()
+    if log is not None:
+        log(f"live view at {server.url}")
+    return server

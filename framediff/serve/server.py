@@ -1,0 +1,392 @@
+"""The live view's web server: the page, the MJPEG live picture and the JSON API, on the standard library.
+
+``http.server.ThreadingHTTPServer`` gives each connection its own thread, which is what a live picture
+needs (a stream is one long response) and keeps viewers independent: a viewer that stops reading only
+blocks its own thread until the socket timeout ends its connection. No dependency is needed for a few
+viewers on a LAN; the analysis never waits for any of it (see :mod:`framediff.serve.live`).
+
+Routes::
+
+    GET  /                      the page (framediff/static/index.html)
+    GET  /stream.mjpg           the live picture, multipart/x-mixed-replace JPEGs, <= max_fps
+    GET  /frame.jpg             the current live picture, one JPEG
+    GET  /api/status            source state, fps, counts, areas and settings in force
+    GET  /api/events?since=N    events newer than seq N, newest first (&limit=, default 100)
+    GET  /api/snapshot/<seq>    the annotated snapshot of a change_start event (?thumb=1: small)
+    GET  /api/config            the areas as a settings file (what --config reads)
+    POST /api/areas             replace ignore_boxes and/or zones (JSON); applied from the next frame
+    POST /api/save              write the areas to the --config file
+
+Security: binding anything but loopback needs a token; with a token every request must carry it
+(``Authorization: Bearer TOKEN`` or ``?token=TOKEN``), else 401. Without a token (loopback only) the
+``Host`` header must name a loopback host, so a web page on another site cannot reach the view through
+DNS rebinding; requests that change something must be JSON POSTs from the same origin (a cross-site
+form cannot send them).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import FramediffError, OptionError
+from .live import LiveView
+
+__all__ = ["LiveServer", "parse_address", "is_loopback"]
+
+# The only files the server ever reads: a fixed map from URL to package resource.
+_STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+}
+_SNAPSHOT = re.compile(r"^/api/snapshot/([0-9]{1,9})$")
+_BOUNDARY = "framediff-frame"
+_LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only.
+
+    Args:
+        host: ``127.0.0.1``, ``::1``, ``localhost`` or anything else.
+
+    Returns:
+        True for loopback addresses and ``localhost``; False for every other name or address,
+        including ``0.0.0.0`` (all interfaces).
+    """
+    h = host.strip("[]").lower()
+    if h in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """Parse ``--serve [HOST:]PORT``.
+
+    Args:
+        text: ``8080``, ``127.0.0.1:8080``, ``0.0.0.0:8080``, ``[::1]:8080`` or ``localhost:0`` (0 = any
+            free port).
+
+    Returns:
+        ``(host, port)``; the host defaults to ``127.0.0.1``.
+
+    Raises:
+        OptionError: when the port is not 0-65535 or the host is empty.
+    """
+    s = str(text).strip()
+    m = re.match(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]*)):([0-9]+)$", s)
+    if m:
+        host, port = (m.group(1) or m.group(2)), m.group(3)
+    elif s.isdigit():
+        host, port = "127.0.0.1", s
+    else:
+        raise OptionError(f"--serve {text!r} is not [HOST:]PORT", "e.g. --serve 8080 or --serve 0.0.0.0:8080")
+    if not host:
+        raise OptionError(f"--serve {text!r} has no host", "e.g. --serve 127.0.0.1:8080")
+    if int(port) > 65535:
+        raise OptionError(f"--serve port {port} is out of range", "use 1-65535 (0 = any free port)")
+    return host, int(port)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a viewer still connected never keeps the process alive
+    allow_reuse_address = True
+    request_queue_size = 32
+
+
+class LiveServer:
+    """Serves a :class:`LiveView` over HTTP from a background thread.
+
+    Args:
+        live: What to show.
+        address: ``(host, port)`` to bind; port 0 picks a free one.
+        token: Secret every request must carry; required for a non-loopback host.
+        timeout: Socket timeout in seconds: a viewer that stops reading for this long is dropped.
+        max_streams: Most live pictures streamed at once (more get 503).
+
+    Raises:
+        OptionError: when a non-loopback host is given without a token, or the address cannot be bound.
+    """
+
+    def __init__(
+        self,
+        live: LiveView,
+        address: tuple[str, int],
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        max_streams: int = 16,
+    ) -> None:
+        host, port = address
+        if not is_loopback(host) and not token:
+            raise OptionError(
+                f"--serve {host}:{port} is reachable from other machines without a token",
+                "add --token SECRET (or set FRAMEDIFF_TOKEN), or serve on 127.0.0.1",
+            )
+        if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
+            raise OptionError("the --token is too short or has spaces", "use 8 or more printable characters")
+        self.live = live
+        self.token = token
+        self.timeout = timeout
+        self.max_streams = max_streams
+        self._streams = threading.Semaphore(max_streams)
+        handler = type("Handler", (_Handler,), {"app": self, "timeout": timeout})
+        family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+        server_class = type("Server", (_Server,), {"address_family": family})
+        try:
+            self.httpd = server_class((host.strip("[]"), port), handler)
+        except OSError as e:
+            raise OptionError(
+                f"cannot serve on {host}:{port}: {e.strerror or e}", "choose another port or address"
+            ) from None
+        self.host = host
+        self.port = self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The page's address (with the token, so it opens in a browser as is)."""
+        h = self.host.strip("[]")
+        shown = f"[{h}]" if ":" in h else h
+        if h in ("0.0.0.0", "::"):
+            shown = socket.gethostname()
+        return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def start(self) -> None:
+        """Start the live view's encoder and serve in a background thread."""
+        self.live.start()
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.25},
+            name="framediff-serve",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving; open streams end within a second."""
+        self.live.close()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: LiveServer
+    server_version = "framediff"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Silent: a request log on stderr would drown the watch's own status lines."""
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        ctype: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")  # the token may be in the page's URL
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, data: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json")
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps({"error": message}).encode(), "application/json", headers)
+
+    def _authorised(self, query: dict[str, list[str]]) -> bool:
+        token = self.app.token
+        if token is None:
+            # No token means loopback only: refuse a Host that is not loopback (DNS rebinding).
+            host = (self.headers.get("Host") or "").strip()
+            name = re.sub(r":[0-9]*$", "", host) if not host.startswith("[") else host.split("]")[0] + "]"
+            return is_loopback(name)
+        given = ""
+        auth = self.headers.get("Authorization") or ""
+        if auth[:7].lower() == "bearer ":
+            given = auth[7:].strip()
+        elif "token" in query:
+            given = query["token"][0]
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def _route(self) -> tuple[str, dict[str, list[str]]] | None:
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, max_num_fields=20)
+        if not self._authorised(query):
+            self._error(
+                HTTPStatus.UNAUTHORIZED, "unauthorised", {"WWW-Authenticate": 'Bearer realm="framediff"'}
+            )
+            return None
+        return parts.path, query
+
+    # -- GET ----------------------------------------------------------------------------------------------
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the base class's naming
+        """Answer HEAD like GET without a body."""
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's naming
+        """Serve the page, the live picture and the read-only API."""
+        routed = self._route()
+        if routed is None:
+            return
+        path, query = routed
+        live = self.app.live
+        try:
+            if path in _STATIC:
+                name, ctype = _STATIC[path]
+                body = resources.files("framediff").joinpath("static", name).read_bytes()
+                self._send(200, body, ctype)
+            elif path == "/stream.mjpg":
+                self._stream()
+            elif path == "/frame.jpg":
+                jpeg = live.still()
+                if jpeg is None:
+                    self._error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
+                else:
+                    self._send(200, jpeg, "image/jpeg")
+            elif path == "/api/status":
+                self._json(live.status())
+            elif path == "/api/events":
+                since = _int(query, "since", 0)
+                limit = _int(query, "limit", 100)
+                if since is None or limit is None:
+                    self._error(HTTPStatus.BAD_REQUEST, "since and limit must be whole numbers")
+                else:
+                    self._json(
+                        {"events": live.events(since, min(limit, 1000)), "last": live.status()["last_event"]}
+                    )
+            elif path == "/api/config":
+                body = (json.dumps(live.areas().to_dict(), indent=2) + "\n").encode()
+                self._send(
+                    200,
+                    body,
+                    "application/json",
+                    {"Content-Disposition": 'attachment; filename="framediff-watch.json"'},
+                )
+            else:
+                m = _SNAPSHOT.match(path)
+                # Only digits reach the lookup, and only ids the view knows have a picture: no request
+                # path ever names a file.
+                jpeg = live.snapshot(int(m.group(1)), thumb=_flag(query, "thumb")) if m else None
+                if jpeg is None:
+                    self._error(HTTPStatus.NOT_FOUND, "not found")
+                else:
+                    self._send(200, jpeg, "image/jpeg", {"Cache-Control": "max-age=3600"})
+        except OSError:  # the client went away or stalled
+            self.close_connection = True
+
+    def _stream(self) -> None:
+        """The live picture as multipart JPEGs, newest frame each time this viewer is ready for one."""
+        app = self.app
+        if not app._streams.acquire(blocking=False):
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, f"too many live viewers (at most {app.max_streams})")
+            return
+        self.close_connection = True
+        try:
+            with app.live.viewer():
+                self.send_response(200)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(f"--{_BOUNDARY}\r\n".encode())
+                seq = 0
+                while not app.live.closed:
+                    seq, jpeg = app.live.next_jpeg(seq, timeout=1.0)
+                    if jpeg is None:
+                        continue
+                    # The closing boundary goes right after the picture: browsers show a part when the
+                    # next boundary arrives, so this shows each frame at once instead of one late.
+                    head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                    self.wfile.write(head + jpeg + f"\r\n--{_BOUNDARY}\r\n".encode())
+                    self.wfile.flush()
+        except OSError:
+            pass  # the viewer left or stalled past the socket timeout: its thread ends, nothing else
+        finally:
+            app._streams.release()
+
+    # -- POST ---------------------------------------------------------------------------------------------
+
+    def do_POST(self) -> None:  # noqa: N802 - the base class's naming
+        """Edit the areas, or save them to the settings file."""
+        routed = self._route()
+        if routed is None:
+            return
+        path, _ = routed
+        if path not in ("/api/areas", "/api/save"):
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+            return
+        # JSON only (a cross-site form cannot send it without a CORS preflight, which is never answered),
+        # and from this origin when the browser says where it comes from.
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
+            self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+            return
+        origin = self.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != (self.headers.get("Host") or ""):
+            self._error(HTTPStatus.FORBIDDEN, "cross-origin request refused")
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= 65536:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+            return
+        try:
+            data = json.loads(self.rfile.read(length) or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self._error(HTTPStatus.BAD_REQUEST, "the body is not JSON")
+            return
+        live = self.app.live
+        try:
+            if path == "/api/areas":
+                areas = live.set_areas(data)
+                self._json(
+                    {
+                        "ignore_boxes": [list(b) for b in areas.ignore_boxes],
+                        "zones": {n: list(b) for n, b in areas.zones.items()},
+                    }
+                )
+            else:
+                self._json({"saved": live.save()})
+        except FramediffError as e:
+            self._error(HTTPStatus.BAD_REQUEST, str(e))
+
+
+def _int(query: dict[str, list[str]], name: str, default: int) -> int | None:
+    values = query.get(name)
+    if not values:
+        return default
+    v = values[0]
+    return int(v) if v.isdigit() and len(v) < 12 else None
+
+
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    return (query.get(name) or ["0"])[0].lower() in ("1", "true", "yes")
