@@ -8,8 +8,10 @@ right after a change.
 The score of a frame pair, in grey levels at analysis size (about 480 px on the longest side), is the
 larger of
 
-* the local term: the largest mean absolute difference of any 8x8 block. Averaging over a block smooths
-  away grain and compression noise while a blinking caret or a small moving object still fills a block;
+* the local term: the largest mean absolute difference of any 8x8 block, in the grey (luma) image and in
+  the two colour-difference planes. Averaging over a block smooths away grain and compression noise
+  while a blinking caret or a small moving object still fills a block; the colour planes catch an
+  object that differs from its background in colour but not in brightness;
 * the global term: 6 x the mean absolute difference of the 8x8 block *means*. Changes that are small but
   coherent over the whole picture (one 1/61 step of a slow cross-fade, a slow pan) add up in the block
   means, while zero-mean noise cancels out in them.
@@ -38,7 +40,7 @@ import numpy as np
 
 from .errors import InputError, OptionError, OutputError
 from .options import choice, number
-from .prepare import to_gray
+from .prepare import to_bgr8, to_gray
 from .sources import Frame
 
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
@@ -63,8 +65,10 @@ class Decision:
         index: 0-based frame number in the order pushed.
         time: Presentation time in seconds.
         keep: True to keep the frame, False when it repeats the last kept frame.
-        score: Change score in grey levels (larger of the scores against the previous frame and the last
-            kept frame); ``nan`` for the first frame, which has nothing to be compared with.
+        score: Change score in grey levels: the largest change term against the previous frame and the
+            last kept frame. Terms are measured cheapest first and only until one exceeds the threshold,
+            so for a kept frame it is the term that decided (a lower bound of the full score);
+            ``nan`` for the first frame, which has nothing to be compared with.
         threshold: The threshold the score was compared with (auto or fixed).
         reason: ``first``, ``change``, ``duplicate``, ``max-drop`` (kept to cap a run of drops),
             ``resize`` (frame size changed) or ``last`` (kept so the output lasts as long as the input).
@@ -88,14 +92,37 @@ _TV_TO_PC = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).as
 
 
 class _Prepared:
-    """A frame reduced for comparison: the analysis image, its block size and its block means."""
+    """A frame reduced for comparison: the analysis image, its block size and its block means.
 
-    __slots__ = ("small", "block", "means")
+    The colour planes are shrunk only when a comparison first needs them (most frames are decided by
+    luma alone); until then the decoder's planes are held as they are.
+    """
 
-    def __init__(self, small: np.ndarray, block: int, means: np.ndarray) -> None:
+    __slots__ = ("small", "block", "means", "_chroma_src", "_chroma", "chroma_block")
+
+    def __init__(
+        self, small: np.ndarray, block: int, means: np.ndarray, chroma: tuple[np.ndarray, ...]
+    ) -> None:
         self.small = small
         self.block = block
         self.means = means
+        self._chroma_src = chroma
+        self._chroma: tuple[np.ndarray, ...] | None = None
+        self.chroma_block = BLOCK
+
+    @property
+    def chroma(self) -> tuple[np.ndarray, ...]:
+        """The two colour-difference planes, shrunk like the grey image (empty for grey input)."""
+        if self._chroma is None:
+            src = self._chroma_src
+            h, w = self.small.shape
+            self._chroma = tuple(_fit(c, w, h) for c in src)
+            if src:
+                # Blocks of at least 16 x 16 of the planes' own pixels, as for luma.
+                k = src[0].shape[1] / max(1, self._chroma[0].shape[1])
+                self.chroma_block = max(BLOCK, math.ceil(MIN_BLOCK_SOURCE / k))
+            self._chroma_src = ()  # let the decoder's frame go
+        return self._chroma
 
 
 def _factor(width: int, height: int, analysis_size: int) -> int:
@@ -131,7 +158,20 @@ def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     return cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
 
 
-def _prepare(gray: np.ndarray, analysis_size: int, limited_range: bool = False) -> _Prepared:
+def _fit(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Shrink a chroma plane to at most ``width`` x ``height`` (block means), as a new array."""
+    h, w = plane.shape
+    if w <= width and h <= height:
+        return plane.copy()
+    k = w // width
+    if k * width == w and k * height == h:
+        return _shrink(plane, k)
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _prepare(
+    gray: np.ndarray, analysis_size: int, limited_range: bool = False, chroma: tuple[np.ndarray, ...] = ()
+) -> _Prepared:
     h, w = gray.shape
     k = _factor(w, h, analysis_size)
     # Blocks cover at least 16 x 16 source pixels: on small videos analysed at full size, 8 x 8 blocks
@@ -140,11 +180,11 @@ def _prepare(gray: np.ndarray, analysis_size: int, limited_range: bool = False) 
     small = _shrink(gray, k)
     if limited_range:
         small = cv2.LUT(small, _TV_TO_PC)  # on the small image: ~1/16 of the work of stretching the frame
-    return _Prepared(small, block, _block_means(small, block))
+    return _Prepared(small, block, _block_means(small, block), chroma)
 
 
 def _score(a: _Prepared, b: _Prepared, level: bool = False) -> tuple[float, float]:
-    """Change score of a pair and, when asked, its median block difference (the pair's noise level)."""
+    """Grey-image change score of a pair and, when asked, its median block difference (its noise level)."""
     blocks = _block_means(cv2.absdiff(a.small, b.small), a.block)
     local = float(blocks.max())
     coherent = GLOBAL_WEIGHT * float(cv2.mean(cv2.absdiff(a.means, b.means))[0])
@@ -153,6 +193,16 @@ def _score(a: _Prepared, b: _Prepared, level: bool = False) -> tuple[float, floa
         flat = blocks.ravel()
         median = float(np.partition(flat, flat.size // 2)[flat.size // 2])
     return min(255.0, max(local, coherent)), median
+
+
+def _color_score(a: _Prepared, b: _Prepared) -> float:
+    """Largest block change in the colour planes: a red ball over a brown background of the same
+    brightness moves only there."""
+    score = 0.0
+    for ca, cb in zip(a.chroma, b.chroma, strict=False):
+        if ca.shape == cb.shape:
+            score = max(score, float(_block_means(cv2.absdiff(ca, cb), a.chroma_block).max()))
+    return min(255.0, score)
 
 
 class Deduplicator:
@@ -216,13 +266,22 @@ class Deduplicator:
         """Number of frames dropped so far."""
         return self.count - self.kept
 
-    def push(self, frame: Any, time: float | None = None, *, limited_range: bool = False) -> Decision:
+    def push(
+        self,
+        frame: Any,
+        time: float | None = None,
+        *,
+        chroma: tuple[np.ndarray, np.ndarray] | None = None,
+        limited_range: bool = False,
+    ) -> Decision:
         """Decide for the next frame.
 
         Args:
             frame: A :class:`~framediff.sources.Frame` (its ``image`` and ``time`` are used) or an image
-                array (grey, or BGR/BGRA which is converted to grey).
+                array: grey, or BGR/BGRA (then its colour is compared too).
             time: Presentation time in seconds for an array (default: the frame number).
+            chroma: The two colour-difference planes (U and V, any subsampling) of a grey ``frame`` that
+                is a video's luma, so colour-only changes count.
             limited_range: The grey image is a decoder's limited-range luma (black 16, white 235); it is
                 stretched to full range after shrinking, so scores are full-range grey levels anyway.
 
@@ -237,8 +296,11 @@ class Deduplicator:
             time = float(getattr(frame, "time", self.count))
         if not isinstance(image, np.ndarray):
             raise InputError(f"cannot use a {type(image).__name__} as a frame", "push Frames or numpy arrays")
-        gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
-        current = _prepare(gray, self.analysis_size, limited_range)
+        if image.ndim == 3 and image.shape[2] >= 3 and chroma is None:
+            current = self._prepare_color(image)
+        else:
+            gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
+            current = _prepare(gray, self.analysis_size, limited_range, tuple(chroma or ()))
         threshold = self.threshold
         index = self.count
         self.count += 1
@@ -247,17 +309,32 @@ class Deduplicator:
             return self._decide(current, index, time, True, math.nan, threshold, "first")
         if current.small.shape != self._prev.small.shape:
             return self._decide(current, index, time, True, math.nan, threshold, "resize")
-        score_prev, level = _score(current, self._prev, level=True)
-        score_kept = score_prev if self._kept is self._prev else _score(current, self._kept)[0]
+        score, level = _score(current, self._prev, level=True)
         self._levels.append(level)
         if (self.count - 1) % NOISE_REFRESH == 0 or len(self._levels) == NOISE_WARMUP:
             self._floor = None  # re-estimated on next use; every frame would cost more than the analysis
-        score = max(score_prev, score_kept)
+        # Cheapest evidence first; stop at the first term over the threshold (the decision is made).
+        if score <= threshold:
+            score = max(score, _color_score(current, self._prev))
+        if score <= threshold and self._kept is not self._prev:
+            score = max(score, _score(current, self._kept)[0])
+            if score <= threshold:
+                score = max(score, _color_score(current, self._kept))
         if score > threshold:
             return self._decide(current, index, time, True, score, threshold, "change")
         if self.max_drop is not None and self._run >= self.max_drop:
             return self._decide(current, index, time, True, score, threshold, "max-drop")
         return self._decide(current, index, time, False, score, threshold, "duplicate")
+
+    def _prepare_color(self, image: np.ndarray) -> _Prepared:
+        """Shrink a BGR(A) image, then split it into luma and colour differences (YCrCb)."""
+        bgr = to_bgr8(image)
+        h, w = bgr.shape[:2]
+        k = _factor(w, h, self.analysis_size)
+        small = cv2.resize(bgr, (w // k, h // k), interpolation=cv2.INTER_AREA) if k > 1 else bgr
+        y, cr, cb = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb))
+        block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
+        return _Prepared(y, block, _block_means(y, block), (cr, cb))
 
     def _decide(
         self,
@@ -322,6 +399,21 @@ class DedupResult:
             f"{self.saved:.2f} s of {self.duration:.2f} s were repeats; "
             f"threshold {self.threshold:.2f} ({how})"
         )
+
+
+def _chroma(frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
+    """The U and V planes of an 8-bit planar YUV video frame, viewed without conversion (else None)."""
+    raw = frame.raw
+    fmt = getattr(getattr(raw, "format", None), "name", "")
+    if fmt not in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"):
+        return None
+    planes = []
+    for p in raw.planes[1:3]:
+        buf = np.frombuffer(p, np.uint8)
+        if buf.size != p.line_size * p.height:
+            return None
+        planes.append(buf.reshape(p.height, p.line_size)[:, : p.width])
+    return planes[0], planes[1]
 
 
 def _is_limited_range(frame: Frame) -> bool:
@@ -412,6 +504,8 @@ def dedup_video(
     data = PlotData()
     with open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
+        if folder:
+            src.gray = False  # colour images: colour-only changes count too
         if isinstance(src, VideoSource):
             # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
             # of the small image, so a full-size copy and stretch per frame would only cost time.
@@ -453,7 +547,7 @@ def dedup_video(
 
             try:
                 for frame in src:
-                    d = dd.push(frame, limited_range=_is_limited_range(frame))
+                    d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
                     if pending is not None:
                         commit(*pending)
                     # One frame of delay: the last frame is always kept, so a video that ends on a held
