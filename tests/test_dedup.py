@@ -249,6 +249,30 @@ def test_deduplicator_api_on_arrays() -> None:
     assert dd.count == 33 and dd.kept + dd.dropped == 33
 
 
+def _isoluminant_ball(n: int = 20) -> tuple[list[np.ndarray], list[bool]]:
+    """A red ball over a green of the same brightness (luma 76 vs 75), moving, stalling every 4th frame."""
+    frames = []
+    for i in range(n):
+        f = np.zeros((H, W, 3), np.uint8)
+        f[:] = (0, 128, 0)
+        cv2.circle(f, (60 + 8 * (i - i // 4), 120), 10, (0, 0, 255), -1)
+        frames.append(f)
+    return frames, [i > 0 and np.array_equal(frames[i], frames[i - 1]) for i in range(n)]
+
+
+def test_colour_only_change_is_kept_in_arrays_and_video(tmp_path: Path) -> None:
+    frames, repeats = _isoluminant_ball()
+    gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+    assert cv2.absdiff(gray[1], gray[0]).max() <= 2, "the ball should be invisible in grey"
+    dd = Deduplicator()
+    assert [not dd.push(f).keep for f in frames] == repeats
+    clip = tmp_path / "ball.mp4"
+    _write_clip(clip, frames, audio=False)
+    report = tmp_path / "r.csv"
+    dedup_video(clip, dry_run=True, report=report)
+    assert [r["action"] == "drop" for r in _rows(report)][:-1] == repeats[:-1]
+
+
 def test_deduplicator_compares_with_last_kept_frame() -> None:
     """A drift too slow to see frame to frame is kept once it adds up against the last kept frame."""
     base = np.full((240, 320), 100, np.uint8)
