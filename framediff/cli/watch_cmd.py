@@ -182,6 +182,7 @@ def watch_command(
     framediff watch rtsp://cam/live --events ev.jsonl --snapshots snaps/ --zone door=0,0,400,720
     framediff watch gate.mp4 --reference gate-closed.png --ignore trees.png --events -
     framediff watch clip.mp4 --regions boxes.jsonl             per-frame boxes, for tuning
+    framediff watch 0 --serve 8080 --config areas.json         live view on http://127.0.0.1:8080/
     """
     options = WatchOptions(
         reference=reference,

@@ -224,7 +224,10 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.app.token
         if token is None:
             # No token means loopback only: refuse a Host that is not loopback (DNS rebinding).
+            # (A request without Host comes from a raw client, never from a browser page: let it in.)
             host = (self.headers.get("Host") or "").strip()
+            if not host:
+                return True
             name = re.sub(r":[0-9]*$", "", host) if not host.startswith("[") else host.split("]")[0] + "]"
             return is_loopback(name)
         given = ""
