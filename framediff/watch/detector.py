@@ -272,6 +272,7 @@ class ChangeDetector:
         self._size = (width, height)
         self.scale = analysis_scale(width, height, o.analysis_size)
         aw, ah = max(1, round(width * self.scale)), max(1, round(height * self.scale))
+        self._analysis_size = (aw, ah)
         valid = np.full((ah, aw), 255, np.uint8)
         if self.only_zones:
             valid[:] = 0
@@ -294,7 +295,7 @@ class ChangeDetector:
         self._valid = valid > 0
         self._valid_count = int(np.count_nonzero(self._valid))
         # A sparse grid of watched pixels: plenty for the robust light and noise statistics.
-        step = max(1, int(math.sqrt(aw * ah / 20000)))
+        step = max(1, int(math.sqrt(aw * ah / 6000)))
         grid = np.zeros((ah, aw), bool)
         grid[::step, ::step] = True
         self._grid = grid & self._valid
@@ -317,7 +318,13 @@ class ChangeDetector:
         return self._fixed
 
     def _prepare(self, gray: np.ndarray) -> np.ndarray:
-        small = resize_to(gray, self.scale).astype(np.float32)
+        h, w = gray.shape[:2]
+        aw, ah = self._analysis_size
+        if (aw, ah) != (w, h) and w % aw == 0 and h % ah == 0:
+            # A whole factor (1080p -> 384 x 216 is 5): OpenCV's area resize has a fast path for it.
+            small = cv2.resize(gray, (aw, ah), interpolation=cv2.INTER_AREA).astype(np.float32)
+        else:
+            small = resize_to(gray, self.scale).astype(np.float32)
         if self.options.blur > 0:
             small = cv2.GaussianBlur(small, (0, 0), self.options.blur)
         return small
@@ -599,24 +606,26 @@ def _tone_map(ref: np.ndarray, rs: np.ndarray, cs: np.ndarray, bands: int = 16) 
 
     Returns:
         The predicted frame, float32. Each band's shift is the median of its samples (robust to an
-        object covering part of the band); bands with too few samples borrow from their neighbours.
+        object covering part of the band), read from a histogram of half-level bins; bands with too few
+        samples borrow from their neighbours.
     """
     if rs.size < 50:
         return ref.copy()
     band = np.minimum((rs * (bands / 256.0)).astype(np.int32), bands - 1)
-    resid = cs - rs
-    order = np.lexsort((resid, band))
-    counts = np.bincount(band, minlength=bands)
-    ends = np.cumsum(counts)
-    sorted_resid = resid[order]
+    nb = 257  # half-level bins over -64..+64: light changes beyond that are re-learned, not fitted
+    shift = np.clip(np.rint((cs - rs) * 2.0) + 128, 0, nb - 1).astype(np.int32)
+    hist = np.bincount(band * nb + shift, minlength=bands * nb).reshape(bands, nb)
+    counts = hist.sum(axis=1)
     ok = counts >= 20
     if not ok.any():
-        shift = float(np.median(resid))
-        return np.clip(ref + shift, 0, 255)
-    mid = (ends - counts + counts // 2)[ok]
-    med = sorted_resid[mid]
+        return np.clip(ref + float(np.median(cs - rs)), 0, 255)
+    cum = np.cumsum(hist[ok], axis=1)
+    med = ((cum >= (counts[ok] / 2.0)[:, None]).argmax(axis=1) - 128) / 2.0
     centres = (np.bincount(band, weights=rs, minlength=bands)[ok] / counts[ok]).astype(np.float32)
-    corr = np.interp(ref, centres, med).astype(np.float32)
+    # The curve is smooth: tabulate it at the 256 whole levels and look it up (much faster than
+    # interpolating every pixel).
+    lut = np.interp(np.arange(256, dtype=np.float32), centres, med).astype(np.float32)
+    corr = cv2.LUT(ref.astype(np.uint8), lut.reshape(1, 256))
     return np.clip(ref + corr, 0, 255)
 
 
@@ -690,9 +699,15 @@ def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray) -> np.ndar
         A boolean mask of shadow-like pixels.
     """
     ratio = cur / np.maximum(pred, 1.0)
-    dark = (diff < 0) & (ratio > 0.55)
-    if not dark.any():
+    dark = (diff < -4.0) & (ratio > 0.55)
+    ys, xs = np.nonzero(dark.any(axis=1))[0], np.nonzero(dark.any(axis=0))[0]
+    if ys.size == 0:
         return dark
+    # Only the rows and columns that hold candidates (with a margin for the window) need the statistics.
+    y0, y1 = max(0, ys[0] - 3), min(dark.shape[0], ys[-1] + 4)
+    x0, x1 = max(0, xs[0] - 3), min(dark.shape[1], xs[-1] + 4)
+    out = np.zeros_like(dark)
+    cur, pred, dark = cur[y0:y1, x0:x1], pred[y0:y1, x0:x1], dark[y0:y1, x0:x1]
     win = (5, 5)
     mc, mp = cv2.blur(cur, win), cv2.blur(pred, win)
     vc = cv2.blur(cur * cur, win) - mc * mc
@@ -700,4 +715,5 @@ def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray) -> np.ndar
     cov = cv2.blur(cur * pred, win) - mc * mp
     plain = vp < 4.0  # background std under 2 grey levels
     ncc = cov / np.sqrt(np.maximum(vc * vp, 1e-6))
-    return dark & (plain | (ncc > 0.8))
+    out[y0:y1, x0:x1] = dark & (plain | (ncc > 0.8))
+    return out

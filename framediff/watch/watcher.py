@@ -271,6 +271,7 @@ class Watcher:
             if src is None:
                 break
             live = live or src.live
+            self._fast_decode(src)
             if self.detector is None:
                 self.detector = ChangeDetector(
                     self.options,
@@ -362,6 +363,24 @@ class Watcher:
             )
             self._say(f"lost {self.source}: {lost_reason}")
         return last
+
+    def _fast_decode(self, src: FrameSource) -> None:
+        """Skip H.264/HEVC deblocking when frames are shrunk a lot for analysis.
+
+        Deblocking smooths 8-16 px block edges; shrinking a frame threefold or more averages them away
+        anyway, and skipping it makes decoding (the bulk of the work at 1080p) about a quarter faster.
+        Small frames keep it: there the blocks would survive into the analysis image.
+        """
+        stream = getattr(src, "stream", None)
+        size = src.size
+        if stream is None or size is None or max(size) < 3 * self.options.analysis_size:
+            return
+        try:
+            # FFmpeg's codec option (PyAV has no attribute); the decoder opens on the first packet.
+            cc = stream.codec_context
+            cc.options = {**cc.options, "skip_loop_filter": "all"}
+        except Exception:  # noqa: BLE001 - a PyAV without codec options: decode normally
+            pass
 
     def _analyse(self, frame: Frame) -> None:
         assert self.detector is not None

@@ -1,0 +1,169 @@
+"""Benchmark of ``framediff watch``: events on generated fixed-camera clips, and speed at 1080p30.
+
+Uses the shared kit (``../shared/bench`` next to the repository): ``make_watch_video.py`` makes each clip
+with its ignore mask and truth, ``score_events.py`` scores the events, and ``baseline_motion.py`` (the
+classic OpenCV recipe) runs on the same clips in the same run. Speed is measured on a 1080p30 H.264 clip
+made from the public clip with ffmpeg, decoding included.
+
+Usage::
+
+    python benchmarks/bench_watch.py                      # public case + 5 other photos/seeds/sizes
+    python benchmarks/bench_watch.py --cases chelsea:5    # only the public case
+    python benchmarks/bench_watch.py --workdir /tmp/bw    # keep the clips (reused when present)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT = (ROOT / ".." / "shared" / "bench").resolve()
+
+# photo:seed[:WxH[:fps[:crf]]]. The first is the public case; the others vary photo, noise seed, size,
+# frame rate and compression, as the unseen acceptance clips may.
+DEFAULT_CASES = [
+    "chelsea:5",
+    "coffee:1",
+    "astronaut:3",
+    "rocket:7:960x540:25:32",
+    "camera:9:1280x720",
+    "coffee:12:1280x720:30:30",
+]
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    """Run a command, failing loudly with its output."""
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def make_clip(workdir: Path, case: str) -> Path:
+    """Make (or reuse) the clip for ``photo:seed[:size[:fps[:crf]]]``."""
+    parts = case.split(":")
+    photo, seed = parts[0], parts[1]
+    clip = workdir / f"watch_{case.replace(':', '_')}.mp4"
+    if not clip.exists():
+        cmd = [sys.executable, str(KIT / "make_watch_video.py"), str(clip), "--photo", photo, "--seed", seed]
+        for opt, value in zip(("--size", "--fps", "--crf"), parts[2:], strict=False):
+            cmd += [opt, value]
+        run(cmd)
+    return clip
+
+
+def score(truth: Path, events: Path) -> dict[str, str]:
+    """caught, false_events and median_latency as printed by score_events.py."""
+    out = run([sys.executable, str(KIT / "score_events.py"), str(truth), str(events)]).stdout
+    return dict(re.findall(r"(caught|false_events|median_latency)=(\S+)", out.strip().splitlines()[-1]))
+
+
+def bench_events(workdir: Path, cases: list[str]) -> bool:
+    """Run framediff and the classic recipe on every case; print a table; True when all accept."""
+    print(f"{'case':28s} {'tool':18s} {'caught':>7s} {'false':>6s} {'latency':>8s}")
+    ok = True
+    for case in cases:
+        clip = make_clip(workdir, case)
+        stem = clip.with_suffix("")
+        truth, mask = Path(f"{stem}.truth.json"), Path(f"{stem}.ignore.png")
+        ours, base = Path(f"{stem}.framediff.jsonl"), Path(f"{stem}.baseline.jsonl")
+        cmd = [
+            sys.executable,
+            "-m",
+            "framediff",
+            "watch",
+            str(clip),
+            "--ignore",
+            str(mask),
+            "--events",
+            str(ours),
+            "-q",
+        ]
+        run(cmd, cwd=ROOT)
+        run([sys.executable, str(KIT / "baseline_motion.py"), str(clip), str(base)])
+        for tool, path in (("framediff watch", ours), ("classic recipe", base)):
+            s = score(truth, path)
+            print(
+                f"{case:28s} {tool:18s} {s['caught']:>7s} {s['false_events']:>6s} {s['median_latency']:>8s}"
+            )
+            if tool == "framediff watch":
+                c, n = s["caught"].split("/")
+                lat = s["median_latency"]
+                ok &= c == n and s["false_events"] == "0" and lat != "None" and int(lat) <= 3
+    return ok
+
+
+def make_speed_clip(workdir: Path, public: Path) -> Path:
+    """A 20 s 1080p30 H.264 clip: the public clip's 600 frames upscaled and played at 30 fps."""
+    out = workdir / "watch_1080p30.mp4"
+    if not out.exists():
+        if shutil.which("ffmpeg") is None:
+            sys.exit("ffmpeg is needed to make the 1080p clip")
+        vf = "setpts=PTS/2,scale=1920:1080:flags=bicubic"
+        run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(public), "-vf", vf, "-r", "30", "-c:v", "libx264",
+             "-preset", "medium", "-crf", "23", "-pix_fmt", "yuv420p", str(out)])  # fmt: skip
+    return out
+
+
+def bench_speed(clip: Path, repeats: int) -> float:
+    """Watch the 1080p clip with the Python API (decode + analysis); print and return the best x real time."""
+    sys.path.insert(0, str(ROOT))
+    from framediff.sources import open_source
+    from framediff.watch import Watcher
+
+    with open_source(clip) as src:
+        duration = src.duration or 0.0
+        size, fps = src.size, src.fps
+    best = 0.0
+    for _ in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        state = Watcher(str(clip)).run(handle_signals=False)
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        x = duration / wall
+        best = max(best, x)
+        print(
+            f"speed {size[0]}x{size[1]} {fps:g} fps, {duration:.1f} s, {state.frames} frames: "
+            f"{state.frames / wall:.0f} frames/s = {x:.2f}x real time "
+            f"(CPU {cpu:.1f} s = {duration / cpu:.2f}x real time on one core; "
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
+        )
+    return best
+
+
+def main() -> None:
+    """Parse arguments, run both parts, print the verdict."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", help="Folder for clips and outputs (default: a temporary folder).")
+    ap.add_argument("--cases", nargs="*", default=DEFAULT_CASES, help="photo:seed[:WxH[:fps[:crf]]] ...")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="Speed runs (the best is kept: the machine is shared)."
+    )
+    a = ap.parse_args()
+    if not (KIT / "make_watch_video.py").exists():
+        sys.exit(f"benchmark kit not found at {KIT}")
+    tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="bench_watch_")
+    workdir = Path(a.workdir or tmp.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    events_ok = bench_events(workdir, a.cases)
+    public = make_clip(workdir, "chelsea:5")
+    x = bench_speed(make_speed_clip(workdir, public), a.repeats)
+    print(f"acceptance: events {'PASS' if events_ok else 'FAIL'} (all caught, 0 false, median latency <= 3); "
+          f"speed {'PASS' if x >= 4 else 'FAIL'} ({x:.2f}x >= 4x real time at 1080p30)")  # fmt: skip
+    if tmp:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
