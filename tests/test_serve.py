@@ -476,3 +476,27 @@ def test_stalled_and_vanished_viewers_do_not_slow_the_watch(short_clip: str) -> 
         for s in stalled:
             s.close()
         server.close()
+
+
+# -- the source's state on the page -----------------------------------------------------------------------
+
+
+def test_status_says_reconnecting_and_frozen(tmp_path: Path, watch_proc: list[Watch]) -> None:
+    # Nobody answers at this address: the watch keeps trying, and says so.
+    dead = free_port()
+    port = free_port()
+    url = f"http://127.0.0.1:{dead}/cam.ts"
+    watch = Watch([url, "--serve", str(port), "--reconnect-timeout", "30", "-q"], port)
+    watch_proc.append(watch)
+    wait_for(lambda: status_of(port)["state"] == "reconnecting", 10, "state reconnecting")
+    watch.stop()
+
+    # A picture that stops changing at all: frozen, on the status and in the events.
+    frames = scene(15, []) + [scene(1, [])[0]] * 60
+    path = str(write_video(tmp_path / "frozen.mp4", frames, rate=FPS))
+    port = free_port()
+    watch = Watch([path, "--realtime", "--frozen-after", "1", "--serve", str(port), "-q"], port)
+    watch_proc.append(watch)
+    wait_for(lambda: status_of(port)["state"] == "frozen", 10, "state frozen")
+    events = json.loads(request(port, "/api/events")[2])["events"]
+    assert events[0]["event"] == "source_frozen"
