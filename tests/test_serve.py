@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -229,7 +230,7 @@ def test_page_in_chromium_live_picture_events_and_drawn_zone(
         assert status["state"] == "connected" and status["frame"] < 200
         events = json.loads(request(port, "/api/events?since=0")[2])["events"]
         start = [e for e in events if e["event"] == "change_start"][-1]
-        raised = time.mktime(time.strptime(start["wall"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        raised = datetime.fromisoformat(start["wall"]).timestamp()
         assert seen_at - raised < 3.0, (seen_at, start["wall"])
         assert "frame" in first[0].text
 
