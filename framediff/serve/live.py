@@ -134,10 +134,11 @@ class LiveView:
     # -- the analysis thread's side: constant, tiny work ------------------------------------------------
 
     def _on_frame(self, result: FrameResult, frame: Frame) -> None:
-        pending = self._pending
-        if pending is not None:
-            self._pending = None
-            self._apply(*pending)
+        if self._pending is not None:  # unlocked peek: the lock is taken only when there is an edit
+            with self._areas_lock:
+                pending, self._pending = self._pending, None
+            if pending is not None:
+                self._apply(*pending)
         self._slot = (frame, result)  # one reference store: atomic, never waits
         self._times.append(time.monotonic())
         if self._viewers or self._still_wanted_until:
