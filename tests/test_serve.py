@@ -380,6 +380,21 @@ def test_loopback_without_token_refuses_a_foreign_host_header(
     assert request(port, "/api/status", {"Host": f"localhost:{port}"})[0] == 200
     # DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
     assert request(port, "/api/status", {"Host": f"evil.example:{port}"})[0] == 401
+    # One still of the live picture (for scripts), at the stream's size, areas drawn.
+    code, headers, jpeg = request(port, "/frame.jpg")
+    assert code == 200 and headers["content-type"] == "image/jpeg" and png(jpeg).shape == (H, W, 3)
+    # The areas as a settings file, ready for --config.
+    js = {"Content-Type": "application/json"}
+    body = json.dumps({"ignore_boxes": [[500, 0, 200, 50]], "zones": {"door": [0, 0, 64, 64]}}).encode()
+    code, _, reply = request(port, "/api/areas", js, "POST", body)
+    assert code == 200 and json.loads(reply)["ignore_boxes"] == [[500, 0, 140, 50]]  # clipped to the frame
+    code, headers, cfg = request(port, "/api/config")
+    assert code == 200 and "attachment" in headers["content-disposition"]
+    assert json.loads(cfg) == {
+        "ignore_boxes": [[500, 0, 140, 50]],
+        "zones": {"door": [0, 0, 64, 64]},
+        "size": [W, H],
+    }
 
 
 def test_non_loopback_without_token_is_one_error_line_and_exit_2(short_clip: str, capsys) -> None:
