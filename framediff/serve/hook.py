@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..watch import Watcher
 from .live import LiveView
 from .server import LiveServer, parse_address
@@ -46,7 +47,14 @@ def merge_config(
     Raises:
         InputError: when the file is unreadable or malformed, or missing without ``--serve``.
     """
-    if path is None or (serving and not Path(path).exists()):
+    if path is not None and serving and not Path(path).exists():
+        folder = Path(path).resolve().parent
+        if not folder.is_dir():
+            raise InputError(
+                f"config {path}: the folder {folder} does not exist", "create it, or give another path"
+            )
+        return list(boxes), dict(zones), only_zones
+    if path is None:
         return list(boxes), dict(zones), only_zones
     cfg = load_settings(path)
     merged = list(cfg.ignore_boxes)

@@ -133,7 +133,7 @@ class LiveServer:
         if not is_loopback(host) and not token:
             raise OptionError(
                 f"--serve {host}:{port} is reachable from other machines without a token",
-                "add --token SECRET (or set FRAMEDIFF_TOKEN), or serve on 127.0.0.1",
+                "add --token SECRET or set FRAMEDIFF_TOKEN, or serve on 127.0.0.1",
             )
         if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
             raise OptionError("the --token is too short or has spaces", "use 8 or more printable characters")
