@@ -264,7 +264,7 @@ class LiveView:
         if shade is not None:
             small = cv2.resize(shade, (w, h), interpolation=cv2.INTER_NEAREST) > 0
             img[small] = (img[small] * 0.35).astype(np.uint8)
-        th = max(1, round(max(w, h) / 480))
+        th = max(2, round(max(w, h) / 480))  # 1 px lines vanish in JPEG and in a scaled-down <img>
 
         def rect(box: Box, colour: tuple[int, int, int]) -> tuple[int, int]:
             x, y, bw, bh = (round(v * scale) for v in box)
