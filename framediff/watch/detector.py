@@ -68,7 +68,8 @@ class WatchOptions:
         sensitivity: How many noise sigmas above the noise floor a change must be (lower = more sensitive).
         min_area: Smallest reported region in source pixels; ``None`` means 0.05% of the frame.
         merge_gap: Fragments closer than this (source pixels) are one object; ``None`` scales it with the
-            frame (1% of the longer side).
+            frame (0.6% of the longer side: close enough to join a person's head and legs, not to join two
+            people walking side by side).
         light_change: ``report`` a sudden global light change as a ``light_change`` event, or
             ``suppress`` it; it is never reported as a change either way.
         shadows: ``ignore`` cast shadows (a moderate darkening that keeps the surface's texture) or
@@ -299,12 +300,13 @@ class ChangeDetector:
         grid = np.zeros((ah, aw), bool)
         grid[::step, ::step] = True
         self._grid = grid & self._valid
-        gap = o.merge_gap if o.merge_gap is not None else 0.01 * max(width, height)
-        g = max(1, int(round(gap * self.scale)))
+        gap = o.merge_gap if o.merge_gap is not None else 0.006 * max(width, height)
+        # Both fragments grow by the kernel's radius, so a radius of half the gap joins them.
+        g = max(1, int(round(gap * self.scale / 2)))
         self._group_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1))
         min_area = o.min_area if o.min_area is not None else 0.0005 * width * height
         self._min_area = max(6.0, min_area * self.scale * self.scale)
-        self._frames_still = max(3, int(round(1.0 * self.fps)))  # "still for a second": time to test a ghost
+        self._frames_still = max(3, int(round(0.5 * self.fps)))  # still for half a second: test for a ghost
         self._frames_settle = int(round(5.0 * self.fps))
         self._frames_absorb = int(round(o.absorb_after * self.fps)) if o.absorb_after > 0 else 0
         self._alpha = min(0.5, 1.0 / (o.adapt * self.fps))
@@ -362,6 +364,8 @@ class ChangeDetector:
         result = FrameResult(index, time)
         if self._var is None:
             self._var = np.zeros(cur.shape, np.float32)
+            self._flicker = np.zeros(cur.shape, np.float32)
+            self._last_raw = np.zeros(cur.shape, np.float32)
         if self._ref is None:
             self._ref = cur.copy()
             self._prev = cur
@@ -415,10 +419,18 @@ class ChangeDetector:
         if o.shadows == "ignore":
             absd[_shadow_like(cur, pred, diff)] = 0
 
+        # Pixels that keep switching between changed and quiet (leaves, flags, water, a flapping tape)
+        # are background that moves: they can neither seed nor extend a change.
+        absd[self._flicker > 0.3] = 0
+
         # 4. Hysteresis: weak pixels connected to enough strong ones.
         weak = (absd > lo).astype(np.uint8)
         weak = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         mask = self._keep_seeded(weak, absd > hi)
+        # How often each pixel switched lately (an exponential average of switches per frame).
+        raw = (absd > hi).astype(np.float32)
+        cv2.accumulateWeighted(np.abs(raw - self._last_raw), self._flicker, self._alpha)
+        self._last_raw = raw
         fraction = float(np.count_nonzero(mask)) / self._valid_count
 
         # 4. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
@@ -450,14 +462,19 @@ class ChangeDetector:
 
         regions = []
         for x, y, gw, gh, area, score in groups:
-            if area < self._min_area:
+            # Too small, or a line under three pixels thick (a wire or tape in the wind, a shimmering edge).
+            if area < self._min_area or area < 3.0 * max(gw, gh):
                 continue
+            aw, ah = self._analysis_size
+            inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
+            if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
+                continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
             regions.append(
                 Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
             )
         regions.sort(key=lambda r: r.area, reverse=True)
         result.regions = regions
-        result.changed_fraction = sum(r[4] for r in groups if r[4] >= self._min_area) / self._valid_count
+        result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
         result.zones = self._zones_hit(regions)
 
         # 7. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet.
