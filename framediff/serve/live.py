@@ -265,6 +265,8 @@ class LiveView:
             small = cv2.resize(shade, (w, h), interpolation=cv2.INTER_NEAREST) > 0
             img[small] = (img[small] * 0.35).astype(np.uint8)
         th = max(2, round(max(w, h) / 480))  # 1 px lines vanish in JPEG and in a scaled-down <img>
+        fs = 0.5 * max(1.0, max(w, h) / 800)  # text: readable, never covering much of the picture
+        ft = max(1, round(fs * 2))
 
         def rect(box: Box, colour: tuple[int, int, int]) -> tuple[int, int]:
             x, y, bw, bh = (round(v * scale) for v in box)
@@ -275,14 +277,14 @@ class LiveView:
             rect(b, _IGNORE)
         for name, b in zones.items():
             x, y = rect(b, _ZONE)
-            cv2.putText(img, name, (x + 4, y + 16 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * th, _ZONE, th)
+            cv2.putText(img, name, (x + 4, y + round(20 * fs) + th), cv2.FONT_HERSHEY_SIMPLEX, fs, _ZONE, ft)
         for r in regions:
             rect((r.x, r.y, r.w, r.h), _CHANGE)
         if label:
             text = f"{frame.index}  {frame.time:.2f}s"
             org = (8, h - 10)
-            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * th, (0, 0, 0), th + 2)
-            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * th, (255, 255, 255), th)
+            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), ft + 2)
+            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), ft)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return buf.tobytes()
 
