@@ -13,6 +13,7 @@ from .errors import FramediffError, InputError, OptionError, OutputError, Source
 from .options import AnalysisOptions  # noqa: E402
 from .regions import Region  # noqa: E402
 from .sources import Frame, FrameSource, open_source  # noqa: E402
+from .watch import ChangeDetector, Watcher, WatchOptions, WatchState  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -33,4 +34,8 @@ __all__ = [
     "Region",
     "SourceError",
     "open_source",
+    "ChangeDetector",
+    "Watcher",
+    "WatchOptions",
+    "WatchState",
 ]

@@ -230,6 +230,23 @@ def test_snapshots_exec_and_no_shell(object_clip: str, tmp_path: Path, capsys) -
     assert snap.exists() and cv2.imread(str(snap)).shape == (H, W, 3)
 
 
+def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(scene(30, present=lambda i: 12 <= i < 20)):
+        cv2.imwrite(str(folder / f"img{i}.png"), f)  # img2 before img10: natural order
+    ev, rg = tmp_path / "ev.jsonl", tmp_path / "rg.jsonl"
+    code, _, err = run_cli([str(folder), "--events", str(ev), "--regions", str(rg)], capsys)
+    assert code == 0, err
+    assert [(e["event"], e["frame"]) for e in events_of(ev)][0] == ("change_start", 12)
+    assert [f["frame"] for f in events_of(rg) if f["changed"]] == list(range(12, 20))
+    # --duration counts stream seconds for files: 1 s of a 15 fps clip is 16 frames (0 to 1.0 s).
+    code, _, err = run_cli(
+        [clip(tmp_path / "d.mp4", scene(40)), "--regions", str(rg), "--duration", "1"], capsys
+    )
+    assert code == 0 and len(events_of(rg)) == FPS + 1 and "(duration)" in err
+
+
 # -- the Python API --------------------------------------------------------------------------------------
 
 
@@ -249,6 +266,16 @@ def test_detector_and_event_machine_on_arrays() -> None:
         WatchOptions(sensitivity=0)
     with pytest.raises(OptionError):
         EventMachine(min_frames=0)
+
+
+def test_stop_from_a_callback_closes_the_open_change(object_clip: str) -> None:
+    w = Watcher(object_clip)
+    seen: list[dict] = []
+    w.on_event(lambda event, frame: seen.append(event.to_dict()))
+    w.on_frame(lambda result, frame: w.stop("enough") if frame.index == 30 else None)
+    state = w.run(handle_signals=False)
+    assert [e["event"] for e in seen] == ["change_start", "change_end"]
+    assert seen[-1]["reason"] == "enough" and seen[-1]["frame"] == 30 and state.frames == 31
 
 
 def test_watcher_callbacks_and_state(object_clip: str) -> None:
