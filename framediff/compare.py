@@ -313,9 +313,8 @@ def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndar
     out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
     # Chroma at half resolution (as JPEG stores it), blurred a little more: cheaper and less noisy.
     h, w = out.shape
-    half = (max(1, w // 2), max(1, h // 2))
-    ca = cv2.resize(ya[..., 1:], half, interpolation=cv2.INTER_AREA)
-    cb = cv2.resize(yb[..., 1:], half, interpolation=cv2.INTER_AREA)
+    ca = resize_to(ya, 0.5)[..., 1:]
+    cb = resize_to(yb, 0.5)[..., 1:]
     sigma = opts.blur + 0.5
     chroma = _envelope_diff(gaussian_blur(ca, sigma), gaussian_blur(cb, sigma), 1, activity=0.25).max(axis=2)
     return cv2.max(out, cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR))
@@ -441,13 +440,11 @@ def compare(
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
-        small = (max(1, diff.shape[1] // 4), max(1, diff.shape[0] // 4))
-        ca = cv2.resize(ya, small, interpolation=cv2.INTER_AREA)
-        cb = cv2.resize(yb, small, interpolation=cv2.INTER_AREA)
+        ca, cb = resize_to(ya, 0.25), resize_to(yb, 0.25)
         # Two coarse views: the fine map averaged (texture lost or gained), and the averaged images
         # compared (a shift of tone too faint for any single pixel).
         coarse = cv2.max(
-            cv2.resize(diff, small, interpolation=cv2.INTER_AREA),
+            resize_to(diff, 0.25),
             _envelope_diff(ca, cb, 1, activity=0.25).max(axis=2),
         )
         cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)

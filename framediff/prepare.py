@@ -143,6 +143,11 @@ def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
         return image
     h, w = image.shape[:2]
+    n = round(1.0 / scale)
+    if n >= 2 and abs(1.0 / scale - n) < 1e-6 and w >= n and h >= n:
+        # A whole-number factor: trim the last few rows/columns so OpenCV takes its fast exact path
+        # (each output pixel the mean of an n x n block; box coordinates map back exactly).
+        return cv2.resize(image[: h - h % n, : w - w % n], (w // n, h // n), interpolation=cv2.INTER_AREA)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # Area averaging keeps box edges exact (a pyramid would smear them by a pixel or two); OpenCV has a
     # fast path for integer factors, so halve exactly first when the factor is large.
@@ -210,7 +215,6 @@ def match_photometry(reference: np.ndarray, image: np.ndarray, valid: np.ndarray
         out[..., c] = img[..., c] * gain + offset
     np.clip(out, 0, 255, out=out)
     return out.reshape(image.shape)
-
 
 
 def tone_lut(
