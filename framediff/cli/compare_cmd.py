@@ -61,27 +61,35 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     default="auto",
     show_default=True,
     help="auto: register B onto A when they do not line up; off: compare pixel to pixel.",
+    metavar="auto|off",
 )
 @click.option(
     "--threshold",
     default="auto",
     show_default=True,
     help="Colour difference (0-255) that counts as a change; auto follows the pair's noise.",
+    metavar="N|auto",
 )
 @click.option(
     "--min-area",
     default="auto",
     show_default=True,
     help="Smallest region reported, in A's pixels (auto: 0.03% of A).",
+    metavar="PX|auto",
 )
 @click.option(
     "--blur",
     default="1.0",
     show_default=True,
     help="Gaussian blur sigma (analysis pixels) before differencing.",
+    metavar="SIGMA",
 )
 @click.option(
-    "--method", default="absdiff", show_default=True, help="absdiff (colour difference) or ssim (structural)."
+    "--method",
+    default="absdiff",
+    show_default=True,
+    help="absdiff (colour difference) or ssim (structural).",
+    metavar="absdiff|ssim",
 )
 @click.option(
     "--split",
@@ -94,12 +102,14 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     default="1200",
     show_default=True,
     help="Longest side of the working images (0 = full size).",
+    metavar="PX",
 )
 @click.option(
     "--tolerance",
     default="1",
     show_default=True,
     help="Residual misregistration forgiven, in analysis pixels (0 = exact).",
+    metavar="PX",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
 def compare_command(
