@@ -4,15 +4,20 @@ The detector never opens a source: it is pushed grey (or BGR) frames one at a ti
 state it needs (the reference, a noise estimate, per-pixel stillness counters). Per frame it:
 
 1. shrinks the frame to analysis size (area averaging also averages sensor noise away) and blurs it;
-2. compensates global light with a gain and an offset estimated robustly from the background pixels;
-3. thresholds the difference against the frame's own noise floor (median absolute deviation), with
-   hysteresis: strong pixels seed an object, weaker connected pixels complete its shape;
-4. groups nearby fragments into one region per object and maps the boxes back to source pixels;
-5. tells a sudden global light change (structure preserved, much of the frame brighter or darker)
-   apart from an object, and re-learns the reference instead of reporting a change;
-6. in ``background`` mode, updates the background only where nothing changed, removes "ghosts" (a
-   change whose edges belong to the background, e.g. someone who stood there when watching began), and
-   absorbs a change that stayed still for ``absorb_after`` seconds.
+2. predicts the frame from the reference through a tone curve fitted on the watched pixels (median per
+   band of levels), which absorbs light drift, exposure changes and saturated highlights;
+3. thresholds the difference per pixel against the frame's noise floor (median absolute deviation) and
+   the pixel's own recent residual (edges shimmering with compression), with hysteresis: strong pixels
+   seed an object, weaker connected pixels complete its shape;
+4. drops cast shadows (a moderate darkening that keeps the surface's texture) and pixels that keep
+   switching (leaves, a flapping tape);
+5. groups nearby fragments into one region per object, drops thin strips, and maps the boxes back to
+   source pixels;
+6. tells a sudden global light change (structure preserved, much of the frame brighter or darker, or a
+   jump of the overall gain) apart from an object, and re-learns the reference instead of reporting it;
+7. in ``background`` mode, updates the background only where nothing changed, removes "ghosts" (a still
+   change whose outline belongs to the background, e.g. someone who stood there when watching began and
+   has left), and absorbs a change that stayed still for ``absorb_after`` seconds.
 """
 
 from __future__ import annotations
@@ -419,21 +424,21 @@ class ChangeDetector:
         if o.shadows == "ignore":
             absd[_shadow_like(cur, pred, diff)] = 0
 
-        # Pixels that keep switching between changed and quiet (leaves, flags, water, a flapping tape)
-        # are background that moves: they can neither seed nor extend a change.
-        absd[self._flicker > 0.3] = 0
-
-        # 4. Hysteresis: weak pixels connected to enough strong ones.
-        weak = (absd > lo).astype(np.uint8)
-        weak = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-        mask = self._keep_seeded(weak, absd > hi)
-        # How often each pixel switched lately (an exponential average of switches per frame).
+        # 4. Pixels that keep switching between changed and quiet (leaves, flags, water, a flapping tape)
+        # are background that moves: they can neither seed nor extend a change. The switching rate is an
+        # exponential average of switches per frame; a person walking past switches a pixel twice.
         raw = (absd > hi).astype(np.float32)
         cv2.accumulateWeighted(np.abs(raw - self._last_raw), self._flicker, self._alpha)
         self._last_raw = raw
+        absd[self._flicker > 0.3] = 0
+
+        # 5. Hysteresis: weak pixels connected to enough strong ones.
+        weak = (absd > lo).astype(np.uint8)
+        weak = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        mask = self._keep_seeded(weak, absd > hi)
         fraction = float(np.count_nonzero(mask)) / self._valid_count
 
-        # 4. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
+        # 6. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
         # structure (its edges) is still where it was. Re-learn instead of reporting an intruder.
         jump = abs(gain / self._gain - 1.0) > 0.15 if self._gain > 0 else False
         if (fraction > 0.3 or jump) and self._structure_kept(cur, pred, mask, fraction):
@@ -448,14 +453,14 @@ class ChangeDetector:
             return result
         self._gain = gain
 
-        # 5. Stillness per pixel: changed and not moving since the previous frame.
+        # 7. Stillness per pixel: changed and not moving since the previous frame.
         moving = np.abs(cur - self._prev) > lo
         still = self._still
         still[(mask == 0) | moving] = 0
         np.add(still, 1, out=still, where=(mask > 0) & ~moving)
         np.minimum(still, 65000, out=still)
 
-        # 6. Group fragments into objects and test still ones for ghosts / absorption.
+        # 8. Group fragments into objects and test still ones for ghosts / absorption.
         groups = self._group(mask, absd)
         if mode == "background" and groups:
             groups = self._settle(groups, mask, cur, pred)
@@ -477,7 +482,7 @@ class ChangeDetector:
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
         result.zones = self._zones_hit(regions)
 
-        # 7. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet.
+        # 9. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet.
         quiet = cv2.dilate(mask, np.ones((5, 5), np.uint8)) == 0
         if mode == "previous":
             self._ref = cur
