@@ -5,14 +5,15 @@ than the video's noise floor. Comparing with the last kept frame stops slow drif
 pan) from being eaten one sub-threshold step at a time; comparing with the previous frame catches repeats
 right after a change.
 
-The score of a frame pair, in grey levels at analysis size (about 480 px on the longest side), is the
-larger of
+Frames are analysed shrunk by a whole factor (area mean) to at most 480 px on their longest side, in
+blocks of 8x8 analysis pixels (and at least 16x16 source pixels). The score of a frame pair, in
+full-range grey levels, is the larger of
 
-* the local term: the largest mean absolute difference of any 8x8 block, in the grey (luma) image and in
+* the local term: the largest mean absolute difference of any block, in the grey (luma) image and in
   the two colour-difference planes. Averaging over a block smooths away grain and compression noise
   while a blinking caret or a small moving object still fills a block; the colour planes catch an
   object that differs from its background in colour but not in brightness;
-* the global term: 6 x the mean absolute difference of the 8x8 block *means*. Changes that are small but
+* the global term: 6 x the mean absolute difference of the block *means*. Changes that are small but
   coherent over the whole picture (one 1/61 step of a slow cross-fade, a slow pan) add up in the block
   means, while zero-mean noise cancels out in them.
 
