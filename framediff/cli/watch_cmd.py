@@ -90,7 +90,11 @@ def _load_ignore(path: str | None):
     "--min-area", metavar="PIXELS", help="Smallest region in source pixels (default 0.05% of the frame)."
 )
 @click.option(
-    "--analysis-size", default="384", show_default=True, metavar="PX", help="Analysis longest side."
+    "--analysis-size",
+    default="auto",
+    show_default=True,
+    metavar="PX",
+    help="Longest side of the analysis image (auto: 480, or 384 above 1280 px).",
 )
 @click.option(
     "--absorb-after",

@@ -36,9 +36,26 @@ from ..prepare import analysis_scale, resize_to, to_gray
 from ..regions import Region, ignore_mask, parse_box
 from ..sources import read_image
 
-__all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone"]
+__all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone", "analysis_side"]
 
 REFERENCE_MODES = ("previous", "background")
+
+
+def analysis_side(width: int, height: int, wanted: int | None) -> int:
+    """The analysis image's longest side for a frame size: ``wanted``, or the automatic choice.
+
+    Args:
+        width: Frame width.
+        height: Frame height.
+        wanted: The option's value (``None`` = automatic).
+
+    Returns:
+        480 px for frames up to 1280 px (finer boxes on small objects), 384 px for larger frames (1080p
+        shrinks by exactly 5, the fast path of area resizing, and stays well above real time).
+    """
+    if wanted:
+        return int(wanted)
+    return 480 if max(width, height) <= 1280 else 384
 
 
 def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
@@ -68,7 +85,8 @@ class WatchOptions:
         reference: ``background`` (a slowly adapting background), ``previous`` (the previous frame) or
             the path of a fixed reference image ("the gate should look like this").
         analysis_size: Longest side of the analysis image in pixels (smaller is faster; boxes are always
-            reported in source pixels).
+            reported in source pixels). ``None`` (auto): 480, or 384 for frames over 1280 pixels wide,
+            which keeps 1080p watching well above real time.
         threshold: Fixed difference threshold in grey levels; ``None`` derives it from each frame's noise.
         sensitivity: How many noise sigmas above the noise floor a change must be (lower = more sensitive).
         min_area: Smallest reported region in source pixels; ``None`` means 0.05% of the frame.
@@ -86,7 +104,7 @@ class WatchOptions:
     """
 
     reference: str = "background"
-    analysis_size: int = 384
+    analysis_size: int | None = None
     threshold: float | None = None
     sensitivity: float = 5.0
     min_area: int | None = None
@@ -103,7 +121,11 @@ class WatchOptions:
         if ref.strip().lower() in REFERENCE_MODES:
             ref = ref.strip().lower()
         set_(self, "reference", ref)
-        set_(self, "analysis_size", number("analysis_size", self.analysis_size, lo=32, hi=4096, integer=True))
+        set_(
+            self,
+            "analysis_size",
+            number("analysis_size", self.analysis_size, lo=32, hi=4096, integer=True, allow_none=True),
+        )
         set_(self, "threshold", number("threshold", self.threshold, lo=1, hi=255, allow_none=True))
         set_(self, "sensitivity", number("sensitivity", self.sensitivity, lo=1, hi=50))
         set_(self, "min_area", number("min_area", self.min_area, lo=0, hi=1e9, integer=True, allow_none=True))
@@ -276,7 +298,7 @@ class ChangeDetector:
         """Per-size constants: analysis scale, valid mask, grouping kernel, areas."""
         o = self.options
         self._size = (width, height)
-        self.scale = analysis_scale(width, height, o.analysis_size)
+        self.scale = analysis_scale(width, height, analysis_side(width, height, o.analysis_size))
         aw, ah = max(1, round(width * self.scale)), max(1, round(height * self.scale))
         self._analysis_size = (aw, ah)
         valid = np.full((ah, aw), 255, np.uint8)
@@ -477,6 +499,7 @@ class ChangeDetector:
             regions.append(
                 Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
             )
+        regions = _merge_overlapping(regions)
         regions.sort(key=lambda r: r.area, reverse=True)
         result.regions = regions
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
@@ -494,9 +517,12 @@ class ChangeDetector:
             target[quiet] = cur[quiet]
             cv2.accumulateWeighted(target, self._ref, self._alpha)
         if mode != "previous":
-            # Residual energy of quiet pixels, for the per-pixel threshold above.
+            # Residual energy of quiet pixels, for the per-pixel threshold above; also of pixels that keep
+            # switching (leaves in the wind), so moving background learns its own, higher threshold. A
+            # person who stands still switches nothing and is never learnt.
             r2 = diff * diff
-            r2[~quiet] = self._var[~quiet]
+            learn = quiet | (self._flicker > 0.08)
+            r2[~learn] = self._var[~learn]
             # A running mean over the frames seen so far, then an exponential one: the estimate is
             # useful from the first second on instead of after a few time constants.
             self._seen += 1
@@ -738,4 +764,34 @@ def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray) -> np.ndar
     plain = vp < 4.0  # background std under 2 grey levels
     ncc = cov / np.sqrt(np.maximum(vc * vp, 1e-6))
     out[y0:y1, x0:x1] = dark & (plain | (ncc > 0.8))
+    return out
+
+
+def _merge_overlapping(regions: list[Region]) -> list[Region]:
+    """Merge a region into another when at least half of its box lies inside the other's box.
+
+    Grouping works on pixels, so a fragment of an object can end up as a small box inside the object's
+    box; that is one object. Boxes that merely overlap a little (two people passing) stay apart.
+    """
+    out = list(regions)
+    merged = True
+    while merged and len(out) > 1:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                iw = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+                ih = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+                if iw <= 0 or ih <= 0 or iw * ih < 0.5 * min(a.w * a.h, b.w * b.h):
+                    continue
+                x0, y0 = min(a.x, b.x), min(a.y, b.y)
+                x1, y1 = max(a.x + a.w, b.x + b.w), max(a.y + a.h, b.y + b.h)
+                area = a.area + b.area
+                score = (a.score * a.area + b.score * b.area) / max(area, 1)
+                out[i] = Region(x0, y0, x1 - x0, y1 - y0, area, score)
+                del out[j]
+                merged = True
+                break
+            if merged:
+                break
     return out

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import FramediffError, SourceError
 from ..options import number
 from ..sources import Frame, FrameSource, is_stream_url, open_source
-from .detector import ChangeDetector, FrameResult, WatchOptions
+from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side
 from .events import Event, EventMachine
 
 __all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback"]
@@ -373,7 +373,7 @@ class Watcher:
         """
         stream = getattr(src, "stream", None)
         size = src.size
-        if stream is None or size is None or max(size) < 3 * self.options.analysis_size:
+        if stream is None or size is None or max(size) < 3 * analysis_side(*size, self.options.analysis_size):
             return
         try:
             # FFmpeg's codec option (PyAV has no attribute); the decoder opens on the first packet.
