@@ -247,6 +247,19 @@ def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) 
     assert code == 0 and len(events_of(rg)) == FPS + 1 and "(duration)" in err
 
 
+def test_a_new_picture_size_starts_afresh_without_a_change(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    small = [cv2.resize(f, (W // 2, H // 2), interpolation=cv2.INTER_AREA) for f in scene(10, seed=2)]
+    for i, f in enumerate(scene(10) + small):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+    seen: list[str] = []
+    w = Watcher(str(folder))
+    w.on_event(lambda event, frame: seen.append(event.event))
+    assert w.run(handle_signals=False).frames == 20 and seen == []
+    assert w.detector is not None and w.detector.frame_size == (W // 2, H // 2)
+
+
 # -- the Python API --------------------------------------------------------------------------------------
 
 

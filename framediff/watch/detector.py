@@ -241,6 +241,11 @@ class ChangeDetector:
         self._size: tuple[int, int] | None = None
         self.restart()
 
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """``(width, height)`` of the frames pushed so far (``None`` before the first)."""
+        return self._size
+
     # -- state -------------------------------------------------------------------------------------------
 
     def restart(self) -> None:

@@ -143,6 +143,7 @@ class Watcher:
         self._stop = threading.Event()
         self.stop_reason: str | None = None
         self.detector: ChangeDetector | None = None
+        self._fps: float | None = None
 
     # -- hooks ------------------------------------------------------------------------------------------
 
@@ -272,15 +273,9 @@ class Watcher:
                 break
             live = live or src.live
             self._fast_decode(src)
+            self._fps = src.fps or self._fps
             if self.detector is None:
-                self.detector = ChangeDetector(
-                    self.options,
-                    fps=src.fps,
-                    ignore=self.ignore,
-                    ignore_boxes=self.ignore_boxes,
-                    zones=self.zones,
-                    only_zones=self.only_zones,
-                )
+                self.detector = self._make_detector()
             gap = time.monotonic() - lost_since if (was_lost and lost_since is not None) else 0.0
             if was_lost:
                 # The picture after a reconnect may differ from the last one before it (light, a moved
@@ -313,7 +308,8 @@ class Watcher:
                     # of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an encoder
                     # re-encoding a stalled picture still shuffles a few pixels.
                     small = frame.image[::4, ::4].astype(np.int16)
-                    if probe is not None and float(np.mean(np.abs(small - probe))) <= 0.25:
+                    same = probe is not None and probe.shape == small.shape
+                    if same and float(np.mean(np.abs(small - probe))) <= 0.25:
                         frozen_since = f.time if frozen_since is None else frozen_since
                         if (
                             not frozen
@@ -382,8 +378,23 @@ class Watcher:
         except Exception:  # noqa: BLE001 - a PyAV without codec options: decode normally
             pass
 
+    def _make_detector(self) -> ChangeDetector:
+        return ChangeDetector(
+            self.options,
+            fps=self._fps,
+            ignore=self.ignore,
+            ignore_boxes=self.ignore_boxes,
+            zones=self.zones,
+            only_zones=self.only_zones,
+        )
+
     def _analyse(self, frame: Frame) -> None:
         assert self.detector is not None
+        h, w = frame.image.shape[:2]
+        if self.detector.frame_size not in (None, (w, h)):
+            # A camera that came back at another resolution: a new scene, learnt afresh (never a change).
+            self._say(f"{self.source}: the picture is now {w}x{h}; starting afresh")
+            self.detector = self._make_detector()
         result = self.detector.push(frame.image, frame.index, frame.time)
         with self.state.lock:
             st = self.state
