@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import click
+import numpy as np
 
 from ..errors import InputError
 from ..prepare import to_gray
@@ -15,7 +16,7 @@ from ..watch.watcher import stderr_log
 from .app import cli
 
 
-def _colour(frame: Frame):
+def _colour(frame: Frame) -> np.ndarray:
     """The frame in colour for a snapshot: the decoder's frame when there is one, else the grey pixels."""
     raw = frame.raw
     try:
@@ -28,7 +29,8 @@ def _colour(frame: Frame):
     return frame.image
 
 
-def _load_ignore(path: str | None):
+def _load_ignore(path: str | None) -> np.ndarray | None:
+    """Read the ``--ignore`` picture as grey (white = ignore), or ``None`` when none was given."""
     if path is None:
         return None
     try:
