@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -405,6 +406,34 @@ class DedupResult:
         )
 
 
+class _CtrlC:
+    """Turn the first Ctrl-C into a request to stop between two frames (a second one stops at once).
+
+    A KeyboardInterrupt in the middle of writing a frame could leave the report and the video one frame
+    apart; stopping at a frame boundary keeps them exact. Only in the main thread, and only when Python's
+    own handler is in place (an application's handler is left alone).
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def __enter__(self) -> _CtrlC:
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _Prefetch:
     """Iterate a frame source in a background thread, a few frames ahead.
 
@@ -614,8 +643,11 @@ def dedup_video(
                     last_time = d.time
 
                 try:
-                    with _Prefetch(src) as frames:
+                    with _Prefetch(src) as frames, _CtrlC() as ctrl_c:
                         for frame in frames:
+                            if ctrl_c.pressed:
+                                result.interrupted = True
+                                break
                             d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
                             if pending is not None:
                                 commit(*pending)
