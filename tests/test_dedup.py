@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import signal
 from fractions import Fraction
 from pathlib import Path
 
@@ -325,6 +327,24 @@ def test_ctrl_c_leaves_a_valid_video_of_what_was_processed(
     assert result.interrupted and 50 < result.frames < 120
     assert _probe(out)["frames"] == result.kept == sum(r["action"] == "keep" for r in _rows(report))
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_sigint_stops_between_frames_with_report_and_video_in_step(
+    clip: tuple[Path, list[bool]], tmp_path: Path
+) -> None:
+    src, _ = clip
+    out, report = tmp_path / "out.mp4", tmp_path / "r.csv"
+
+    def ctrl_c(done: int) -> None:
+        if 40 < done < 60:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to this (main) thread
+
+    with pytest.raises(DedupInterrupted) as e:
+        dedup_video(src, out, report=report, progress=ctrl_c)
+    result = e.value.result
+    assert 40 < result.frames < 120
+    assert _probe(out)["frames"] == result.kept == sum(r["action"] == "keep" for r in _rows(report))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "Python's handler is restored"
 
 
 @pytest.mark.parametrize(
