@@ -9,10 +9,11 @@ Frames are analysed shrunk by a whole factor (area mean) to at most 480 px on th
 blocks of 8x8 analysis pixels (and at least 16x16 source pixels). The score of a frame pair, in
 full-range grey levels, is the larger of
 
-* the local term: the largest mean absolute difference of any block, in the grey (luma) image and in
-  the two colour-difference planes. Averaging over a block smooths away grain and compression noise
-  while a blinking caret or a small moving object still fills a block; the colour planes catch an
-  object that differs from its background in colour but not in brightness;
+* the local term: the largest mean absolute difference of any block, in the grey (luma) image and
+  (at half weight, as codecs quantise colour more coarsely) in the two colour-difference planes.
+  Averaging over a block smooths away grain and compression noise while a blinking caret or a small
+  moving object still fills a block; the colour planes catch an object that differs from its
+  background in colour but not in brightness;
 * the global term: 6 x the mean absolute difference of the block *means*. Changes that are small but
   coherent over the whole picture (one 1/61 step of a slow cross-fade, a slow pan) add up in the block
   means, while zero-mean noise cancels out in them.
@@ -53,6 +54,9 @@ BLOCK = 8  # analysis pixels per block side
 MIN_BLOCK_SOURCE = 16  # source pixels per block side, at least
 ANALYSIS_SIZE = 480  # longest side of the analysis image; smaller frames are analysed at full size
 GLOBAL_WEIGHT = 6.0  # weight of the coherent (block-mean) term against the local block term
+# Codecs quantise colour more coarsely than brightness: re-encoding a held picture (a new key frame)
+# can shift a colour block by 1-2 levels, while a colour-only object moves it by tens.
+CHROMA_WEIGHT = 0.5
 MIN_THRESHOLD = 1.5  # grey levels; compression noise of a clean held frame stays below this
 NOISE_FACTOR = 3.5  # a change must exceed this many times the noise floor
 NOISE_QUANTILE = 0.1  # low percentile of recent per-frame noise levels: the floor, not passing motion
@@ -201,13 +205,13 @@ def _score(a: _Prepared, b: _Prepared, level: bool = False) -> tuple[float, floa
 
 
 def _color_score(a: _Prepared, b: _Prepared) -> float:
-    """Largest block change in the colour planes: a red ball over a brown background of the same
-    brightness moves only there."""
+    """Largest block change in the colour planes, weighted: a red ball over a brown background of the
+    same brightness moves only there."""
     score = 0.0
     for ca, cb in zip(a.chroma, b.chroma, strict=False):
         if ca.shape == cb.shape:
             score = max(score, float(_block_means(cv2.absdiff(ca, cb), a.chroma_block).max()))
-    return min(255.0, score)
+    return min(255.0, CHROMA_WEIGHT * score)
 
 
 class Deduplicator:
