@@ -1,0 +1,73 @@
+"""Run every framediff benchmark against its peer in one go and print one table of where framediff stands.
+
+Each job's own benchmark does the work (material from ``../shared/bench``, peers in the same run); this
+runner calls them one after another, shows their full output, and ends with the key figures pulled from
+that output: accuracy next to the peer's, and time ratios (framediff / peer: below 1 is faster).
+
+Usage (from the repository root)::
+
+    python benchmarks/run_all.py            # everything (about 15-25 minutes on 2 cores)
+    python benchmarks/run_all.py --quick    # fewer rounds and cases
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(script: str, args: list[str]) -> str:
+    """Run one benchmark script, echoing its output, and return that output."""
+    cmd = [sys.executable, str(HERE / script), *args]
+    print(f"\n$ {' '.join(cmd[1:])}", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    print(proc.stdout, end="")
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], end="")
+        print(f"  ({script} failed with status {proc.returncode})")
+    print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return proc.stdout
+
+
+def grab(text: str, pattern: str) -> list[str]:
+    """All matches of ``pattern`` (its first group, or the whole match) in ``text``."""
+    return [m.group(1) if m.groups() else m.group(0) for m in re.finditer(pattern, text, re.MULTILINE)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and cases")
+    args = ap.parse_args()
+    q = args.quick
+    out = {
+        "ssim": run("bench_ssim.py", ["--repeat", "3" if q else "7"]),
+        "compare": run("bench_compare.py", ["--seeds", "7" if q else "7,3", "--rounds", "2" if q else "3"]),
+        "dedup": run("bench_dedup.py", ["--rounds", "3" if q else "7"]),
+        "watch": run("bench_watch.py", ["--cases", "chelsea:5"] if q else []),
+        "serve": run("bench_serve.py", ["--repeat", "2" if q else "3"]),
+    }
+    print("\n== summary (framediff / peer time ratios: below 1.0 means framediff is faster)")
+    rows = []
+    for line in grab(out["ssim"], r"^(1080p.*|4K.*)$"):
+        rows.append(("SSIM vs scikit-image", line.strip()))
+    for line in grab(out["compare"], r"^((?:none|all).*(?:framediff|ratio|/).*)$"):
+        rows.append(("compare", line.strip()))
+    for line in grab(out["dedup"], r"^(.*(?:recall|ratio|RSS|peak).*)$"):
+        rows.append(("dedup", line.strip()))
+    for line in grab(out["watch"], r"^(.*(?:caught|real time|x real).*)$"):
+        rows.append(("watch", line.strip()))
+    for line in grab(out["serve"], r"^(.*(?:ratio|PASS|FAIL).*)$"):
+        rows.append(("watch --serve", line.strip()))
+    for job, line in rows:
+        print(f"{job:22s} {line}")
+
+
+if __name__ == "__main__":
+    main()
