@@ -410,6 +410,43 @@ class DedupResult:
         )
 
 
+def _analysis_decoding(source: Any) -> None:
+    """Decode for analysis only: B-frames without the deblocking filter.
+
+    Deblocking only smooths block edges, and B-frames are the most numerous frames: skipping it there
+    makes H.264/HEVC decoding ~15% cheaper, and no decision on the benchmark clips changed (the
+    analysis averages blocks anyway). Reference frames stay exact, so errors do not build up.
+    """
+    cc = source.stream.codec_context
+    cc.options = {**cc.options, "skip_loop_filter": "bidir"}
+
+
+class _Reread:
+    """The same video fully decoded by a second decoder, handed out by increasing frame index."""
+
+    def __init__(self, path: Path) -> None:
+        from .sources import open_source
+
+        self.source = open_source(path, gray=True)
+        self.source.raw_luma = True  # only ``raw`` (the decoded frame) is used: no conversion
+        self.prefetch = _Prefetch(self.source)
+        self._frames = iter(self.prefetch)
+
+    def get(self, index: int) -> Frame | None:
+        """The frame with this index (skipping earlier ones), or None if this decoder lost it."""
+        for frame in self._frames:
+            if frame.index == index:
+                return frame
+            if frame.index > index:
+                return None
+        return None
+
+    def close(self) -> None:
+        """Stop the reader, then close the decoder."""
+        self.prefetch.close()
+        self.source.close()
+
+
 class _CtrlC:
     """Turn the first Ctrl-C into a request to stop between two frames (a second one stops at once).
 
@@ -607,7 +644,9 @@ def dedup_video(
             folder = isinstance(src, ImageListSource)
             if folder:
                 src.gray = False  # colour images: colour-only changes count too
+            reread: _Reread | None = None
             if isinstance(src, VideoSource):
+                _analysis_decoding(src)
                 # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
                 # of the small image, so a full-size copy and stretch per frame would only cost time.
                 src.raw_luma = True
@@ -628,6 +667,10 @@ def dedup_video(
                         if folder
                         else VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing)
                     )
+                    if not folder:
+                        # The analysis decodes B-frames without deblocking: the frames to encode come from
+                        # a second, full decoder, so the output loses nothing and a dry run decides alike.
+                        reread = _Reread(in_path)
                 pending: tuple[Frame, Decision] | None = None
                 last_time = 0.0
                 step = 1.0 / src.fps if src.fps else 1.0
@@ -641,7 +684,7 @@ def dedup_video(
                     if d.keep:
                         result.kept += 1
                         if writer is not None:
-                            writer.write(frame)
+                            writer.write((reread.get(frame.index) if reread else None) or frame)
                     else:
                         result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
                     last_time = d.time
@@ -672,12 +715,16 @@ def dedup_video(
                 result.duration = (last_time + step) if result.frames else 0.0
                 result.threshold = dd.threshold
                 result.warnings.extend(src.warnings)
+                if reread is not None:
+                    reread.close()
                 if writer is not None:
                     result.warnings.extend(writer.warnings)
                     writer.finish()
                 if reporter is not None:
                     reporter.finish()
             except BaseException:
+                if reread is not None:
+                    reread.close()
                 if writer is not None:
                     writer.abort()
                 if reporter is not None:
