@@ -719,7 +719,10 @@ def dedup_video(
                     reread.close()
                 if writer is not None:
                     result.warnings.extend(writer.warnings)
-                    writer.finish()
+                    if result.interrupted and isinstance(writer, VideoWriter):
+                        writer.finish(until=result.duration)
+                    else:
+                        writer.finish()
                 if reporter is not None:
                     reporter.finish()
             except BaseException:

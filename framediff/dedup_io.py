@@ -26,7 +26,7 @@ DEFAULT_CODECS = {".webm": "libvpx-vp9", ".ogv": "libtheora"}
 # Audio encoder used when the input's audio cannot be copied into the output container as it is.
 AUDIO_CODECS = {".webm": "libopus", ".ogv": "libvorbis", ".avi": "libmp3lame"}
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
-AUDIO_AHEAD = 0.5  # seconds of audio muxed ahead of the current video frame (keeps the muxer's queue short)
+AUDIO_AHEAD = 0.0  # seconds of audio muxed ahead of the video (the muxer interleaves; 0 cuts cleanly on Ctrl-C)
 
 
 def temp_path(final: Path) -> Path:
@@ -234,6 +234,7 @@ class VideoWriter:
         self.audio_in = self.audio_reader.streams.audio[0]
         self._audio_packets = self.audio_reader.demux(self.audio_in)
         self._audio_done = False
+        self._audio_next: Any = None  # a packet read ahead of the video, muxed later
         self._audio_offset = self.source.start  # video time 0 is the video stream's start
         name = self.audio_in.codec_context.name
         self.copy_audio = name in self.container.supported_codecs
@@ -259,14 +260,19 @@ class VideoWriter:
         tb = self.audio_in.time_base
         shift = round(self._audio_offset / tb) if tb else 0
         while True:
-            try:
-                packet = next(self._audio_packets)
-            except (StopIteration, av.FFmpegError, OSError):
-                self._audio_done = True
-                return
+            packet, self._audio_next = self._audio_next, None
+            if packet is None:
+                try:
+                    packet = next(self._audio_packets)
+                except (StopIteration, av.FFmpegError, OSError):
+                    self._audio_done = True
+                    return
             if packet.pts is None:  # the demuxer's flush packet
                 continue
             t = float(packet.pts * tb) - self._audio_offset
+            if t >= until:
+                self._audio_next = packet  # not yet: kept for the next call
+                return
             if t >= 0:
                 if self.copy_audio:
                     packet.pts -= shift
@@ -283,8 +289,6 @@ class VideoWriter:
                         af.pts = af.pts - shift if af.pts is not None else None
                         for p in self.audio.encode(af):
                             self.container.mux(p)
-            if t > until:
-                return
 
     def write(self, frame: Frame) -> None:
         """Encode one kept frame (``frame.raw`` is the decoded ``av.VideoFrame``)."""
@@ -305,12 +309,13 @@ class VideoWriter:
             self.container.mux(packet)
         self.written += 1
 
-    def finish(self) -> None:
-        """Flush the encoders, mux the rest of the audio, close and move into place."""
+    def finish(self, until: float = math.inf) -> None:
+        """Flush the encoders, mux the audio up to ``until`` seconds (all of it by default; an interrupted
+        run stops it where its video stops), close and move into place."""
         for packet in self.video.encode(None):
             self.container.mux(packet)
         if self.audio is not None:
-            self._mux_audio(math.inf)
+            self._mux_audio(until)
             if not self.copy_audio:
                 for packet in self.audio.encode(None):
                     self.container.mux(packet)

@@ -128,6 +128,10 @@ def _probe(path: Path) -> dict:
         times = [f.time for f in c.decode(v)]
         info = {"frames": len(times), "times": times, "audio": bool(c.streams.audio)}
         info["duration"] = c.duration / 1e6 if c.duration else None
+    if info["audio"]:
+        with av.open(str(path)) as c:
+            ends = [f.time + f.samples / f.sample_rate for f in c.decode(c.streams.audio[0])]
+        info["audio_end"] = max(ends)
     return info
 
 
@@ -325,7 +329,10 @@ def test_ctrl_c_leaves_a_valid_video_of_what_was_processed(
         dedup_video(src, out, report=report, progress=stop)
     result = e.value.result
     assert result.interrupted and 50 < result.frames < 120
-    assert _probe(out)["frames"] == result.kept == sum(r["action"] == "keep" for r in _rows(report))
+    info = _probe(out)
+    assert info["frames"] == result.kept == sum(r["action"] == "keep" for r in _rows(report))
+    # The sound stops where the processed video stops.
+    assert info["audio"] and abs(info["audio_end"] - result.duration) < 0.1
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
