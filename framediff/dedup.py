@@ -95,10 +95,6 @@ class Decision:
         return "keep" if self.keep else "drop"
 
 
-# Limited-range luma 16..235 to full-range grey 0..255 (as a BGR conversion would stretch it).
-_TV_TO_PC = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
-
-
 class _Prepared:
     """A frame reduced for comparison: the analysis image, its block size and its block means.
 
@@ -106,14 +102,20 @@ class _Prepared:
     luma alone); until then the decoder's planes are held as they are.
     """
 
-    __slots__ = ("small", "block", "means", "_chroma_src", "_chroma", "chroma_block")
+    __slots__ = ("small", "block", "means", "gain", "_chroma_src", "_chroma", "chroma_block")
 
     def __init__(
-        self, small: np.ndarray, block: int, means: np.ndarray, chroma: tuple[np.ndarray, ...]
+        self,
+        small: np.ndarray,
+        block: int,
+        means: np.ndarray,
+        chroma: tuple[np.ndarray, ...],
+        gain: float = 1.0,
     ) -> None:
         self.small = small
         self.block = block
         self.means = means
+        self.gain = gain  # grey levels per luma code value (255/219 for limited-range video)
         self._chroma_src = chroma
         self._chroma: tuple[np.ndarray, ...] | None = None
         self.chroma_block = BLOCK
@@ -123,12 +125,14 @@ class _Prepared:
         """The two colour-difference planes, shrunk like the grey image (empty for grey input)."""
         if self._chroma is None:
             src = self._chroma_src
-            h, w = self.small.shape
+            # Half the grey image's size: colour changes that matter are blobs, not fine lines, and the
+            # planes cost a quarter as much to compare.
+            h, w = max(1, self.small.shape[0] // 2), max(1, self.small.shape[1] // 2)
             self._chroma = tuple(_fit(c, w, h) for c in src)
             if src:
                 # Blocks of at least 16 x 16 of the planes' own pixels, as for luma.
                 k = src[0].shape[1] / max(1, self._chroma[0].shape[1])
-                self.chroma_block = max(BLOCK, math.ceil(MIN_BLOCK_SOURCE / k))
+                self.chroma_block = max(BLOCK // 2, math.ceil(MIN_BLOCK_SOURCE / k))
             self._chroma_src = ()  # let the decoder's frame go
         return self._chroma
 
@@ -186,9 +190,10 @@ def _prepare(
     # would average too few pixels to keep compression noise below the threshold.
     block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
     small = _shrink(gray, k)
-    if limited_range:
-        small = cv2.LUT(small, _TV_TO_PC)  # on the small image: ~1/16 of the work of stretching the frame
-    return _Prepared(small, block, _block_means(small, block), chroma)
+    # Limited-range luma (16-235) is compared as it is and its scores scaled to full-range grey levels:
+    # the same numbers as stretching every frame first, without the work.
+    gain = 255.0 / 219.0 if limited_range else 1.0
+    return _Prepared(small, block, _block_means(small, block), chroma, gain)
 
 
 def _score(a: _Prepared, b: _Prepared, level: bool = False) -> tuple[float, float]:
@@ -200,8 +205,8 @@ def _score(a: _Prepared, b: _Prepared, level: bool = False) -> tuple[float, floa
     if level:
         # Every other block each way: a quarter of the work, and hundreds of blocks still make a steady median.
         flat = (blocks[::2, ::2] if blocks.size >= 256 else blocks).ravel()
-        median = float(np.partition(flat, flat.size // 2)[flat.size // 2])
-    return min(255.0, max(local, coherent)), median
+        median = a.gain * float(np.partition(flat, flat.size // 2)[flat.size // 2])
+    return min(255.0, a.gain * max(local, coherent)), median
 
 
 def _color_score(a: _Prepared, b: _Prepared) -> float:
