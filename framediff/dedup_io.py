@@ -26,7 +26,8 @@ DEFAULT_CODECS = {".webm": "libvpx-vp9", ".ogv": "libtheora"}
 # Audio encoder used when the input's audio cannot be copied into the output container as it is.
 AUDIO_CODECS = {".webm": "libopus", ".ogv": "libvorbis", ".avi": "libmp3lame"}
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
-AUDIO_AHEAD = 0.0  # seconds of audio muxed ahead of the video (the muxer interleaves; 0 cuts cleanly on Ctrl-C)
+# Seconds of audio muxed ahead of the video: none, the muxer interleaves, and Ctrl-C then cuts cleanly.
+AUDIO_AHEAD = 0.0
 
 
 def temp_path(final: Path) -> Path:
