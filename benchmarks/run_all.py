@@ -61,7 +61,7 @@ def main() -> None:
         rows.append(("compare", line.strip()))
     for line in grab(out["dedup"], r"^(.*(?:recall|ratio|RSS|peak).*)$"):
         rows.append(("dedup", line.strip()))
-    for line in grab(out["watch"], r"^(.*(?:caught|real time|x real).*)$"):
+    for line in grab(out["watch"], r"^(.*(?:framediff watch|real time|acceptance).*)$"):
         rows.append(("watch", line.strip()))
     for line in grab(out["serve"], r"^(.*(?:ratio|PASS|FAIL).*)$"):
         rows.append(("watch --serve", line.strip()))
