@@ -43,7 +43,7 @@ class CompareOptions:
         align: ``auto`` registers B onto A when they do not line up; ``off`` compares pixel to pixel.
         analysis_size: Longest side of the working images (0 = full resolution).
         tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison).
-        merge_gap: Regions closer than this (A's pixels) are one change; ``None``: 1.5% of A's diagonal.
+        merge_gap: Regions closer than this (A's pixels) are one change; ``None``: 2.5% of A's diagonal.
         min_contrast: Regions whose mean colour difference over their box is under this many levels
             are not reported (faint retouching you would not see).
         split: ``None``, or ``auto``/``h``/``v`` when ``a`` holds both pictures side by side (h) or
@@ -473,8 +473,11 @@ def compare(
     merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.025 * diag
     area_a = size_a[0] * size_a[1]
     min_area = opts.min_area if opts.min_area is not None else max(16, int(3e-4 * area_a))
+    # Fragments (smaller than the merge gap) join their neighbours; two regions that are each at least
+    # that big are separate changes unless they nearly touch.
+    gap = int(round(merge_gap))
     regions = find_regions(
-        mask, diff, min_area=max(1, int(round(min_area * scale * scale))), merge_gap=int(round(merge_gap))
+        mask, diff, min_area=max(1, int(round(min_area * scale * scale))), merge_gap=gap, solid=gap
     )
     # Faint regions (mean difference under min_contrast levels) are retouching nobody would see.
     scored = [r for r in regions if r.score * 255.0 >= opts.min_contrast]

@@ -181,12 +181,17 @@ def clean_mask(mask: np.ndarray, open_px: int = 1, close_px: int = 2) -> np.ndar
     return mask
 
 
-def merge_boxes(boxes: Sequence[tuple[int, int, int, int]], gap: int) -> list[tuple[int, int, int, int]]:
+def merge_boxes(
+    boxes: Sequence[tuple[int, int, int, int]], gap: int, solid: int | None = None, solid_gap: int = 0
+) -> list[tuple[int, int, int, int]]:
     """Merge boxes that overlap or lie within ``gap`` pixels of each other, until none do.
 
     Args:
         boxes: ``(x, y, w, h)`` boxes.
         gap: Largest distance between two boxes that still belong to one change.
+        solid: Boxes at least this wide and tall are whole objects, not fragments: two of them are
+            merged only within ``solid_gap`` (default: ``None``, every pair uses ``gap``).
+        solid_gap: The distance used between two solid boxes.
 
     Returns:
         The merged boxes.
@@ -201,12 +206,10 @@ def merge_boxes(boxes: Sequence[tuple[int, int, int, int]], gap: int) -> list[tu
             j = i + 1
             while j < len(out):
                 bx, by, bw, bh = out[j]
-                if (
-                    ax - gap <= bx + bw
-                    and bx - gap <= ax + aw
-                    and ay - gap <= by + bh
-                    and by - gap <= ay + ah
-                ):
+                g = gap
+                if solid is not None and min(aw, ah, bw, bh) >= solid:
+                    g = solid_gap  # two whole objects side by side are two changes
+                if ax - g <= bx + bw and bx - g <= ax + aw and ay - g <= by + bh and by - g <= ay + ah:
                     x0, y0 = min(ax, bx), min(ay, by)
                     x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
                     out[i] = [x0, y0, x1 - x0, y1 - y0]
@@ -225,6 +228,7 @@ def find_regions(
     *,
     min_area: int = 0,
     merge_gap: int = 0,
+    solid: int | None = None,
     full_scale: float = 255.0,
 ) -> list[Region]:
     """Turn a binary mask into regions: connected components, merged when close, filtered by area.
@@ -234,6 +238,8 @@ def find_regions(
         strength: Optional difference map used for each region's score (mean inside the region's pixels).
         min_area: Regions with fewer changed pixels than this are dropped (after merging).
         merge_gap: Components closer than this many pixels are one change (fragments of one object).
+        solid: Components at least this wide and tall are whole changes: two of them merge only within
+            a quarter of ``merge_gap``.
         full_scale: The value of ``strength`` that means a maximal difference (score 1.0).
 
     Returns:
@@ -243,7 +249,7 @@ def find_regions(
     if n <= 1:
         return []
     boxes = [tuple(int(v) for v in stats[i, :4]) for i in range(1, n)]
-    merged = merge_boxes(boxes, merge_gap) if merge_gap > 0 else boxes
+    merged = merge_boxes(boxes, merge_gap, solid, merge_gap // 4) if merge_gap > 0 else boxes
     regions = []
     for x, y, w, h in merged:
         sub = mask[y : y + h, x : x + w] > 0
