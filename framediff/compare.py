@@ -276,6 +276,18 @@ def _channel_max(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def _drop_specks(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    """Remove connected blobs of fewer than ``min_pixels`` pixels from a 0/255 mask."""
+    if min_pixels <= 1:
+        return mask
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return mask
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_pixels
+    keep[0] = False
+    return (keep[labels] * 255).astype(np.uint8)
+
+
 def _hysteresis(diff: np.ndarray, low: float, high: float) -> np.ndarray:
     """Pixels above ``low`` that are connected to at least one pixel above ``high`` (0/255 mask).
 
@@ -467,7 +479,10 @@ def compare(
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.max(mask, cmask)
     mask[valid == 0] = 0
-    mask = clean_mask(mask, open_px=1, close_px=2)
+    # Drop specks by size, not by shape: a morphological opening would also erase thin real changes
+    # (a railing, a wire, a line of text removed), which are connected but only a pixel or two wide.
+    mask = _drop_specks(mask, 6)
+    mask = clean_mask(mask, open_px=0, close_px=2)
 
     diag = float(np.hypot(*work_size))
     merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.025 * diag
