@@ -304,6 +304,16 @@ def _hysteresis(diff: np.ndarray, low: float, high: float) -> np.ndarray:
     return (strong[labels] * 255).astype(np.uint8)
 
 
+def _global_scores(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float, float]:
+    """Mean SSIM, MSE and PSNR of two aligned grey images over the area both cover."""
+    s = _global_ssim(a, b, valid)
+    sq = cv2.absdiff(a, b).astype(np.float32)
+    cv2.multiply(sq, sq, dst=sq)
+    m = float(cv2.mean(sq, mask=(valid > 0).astype(np.uint8))[0])
+    p = float("inf") if m == 0 else float(10 * np.log10(255.0**2 / m))
+    return s, m, p
+
+
 def _global_ssim(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     """Mean SSIM over the area both images cover, after Wang et al.'s automatic downsampling.
 
@@ -458,6 +468,8 @@ def compare(
             [cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)]
         )
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
+    # The global scores need nothing from the region search: compute them on the other core meanwhile.
+    scores = _POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
     diff = _difference(ya, yb, opts)
     diff[valid == 0] = 0
 
@@ -499,11 +511,7 @@ def compare(
     regions = [r.scaled(1.0 / scale, size_a) for r in scored]
 
     # Global scores over the area both images cover.
-    ga2, gb2 = ya[..., 0], yb[..., 0]
-    s = _global_ssim(ga2, gb2, valid)
-    sq = (ga2.astype(np.float32) - gb2.astype(np.float32)) ** 2
-    m = float(sq[valid > 0].mean())
-    p = float("inf") if m == 0 else float(10 * np.log10(255.0**2 / m))
+    s, m, p = scores.result()
     changed = float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(valid)))
     return Comparison(
         identical=not regions,
