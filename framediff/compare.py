@@ -24,7 +24,7 @@ from .options import choice, number
 from .prepare import analysis_scale, resize_to, to_bgr8, tone_lut
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, parse_box
-from .sources import load_image, read_image
+from .sources import load_image
 
 __all__ = ["compare", "Comparison", "CompareOptions", "split_image"]
 
@@ -534,6 +534,3 @@ def compare(
         valid=valid,
         scale=scale,
     )
-
-
-__all__ += ["read_image"]

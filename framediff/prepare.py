@@ -17,7 +17,7 @@ __all__ = [
     "analysis_scale",
     "resize_to",
     "blur",
-    "match_photometry",
+    "tone_lut",
 ]
 
 
@@ -169,52 +169,6 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return image
     return cv2.GaussianBlur(image, (0, 0), sigma)
-
-
-def match_photometry(reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Match ``image``'s brightness and contrast to ``reference``, channel by channel.
-
-    Exposure, contrast and white-balance differences between two photos are a gain and an offset per
-    channel. They are estimated robustly from the two images' quantiles (so a real local change, which
-    moves few pixels, barely moves the estimate) and undone on ``image``.
-
-    Args:
-        reference: The reference image (grey or BGR, uint8).
-        image: The image to correct, same shape as ``reference``.
-        valid: Optional mask of pixels to use for the estimate (non-zero = use).
-
-    Returns:
-        ``image`` corrected as float32 clipped to [0, 255].
-
-    Raises:
-        InputError: when the two images differ in shape.
-    """
-    if reference.shape != image.shape:
-        raise InputError(
-            f"images differ in shape: {reference.shape} vs {image.shape}", "resize or align them first"
-        )
-    ref = reference.reshape(reference.shape[0], reference.shape[1], -1)
-    img = image.reshape(image.shape[0], image.shape[1], -1).astype(np.float32)
-    qs = np.linspace(5, 95, 19)
-    sel = valid.astype(bool) if valid is not None else None
-    step = max(1, int(np.sqrt(ref.shape[0] * ref.shape[1] / 200_000)))  # subsample large images
-    out = np.empty_like(img)
-    for c in range(ref.shape[2]):
-        r = ref[::step, ::step, c]
-        i = img[::step, ::step, c]
-        if sel is not None:
-            s = sel[::step, ::step]
-            r, i = r[s], i[s]
-        qr = np.percentile(r, qs)
-        qi = np.percentile(i, qs)
-        # Least-squares line through matched quantiles: gain and offset of the exposure change.
-        var = float(np.var(qi))
-        gain = float(np.cov(qi, qr, bias=True)[0, 1] / var) if var > 1e-6 else 1.0
-        gain = float(np.clip(gain, 0.25, 4.0))
-        offset = float(np.mean(qr) - gain * np.mean(qi))
-        out[..., c] = img[..., c] * gain + offset
-    np.clip(out, 0, 255, out=out)
-    return out.reshape(image.shape)
 
 
 def tone_lut(
