@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import OutputError
+from .render import write_image
 
 __all__ = ["PlotData", "write_plot"]
 
@@ -130,17 +130,4 @@ def write_plot(path: Path, data: PlotData, title: str = "") -> None:
     Raises:
         OutputError: when the file cannot be written.
     """
-    from .dedup_io import temp_path
-
-    tmp = temp_path(path.with_suffix(".png"))
-    ok, buf = cv2.imencode(".png", render_plot(data, title))
-    try:
-        if not ok:
-            raise OSError("PNG encoding failed")
-        tmp.write_bytes(buf.tobytes())
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write {path}: {e.strerror or e}", "check the folder and its permissions"
-        ) from None
+    write_image(path, render_plot(data, title), fmt=".png")

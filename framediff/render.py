@@ -6,7 +6,7 @@ Pure functions that return new BGR uint8 arrays, plus :func:`write_image`, which
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -109,25 +109,22 @@ def heatmap(image: np.ndarray, diff: np.ndarray, alpha: float = 0.6) -> np.ndarr
     return cv2.addWeighted(grey, 1 - alpha, colored, alpha, 0)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 92) -> None:
-    """Write a picture atomically (temporary file in the same folder, then rename).
+def write_image(
+    path: str | os.PathLike, image: np.ndarray, quality: int = 92, fmt: str | None = None
+) -> None:
+    """Write a picture atomically (a temporary file in the same folder, renamed when complete).
 
     Args:
-        path: Destination; the format follows the extension (.png, .jpg, .webp...).
+        path: Destination; the format follows the extension (.png, .jpg, .webp...) unless ``fmt`` is given.
         image: The pixels.
         quality: JPEG/WebP quality.
+        fmt: Encode as this format (e.g. ``".png"``) whatever the file is called.
 
     Raises:
-        OutputError: when the extension is unknown or the folder is not writable.
+        OutputError: when the format is unknown or the file cannot be written; nothing is left behind.
     """
     p = Path(path)
-    ext = p.suffix.lower() or ".png"
+    ext = (fmt or p.suffix or ".png").lower()
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
     try:
         ok, buf = cv2.imencode(ext, image, params)
@@ -138,11 +135,14 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 92) -
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {p}: folder {folder} does not exist", "create it first")
+    # A name of our own per call (threads may write at once); plain open() keeps the usual permissions.
+    tmp = p.with_name(f".{p.stem}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{p.suffix}")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(buf.tobytes())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, p)
     except OSError as e:
-        raise OutputError(f"cannot write {p}: {e.strerror}", "check the folder's permissions") from None
+        tmp.unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write {p}: {e.strerror or e}", "check the folder and its permissions"
+        ) from None

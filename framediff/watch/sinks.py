@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import OptionError, OutputError
 from ..prepare import to_bgr8
 from ..regions import Region
+from ..render import write_image
 
 __all__ = ["JsonLines", "SnapshotWriter", "CommandRunner", "draw_regions", "EVENT_ENV"]
 
@@ -146,15 +147,7 @@ class SnapshotWriter:
             OutputError: when the file cannot be written.
         """
         path = self.folder / f"{name}.jpg"
-        ok, buf = cv2.imencode(
-            ".jpg", draw_regions(image, regions, self.zones, label), [cv2.IMWRITE_JPEG_QUALITY, 90]
-        )
-        tmp = path.with_suffix(".jpg.part")
-        try:
-            tmp.write_bytes(buf.tobytes())
-            os.replace(tmp, path)  # readers never see half a JPEG
-        except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror}", "check the snapshots folder") from None
+        write_image(path, draw_regions(image, regions, self.zones, label), quality=90)  # atomic
         return str(path)
 
     def close(self) -> None:
