@@ -23,7 +23,7 @@ from .measure import phash, ssim_map
 from .options import choice, number
 from .prepare import analysis_scale, resize_to, to_bgr8, tone_lut
 from .prepare import blur as gaussian_blur
-from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, parse_box
+from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import load_image
 
 __all__ = ["compare", "Comparison", "CompareOptions", "split_image"]
@@ -288,20 +288,9 @@ def _drop_specks(mask: np.ndarray, min_pixels: int) -> np.ndarray:
     return (keep[labels] * 255).astype(np.uint8)
 
 
-def _hysteresis(diff: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Pixels above ``low`` that are connected to at least one pixel above ``high`` (0/255 mask).
-
-    Noise crosses a low threshold in scattered specks; a real change has a core that stands well above
-    the noise. Keeping only low-threshold blobs with such a core removes most noise at little cost.
-    """
-    weak = (diff > low).astype(np.uint8)
-    n, labels = cv2.connectedComponents(weak, connectivity=8)
-    if n <= 1:
-        return weak * 255
-    strong = np.zeros(n, bool)
-    strong[np.unique(labels[diff > high])] = True
-    strong[0] = False
-    return (strong[labels] * 255).astype(np.uint8)
+def _seeded(diff: np.ndarray, low: float) -> np.ndarray:
+    """0/255 mask of the blobs above ``low`` that have a core above twice ``low`` (hysteresis)."""
+    return keep_seeded(diff > low, diff > 2.0 * low).astype(np.uint8) * 255
 
 
 def _global_scores(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float, float]:
@@ -474,7 +463,7 @@ def compare(
     diff[valid == 0] = 0
 
     threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, valid)
-    mask = _hysteresis(diff, threshold, 2.0 * threshold)
+    mask = _seeded(diff, threshold)
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
@@ -487,7 +476,7 @@ def compare(
         )
         cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
         cthr = auto_threshold(coarse, cvalid, minimum=3.0)
-        cmask = _hysteresis(coarse, cthr, 2.0 * cthr)
+        cmask = _seeded(coarse, cthr)
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.max(mask, cmask)
     mask[valid == 0] = 0

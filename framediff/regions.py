@@ -25,6 +25,7 @@ __all__ = [
     "merge_boxes",
     "ignore_mask",
     "parse_box",
+    "keep_seeded",
 ]
 
 
@@ -179,6 +180,30 @@ def clean_mask(mask: np.ndarray, open_px: int = 1, close_px: int = 2) -> np.ndar
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * close_px + 1, 2 * close_px + 1))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k)
     return mask
+
+
+def keep_seeded(weak: np.ndarray, strong: np.ndarray, min_seeds: int = 1) -> np.ndarray:
+    """Hysteresis: keep the connected blobs of ``weak`` that hold at least ``min_seeds`` ``strong`` pixels.
+
+    Noise crosses a low threshold in scattered specks; a real change has a core that stands well above
+    it. Keeping only the low-threshold blobs with such a core removes most noise and keeps full shapes.
+
+    Args:
+        weak: Mask of pixels above the low threshold (non-zero = above).
+        strong: Mask of pixels above the high threshold (non-zero = above).
+        min_seeds: Strong pixels a blob needs to be kept.
+
+    Returns:
+        A boolean mask of the kept pixels.
+    """
+    weak = (weak > 0).astype(np.uint8)
+    n, labels = cv2.connectedComponents(weak, connectivity=8)
+    if n <= 1:
+        return np.zeros(weak.shape, bool)
+    counts = np.bincount(labels[(strong > 0) & (weak > 0)], minlength=n)
+    keep = counts >= min_seeds
+    keep[0] = False
+    return keep[labels]
 
 
 def merge_boxes(

@@ -15,6 +15,7 @@ from framediff.regions import (
     clean_mask,
     find_regions,
     ignore_mask,
+    keep_seeded,
     merge_boxes,
     noise_floor,
     parse_box,
@@ -233,3 +234,13 @@ def test_parse_box_errors(text: str) -> None:
     assert repr(text) in str(info.value)
     assert info.value.hint  # every error says what to do
     assert isinstance(info.value, ValueError)
+
+
+def test_keep_seeded_keeps_only_blobs_with_a_strong_core() -> None:
+    diff = np.zeros((40, 40), np.uint8)
+    diff[5:15, 5:15] = 20  # a weak blob with a strong core: kept whole
+    diff[9:11, 9:11] = 60
+    diff[25:35, 25:35] = 20  # a weak blob alone: dropped
+    kept = keep_seeded(diff > 10, diff > 40)
+    assert kept[5:15, 5:15].all() and not kept[25:35, 25:35].any()
+    assert not keep_seeded(diff > 10, diff > 40, min_seeds=5).any()  # 4 strong pixels are not enough

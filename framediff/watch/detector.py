@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import InputError, OptionError
 from ..options import choice, number
 from ..prepare import analysis_scale, resize_to, to_gray
-from ..regions import Region, ignore_mask, parse_box
+from ..regions import Region, ignore_mask, keep_seeded, parse_box
 from ..sources import read_image
 
 __all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone", "analysis_side"]
@@ -462,7 +462,7 @@ class ChangeDetector:
         # 5. Hysteresis: weak pixels connected to enough strong ones.
         weak = (absd > lo).astype(np.uint8)
         weak = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-        mask = self._keep_seeded(weak, absd > hi)
+        mask = keep_seeded(weak, absd > hi, min_seeds=3).astype(np.uint8)
         fraction = float(np.count_nonzero(mask)) / self._valid_count
 
         # 6. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
@@ -534,16 +534,6 @@ class ChangeDetector:
             cv2.accumulateWeighted(r2, self._var, max(self._alpha, 1.0 / self._seen))
         self._prev = cur
         return result
-
-    def _keep_seeded(self, weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
-        """Keep the connected components of ``weak`` that hold a few ``strong`` pixels."""
-        n, labels = cv2.connectedComponents(weak, connectivity=8)
-        if n <= 1:
-            return np.zeros_like(weak)
-        counts = np.bincount(labels[strong & (weak > 0)], minlength=n)
-        keep = counts >= 3
-        keep[0] = False
-        return keep[labels].astype(np.uint8)
 
     def _group(self, mask: np.ndarray, strength: np.ndarray) -> list[tuple[int, int, int, int, int, float]]:
         """One box per object: components of the mask grouped when within the merge gap of each other.
