@@ -276,21 +276,14 @@ def _channel_max(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _drop_specks(mask: np.ndarray, min_pixels: int) -> np.ndarray:
-    """Remove connected blobs of fewer than ``min_pixels`` pixels from a 0/255 mask."""
-    if min_pixels <= 1:
-        return mask
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
-        return mask
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_pixels
-    keep[0] = False
-    return (keep[labels] * 255).astype(np.uint8)
+def _seeded(diff: np.ndarray, low: float, min_pixels: int = 1) -> np.ndarray:
+    """0/255 mask of the blobs above ``low`` that have a core above twice ``low`` (hysteresis).
 
-
-def _seeded(diff: np.ndarray, low: float) -> np.ndarray:
-    """0/255 mask of the blobs above ``low`` that have a core above twice ``low`` (hysteresis)."""
-    return keep_seeded(diff > low, diff > 2.0 * low).astype(np.uint8) * 255
+    Blobs of fewer than ``min_pixels`` pixels are dropped: by size, not by shape, since a morphological
+    opening would also erase thin real changes (a railing, a wire, a line of text removed), which are
+    connected but only a pixel or two wide.
+    """
+    return keep_seeded(diff > low, diff > 2.0 * low, min_pixels=min_pixels).view(np.uint8) * np.uint8(255)
 
 
 def _global_scores(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float, float]:
@@ -463,7 +456,7 @@ def compare(
     diff[valid == 0] = 0
 
     threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, valid)
-    mask = _seeded(diff, threshold)
+    mask = _seeded(diff, threshold, min_pixels=6)
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
@@ -480,9 +473,6 @@ def compare(
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.max(mask, cmask)
     mask[valid == 0] = 0
-    # Drop specks by size, not by shape: a morphological opening would also erase thin real changes
-    # (a railing, a wire, a line of text removed), which are connected but only a pixel or two wide.
-    mask = _drop_specks(mask, 6)
     mask = clean_mask(mask, open_px=0, close_px=2)
 
     diag = float(np.hypot(*work_size))
