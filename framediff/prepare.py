@@ -171,6 +171,18 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigma)
 
 
+def _contiguous(channel: np.ndarray) -> np.ndarray:
+    """The channel as a C-contiguous array (OpenCV's histogram takes no strided views)."""
+    return channel if channel.flags.c_contiguous else np.ascontiguousarray(channel)
+
+
+def _as_mask(valid: np.ndarray) -> np.ndarray:
+    """A uint8 mask (non-zero = use) from a boolean or numeric mask."""
+    if valid.dtype == np.uint8:
+        return _contiguous(valid)
+    return (valid > 0).astype(np.uint8)
+
+
 def tone_lut(
     source: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None, min_count: int = 20
 ) -> np.ndarray | None:
@@ -192,13 +204,9 @@ def tone_lut(
     Returns:
         A 256-entry uint8 lookup table for ``source``, or ``None`` when the tones already match.
     """
-    step = max(1, int(np.sqrt(source.size / 150_000)))
-    a = source[::step, ::step]
-    b = target[::step, ::step]
-    if valid is not None:
-        s = valid[::step, ::step] > 0
-        a, b = a[s], b[s]
-    joint = np.bincount(a.ravel().astype(np.int32) * 256 + b.ravel(), minlength=65536).reshape(256, 256)
+    # The joint histogram of the two channels (OpenCV's is several times faster than a numpy bincount).
+    m = None if valid is None else _as_mask(valid)
+    joint = cv2.calcHist([_contiguous(source), _contiguous(target)], [0, 1], m, [256, 256], [0, 256, 0, 256])
     counts = joint.sum(axis=1)
     cdf = joint.cumsum(axis=1)
     med = np.argmax(cdf >= np.maximum(1, counts / 2.0)[:, None], axis=1).astype(np.float64)
