@@ -417,7 +417,7 @@ def compare(
         n = int(np.ceil(1.0 / scale - 1e-9))
         if n * scale <= 1.34:
             scale = 1.0 / n
-    wa, wb = resize_to(bgr_a, scale), resize_to(bgr_b, scale)
+    wa, wb = resize_to(bgr_a, scale, fast=True), resize_to(bgr_b, scale, fast=True)
     hd = phash(wa) - phash(wb)  # of the pictures as given, before any alignment or correction
     ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
     work_size = (wa.shape[1], wa.shape[0])
@@ -462,11 +462,11 @@ def compare(
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
-        ca, cb = resize_to(ya, 0.25), resize_to(yb, 0.25)
+        ca, cb = resize_to(ya, 0.25, fast=True), resize_to(yb, 0.25, fast=True)
         # Two coarse views: the fine map averaged (texture lost or gained), and the averaged images
         # compared (a shift of tone too faint for any single pixel).
         coarse = cv2.max(
-            resize_to(diff, 0.25),
+            resize_to(diff, 0.25, fast=True),
             _channel_max(_envelope_diff(ca, cb, 1, activity=0.25)),
         )
         cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
