@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -10,9 +11,24 @@ from .. import __version__
 from ..errors import FramediffError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Each command's module, imported when that command is used: ``framediff dedup`` need not load the live
+# view's web server that ``watch`` brings in (start-up counts in every short run).
+COMMANDS = {"compare": "compare_cmd", "dedup": "dedup_cmd", "watch": "watch_cmd"}
 
 
-@click.group(context_settings=CONTEXT)
+class _LazyGroup(click.Group):
+    """A group that imports a command's module (which registers the command) on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            importlib.import_module(f"{__package__}.{COMMANDS[name]}")
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="framediff")
 def cli() -> None:
     """Are these frames the same, and if not, where do they differ?
