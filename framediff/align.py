@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .prepare import resize_to
+
 __all__ = ["Alignment", "estimate_alignment", "warp_to"]
 
 
@@ -92,8 +94,9 @@ def estimate_alignment(
     """
     sa = min(1.0, max_side / max(gray_a.shape))
     sb = min(1.0, max_side / max(gray_b.shape))
-    small_a = cv2.resize(gray_a, None, fx=sa, fy=sa, interpolation=cv2.INTER_AREA) if sa < 1 else gray_a
-    small_b = cv2.resize(gray_b, None, fx=sb, fy=sb, interpolation=cv2.INTER_AREA) if sb < 1 else gray_b
+    small_a, small_b = resize_to(gray_a, sa, fast=True), resize_to(gray_b, sb, fast=True)
+    # The copies' true factors (sizes are whole pixels).
+    sa, sb = small_a.shape[1] / gray_a.shape[1], small_b.shape[1] / gray_b.shape[1]
     # OpenCV releases the GIL: find both images' features at once.
     fut = _POOL.submit(_features, small_b, features)
     ka, da = _features(small_a, features)
@@ -112,7 +115,7 @@ def estimate_alignment(
         return Alignment(method="none", matches=len(good))
     inliers = int(inl.sum())
     mask = inl.ravel().astype(bool)
-    h = _refine(gray_a, gray_b, h, pa[mask], pb[mask])
+    h = _refine(gray_a, gray_b, h, pa[mask], pb[mask], 2.0 / min(sa, sb))
     h = h / h[2, 2]
     ha, wa = gray_a.shape
     corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
@@ -131,7 +134,13 @@ def estimate_alignment(
 
 
 def _refine(
-    gray_a: np.ndarray, gray_b: np.ndarray, h: np.ndarray, pa: np.ndarray, pb: np.ndarray, keep: int = 300
+    gray_a: np.ndarray,
+    gray_b: np.ndarray,
+    h: np.ndarray,
+    pa: np.ndarray,
+    pb: np.ndarray,
+    max_move: float,
+    keep: int = 300,
 ) -> np.ndarray:
     """Polish a homography found on small copies to sub-pixel accuracy at full resolution.
 
@@ -146,6 +155,8 @@ def _refine(
         h: The coarse homography from B's pixels to A's pixels.
         pa: Inlier points in A (full-resolution pixels).
         pb: The matching points in B.
+        max_move: How far (pixels) the refined fit may move any corner of A from where the coarse fit puts
+            it; a larger move means the tracking went astray (repeated texture), and is not taken.
         keep: At most this many points are tracked (spread over the image by taking every n-th).
 
     Returns:
@@ -164,9 +175,10 @@ def _refine(
             cv2.copyMakeBorder(g, 0, hh - g.shape[0], 0, ww - g.shape[1], cv2.BORDER_REPLICATE)
             for g in (gray_a, gray_b)
         )
+    # The tracker assumes equal brightness; equalising both images undoes any exposure change first.
     tracked, status, _ = cv2.calcOpticalFlowPyrLK(
-        gray_a,
-        gray_b,
+        cv2.equalizeHist(gray_a),
+        cv2.equalizeHist(gray_b),
         pa.reshape(-1, 1, 2).astype(np.float32),
         guess,
         winSize=(15, 15),
@@ -183,7 +195,13 @@ def _refine(
         return fallback
     sel = inl.ravel().astype(bool)
     h3, _ = cv2.findHomography(src[sel], dst[sel], 0)
-    return h3 if h3 is not None else h2
+    refined = h3 if h3 is not None else h2
+    ha, wa = gray_a.shape[:2]
+    corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
+    move = cv2.perspectiveTransform(corners, np.linalg.inv(refined)) - cv2.perspectiveTransform(
+        corners, np.linalg.inv(fallback)
+    )
+    return refined if float(np.abs(move).max()) <= max_move else fallback
 
 
 def warp_to(

@@ -160,9 +160,13 @@ def resize_to(image: np.ndarray, scale: float, *, fast: bool = False) -> np.ndar
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # Area averaging keeps box edges exact (a pyramid would smear them by a pixel or two); OpenCV has a
     # fast path for integer factors, so halve exactly first when the factor is large.
-    while image.shape[1] >= 4 * size[0] and image.shape[0] >= 4 * size[1]:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    if fast and image.shape[1] < 2 * size[0] and image.shape[0] < 2 * size[1]:
+    # In fast mode, halve down to the last factor of two and finish bilinearly (a factor of at least 1/2
+    # still weighs every source pixel).
+    while image.shape[1] >= (2 if fast else 4) * size[0] and image.shape[0] >= (2 if fast else 4) * size[1]:
+        hh, ww = image.shape[:2]
+        # Even sizes only: an odd one would send OpenCV down its slow fractional path.
+        image = cv2.resize(image[: hh - hh % 2, : ww - ww % 2], (ww // 2, hh // 2), interpolation=cv2.INTER_AREA)
+    if fast:
         return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
