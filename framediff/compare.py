@@ -21,7 +21,7 @@ from .align import Alignment, estimate_alignment, warp_to
 from .errors import InputError, OptionError
 from .measure import phash, ssim_map
 from .options import choice, number
-from .prepare import analysis_scale, resize_to, to_bgr8, tone_lut
+from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import load_image
@@ -444,7 +444,7 @@ def compare(
         )
 
     # Exposure, contrast and white balance are not changes: give A the tones of B, channel by channel.
-    luts = [tone_lut(wa[..., c], wb[..., c], valid) for c in range(3)]
+    luts = tone_luts(wa, wb, valid)
     if any(lut is not None for lut in luts):
         wa = cv2.merge(
             [cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)]

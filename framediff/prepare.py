@@ -18,6 +18,7 @@ __all__ = [
     "resize_to",
     "blur",
     "tone_lut",
+    "tone_luts",
 ]
 
 
@@ -222,6 +223,36 @@ def tone_lut(
     # The joint histogram of the two channels (OpenCV's is several times faster than a numpy bincount).
     m = None if valid is None else _as_mask(valid)
     joint = cv2.calcHist([_contiguous(source), _contiguous(target)], [0, 1], m, [256, 256], [0, 256, 0, 256])
+    return _fit_lut(joint, min_count)
+
+
+def tone_luts(
+    source: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None, min_count: int = 20
+) -> list[np.ndarray | None]:
+    """:func:`tone_lut` for every channel of two multi-channel images of one size.
+
+    Reads the interleaved images directly (no per-channel copies).
+
+    Args:
+        source: The image to transform (H x W x C uint8).
+        target: The image whose tones to match, same shape.
+        valid: Optional mask of pixels to learn from (non-zero = use).
+        min_count: Levels seen fewer times are ignored.
+
+    Returns:
+        One lookup table (or ``None`` when that channel already matches) per channel.
+    """
+    m = None if valid is None else _as_mask(valid)
+    src, tgt = _contiguous(source), _contiguous(target)
+    n = src.shape[2]
+    return [
+        _fit_lut(cv2.calcHist([src, tgt], [c, n + c], m, [256, 256], [0, 256, 0, 256]), min_count)
+        for c in range(n)
+    ]
+
+
+def _fit_lut(joint: np.ndarray, min_count: int) -> np.ndarray | None:
+    """The robust gain-and-offset table from a 256 x 256 joint histogram (rows: source levels)."""
     counts = joint.sum(axis=1)
     cdf = joint.cumsum(axis=1)
     med = np.argmax(cdf >= np.maximum(1, counts / 2.0)[:, None], axis=1).astype(np.float64)

@@ -98,15 +98,13 @@ def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[floa
     Returns:
         ``(median, sigma)`` where sigma is the MAD scaled to a normal standard deviation.
     """
-    step = max(1, int(np.sqrt(diff.size / 250_000)))  # a subsample is plenty for two quantiles
-    d = diff[::step, ::step]
-    if valid is not None:
-        d = d[valid[::step, ::step] > 0]
-    if d.size == 0:
-        return 0.0, 0.0
-    if d.dtype == np.uint8:
-        # A histogram gives both quantiles of 8-bit data in one linear pass (no sorting).
-        hist = np.bincount(d.ravel(), minlength=256)
+    if diff.dtype == np.uint8:
+        # A histogram gives both quantiles of 8-bit data in one linear pass (no sorting), and OpenCV's
+        # takes the mask as it is (no gathering of the valid pixels).
+        m = None if valid is None else _as_u8(valid)
+        hist = cv2.calcHist([np.ascontiguousarray(diff)], [0], m, [256], [0, 256]).ravel()
+        if hist.sum() == 0:
+            return 0.0, 0.0
         cdf = np.cumsum(hist)
         half = cdf[-1] / 2.0
         # Mean of the lower and upper median, as np.median does for an even count.
@@ -115,6 +113,12 @@ def noise_floor(diff: np.ndarray, valid: np.ndarray | None = None) -> tuple[floa
         order = np.argsort(dev, kind="stable")
         mad = float(dev[order][np.searchsorted(np.cumsum(hist[order]), half)])
         return med, 1.4826 * mad
+    step = max(1, int(np.sqrt(diff.size / 250_000)))  # a subsample is plenty for two quantiles
+    d = diff[::step, ::step]
+    if valid is not None:
+        d = d[valid[::step, ::step] > 0]
+    if d.size == 0:
+        return 0.0, 0.0
     d = d.astype(np.float32).ravel()
     med = float(np.median(d))
     sigma = 1.4826 * float(np.median(np.abs(d - med)))

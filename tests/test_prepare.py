@@ -10,7 +10,7 @@ import skimage.data
 
 from framediff.errors import InputError
 from framediff.measure import absdiff
-from framediff.prepare import analysis_scale, blur, resize_to, to_bgr8, to_gray, to_uint8, tone_lut
+from framediff.prepare import analysis_scale, blur, resize_to, to_bgr8, to_gray, to_uint8, tone_lut, tone_luts
 from framediff.regions import Region, find_regions, threshold_map
 
 
@@ -177,8 +177,11 @@ def _expose(image: np.ndarray, gains: tuple[float, ...], offsets: tuple[float, .
 def _tone_matched(source: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Apply ``tone_lut`` channel by channel, as compare does (A given B's tones)."""
     planes = []
+    luts = tone_luts(source, target, valid)
     for c in range(source.shape[2]):
         lut = tone_lut(source[..., c], target[..., c], valid)
+        # The all-channel version reads the interleaved images directly and must fit the same tables.
+        assert (lut is None and luts[c] is None) or np.array_equal(lut, luts[c])
         planes.append(cv2.LUT(source[..., c], lut) if lut is not None else source[..., c])
     return cv2.merge(planes)
 
