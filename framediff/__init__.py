@@ -2,12 +2,12 @@
 
 The public API::
 
-    from framediff import compare, open_source, Deduplicator, Watcher
+    from framediff import compare, compare_pairs, open_source, Deduplicator, Watcher
 """
 
 __version__ = "0.1.0"
 
-from .compare import CompareOptions, Comparison, compare  # noqa: E402
+from .compare import CompareOptions, Comparison, compare, compare_pairs  # noqa: E402
 from .dedup import Decision, Deduplicator, DedupResult, dedup_video  # noqa: E402
 from .errors import FramediffError, InputError, OptionError, OutputError, SourceError  # noqa: E402
 from .options import AnalysisOptions  # noqa: E402
@@ -21,6 +21,7 @@ __all__ = [
     "CompareOptions",
     "Comparison",
     "compare",
+    "compare_pairs",
     "Decision",
     "DedupResult",
     "Deduplicator",

@@ -10,7 +10,8 @@ pixels.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 from .align import Alignment, estimate_alignment, warp_to
-from .errors import InputError, OptionError
+from .errors import FramediffError, InputError, OptionError
 from .measure import phash, ssim_map
 from .options import choice, number
 from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
@@ -26,7 +27,7 @@ from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import load_image
 
-__all__ = ["compare", "Comparison", "CompareOptions", "split_image"]
+__all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
 
 MIN_SIDE = 8  # below this there is no structure to compare (and SSIM's window does not fit)
 
@@ -364,6 +365,12 @@ def compare(
         OptionError: when an option is out of range.
     """
     opts = options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
+    img_a, img_b, fast = _read_inputs(a, b, opts)
+    return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes)
+
+
+def _read_inputs(a: Any, b: Any, opts: CompareOptions) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Read (or take) both images, noticing byte-identical files; split ``a`` when ``b`` is None."""
     # Byte-identical files need no decoding beyond A's size.
     fast = None
     if b is not None and not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
@@ -383,6 +390,81 @@ def compare(
         img_a, img_b = split_image(img_a, opts.split)
     elif fast == "bytes":
         img_b = img_a
+    return img_a, img_b, fast
+
+
+def compare_pairs(
+    pairs: Iterable[tuple[Any, Any]],
+    *,
+    ignore: str | os.PathLike | np.ndarray | None = None,
+    ignore_boxes: Any = (),
+    options: CompareOptions | None = None,
+    **kwargs: Any,
+) -> Iterator[Comparison | FramediffError]:
+    """Compare many pairs of images, reading the next pair while the current one is analysed.
+
+    With two or more cores this hides most of the decoding time (for photos, decoding costs about as
+    much as the analysis). At most one pair is read ahead, so memory stays bounded however many pairs
+    there are.
+
+    Args:
+        pairs: ``(a, b)`` paths or arrays, as :func:`compare` takes them.
+        ignore: Optional mask applied to every pair (see :func:`compare`).
+        ignore_boxes: Boxes ignored in every pair.
+        options: A :class:`CompareOptions`; or give its fields as keyword arguments.
+        **kwargs: Fields of :class:`CompareOptions`.
+
+    Yields:
+        One :class:`Comparison` per pair, in order; a pair that cannot be compared (missing or corrupt
+        file, too small) yields its :class:`~framediff.errors.FramediffError` instead, and the batch
+        goes on.
+
+    Raises:
+        OptionError: when an option is out of range (before any pair is read).
+    """
+    opts = options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
+    ign = _ignore_input(ignore)
+    it = iter(pairs)
+
+    def submit() -> Future | None:
+        nxt = next(it, None)
+        return None if nxt is None else _AHEAD.submit(_read_inputs, nxt[0], nxt[1], opts)
+
+    pending = submit()
+    while pending is not None:
+        current, pending = pending, None
+        try:
+            img_a, img_b, fast = current.result()
+        except FramediffError as e:
+            pending = submit()
+            yield e
+            continue
+        pending = submit()  # decode the next pair while this one is analysed
+        try:
+            result = _compare_images(img_a, img_b, fast, opts, ign, ignore_boxes)
+        except FramediffError as e:
+            yield e
+            continue
+        yield result
+
+
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framediff-ahead")
+
+
+def _ignore_input(ignore: Any) -> np.ndarray | None:
+    """The ignore picture as an array (read once, however many pairs use it)."""
+    return load_image(ignore) if ignore is not None and not isinstance(ignore, np.ndarray) else ignore
+
+
+def _compare_images(
+    img_a: np.ndarray,
+    img_b: np.ndarray,
+    fast: str | None,
+    opts: CompareOptions,
+    ignore: Any,
+    ignore_boxes: Any,
+) -> Comparison:
+    """The analysis of :func:`compare`, once both images are in memory."""
     for name, im in (("A", img_a), ("B", img_b)):
         if min(im.shape[:2]) < MIN_SIDE:
             raise InputError(
@@ -391,7 +473,7 @@ def compare(
             )
     size_a = (img_a.shape[1], img_a.shape[0])
     size_b = (img_b.shape[1], img_b.shape[0])
-    ignore_arr = load_image(ignore) if ignore is not None and not isinstance(ignore, np.ndarray) else ignore
+    ignore_arr = _ignore_input(ignore)
     boxes = [parse_box(x) if isinstance(x, str) else tuple(int(v) for v in x) for x in (ignore_boxes or ())]
     ign = ignore_mask(size_a, ignore_arr, boxes)
 

@@ -254,6 +254,8 @@ def test_cli_json_and_outputs(tmp_path: Path) -> None:
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--blur", "1e9"], "blur"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--ignore-box", "1,2,3"], "box"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg")], "two images"),
+        (lambda d: ["compare", str(d), str(SAMPLES / "shelf_b.jpg")], "is a folder"),
+        (lambda d: ["compare", str(d), str(SAMPLES), "-o", str(d / "a.png")], "outputs are folders"),
         (lambda d: ["compare", str(d / "a.png"), str(SAMPLES / "shelf_b.jpg"), "-o", str(d / "a.png")], "never overwrites"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "-o", str(d / "no" / "x.png")], "does not exist"),
     ],
@@ -275,3 +277,65 @@ def test_cli_bad_input_gives_one_error_line_and_exit_2(tmp_path: Path, make_args
     assert "Traceback" not in p.stderr
     assert sorted(x.name for x in tmp_path.iterdir()) == before  # nothing written, nothing half-written
     assert (tmp_path / "a.png").read_bytes() == original  # the input is untouched
+
+
+def test_compare_pairs_reads_ahead_and_keeps_going_past_a_bad_pair(tmp_path: Path, changed_pair) -> None:
+    from framediff import compare_pairs
+
+    a, b, truth = changed_pair
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    pairs = [(a, b), (str(SAMPLES / "same_a.png"), str(SAMPLES / "same_b.jpg")), (str(broken), a), (b, a)]
+    results = list(compare_pairs(pairs, min_area="100"))
+    assert len(results) == 4
+    first, same, bad, swapped = results
+    assert isinstance(first, Comparison) and matched(first.regions, truth)
+    assert first.to_dict() == compare(a, b, min_area=100).to_dict()  # same answer as one by one
+    assert isinstance(same, Comparison) and same.identical
+    assert isinstance(bad, InputError) and "broken.png" in str(bad)
+    assert isinstance(swapped, Comparison) and matched(swapped.regions, truth)
+
+
+def test_cli_two_folders_compares_namesakes(tmp_path: Path) -> None:
+    base, shots, outs = tmp_path / "base", tmp_path / "shots", tmp_path / "diffs"
+    (base / "ui").mkdir(parents=True)
+    (shots / "ui").mkdir(parents=True)
+    shelf_a, shelf_b = cv2.imread(str(SAMPLES / "shelf_a.jpg")), cv2.imread(str(SAMPLES / "shelf_b.jpg"))
+    cv2.imwrite(str(base / "ui" / "shelf.png"), shelf_a)
+    cv2.imwrite(str(shots / "ui" / "shelf.png"), shelf_b)
+    cv2.imwrite(str(base / "same.png"), cv2.imread(str(SAMPLES / "same_a.png")))
+    cv2.imwrite(str(shots / "same.png"), cv2.imread(str(SAMPLES / "same_b.jpg")))
+    cv2.imwrite(str(base / "gone.png"), shelf_a)
+    (base / "notes.txt").write_text("not an image, not compared")
+
+    p = run_cli("compare", str(base), str(shots), "-o", str(outs))
+    assert p.returncode == 1, p.stderr
+    lines = p.stdout.splitlines()
+    assert any(ln.startswith("ui/shelf.png: different: 3 changed regions") for ln in lines), p.stdout
+    assert any(ln.startswith("same.png: same") for ln in lines), p.stdout
+    assert f"gone.png: only in {base}" in lines
+    # Only the differing pair gets an annotated picture: A and B side by side.
+    assert sorted(x.relative_to(outs).as_posix() for x in outs.rglob("*.png")) == ["ui/shelf.png"]
+    assert cv2.imread(str(outs / "ui" / "shelf.png")).shape[1] > 2 * shelf_a.shape[1]
+
+    j = run_cli("compare", str(base), str(shots), "--json")
+    d = json.loads(j.stdout)
+    assert d["identical"] is False and d["only_in_a"] == ["gone.png"] and d["only_in_b"] == []
+    by_name = {r["name"]: r for r in d["pairs"]}
+    assert len(by_name["ui/shelf.png"]["regions"]) == 3 and by_name["same.png"]["identical"] is True
+
+    (base / "gone.png").unlink()
+    (shots / "ui" / "shelf.png").write_bytes(b"corrupt")
+    bad = run_cli("compare", str(base), str(shots))
+    assert bad.returncode == 2
+    assert "ui/shelf.png: error:" in bad.stdout and bad.stderr.startswith("Error: 1 of 2 pairs")
+    assert "Traceback" not in bad.stderr
+
+    (base / "same.png").unlink()
+    (shots / "same.png").unlink()
+    still_bad = run_cli("compare", str(base), str(shots), "-q")
+    assert still_bad.returncode == 2 and still_bad.stdout == ""  # the corrupt pair is still there
+    (shots / "ui" / "shelf.png").unlink()
+    (base / "ui" / "shelf.png").unlink()
+    empty = run_cli("compare", str(base), str(shots))
+    assert empty.returncode == 2 and empty.stderr.startswith("Error: no images")

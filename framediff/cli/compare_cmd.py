@@ -10,8 +10,8 @@ import click
 import cv2
 import numpy as np
 
-from ..compare import CompareOptions, compare
-from ..errors import OutputError
+from ..compare import CompareOptions, Comparison, compare, compare_pairs
+from ..errors import FramediffError, InputError, OutputError
 from ..render import draw_regions, heatmap, side_by_side, write_image
 from .app import cli
 
@@ -27,8 +27,8 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
 
 
 @cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("a", type=click.Path(dir_okay=False))
-@click.argument("b", type=click.Path(dir_okay=False), required=False)
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path(), required=False)
 @click.option(
     "--json",
     "as_json",
@@ -39,7 +39,7 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Write A and B side by side, every region boxed and numbered.",
+    help="Write A and B side by side, every region boxed and numbered (folders: a folder, one file per differing pair).",
 )
 @click.option(
     "--mask",
@@ -136,12 +136,17 @@ def compare_command(
     B may be a hand-held photo of the same scene: it is registered onto A, its exposure matched, and
     JPEG noise ignored. Regions are reported in A's pixels.
 
+    When A and B are folders, every image in A is compared with the file of the same relative name in B
+    (the next pair is read while one is analysed): one line per pair, files found on one side only are
+    listed, and the exit status is 0 only when every pair is the same and nothing is missing.
+
     \b
     Examples:
       framediff compare before.png after.png
       framediff compare shelf1.jpg shelf2.jpg --json -o diff.png
       framediff compare puzzle.jpg --split auto -o answer.png
       framediff compare ui_old.png ui_new.png --align off --ignore-box 0,0,1920,40
+      framediff compare baseline/ screenshots/ -o diffs/
     """
     opts = CompareOptions(
         threshold=threshold,
@@ -153,8 +158,37 @@ def compare_command(
         tolerance=tolerance,
         split=split,
     )
+    if b is not None and os.path.isdir(a) and os.path.isdir(b):
+        return compare_folders(
+            a, b, opts, ignore, ignore_box, output, mask_out, heatmap_out, as_json=as_json, quiet=quiet
+        )
+    for path in (a, b):
+        if path is not None and os.path.isdir(path):
+            raise InputError(f"{path} is a folder", "give two images, or two folders to compare file by file")
     _check_outputs([a, b], [output, mask_out, heatmap_out])
     result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
+    _write_outputs(result, a, b, opts, output, mask_out, heatmap_out)
+
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    elif not quiet:
+        name_b = Path(b).name if b else f"({result.size_b[0]}x{result.size_b[1]} half)"
+        click.echo(f"{Path(a).name} vs {name_b}: {result.summary()}")
+        for i, r in enumerate(result.regions, 1):
+            click.echo(f"  {i}: x={r.x} y={r.y} w={r.w} h={r.h} area={r.area} score={r.score:.3f}")
+    return 0 if result.identical else 1
+
+
+def _write_outputs(
+    result: Comparison,
+    a: str,
+    b: str | None,
+    opts: CompareOptions,
+    output: str | None,
+    mask_out: str | None,
+    heatmap_out: str | None,
+) -> None:
+    """Write the annotated picture, the mask and the heatmap that were asked for."""
 
     if output:
         left = draw_regions(
@@ -174,14 +208,85 @@ def compare_command(
         diff = result.diff if result.diff is not None else np.zeros(base.shape[:2], np.uint8)
         write_image(heatmap_out, heatmap(base, diff))
 
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
+
+
+def _images_under(folder: str) -> set[str]:
+    """Relative paths of the image files under ``folder`` (recursively, by suffix)."""
+    root = Path(folder)
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    }
+
+
+def compare_folders(
+    a: str,
+    b: str,
+    opts: CompareOptions,
+    ignore: str | None,
+    ignore_box: tuple[str, ...],
+    output: str | None,
+    mask_out: str | None,
+    heatmap_out: str | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """Compare every image of folder ``a`` with its namesake in folder ``b``; returns the exit status."""
+    for out in (output, mask_out, heatmap_out):
+        if out and os.path.exists(out) and not os.path.isdir(out):
+            raise OutputError(f"{out} is a file", "with two folders, outputs are folders (one file per pair)")
+        if out and os.path.realpath(out) in (os.path.realpath(a), os.path.realpath(b)):
+            raise OutputError(f"{out} is an input folder", "write the outputs to another folder")
+    in_a, in_b = _images_under(a), _images_under(b)
+    names = sorted(in_a & in_b)
+    only_a, only_b = sorted(in_a - in_b), sorted(in_b - in_a)
+    if not names and not only_a and not only_b:
+        raise InputError(
+            f"no images in {a} or {b}", "give folders holding PNG, JPEG, TIFF, WebP or BMP files"
+        )
+    results = compare_pairs(((os.path.join(a, n), os.path.join(b, n)) for n in names), ignore=ignore, ignore_boxes=ignore_box, options=opts)  # fmt: skip
+    records, different, failed = [], 0, 0
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, FramediffError):
+            failed += 1
+            records.append({"name": name, "error": str(result)})
+            if not as_json and not quiet:
+                click.echo(f"{name}: error: {result}")
+            continue
+        different += not result.identical
+        if not result.identical:
+            stem = Path(name).with_suffix(".png")
+            outs = [os.path.join(d, stem) if d else None for d in (output, mask_out, heatmap_out)]
+            for path in outs:
+                if path:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+            _write_outputs(result, os.path.join(a, name), os.path.join(b, name), opts, *outs)
+        records.append({"name": name, **result.to_dict()})
+        if not as_json and not quiet:
+            click.echo(f"{name}: {result.summary()}")
     if as_json:
-        click.echo(json.dumps(result.to_dict()))
+        same = not different and not failed and not only_a and not only_b
+        click.echo(
+            json.dumps({"identical": same, "pairs": records, "only_in_a": only_a, "only_in_b": only_b})
+        )
     elif not quiet:
-        name_b = Path(b).name if b else f"({result.size_b[0]}x{result.size_b[1]} half)"
-        click.echo(f"{Path(a).name} vs {name_b}: {result.summary()}")
-        for i, r in enumerate(result.regions, 1):
-            click.echo(f"  {i}: x={r.x} y={r.y} w={r.w} h={r.h} area={r.area} score={r.score:.3f}")
-    return 0 if result.identical else 1
+        for n in only_a:
+            click.echo(f"{n}: only in {a}")
+        for n in only_b:
+            click.echo(f"{n}: only in {b}")
+        click.echo(
+            f"{len(names)} pairs: {len(names) - different - failed} same, {different} different"
+            + (f", {failed} failed" if failed else "")
+            + (f"; {len(only_a) + len(only_b)} without a partner" if only_a or only_b else "")
+        )
+    if failed:
+        click.echo(f"Error: {failed} of {len(names)} pairs could not be compared (listed above)", err=True)
+        return 2
+    return 1 if different or only_a or only_b else 0
 
 
 def _load_bgr(a: str, b: str | None, opts: CompareOptions, which: int) -> np.ndarray:
