@@ -3,7 +3,9 @@
 Builds pair sets with ``../shared/bench/make_pairs.py`` (clean and with all nuisances), runs framediff,
 blazediff-interpret and the SSIM + Otsu + contours recipe on them, one process per tool in the same run,
 scores every tool with ``score_pairs.py`` and prints F1, verdict accuracy, time and framediff's time
-ratios.
+ratios. framediff runs twice: one ``compare()`` call per pair (as the peers are called) and through
+``compare_pairs()`` (the batch API behind ``framediff compare DIR_A DIR_B``, which decodes the next pair
+during the analysis).
 
 Usage (from the repository root):
     python benchmarks/bench_compare.py [--seeds 7,3] [--n 40] [--rounds 3] [--out bench-out/compare] [--no-ssim]
@@ -21,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
 
+# One compare() call per pair, as the peers are called.
 RUNNER = r"""
 import json, sys, time
 from framediff import compare
@@ -28,6 +31,19 @@ d = sys.argv[1]; truth = json.load(open(d + "/truth.json")); out = {}
 t0 = time.perf_counter()
 for k, t in truth.items():
     r = compare(f"{d}/{t['a']}", f"{d}/{t['b']}")
+    out[k] = {"identical": r.identical, "boxes": [list(x.box) for x in r.regions]}
+json.dump(out, open(sys.argv[2], "w"))
+print(f"{len(truth)} pairs in {time.perf_counter() - t0:.2f}s")
+"""
+
+# The batch API (what `framediff compare DIR_A DIR_B` uses): the next pair is decoded meanwhile.
+BATCH_RUNNER = r"""
+import json, sys, time
+from framediff import compare_pairs
+d = sys.argv[1]; truth = json.load(open(d + "/truth.json")); out = {}
+t0 = time.perf_counter()
+pairs = [(f"{d}/{t['a']}", f"{d}/{t['b']}") for t in truth.values()]
+for k, r in zip(truth, compare_pairs(pairs)):
     out[k] = {"identical": r.identical, "boxes": [list(x.box) for x in r.regions]}
 json.dump(out, open(sys.argv[2], "w"))
 print(f"{len(truth)} pairs in {time.perf_counter() - t0:.2f}s")
@@ -71,8 +87,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runner = out / "run_framediff.py"
     runner.write_text(RUNNER)
+    batch = out / "run_framediff_batch.py"
+    batch.write_text(BATCH_RUNNER)
     tools = {
         "framediff": lambda d, p: [sys.executable, str(runner), str(d), str(p)],
+        "framediff-batch": lambda d, p: [sys.executable, str(batch), str(d), str(p)],
         "blazediff": lambda d, p: [sys.executable, str(BENCH / "baseline_blazediff.py"), str(d), str(p)],
     }
     if not args.no_ssim:
@@ -101,18 +120,19 @@ def main() -> None:
             case = f"{nuisance:4s} seed {seed}"
             for name in tools:
                 rows.append((case, name, score(d, d / f"pred_{name}.json"), times[name]))
-            for name in tools:
-                if name != "framediff":
-                    rows.append((case, f"  framediff time / {name}", None, times["framediff"] / times[name]))
+            for mine in ("framediff", "framediff-batch"):
+                for name in tools:
+                    if not name.startswith("framediff"):
+                        rows.append((case, f"  {mine} time / {name}", None, times[mine] / times[name]))
     print(
-        f"{'case':16s} {'tool':28s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'verdicts':>8s} {'false':>6s} {'time':>8s}"
+        f"{'case':16s} {'tool':34s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'verdicts':>8s} {'false':>6s} {'time':>8s}"
     )
     for case, name, s, t in rows:
         if s is None:
-            print(f"{case:16s} {name:28s} {'':>6s} {'':>6s} {'':>6s} {'':>8s} {'':>6s} {t:7.2f}x")
+            print(f"{case:16s} {name:34s} {'':>6s} {'':>6s} {'':>6s} {'':>8s} {'':>6s} {t:7.2f}x")
         else:
             print(
-                f"{case:16s} {name:28s} {s['f1']:6.3f} {s['precision']:6.3f} {s['recall']:6.3f} "
+                f"{case:16s} {name:34s} {s['f1']:6.3f} {s['precision']:6.3f} {s['recall']:6.3f} "
                 f"{s['verdicts']:8.3f} {s['false_alarms']:6d} {t:7.2f}s"
             )
 
