@@ -221,6 +221,8 @@ def warp_to(
     w, h = size_a
     if not alignment.warped:
         hb, wb = image_b.shape[:2]
+        if (hb, wb) == (h, w):
+            return image_b, np.full((h, w), 255, np.uint8)  # nothing to move: no copy
         out = np.zeros((h, w) + image_b.shape[2:], image_b.dtype)
         ch, cw = min(h, hb), min(w, wb)
         out[:ch, :cw] = image_b[:ch, :cw]

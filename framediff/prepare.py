@@ -242,8 +242,10 @@ def tone_luts(
     Returns:
         One lookup table (or ``None`` when that channel already matches) per channel.
     """
-    m = None if valid is None else _as_mask(valid)
-    src, tgt = _contiguous(source), _contiguous(target)
+    # A quarter of the pixels of a large image is plenty for 256 medians, and costs a quarter as much.
+    step = 2 if source.shape[0] * source.shape[1] > 400_000 else 1
+    m = None if valid is None else _as_mask(valid[::step, ::step])
+    src, tgt = _contiguous(source[::step, ::step]), _contiguous(target[::step, ::step])
     n = src.shape[2]
     return [
         _fit_lut(cv2.calcHist([src, tgt], [c, n + c], m, [256, 256], [0, 256, 0, 256]), min_count)
