@@ -321,21 +321,28 @@ def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndar
     differences in proportion to local contrast (JPEG and resampling errors live on edges and texture);
     chroma is compared more blurred, because JPEG stores it at half resolution.
     """
-    fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
     if opts.method == "ssim":
+        fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
         return np.clip((1.0 - ssim_map(fa, fb)) * 127.5, 0, 255).astype(np.uint8)
+    # Chroma on the other core meanwhile (OpenCV releases the GIL).
+    chroma = _POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5)
+    fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
     out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
-    # Chroma at half resolution (as JPEG stores it), blurred a little more: cheaper and less noisy. The
-    # three channels go through together (OpenCV filters interleaved channels in one pass); luma's
-    # share of that is thrown away, which still costs less than splitting the channels out first.
     h, w = out.shape
-    sigma = opts.blur + 0.5
+    return cv2.max(out, cv2.resize(chroma.result(), (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def _chroma_difference(ya: np.ndarray, yb: np.ndarray, sigma: float) -> np.ndarray:
+    """The chroma change map at half resolution (as JPEG stores chroma), blurred by ``sigma``.
+
+    The three channels go through together (OpenCV filters interleaved channels in one pass); luma's
+    share of that is thrown away, which still costs less than splitting the channels out first.
+    """
     half = _envelope_diff(
         gaussian_blur(resize_to(ya, 0.5), sigma), gaussian_blur(resize_to(yb, 0.5), sigma), 1, activity=0.25
     )
     _, cr, cb = cv2.split(half)
-    chroma = cv2.max(cr, cb)
-    return cv2.max(out, cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR))
+    return cv2.max(cr, cb)
 
 
 def compare(
