@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -25,7 +26,7 @@ from .options import choice, number
 from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
-from .sources import load_image
+from .sources import _apply_orientation, _exif_orientation, _jpeg_is_complete, load_image
 
 __all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
 
@@ -372,12 +373,101 @@ def compare(
         OptionError: when an option is out of range.
     """
     opts = options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
-    img_a, img_b, fast = _read_inputs(a, b, opts)
-    return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes)
+    img_a, img_b, fast, reduced = _read_inputs(a, b, opts)
+    return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes, reduced)
 
 
-def _read_inputs(a: Any, b: Any, opts: CompareOptions) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Read (or take) both images, noticing byte-identical files; split ``a`` when ``b`` is None."""
+@dataclass(frozen=True)
+class _Reduced:
+    """Both images were decoded at 1/ka and 1/kb of their size; their full sizes are given."""
+
+    ka: int
+    kb: int
+    size_a: tuple[int, int]
+    size_b: tuple[int, int]
+
+
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _jpeg_size(path: str) -> tuple[int, int] | None:
+    """``(width, height)`` of a JPEG as it shows upright (EXIF orientation applied), from its header only."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\xff\xd8":
+                return None
+        from PIL import Image  # Pillow comes with scikit-image; only the header is read
+
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - not a readable JPEG: the normal reader will say why
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _read_jpeg_reduced(path: str, k: int) -> np.ndarray:
+    """Decode a JPEG at 1/k size with libjpeg's DCT scaling (several times faster than full size)."""
+    data = np.fromfile(path, dtype=np.uint8)
+    # OpenCV would turn the picture upright itself here; ignore that so that it is done exactly as for
+    # full-size reads (which must ignore it to keep alpha and depth).
+    image = cv2.imdecode(data, _REDUCED_FLAGS[k] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None or image.size == 0 or not _jpeg_is_complete(data.tobytes()):
+        return load_image(path)  # raises the reader's own clear error
+    return _apply_orientation(image, _exif_orientation(Path(path)))
+
+
+def _reduction(scale: float) -> int:
+    """The largest JPEG decoding reduction (1, 2, 4 or 8) that stays at or above the working scale."""
+    k = 1
+    while k < 8 and 2 * k * scale <= 1.0 + 1e-9:
+        k *= 2
+    return k
+
+
+def _read_reduced(pa: str, pb: str, opts: CompareOptions) -> tuple[np.ndarray, np.ndarray, _Reduced] | None:
+    """Read large JPEGs straight at (about) the working resolution; ``None`` when that does not apply."""
+    size_a = _jpeg_size(pa)
+    if size_a is None:
+        return None
+    k = _reduction(_working_scale(size_a, opts.analysis_size))
+    if k == 1:
+        return None
+    size_b = _jpeg_size(pb)
+    kb = k if size_b is not None else 1
+    fb = _POOL.submit(_read_jpeg_reduced, pb, kb) if kb > 1 else _POOL.submit(load_image, pb)
+    try:
+        img_a = _read_jpeg_reduced(pa, k)
+    finally:
+        error = fb.exception()
+    if error is not None:
+        raise error
+    img_b = fb.result()
+    if size_b is None:
+        size_b = (img_b.shape[1], img_b.shape[0])
+    return img_a, img_b, _Reduced(k, kb, size_a, size_b)
+
+
+def _working_scale(size_a: tuple[int, int], analysis_size: int) -> float:
+    """The analysis scale for an A of ``size_a``, snapped to a whole shrink factor when that costs little."""
+    scale = analysis_scale(*size_a, analysis_size)
+    if 0 < scale < 1.0:
+        # Whole-number shrink factors take OpenCV's fast area-averaging path; take one when it costs at
+        # most a quarter of the working resolution.
+        n = int(np.ceil(1.0 / scale - 1e-9))
+        if n * scale <= 1.34:
+            scale = 1.0 / n
+    return scale
+
+
+def _read_inputs(
+    a: Any, b: Any, opts: CompareOptions
+) -> tuple[np.ndarray, np.ndarray, str | None, _Reduced | None]:
+    """Read (or take) both images, noticing byte-identical files; split ``a`` when ``b`` is None.
+
+    Large JPEGs are decoded at a reduced size when only the working resolution is needed; the returned
+    :class:`_Reduced` then says by how much and gives the full sizes.
+    """
     # Byte-identical files need no decoding beyond A's size.
     fast = None
     if b is not None and not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
@@ -387,6 +477,10 @@ def _read_inputs(a: Any, b: Any, opts: CompareOptions) -> tuple[np.ndarray, np.n
                 if fa.read() == fb.read():
                     fast = "bytes"
     if b is not None and fast is None:
+        if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray) and opts.analysis_size > 0:
+            got = _read_reduced(os.fspath(a), os.fspath(b), opts)
+            if got is not None:
+                return got[0], got[1], None, got[2]
         # Decoding dominates small comparisons; OpenCV releases the GIL, so decode A and B side by side.
         img_a, img_b = _load_pair(a, b)
     else:
@@ -397,7 +491,7 @@ def _read_inputs(a: Any, b: Any, opts: CompareOptions) -> tuple[np.ndarray, np.n
         img_a, img_b = split_image(img_a, opts.split)
     elif fast == "bytes":
         img_b = img_a
-    return img_a, img_b, fast
+    return img_a, img_b, fast, None
 
 
 def compare_pairs(
@@ -441,14 +535,14 @@ def compare_pairs(
     while pending is not None:
         current, pending = pending, None
         try:
-            img_a, img_b, fast = current.result()
+            img_a, img_b, fast, reduced = current.result()
         except FramediffError as e:
             pending = submit()
             yield e
             continue
         pending = submit()  # decode the next pair while this one is analysed
         try:
-            result = _compare_images(img_a, img_b, fast, opts, ign, ignore_boxes)
+            result = _compare_images(img_a, img_b, fast, opts, ign, ignore_boxes, reduced)
         except FramediffError as e:
             yield e
             continue
@@ -470,22 +564,24 @@ def _compare_images(
     opts: CompareOptions,
     ignore: Any,
     ignore_boxes: Any,
+    reduced: _Reduced | None = None,
 ) -> Comparison:
-    """The analysis of :func:`compare`, once both images are in memory."""
-    for name, im in (("A", img_a), ("B", img_b)):
-        if min(im.shape[:2]) < MIN_SIDE:
+    """The analysis of :func:`compare`, once both images are in memory (perhaps decoded reduced)."""
+    size_a = reduced.size_a if reduced else (img_a.shape[1], img_a.shape[0])
+    size_b = reduced.size_b if reduced else (img_b.shape[1], img_b.shape[0])
+    for name, (w, h) in (("A", size_a), ("B", size_b)):
+        if min(w, h) < MIN_SIDE:
             raise InputError(
-                f"image {name} is {im.shape[1]}x{im.shape[0]} pixels, too small to compare",
+                f"image {name} is {w}x{h} pixels, too small to compare",
                 f"give images at least {MIN_SIDE}x{MIN_SIDE}",
             )
-    size_a = (img_a.shape[1], img_a.shape[0])
-    size_b = (img_b.shape[1], img_b.shape[0])
     ignore_arr = _ignore_input(ignore)
     boxes = [parse_box(x) if isinstance(x, str) else tuple(int(v) for v in x) for x in (ignore_boxes or ())]
     ign = ignore_mask(size_a, ignore_arr, boxes)
 
     if (
         fast is None
+        and reduced is None  # equal reduced pixels do not prove equal full-size pixels
         and img_a.shape == img_b.shape
         and img_a.dtype == img_b.dtype
         and np.array_equal(img_a, img_b)
@@ -497,14 +593,9 @@ def _compare_images(
         )
 
     bgr_a, bgr_b = to_bgr8(img_a), to_bgr8(img_b)
-    scale = analysis_scale(*size_a, opts.analysis_size)
-    if 0 < scale < 1.0:
-        # Whole-number shrink factors take OpenCV's fast area-averaging path; take one when it costs at
-        # most a quarter of the working resolution.
-        n = int(np.ceil(1.0 / scale - 1e-9))
-        if n * scale <= 1.34:
-            scale = 1.0 / n
-    wa, wb = resize_to(bgr_a, scale, fast=True), resize_to(bgr_b, scale, fast=True)
+    scale = _working_scale(size_a, opts.analysis_size)
+    ka, kb = (reduced.ka, reduced.kb) if reduced else (1, 1)
+    wa, wb = resize_to(bgr_a, scale * ka, fast=True), resize_to(bgr_b, scale * kb, fast=True)
     hd = phash(wa) - phash(wb)  # of the pictures as given, before any alignment or correction
     ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
     work_size = (wa.shape[1], wa.shape[0])
@@ -524,7 +615,7 @@ def _compare_images(
         alignment.matrix = np.linalg.inv(s_mat) @ alignment.matrix @ s_mat
         alignment.shift = (alignment.shift[0] / scale, alignment.shift[1] / scale)
     if ign is not None:
-        valid[resize_to(ign, scale) > 127] = 0
+        valid[cv2.resize(ign, work_size, interpolation=cv2.INTER_AREA) > 127] = 0
     covered = float(np.count_nonzero(valid)) / valid.size
     if covered < 0.05:
         raise InputError(
@@ -595,8 +686,8 @@ def _compare_images(
         threshold=float(threshold),
         method=opts.method,
         overlap=covered,
-        image_a=bgr_a,
-        image_b=bgr_b,
+        image_a=bgr_a if ka == 1 else None,  # reduced pictures are no good for drawing: callers re-read
+        image_b=bgr_b if kb == 1 else None,
         diff=diff,
         mask=mask,
         valid=valid,

@@ -339,3 +339,36 @@ def test_cli_two_folders_compares_namesakes(tmp_path: Path) -> None:
     (base / "ui" / "shelf.png").unlink()
     empty = run_cli("compare", str(base), str(shots))
     assert empty.returncode == 2 and empty.stderr.startswith("Error: no images")
+
+
+def test_large_jpegs_are_decoded_reduced_with_the_same_answer(tmp_path: Path) -> None:
+    from PIL import Image
+
+    # A 2400x1800 photo pair: analysis runs at 1200 px, so both JPEGs are decoded at half size.
+    a = cv2.resize(photo_bgr("astronaut"), (2400, 1800), interpolation=cv2.INTER_CUBIC)
+    b = a.copy()
+    cv2.circle(b, (1500, 500), 90, (0, 0, 255), -1)
+    m = cv2.getRotationMatrix2D((1200, 900), 0.6, 1.0)
+    m[:, 2] += (9, -5)
+    b = cv2.warpAffine(b, m, (2400, 1800), borderMode=cv2.BORDER_REFLECT)
+    pa, pb = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    cv2.imwrite(str(pa), a, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    # B is stored sideways with an EXIF tag saying "rotate to display": it must still be read upright.
+    sideways = cv2.rotate(b, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    im = Image.fromarray(cv2.cvtColor(sideways, cv2.COLOR_BGR2RGB))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(pb, quality=88, exif=exif)
+
+    r = compare(pa, pb)
+    assert r.size_a == (2400, 1800) and r.size_b == (2400, 1800)
+    assert len(r.regions) == 1 and iou(r.regions[0].box, (1410, 410, 180, 180)) > 0.5, r.regions
+    assert r.alignment.warped and abs(r.alignment.rotation) == pytest.approx(0.6, abs=0.1)
+    full = compare(cv2.imread(str(pa)), cv2.imread(str(pb)))  # full size; imread turns B upright itself
+    assert iou(r.regions[0].box, full.regions[0].box) > 0.8
+
+    out = tmp_path / "side.png"
+    p = run_cli("compare", str(pa), str(pb), "-o", str(out), "--heatmap", str(tmp_path / "h.png"))
+    assert p.returncode == 1, p.stderr
+    assert cv2.imread(str(out)).shape[0] == 1800  # drawn on the full-size pictures
+    assert cv2.imread(str(tmp_path / "h.png")).shape[:2] == (1800, 2400)
