@@ -9,13 +9,13 @@ images are left alone: resampling a perfectly aligned image would only add blur.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from .prepare import resize_to
+from .workers import POOL
 
 __all__ = ["Alignment", "estimate_alignment", "warp_to"]
 
@@ -74,9 +74,6 @@ def _features(gray: np.ndarray, n: int) -> tuple[list, np.ndarray | None]:
     return orb.detectAndCompute(cv2.equalizeHist(gray), None)
 
 
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="framediff-align")
-
-
 def estimate_alignment(
     gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500
 ) -> Alignment:
@@ -98,7 +95,7 @@ def estimate_alignment(
     # The copies' true factors (sizes are whole pixels).
     sa, sb = small_a.shape[1] / gray_a.shape[1], small_b.shape[1] / gray_b.shape[1]
     # OpenCV releases the GIL: find both images' features at once.
-    fut = _POOL.submit(_features, small_b, features)
+    fut = POOL.submit(_features, small_b, features)
     ka, da = _features(small_a, features)
     kb, db = fut.result()
     if da is None or db is None or len(ka) < 8 or len(kb) < 8:

@@ -27,6 +27,7 @@ from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import _apply_orientation, _exif_orientation, _jpeg_is_complete, load_image
+from .workers import POOL
 
 __all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
 
@@ -237,7 +238,7 @@ def _load_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     """Load two images, decoding them in two threads when both are files."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return load_image(a), load_image(b)
-    fb = _POOL.submit(load_image, b)
+    fb = POOL.submit(load_image, b)
     try:
         img_a = load_image(a)
     finally:
@@ -245,9 +246,6 @@ def _load_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     if img_b_or_error is not None:
         raise img_b_or_error
     return img_a, fb.result()
-
-
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="framediff-load")
 
 
 def _mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
@@ -326,7 +324,7 @@ def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndar
         fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
         return np.clip((1.0 - ssim_map(fa, fb)) * 127.5, 0, 255).astype(np.uint8)
     # Chroma on the other core meanwhile (OpenCV releases the GIL).
-    chroma = _POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5)
+    chroma = POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5)
     fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
     out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
     h, w = out.shape
@@ -435,7 +433,7 @@ def _read_reduced(pa: str, pb: str, opts: CompareOptions) -> tuple[np.ndarray, n
         return None
     size_b = _jpeg_size(pb)
     kb = k if size_b is not None else 1
-    fb = _POOL.submit(_read_jpeg_reduced, pb, kb) if kb > 1 else _POOL.submit(load_image, pb)
+    fb = POOL.submit(_read_jpeg_reduced, pb, kb) if kb > 1 else POOL.submit(load_image, pb)
     try:
         img_a = _read_jpeg_reduced(pa, k)
     finally:
@@ -631,7 +629,7 @@ def _compare_images(
         )
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
     # The global scores need nothing from the region search: compute them on the other core meanwhile.
-    scores = _POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
+    scores = POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
     diff = _difference(ya, yb, opts)
     diff[valid == 0] = 0
 
