@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,9 @@ from .errors import InputError, SourceError
 
 __all__ = [
     "Frame",
+    "LumaFrame",
     "FrameSource",
+    "Prefetch",
     "open_source",
     "read_image",
     "load_image",
@@ -69,6 +73,38 @@ class Frame:
     time: float
     image: np.ndarray
     raw: Any = field(default=None, repr=False)
+
+
+class LumaFrame(Frame):
+    """A grey video frame whose full-size picture is made only when something asks for it.
+
+    The decoder's luma plane *is* the grey picture, but limited-range video stores black..white as
+    16..235 and has to be stretched to 0..255 first. A reader that shrinks frames before analysing them
+    (``watch``) reads :attr:`luma` and :attr:`limited` and stretches the small picture instead, which
+    saves a full-size pass per frame; :attr:`image` is made on first access (and kept), so everything
+    else sees the same pixels as before.
+
+    Attributes:
+        luma: The decoder's luma plane, read-only; a view that keeps its decoded frame alive.
+        limited: Whether ``luma`` is limited range (16..235) and needs stretching.
+    """
+
+    def __init__(self, index: int, time: float, luma: np.ndarray, raw: Any, limited: bool) -> None:
+        # No dataclass __init__: ``image`` is a property here, made from ``luma`` on demand.
+        self.index = index
+        self.time = time
+        self.raw = raw
+        self.luma = luma
+        self.limited = limited
+        self._image: np.ndarray | None = None
+
+    @property
+    def image(self) -> np.ndarray:  # type: ignore[override]
+        """The full-range grey picture (H x W uint8), as a ``gray=True`` source yields it."""
+        if self._image is None:
+            # A private copy either way: the plane belongs to the decoder and is read-only.
+            self._image = cv2.LUT(self.luma, _TV_TO_PC) if self.limited else self.luma.copy()
+        return self._image
 
 
 def natural_key(name: str) -> list:
@@ -362,7 +398,7 @@ class VideoSource(FrameSource):
                     t = f.time
                     t = (t - self.start) if t is not None else (last_time + 1.0 / fps if index else 0.0)
                     last_time = t
-                    yield Frame(index, t, self._pixels(f), f)
+                    yield self._frame(index, t, f)
                     index += 1
         except av.error.EOFError:
             pass
@@ -389,7 +425,7 @@ class VideoSource(FrameSource):
                 f"frames stop at {last_time:.2f} s of {self.duration:.2f} s: the file is truncated or corrupt"
             )
 
-    def _pixels(self, f: Any) -> np.ndarray:
+    def _frame(self, index: int, t: float, f: Any) -> Frame:
         if self.gray:
             fmt = f.format.name
             planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))
@@ -399,14 +435,14 @@ class VideoSource(FrameSource):
                 buf = np.frombuffer(plane, np.uint8)
                 if buf.size == plane.line_size * f.height:
                     luma = buf.reshape(f.height, plane.line_size)[:, : f.width]
-                    # Limited-range video stores black..white as 16..235: stretch it as a BGR
-                    # conversion would, so grey frames match to_gray() of colour frames.
                     if self.raw_luma:
-                        return luma
+                        return Frame(index, t, luma, f)
+                    # Limited-range video stores black..white as 16..235: LumaFrame stretches it as a
+                    # BGR conversion would (when asked), so grey frames match to_gray() of colour frames.
                     full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
-                    return luma.copy() if full else cv2.LUT(luma, _TV_TO_PC)
-            return f.to_ndarray(format="gray")
-        return f.to_ndarray(format="bgr24")
+                    return LumaFrame(index, t, luma, f, limited=not full)
+            return Frame(index, t, f.to_ndarray(format="gray"), f)
+        return Frame(index, t, f.to_ndarray(format="bgr24"), f)
 
     def close(self) -> None:
         # Closing a broken stream must not mask the real error.
@@ -454,6 +490,94 @@ class CameraSource(FrameSource):
 
     def close(self) -> None:
         self.cap.release()
+
+
+class Prefetch:
+    """Iterate frames in a background thread, a few frames ahead of the consumer.
+
+    PyAV and OpenCV release the GIL while they work, so the next frames are read and decoded while the
+    consuming thread analyses the current one; the queue is bounded, so memory stays flat however slow
+    the consumer is. Exceptions raised by the iterator are raised again in the consuming thread, at the
+    position where they happened. Use it as a context manager: leaving the block (or :meth:`close`) stops
+    the reader and waits for it, so the source is never closed under a decode in progress.
+
+    Example::
+
+        with open_source("clip.mp4", gray=True) as src, Prefetch(src) as frames:
+            for frame in frames:
+                ...
+
+    Args:
+        frames: What to iterate (a :class:`FrameSource` or any iterable).
+        depth: How many items may wait in the queue.
+        name: The reader thread's name (shows in profilers and ``py-spy dump``).
+    """
+
+    _END = object()
+
+    def __init__(self, frames: Iterable[Any], depth: int = 4, name: str = "framediff-read") -> None:
+        self._queue: queue.Queue = queue.Queue(max(1, int(depth)))
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._read, args=(frames,), name=name, daemon=True)
+        self._thread.start()
+
+    def _read(self, frames: Iterable[Any]) -> None:
+        try:
+            for item in frames:
+                if not self._put(item):
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            self._put(_Raised(e))
+            return
+        self._put(self._END)
+
+    def _put(self, item: Any) -> bool:
+        # A timeout, not a plain put: a consumer that stopped reading must still be able to stop us.
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while not self._done:
+            item = self._queue.get()
+            if item is self._END:
+                self._done = True
+                return
+            if isinstance(item, _Raised):
+                self._done = True
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        """Stop the reader and wait for it to finish the item it is on."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:  # free a blocked put; the frames are dropped
+                    self._queue.get_nowait()
+            self._thread.join(timeout=0.05)
+        with contextlib.suppress(queue.Empty):
+            while True:  # nothing decoded ahead stays referenced after closing
+                self._queue.get_nowait()
+        self._done = True
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class _Raised:
+    """An exception on its way from the reader thread to the consumer (never confused with a frame)."""
+
+    error: BaseException
 
 
 def _av_reason(e: BaseException) -> str:

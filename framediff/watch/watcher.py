@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..errors import FramediffError, SourceError
 from ..options import number
-from ..sources import Frame, FrameSource, is_stream_url, open_source
+from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source
 from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side
 from .events import Event, EventMachine
 
@@ -48,7 +49,7 @@ class WatchState:
         active: Whether a change is in progress.
         changes: Number of changes started so far.
         result: The last frame's result.
-        image: The last frame's pixels (grey), for a live view.
+        last: The last frame itself.
         events: The most recent events (as dicts), newest last.
         lock: Hold it while reading several fields together.
     """
@@ -63,9 +64,15 @@ class WatchState:
     active: bool = False
     changes: int = 0
     result: FrameResult | None = None
-    image: np.ndarray | None = None
+    last: Frame | None = field(default=None, repr=False)
     events: deque = field(default_factory=lambda: deque(maxlen=100))
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The last frame's pixels (grey), for a live view; made on demand (see ``LumaFrame``)."""
+        last = self.last
+        return last.image if last is not None else None
 
 
 def _is_live_spec(spec: str) -> bool:
@@ -291,25 +298,37 @@ class Watcher:
                 self.state.fps = src.fps
             lost_since = None
             pace0: tuple[float, float] | None = None
+            # A file (or folder) is read and decoded a few frames ahead in a second thread while this one
+            # analyses. A live source arrives in real time anyway, and its reads can block for the whole
+            # timeout, which would hold up stopping.
+            ahead = Prefetch(src, name="framediff-decode") if not live else None
             try:
-                for frame in src:
+                for frame in ahead if ahead is not None else src:
                     if self.stopped:
                         break
-                    f = Frame(base_index + frame.index, base_time + frame.time, frame.image, frame.raw)
+                    # The frame is ours (the source keeps no reference): renumber it in place, so a
+                    # LumaFrame stays one and its full-size picture is still only made on demand.
+                    t_src = frame.time
+                    frame.index += base_index
+                    frame.time += base_time
+                    f = frame
                     if self.realtime and not live:
-                        pace0 = pace0 or (time.monotonic(), frame.time)
-                        wait = pace0[0] + (frame.time - pace0[1]) - time.monotonic()
+                        pace0 = pace0 or (time.monotonic(), t_src)
+                        wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
                         if wait > 0 and self._stop.wait(wait):
                             break
-                    self._analyse(f)
+                    pixels, limited = _pixels(f)
+                    self._analyse(f, pixels, limited)
                     last = f
                     count += 1
                     # Frozen: the same picture for frozen_after seconds. "Same" allows a mean difference
                     # of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an encoder
-                    # re-encoding a stalled picture still shuffles a few pixels.
-                    small = frame.image[::4, ::4].astype(np.int16)
+                    # re-encoding a stalled picture still shuffles a few pixels. Limited-range levels are
+                    # 255/219 grey levels apart.
+                    small = np.ascontiguousarray(pixels[::4, ::4])
                     same = probe is not None and probe.shape == small.shape
-                    if same and float(np.mean(np.abs(small - probe))) <= 0.25:
+                    unit = 255.0 / 219.0 if limited else 1.0
+                    if same and cv2.norm(small, probe, cv2.NORM_L1) * unit <= 0.25 * small.size:
                         frozen_since = f.time if frozen_since is None else frozen_since
                         if (
                             not frozen
@@ -348,6 +367,8 @@ class Watcher:
                     raise
                 lost_reason = e.message
             finally:
+                if ahead is not None:
+                    ahead.close()  # before closing the source: the reader may be inside a decode
                 src.close()
             # A live source dropped (error or end of stream): report it once, then reopen.
             was_lost = True
@@ -388,21 +409,21 @@ class Watcher:
             only_zones=self.only_zones,
         )
 
-    def _analyse(self, frame: Frame) -> None:
+    def _analyse(self, frame: Frame, pixels: np.ndarray, limited: bool) -> None:
         assert self.detector is not None
-        h, w = frame.image.shape[:2]
+        h, w = pixels.shape[:2]
         if self.detector.frame_size not in (None, (w, h)):
             # A camera that came back at another resolution: a new scene, learnt afresh (never a change).
             self._say(f"{self.source}: the picture is now {w}x{h}; starting afresh")
             self.detector = self._make_detector()
-        result = self.detector.push(frame.image, frame.index, frame.time)
+        result = self.detector.push(pixels, frame.index, frame.time, limited=limited)
         with self.state.lock:
             st = self.state
             st.frames += 1
             st.frame, st.time = frame.index, frame.time
-            st.size = (frame.image.shape[1], frame.image.shape[0])
+            st.size = (w, h)
             st.result = result
-            st.image = frame.image
+            st.last = frame
         for cb in self._frame_callbacks:
             cb(result, frame)
         for ev in self.machine.push(result):
@@ -417,6 +438,17 @@ class Watcher:
             cb(event, frame if frame is not None else blank)
         with self.state.lock:
             self.state.events.append(event.to_dict())
+
+
+def _pixels(frame: Frame) -> tuple[np.ndarray, bool]:
+    """The pixels to analyse and whether they are limited-range luma.
+
+    A video's :class:`LumaFrame` hands over its decoder plane as it is: the detector stretches the range
+    after shrinking, and the full-size grey picture is then never made unless a callback asks for it.
+    """
+    if isinstance(frame, LumaFrame):
+        return frame.luma, frame.limited
+    return frame.image, False
 
 
 def stderr_log(text: str) -> None:
