@@ -52,6 +52,7 @@ def main() -> None:
         "dedup": run("bench_dedup.py", ["--rounds", "3" if q else "7"]),
         "watch": run("bench_watch.py", ["--cases", "chelsea:5"] if q else []),
         "serve": run("bench_serve.py", ["--repeat", "2" if q else "3"]),
+        "watch_memory": run("bench_watch_memory.py", ["--minutes", "5", "--size", "640x360"] if q else []),
     }
     print("\n== summary (framediff / peer time ratios: below 1.0 means framediff is faster)")
     rows = []
@@ -65,6 +66,8 @@ def main() -> None:
         rows.append(("watch", line.strip()))
     for line in grab(out["serve"], r"^(.*(?:ratio|PASS|FAIL).*)$"):
         rows.append(("watch --serve", line.strip()))
+    for line in grab(out["watch_memory"], r"^((?:RSS after|acceptance).*)$"):
+        rows.append(("watch memory", line.strip()))
     for job, line in rows:
         print(f"{job:22s} {line}")
 
