@@ -166,8 +166,13 @@ def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     """Mean of each whole ``block`` x ``block`` tile, as float32 (one tile for images smaller than that)."""
     h, w = image.shape
     bh, bw = max(1, h // block), max(1, w // block)
-    core = image[: bh * block, : bw * block] if h >= block and w >= block else image
-    return cv2.resize(core.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    if h < block or w < block:
+        return cv2.resize(image.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    # Tile sums from the integral image, exact in integers: cheaper than a float copy and an area resize
+    # (the same means), and this runs several times a frame.
+    s = cv2.integral(image)[: bh * block + 1 : block, : bw * block + 1 : block]
+    sums = s[1:, 1:] - s[:-1, 1:] - s[1:, :-1] + s[:-1, :-1]
+    return sums.astype(np.float32) * np.float32(1.0 / (block * block))
 
 
 def _fit(plane: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -305,16 +310,25 @@ class Deduplicator:
         Raises:
             InputError: when the frame is not an image.
         """
-        image = getattr(frame, "image", frame)
         if time is None:
             time = float(getattr(frame, "time", self.count))
+        return self._push_prepared(self._prepare_frame(frame, chroma, limited_range), time)
+
+    def _prepare_frame(
+        self, frame: Any, chroma: tuple[np.ndarray, np.ndarray] | None = None, limited_range: bool = False
+    ) -> _Prepared:
+        """Shrink a frame for comparison. It reads only the options, never the state, so a decode thread
+        can prepare the next frames while the current one is decided."""
+        image = getattr(frame, "image", frame)
         if not isinstance(image, np.ndarray):
             raise InputError(f"cannot use a {type(image).__name__} as a frame", "push Frames or numpy arrays")
         if image.ndim == 3 and image.shape[2] >= 3 and chroma is None:
-            current = self._prepare_color(image)
-        else:
-            gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
-            current = _prepare(gray, self.analysis_size, limited_range, tuple(chroma or ()))
+            return self._prepare_color(image)
+        gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
+        return _prepare(gray, self.analysis_size, limited_range, tuple(chroma or ()))
+
+    def _push_prepared(self, current: _Prepared, time: float) -> Decision:
+        """Decide for the next frame, already prepared by :meth:`_prepare_frame`."""
         threshold = self.threshold
         index = self.count
         self.count += 1
@@ -416,40 +430,15 @@ class DedupResult:
 
 
 def _analysis_decoding(source: Any) -> None:
-    """Decode for analysis only: B-frames without the deblocking filter.
+    """Decode for analysis only: without the deblocking filter.
 
-    Deblocking only smooths block edges, and B-frames are the most numerous frames: skipping it there
-    makes H.264/HEVC decoding ~15% cheaper, and no decision on the benchmark clips changed (the
-    analysis averages blocks anyway). Reference frames stay exact, so errors do not build up.
+    Deblocking only smooths block edges, and the analysis averages blocks of 16 x 16 source pixels or
+    more, which smooths them anyway: skipping it makes H.264/HEVC decoding ~20% cheaper, and no decision
+    on the benchmark clips changed (``benchmarks/bench_dedup.py`` checks a dry run against a real run,
+    which decodes with the filter on because it encodes the very frames it analyses).
     """
     cc = source.stream.codec_context
-    cc.options = {**cc.options, "skip_loop_filter": "bidir"}
-
-
-class _Reread:
-    """The same video fully decoded by a second decoder, handed out by increasing frame index."""
-
-    def __init__(self, path: Path) -> None:
-        from .sources import open_source
-
-        self.source = open_source(path, gray=True)
-        self.source.raw_luma = True  # only ``raw`` (the decoded frame) is used: no conversion
-        self.prefetch = _Prefetch(self.source)
-        self._frames = iter(self.prefetch)
-
-    def get(self, index: int) -> Frame | None:
-        """The frame with this index (skipping earlier ones), or None if this decoder lost it."""
-        for frame in self._frames:
-            if frame.index == index:
-                return frame
-            if frame.index > index:
-                return None
-        return None
-
-    def close(self) -> None:
-        """Stop the reader, then close the decoder."""
-        self.prefetch.close()
-        self.source.close()
+    cc.options = {**cc.options, "skip_loop_filter": "all"}
 
 
 class _CtrlC:
@@ -484,26 +473,29 @@ class _Prefetch:
     """Iterate a frame source in a background thread, a few frames ahead.
 
     PyAV decodes without the GIL, so the next frames are decoded while this thread analyses (and
-    encodes) the current one; a single thread would leave the decoder idle meanwhile. Closing stops
-    the reader and waits for it, so the source is never closed under a decode in progress.
+    encodes) the current one; a single thread would leave the decoder idle meanwhile. ``work``, when
+    given, runs on each item in the reader thread, and its result is handed out instead: shrinking a
+    frame there, right after the decode, moves the largest share of the analysis off the consuming
+    thread, which decides every frame one after the other. Closing stops the reader and waits for it,
+    so the source is never closed under a decode in progress.
     """
 
     DEPTH = 4  # frames decoded ahead: enough to smooth out the pace, little memory
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, work: Callable[[Any], Any] | None = None) -> None:
         self._queue: queue.Queue = queue.Queue(self.DEPTH)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._read, args=(source,), name="framediff-decode", daemon=True
+            target=self._read, args=(source, work), name="framediff-decode", daemon=True
         )
         self._thread.start()
 
     _END = object()
 
-    def _read(self, source: Any) -> None:
+    def _read(self, source: Any, work: Callable[[Any], Any] | None) -> None:
         try:
             for item in source:
-                if not self._put(item):
+                if not self._put(work(item) if work is not None else item):
                     return
             self._put(self._END)
         except BaseException as e:  # noqa: BLE001 - handed to the consuming thread, which raises it
@@ -621,7 +613,7 @@ def dedup_video(
         OptionError: when an option is out of range.
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
-    from .dedup_io import FolderWriter, ReportWriter, VideoWriter, check_output
+    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_output
     from .dedup_plot import PlotData, write_plot
     from .sources import ImageListSource, VideoSource, open_source
 
@@ -649,9 +641,9 @@ def dedup_video(
             folder = isinstance(src, ImageListSource)
             if folder:
                 src.gray = False  # colour images: colour-only changes count too
-            reread: _Reread | None = None
             if isinstance(src, VideoSource):
-                _analysis_decoding(src)
+                if out_path is None:
+                    _analysis_decoding(src)
                 # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
                 # of the small image, so a full-size copy and stretch per frame would only cost time.
                 src.raw_luma = True
@@ -667,15 +659,13 @@ def dedup_video(
             reporter = ReportWriter(Path(os.fspath(report))) if report is not None else None
             try:
                 if out_path is not None:
+                    # A real run decodes once, fully, and encodes the very frames it analysed, on a
+                    # thread of its own so the encoder never waits for the analysis.
                     writer = (
                         FolderWriter(out_path)
                         if folder
-                        else VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing)
+                        else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                     )
-                    if not folder:
-                        # The analysis decodes B-frames without deblocking: the frames to encode come from
-                        # a second, full decoder, so the output loses nothing and a dry run decides alike.
-                        reread = _Reread(in_path)
                 pending: tuple[Frame, Decision] | None = None
                 last_time = 0.0
                 step = 1.0 / src.fps if src.fps else 1.0
@@ -689,18 +679,22 @@ def dedup_video(
                     if d.keep:
                         result.kept += 1
                         if writer is not None:
-                            writer.write((reread.get(frame.index) if reread else None) or frame)
+                            writer.write(frame)
                     else:
                         result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
                     last_time = d.time
 
+                def prepare(frame: Frame) -> tuple[Frame, _Prepared]:
+                    # Runs in the decode thread, while the frame's planes are fresh in its core's cache.
+                    return frame, dd._prepare_frame(frame, _chroma(frame), _is_limited_range(frame))
+
                 try:
-                    with _Prefetch(src) as frames, _CtrlC() as ctrl_c:
-                        for frame in frames:
+                    with _Prefetch(src, prepare) as frames, _CtrlC() as ctrl_c:
+                        for frame, prepared in frames:
                             if ctrl_c.pressed:
                                 result.interrupted = True
                                 break
-                            d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
+                            d = dd._push_prepared(prepared, frame.time)
                             if pending is not None:
                                 commit(*pending)
                             # One frame of delay: the last frame is always kept, so a video that ends on a held
@@ -720,19 +714,15 @@ def dedup_video(
                 result.duration = (last_time + step) if result.frames else 0.0
                 result.threshold = dd.threshold
                 result.warnings.extend(src.warnings)
-                if reread is not None:
-                    reread.close()
                 if writer is not None:
-                    result.warnings.extend(writer.warnings)
-                    if result.interrupted and isinstance(writer, VideoWriter):
+                    if result.interrupted and isinstance(writer, EncodeThread):
                         writer.finish(until=result.duration)
                     else:
                         writer.finish()
+                    result.warnings.extend(writer.warnings)
                 if reporter is not None:
                     reporter.finish()
             except BaseException:
-                if reread is not None:
-                    reread.close()
                 if writer is not None:
                     writer.abort()
                 if reporter is not None:

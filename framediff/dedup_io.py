@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import shutil
+import threading
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 from .errors import OptionError, OutputError
 from .sources import Frame
 
-__all__ = ["VideoWriter", "FolderWriter", "ReportWriter", "temp_path", "check_output"]
+__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "temp_path", "check_output"]
 
 # Encoder picked by the output's extension when --codec is not given: H.264, except where the container
 # cannot hold it.
@@ -26,6 +28,10 @@ DEFAULT_CODECS = {".webm": "libvpx-vp9", ".ogv": "libtheora"}
 # Audio encoder used when the input's audio cannot be copied into the output container as it is.
 AUDIO_CODECS = {".webm": "libopus", ".ogv": "libvorbis", ".avi": "libmp3lame"}
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
+# Containers whose video track ends where its last frame ends even with B-frames and the gaps of dropped
+# frames: Matroska stores presentation times, and MP4/MOV's last packet is stretched (see finish()). Other
+# containers get H.264/H.265 without B-frames when frames keep their timestamps.
+B_FRAME_FORMATS = ("matroska", "webm", "mp4", "mov")
 # Seconds of audio muxed ahead of the video: none, the muxer interleaves, and Ctrl-C then cuts cleanly.
 AUDIO_AHEAD = 0.0
 
@@ -153,6 +159,9 @@ class VideoWriter:
         self.warnings: list[str] = []
         self.written = 0
         self._last_pts = -1
+        self._held: Any = None  # the latest video packet, not yet muxed
+        self._first_dts: int | None = None
+        self._first_pts = 0
         name = codec or DEFAULT_CODECS.get(output.suffix.lower(), "libx264")
         try:
             self.codec = av.codec.Codec(name, "w")
@@ -200,6 +209,8 @@ class VideoWriter:
         vs.pix_fmt = _pick_format(self.codec, stream.codec_context.pix_fmt or "yuv420p")
         vs.codec_context.time_base = self.time_base
         vs.time_base = self.time_base
+        # One frame, in the output's time base: how long the last frame stays on screen.
+        self._step = max(1, round(1 / (Fraction(rate) * self.time_base)))
         options = {}
         if crf is not None:
             if self.codec.name in CRF_CODECS:
@@ -208,11 +219,21 @@ class VideoWriter:
                     options["b"] = "0"  # constant quality mode in libvpx needs the bitrate unset
             else:
                 self.warnings.append(f"--crf is ignored by the {self.codec.name} encoder")
-        if self.timing == "keep" and self.codec.name in ("libx264", "libx265"):
+        self._dts_length = self.container.format.name in ("mp4", "mov")
+        if (
+            self.timing == "keep"
+            and self.codec.name in ("libx264", "libx265")
+            and self.container.format.name not in B_FRAME_FORMATS
+        ):
             # Without B-frames decode order is presentation order, so with the gaps of dropped frames the
             # track's own duration (from decode times) still ends where the input ends.
             options["bf"] = "0"
         vs.options = options
+        if self.codec.name == "libx264":
+            # PyAV asks encoders for slice threads only, which libx264 takes as x264's "sliced threads":
+            # each frame split across threads and finished before the call returns. FFmpeg's default
+            # (frame and slice) gives x264's frame threads, several frames at once, as the ffmpeg command.
+            vs.thread_type = "AUTO"
         self.video = vs
         self.audio_in = None
         self.audio = None
@@ -299,6 +320,8 @@ class VideoWriter:
         else:
             pts = max(round(frame.time / self.time_base), self._last_pts + 1)
             self._mux_audio(frame.time + AUDIO_AHEAD)
+        if not self.written:
+            self._first_pts = pts
         self._last_pts = pts
         if vf.width != self.video.width or vf.height != self.video.height:
             vf = vf.reformat(width=self.video.width, height=self.video.height)
@@ -306,15 +329,38 @@ class VideoWriter:
         vf.time_base = self.time_base
         # The decoder's I/P/B labels would be taken as forced frame types by the encoder.
         vf.pict_type = 0
-        for packet in self.video.encode(vf):
-            self.container.mux(packet)
+        self._mux_video(self.video.encode(vf))
         self.written += 1
+
+    def _mux_video(self, packets: Any) -> None:
+        """Mux video packets, always holding the latest one back (see :meth:`finish`)."""
+        for packet in packets:
+            if self._first_dts is None:
+                self._first_dts = packet.dts
+            if self._held is not None:
+                self.container.mux(self._held)
+            self._held = packet
 
     def finish(self, until: float = math.inf) -> None:
         """Flush the encoders, mux the audio up to ``until`` seconds (all of it by default; an interrupted
         run stops it where its video stops), close and move into place."""
-        for packet in self.video.encode(None):
-            self.container.mux(packet)
+        self._mux_video(self.video.encode(None))
+        last = self._held
+        if last is not None:
+            # A track lasts from its first packet's decode time to its last one's plus that packet's
+            # duration. With B-frames and the gaps of dropped frames, the last decode time can lie far
+            # before the last frame's presentation time (a held picture at the end would be cut short):
+            # the last packet's duration makes up the difference, so the video ends where the input ends.
+            if (
+                self._dts_length
+                and last.dts is not None
+                and self._first_dts is not None
+                and self._last_pts >= 0
+            ):
+                span = self._last_pts + self._step - self._first_pts  # presentation time, in ticks
+                last.duration = max(last.duration or 0, self._first_dts + span - last.dts)
+            self.container.mux(last)
+            self._held = None
         if self.audio is not None:
             self._mux_audio(until)
             if not self.copy_audio:
@@ -333,3 +379,95 @@ class VideoWriter:
         if getattr(self, "audio_in", None) is not None:
             self.audio_reader.close()
         self.tmp.unlink(missing_ok=True)
+
+
+class EncodeThread:
+    """A :class:`VideoWriter` fed through a short queue and run on a thread of its own.
+
+    Encoding is the slow part of writing a trimmed video. On the caller's thread the encoder would stop
+    while each frame is analysed, and the analysis while each frame is encoded; on its own thread it
+    runs alongside (PyAV encodes without the GIL). The queue holds a few frames at most, so memory stays
+    flat: when the encoder falls behind, the caller waits. An error while encoding is raised on the
+    caller's thread, by the next :meth:`write` or by :meth:`finish`.
+
+    Args:
+        writer: The video writer, opened; only this thread calls its :meth:`VideoWriter.write`.
+    """
+
+    DEPTH = 4  # decoded frames waiting for the encoder: enough to ride out uneven frame costs
+
+    _END = object()
+
+    def __init__(self, writer: VideoWriter) -> None:
+        self.writer = writer
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="framediff-encode", daemon=True)
+        self._thread.start()
+
+    @property
+    def warnings(self) -> list[str]:
+        """The writer's warnings."""
+        return self.writer.warnings
+
+    @property
+    def written(self) -> int:
+        """Frames encoded so far."""
+        return self.writer.written
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is self._END or self._stop.is_set():
+                return
+            try:
+                self.writer.write(frame)
+            except BaseException as e:  # noqa: BLE001 - raised again on the caller's thread
+                self._error = e
+                self._stop.set()
+                return
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def write(self, frame: Frame) -> None:
+        """Queue one kept frame for encoding (waits while the queue is full).
+
+        Raises:
+            Exception: whatever encoding an earlier frame raised.
+        """
+        while True:
+            self._raise()
+            try:
+                self._queue.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _join(self) -> None:
+        """Let the thread end (after the frames already queued, unless stopped) and wait for it."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(self._END, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+    def finish(self, until: float = math.inf) -> None:
+        """Encode the frames still queued, then finish the video (see :meth:`VideoWriter.finish`)."""
+        self._join()
+        self._raise()
+        self.writer.finish(until=until)
+
+    def abort(self) -> None:
+        """Drop the queued frames, stop the thread and delete the partial file."""
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._join()
+        self.writer.abort()

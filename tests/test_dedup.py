@@ -17,6 +17,8 @@ import csv
 import math
 import os
 import signal
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -395,3 +397,66 @@ def test_option_errors_from_the_api() -> None:
         Deduplicator(threshold=-1)
     with pytest.raises(OptionError):
         Deduplicator(max_drop=1.5)
+
+
+def _luma(path: Path) -> list[np.ndarray]:
+    """Every frame's full-range grey picture, decoded with PyAV."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="gray").astype(np.float32) for f in c.decode(c.streams.video[0])]
+
+
+def test_written_frames_are_the_kept_frames(clip: tuple[Path, list[bool]], tmp_path: Path) -> None:
+    """Each frame of the output shows the input frame the report kept at that place, not a neighbour."""
+    src, _ = clip
+    out, report = tmp_path / "out.mp4", tmp_path / "r.csv"
+    dedup_video(src, out, report=report)
+    kept = [int(r["frame"]) for r in _rows(report) if r["action"] == "keep"]
+    inputs, outputs = _luma(src), _luma(out)
+    assert len(outputs) == len(kept)
+    pictures, _ = _frames()
+    for j, i in enumerate(kept):
+        errors = [float(np.mean(np.abs(outputs[j] - x))) for x in inputs]
+        best = int(np.argmin(errors))
+        # The closest input frame is the kept one, or one made from the very same picture (a repeat, or
+        # the caret's off phase coming back).
+        assert np.array_equal(pictures[best], pictures[i]), (
+            f"output frame {j} looks like input {best}, not {i}"
+        )
+        assert errors[i] < 2.0, f"output frame {j} is a poor copy of input {i}"
+
+
+def test_dedup_command_does_not_load_the_other_commands(clip: tuple[Path, list[bool]]) -> None:
+    """Start-up counts in every short run: dedup loads neither the live view's server nor compare's CLI."""
+    src, _ = clip
+    code = (
+        "import sys\n"
+        "from framediff.cli import main\n"
+        "try:\n"
+        f"    main(['dedup', {str(src)!r}, '--dry-run'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('framediff.serve', 'framediff.cli.'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['framediff.cli.app', 'framediff.cli.dedup_cmd']"
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.mov"])
+def test_video_ending_on_a_long_hold_lasts_as_long_as_the_input(tmp_path: Path, name: str) -> None:
+    """The last 50 frames are one held picture: the output keeps its first and the last frame, and its
+    video track still ends at 4.0 s (H.264 with B-frames, whose decode times run ahead of the gap)."""
+    frames = _frames()[0][:70]
+    frames += [frames[-1]] * 50
+    src = tmp_path / "hold.mp4"
+    _write_clip(src, frames)
+    out = tmp_path / name
+    result = dedup_video(src, out)
+    info = _probe(out)
+    assert info["frames"] == result.kept
+    assert abs(info["times"][-1] - 119 / FPS) < 0.002 and info["times"][-2] < 70 / FPS
+    assert abs(info["duration"] - 4.0) <= 0.05
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        if v.duration:  # Matroska gives no per-track duration
+            assert abs(float(v.duration * v.time_base) - 4.0) <= 0.05
+    assert abs(_beep_onset(out) - _beep_onset(src)) < 0.01
