@@ -49,7 +49,7 @@ def main() -> None:
     out = {
         "ssim": run("bench_ssim.py", ["--repeat", "3" if q else "7"]),
         "compare": run("bench_compare.py", ["--seeds", "7" if q else "7,3", "--rounds", "2" if q else "3"]),
-        "dedup": run("bench_dedup.py", ["--rounds", "3" if q else "7"]),
+        "dedup": run("bench_dedup.py", ["--rounds", "3" if q else "7", "--write-rounds", "1" if q else "3"]),
         "watch": run("bench_watch.py", ["--cases", "chelsea:5"] if q else []),
         "serve": run("bench_serve.py", ["--repeat", "2" if q else "3"]),
         "watch_memory": run("bench_watch_memory.py", ["--minutes", "5", "--size", "640x360"] if q else []),
@@ -60,7 +60,7 @@ def main() -> None:
         rows.append(("SSIM vs scikit-image", line.strip()))
     for line in grab(out["compare"], r"^((?:none|all).*(?:framediff|ratio|/).*)$"):
         rows.append(("compare", line.strip()))
-    for line in grab(out["dedup"], r"^(.*(?:recall|ratio|RSS|peak).*)$"):
+    for line in grab(out["dedup"], r"^(?!\s*round)(.*(?:recall|ratio|RSS|peak|agree).*)$"):
         rows.append(("dedup", line.strip()))
     for line in grab(out["watch"], r"^(.*(?:framediff watch|real time|acceptance).*)$"):
         rows.append(("watch", line.strip()))
