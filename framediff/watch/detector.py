@@ -36,7 +36,7 @@ from ..prepare import analysis_scale, resize_to, to_gray
 from ..regions import Region, ignore_mask, keep_seeded, parse_box
 from ..sources import read_image
 
-__all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone", "analysis_side"]
+__all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone", "analysis_side", "shrink_frame"]
 
 REFERENCE_MODES = ("previous", "background")
 
@@ -61,6 +61,55 @@ def analysis_side(width: int, height: int, wanted: int | None) -> int:
     if wanted:
         return int(wanted)
     return 480 if max(width, height) <= 1280 else 384
+
+
+def _geometry(width: int, height: int, wanted: int | None) -> tuple[float, tuple[int, int]]:
+    """The shrink factor and the analysis image's ``(width, height)`` for a frame size."""
+    scale = analysis_scale(width, height, analysis_side(width, height, wanted))
+    return scale, (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def shrink_frame(image: np.ndarray, options: WatchOptions, limited: bool = False) -> np.ndarray:
+    """A grey frame at analysis size, as :meth:`ChangeDetector.push` analyses it: shrunk, float32, blurred.
+
+    It depends only on the frame and the options, so a reading thread can do it ahead of the detector
+    (and pass the result to ``push(..., small=...)``); this is the only full-size pass over the frame.
+
+    Args:
+        image: The frame, H x W grey (uint8 for the fast paths).
+        options: The detector's options (analysis size and blur).
+        limited: ``image`` is limited-range luma (16..235), stretched to 0..255 after shrinking.
+
+    Returns:
+        The analysis image, float32, levels 0..255.
+    """
+    h, w = image.shape[:2]
+    scale, (aw, ah) = _geometry(w, h, options.analysis_size)
+    if (aw, ah) == (w, h):
+        small = image
+    elif w % aw == 0 and h % ah == 0 and w // aw == h // ah >= 4:
+        # A large whole factor (1080p -> 384 x 216 is 5, 4K is 10). Exact halvings (INTER_LINEAR at
+        # exactly 1/2 is the mean of each 2 x 2 block, and OpenCV vectorises it) while the factor left is 2
+        # or more, then a bilinear step of under 2 on the small rest, where every pixel still contributes.
+        # At 1080p that is 0.35 ms against 0.78 ms for one area resize by 5, with the same noise averaging
+        # (it smooths a little more, like a 5-6 px box instead of 5 px).
+        small, left = image, w // aw
+        while left >= 2:
+            small = cv2.resize(
+                small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_LINEAR
+            )
+            left /= 2
+        if small.shape[:2] != (ah, aw):
+            small = cv2.resize(small, (aw, ah), interpolation=cv2.INTER_LINEAR)
+    else:
+        small = resize_to(image, scale)  # area averaging; exact for small whole factors
+    # Limited-range luma (16..235) is stretched to 0..255 only now, on the small picture: the same affine
+    # map as stretching the full frame first, at a twenty-fifth of the cost.
+    stretch = limited and small.dtype == np.uint8
+    small = cv2.LUT(small, _TV_TO_PC_F32) if stretch else small.astype(np.float32)
+    if options.blur > 0:
+        small = cv2.GaussianBlur(small, (0, 0), options.blur)
+    return small
 
 
 def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
@@ -308,8 +357,7 @@ class ChangeDetector:
         """Per-size constants: analysis scale, valid mask, grouping kernel, areas."""
         o = self.options
         self._size = (width, height)
-        self.scale = analysis_scale(width, height, analysis_side(width, height, o.analysis_size))
-        aw, ah = max(1, round(width * self.scale)), max(1, round(height * self.scale))
+        self.scale, (aw, ah) = _geometry(width, height, o.analysis_size)
         self._analysis_size = (aw, ah)
         valid = np.full((ah, aw), 255, np.uint8)
         if self.only_zones:
@@ -362,40 +410,18 @@ class ChangeDetector:
         return self._fixed
 
     def _prepare(self, gray: np.ndarray, limited: bool = False) -> np.ndarray:
-        h, w = gray.shape[:2]
-        aw, ah = self._analysis_size
-        if (aw, ah) == (w, h):
-            small = gray
-        elif w % aw == 0 and h % ah == 0 and w // aw == h // ah >= 4:
-            # A large whole factor (1080p -> 384 x 216 is 5, 4K is 10). Exact halvings (INTER_LINEAR at
-            # exactly 1/2 is the mean of each 2 x 2 block, and OpenCV vectorises it) while the factor left
-            # is 2 or more, then a bilinear step of under 2 on the small rest, where every pixel still
-            # contributes. At 1080p that is 0.35 ms against 0.78 ms for one area resize by 5, with the same
-            # noise averaging (it smooths a little more, like a 5-6 px box instead of 5 px).
-            small, left = gray, w // aw
-            while left >= 2:
-                small = cv2.resize(
-                    small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_LINEAR
-                )
-                left /= 2
-            if small.shape[:2] != (ah, aw):
-                small = cv2.resize(small, (aw, ah), interpolation=cv2.INTER_LINEAR)
-        else:
-            small = resize_to(gray, self.scale)  # area averaging; exact for small whole factors
-        if limited and small.dtype == np.uint8:
-            # Limited-range luma (16..235), stretched to 0..255 only now, on the small picture: the same
-            # affine map as stretching the full frame first, at a twenty-fifth of the cost.
-            small = cv2.LUT(small, _TV_TO_PC_F32)
-        else:
-            small = small.astype(np.float32)
-        if self.options.blur > 0:
-            small = cv2.GaussianBlur(small, (0, 0), self.options.blur)
-        return small
+        return shrink_frame(gray, self.options, limited)
 
     # -- the per-frame work ------------------------------------------------------------------------------
 
     def push(
-        self, image: np.ndarray, index: int = 0, time: float = 0.0, *, limited: bool = False
+        self,
+        image: np.ndarray,
+        index: int = 0,
+        time: float = 0.0,
+        *,
+        limited: bool = False,
+        small: np.ndarray | None = None,
     ) -> FrameResult:
         """Analyse one frame.
 
@@ -406,6 +432,8 @@ class ChangeDetector:
             limited: ``image`` is limited-range luma (black..white stored as 16..235, as most video
                 decoders deliver it); it is stretched to 0..255 after shrinking, which is much cheaper than
                 stretching the full frame first (see :class:`~framediff.sources.LumaFrame`).
+            small: ``shrink_frame(image, options, limited)`` when it was already made (in a reading
+                thread, say); the full-size ``image`` is then only checked for its size.
 
         Returns:
             The frame's regions (in source pixels) and what else was seen.
@@ -424,7 +452,10 @@ class ChangeDetector:
                 f"frame {index} is {w}x{h} but the stream started at {self._size[0]}x{self._size[1]}",
                 "restart the detector for a new source",
             )
-        cur = self._prepare(gray, limited)
+        if small is not None and small.shape == self._analysis_size[::-1] and small.dtype == np.float32:
+            cur = small
+        else:
+            cur = self._prepare(gray, limited)
         result = FrameResult(index, time)
         if self._var is None:
             self._var = np.zeros(cur.shape, np.float32)
@@ -449,7 +480,7 @@ class ChangeDetector:
         samp = self._grid_at
         rs, cs = ref.take(samp), cur.take(samp)
         ok = rs > 12  # ratios of near-black pixels are noise
-        gain = float(np.median(cs[ok] / rs[ok])) if np.count_nonzero(ok) > 50 else 1.0
+        gain = _median(cs[ok] / rs[ok]) if np.count_nonzero(ok) > 50 else 1.0
         gain = min(max(gain, 0.2), 5.0)
         # The light model is a tone curve (reference level -> current level): the median difference per
         # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
@@ -459,7 +490,7 @@ class ChangeDetector:
         ds = diff.take(samp)
         # 2. Noise floor of this frame (MAD of the signed difference), smoothed so one clean frame does not
         # make the next one hypersensitive.
-        sigma = 1.4826 * float(np.median(np.abs(ds))) if ds.size else 1.0
+        sigma = 1.4826 * _median(np.abs(ds)) if ds.size else 1.0
         self._noise = sigma if self._noise is None else max(sigma, 0.7 * self._noise + 0.3 * sigma)
         noise = max(self._noise, 0.5)
         o = self.options
@@ -476,7 +507,7 @@ class ChangeDetector:
             hi *= o.sensitivity
             np.maximum(hi, 8.0, out=hi)  # compression pumps flat areas by ~5 levels
             # Only reported (the per-pixel thresholds are what count): a quarter of the sample is plenty.
-            result.threshold = float(np.median(hi.take(samp[::4])))
+            result.threshold = _median(hi.take(samp[::4]))
         lo = np.maximum(hi * 0.5, np.float32(4.0))
         result.noise = noise
 
@@ -634,7 +665,7 @@ class ChangeDetector:
             sub = mask[y : y + h, x : x + w] > 0
             st = self._still[y : y + h, x : x + w][sub]
             # The object must be (nearly) all still: a moving object has moving edges.
-            still_frames = int(np.percentile(st, 10)) if st.size else 0
+            still_frames = _percentile(st, 10) if st.size else 0
             if still_frames < self._frames_still:
                 keep.append(g)
                 continue
@@ -681,6 +712,26 @@ class ChangeDetector:
         return hit
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, without its generic machinery: one partition (called per frame)."""
+    n = x.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return 0.5 * (float(p[k - 1]) + float(p[k]))
+
+
+def _percentile(x: np.ndarray, q: float) -> int:
+    """``int(np.percentile(x, q))`` (linear interpolation) of a non-negative 1-D array, by one partition."""
+    pos = q / 100.0 * (x.size - 1)
+    i = int(pos)
+    if i + 1 >= x.size:
+        return int(np.partition(x, i)[i])
+    p = np.partition(x, (i, i + 1))
+    return int(float(p[i]) + (pos - i) * (float(p[i + 1]) - float(p[i])))
+
+
 def _grad(image: np.ndarray) -> np.ndarray:
     """Gradient magnitude (L1 of Sobel x and y): where the edges are."""
     gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
@@ -719,7 +770,8 @@ def _tone_map(ref: np.ndarray, rs: np.ndarray, cs: np.ndarray, bands: int = 16) 
     # interpolating every pixel).
     lut = np.interp(np.arange(256, dtype=np.float32), centres, med).astype(np.float32)
     corr = cv2.LUT(ref.astype(np.uint8), lut.reshape(1, 256))
-    return np.clip(ref + corr, 0, 255)
+    out = cv2.add(ref, corr)
+    return np.clip(out, 0, 255, out=out)
 
 
 def _same_texture(cur: np.ndarray, pred: np.ndarray, sub: np.ndarray) -> bool:

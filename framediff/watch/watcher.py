@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import FramediffError, SourceError
 from ..options import number
 from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source
-from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side
+from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, shrink_frame
 from .events import Event, EventMachine
 
 __all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback"]
@@ -301,9 +301,9 @@ class Watcher:
             # A file (or folder) is read and decoded a few frames ahead in a second thread while this one
             # analyses. A live source arrives in real time anyway, and its reads can block for the whole
             # timeout, which would hold up stopping.
-            ahead = Prefetch(src, name="framediff-decode") if not live else None
+            ahead = Prefetch(_read_ahead(src, self.options), name="framediff-decode") if not live else None
             try:
-                for frame in ahead if ahead is not None else src:
+                for frame, pixels, limited, small, thumb in ahead if ahead is not None else _read(src):
                     if self.stopped:
                         break
                     # The frame is ours (the source keeps no reference): renumber it in place, so a
@@ -317,18 +317,16 @@ class Watcher:
                         wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
                         if wait > 0 and self._stop.wait(wait):
                             break
-                    pixels, limited = _pixels(f)
-                    self._analyse(f, pixels, limited)
+                    self._analyse(f, pixels, limited, small)
                     last = f
                     count += 1
                     # Frozen: the same picture for frozen_after seconds. "Same" allows a mean difference
                     # of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an encoder
                     # re-encoding a stalled picture still shuffles a few pixels. Limited-range levels are
                     # 255/219 grey levels apart.
-                    small = np.ascontiguousarray(pixels[::4, ::4])
-                    same = probe is not None and probe.shape == small.shape
+                    same = probe is not None and probe.shape == thumb.shape and probe.dtype == thumb.dtype
                     unit = 255.0 / 219.0 if limited else 1.0
-                    if same and cv2.norm(small, probe, cv2.NORM_L1) * unit <= 0.25 * small.size:
+                    if same and cv2.norm(thumb, probe, cv2.NORM_L1) * unit <= 0.25 * thumb.size:
                         frozen_since = f.time if frozen_since is None else frozen_since
                         if (
                             not frozen
@@ -351,7 +349,7 @@ class Watcher:
                                 self.state.status = "running"
                             self._emit(Event("source_unfrozen", f.index, f.time), f)
                         frozen_since = None
-                    probe = small
+                    probe = thumb
                     if self.max_frames is not None and count >= self.max_frames:
                         self.stop("max frames")
                     if self.duration is not None:
@@ -409,14 +407,14 @@ class Watcher:
             only_zones=self.only_zones,
         )
 
-    def _analyse(self, frame: Frame, pixels: np.ndarray, limited: bool) -> None:
+    def _analyse(self, frame: Frame, pixels: np.ndarray, limited: bool, small: np.ndarray | None) -> None:
         assert self.detector is not None
         h, w = pixels.shape[:2]
         if self.detector.frame_size not in (None, (w, h)):
             # A camera that came back at another resolution: a new scene, learnt afresh (never a change).
             self._say(f"{self.source}: the picture is now {w}x{h}; starting afresh")
             self.detector = self._make_detector()
-        result = self.detector.push(pixels, frame.index, frame.time, limited=limited)
+        result = self.detector.push(pixels, frame.index, frame.time, limited=limited, small=small)
         with self.state.lock:
             st = self.state
             st.frames += 1
@@ -449,6 +447,34 @@ def _pixels(frame: Frame) -> tuple[np.ndarray, bool]:
     if isinstance(frame, LumaFrame):
         return frame.luma, frame.limited
     return frame.image, False
+
+
+_Item = tuple[Frame, np.ndarray, bool, "np.ndarray | None", np.ndarray]
+
+
+def _thumb(pixels: np.ndarray) -> np.ndarray:
+    """Every 4th pixel of every 4th row: enough to tell a frozen picture from a live one."""
+    return np.ascontiguousarray(pixels[::4, ::4])
+
+
+def _read(src: FrameSource) -> Iterator[_Item]:
+    """Frames with what the loop needs of them: pixels, their range, no analysis image, the frozen probe."""
+    for frame in src:
+        pixels, limited = _pixels(frame)
+        yield frame, pixels, limited, None, _thumb(pixels)
+
+
+def _read_ahead(src: FrameSource, options: WatchOptions) -> Iterator[_Item]:
+    """As :func:`_read`, with the analysis image made too: meant for the reading thread.
+
+    Shrinking is the only pass over the full frame. Done here, right after the decode and on the other
+    core, it takes that pass off the analysing thread, which is the one that limits the speed.
+    """
+    for frame in src:
+        pixels, limited = _pixels(frame)
+        grey = pixels.ndim == 2 and pixels.dtype == np.uint8
+        small = shrink_frame(pixels, options, limited) if grey else None
+        yield frame, pixels, limited, small, _thumb(pixels)
 
 
 def stderr_log(text: str) -> None:
