@@ -13,7 +13,25 @@ from .errors import FramediffError, InputError, OptionError, OutputError, Source
 from .options import AnalysisOptions  # noqa: E402
 from .regions import Region  # noqa: E402
 from .sources import Frame, FrameSource, open_source  # noqa: E402
-from .watch import ChangeDetector, Watcher, WatchOptions, WatchState  # noqa: E402
+
+# The watch names load with their package on first use: every ``framediff`` command imports this module,
+# and only ``watch`` needs them (start-up counts in every short run).
+_WATCH = ("ChangeDetector", "Watcher", "WatchOptions", "WatchState")
+
+
+def __getattr__(name: str) -> object:
+    """Load the watch names on first use (PEP 562)."""
+    if name in _WATCH:
+        from . import watch
+
+        return getattr(watch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the watch names included before they are loaded."""
+    return sorted(set(globals()) | set(_WATCH))
+
 
 __all__ = [
     "__version__",

@@ -426,7 +426,7 @@ def test_written_frames_are_the_kept_frames(clip: tuple[Path, list[bool]], tmp_p
 
 
 def test_dedup_command_does_not_load_the_other_commands(clip: tuple[Path, list[bool]]) -> None:
-    """Start-up counts in every short run: dedup loads neither the live view's server nor compare's CLI."""
+    """Start-up counts in every short run: dedup loads neither watch, nor its live view, nor compare's CLI."""
     src, _ = clip
     code = (
         "import sys\n"
@@ -435,7 +435,7 @@ def test_dedup_command_does_not_load_the_other_commands(clip: tuple[Path, list[b
         f"    main(['dedup', {str(src)!r}, '--dry-run'])\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('framediff.serve', 'framediff.cli.'))))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('framediff.serve', 'framediff.watch', 'framediff.cli.'))))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['framediff.cli.app', 'framediff.cli.dedup_cmd']"
