@@ -463,6 +463,26 @@ def test_config_file_is_read_back_and_merged_with_the_command_line(
     assert e.value.code == 2 and "no such file" in capsys.readouterr().err
 
 
+# -- memory: full-size snapshots stay within their budget -------------------------------------------------
+
+
+def test_old_snapshots_shrink_to_thumbnails_within_the_memory_budget(live_clip: str) -> None:
+    watcher = Watcher(live_clip)
+    live = LiveView(watcher, snapshot_memory=1)  # room for the newest full-size picture only
+    watcher.run(handle_signals=False)
+    live._snapshots_due()  # what the encoder thread does twice a second: picture the queued events
+    starts = [e for e in live.events(0, 100) if e["event"] == "change_start"]
+    assert len(starts) == len(VISITS)
+    seqs = sorted(e["seq"] for e in starts)  # oldest first
+    sizes = {seq: (len(live.snapshot(seq)), len(live.snapshot(seq, thumb=True))) for seq in seqs}
+    # The newest event keeps its full-size picture, larger than its thumbnail...
+    assert sizes[seqs[-1]][0] > sizes[seqs[-1]][1] > 0
+    # ...the older ones are served their thumbnail instead, and every event still has one.
+    for seq in seqs[:-1]:
+        assert live.snapshot(seq) == live.snapshot(seq, thumb=True)
+        assert cv2.imdecode(np.frombuffer(live.snapshot(seq), np.uint8), cv2.IMREAD_COLOR) is not None
+
+
 # -- a stalled viewer never slows the watch ---------------------------------------------------------------
 
 

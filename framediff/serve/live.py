@@ -69,6 +69,10 @@ class LiveView:
         snapshot_width: Longest side of the event snapshots.
         quality: JPEG quality of the live picture (1-100).
         max_events: Events kept for the page and ``/api/events`` (the oldest are dropped).
+        snapshot_memory: Bytes of full-size event snapshots kept in memory. When a new one would exceed
+            it, the oldest full-size pictures are dropped and their events keep only their thumbnail
+            (served in their place): a busy scene fills ``max_events`` only after tens of minutes, and
+            200 pictures of ~150 kB each would otherwise grow the process by 30 MB on the way.
         config_path: Where "save" writes the areas (``None``: the page cannot save).
         ignore_picture: The ``--ignore`` picture, to shade it on the live view.
         settings: Further settings in force, shown as they are on the page.
@@ -86,6 +90,7 @@ class LiveView:
         snapshot_width: int = 1280,
         quality: int = 80,
         max_events: int = 200,
+        snapshot_memory: int = 4 << 20,
         config_path: str | None = None,
         ignore_picture: np.ndarray | None = None,
         settings: dict[str, Any] | None = None,
@@ -126,6 +131,8 @@ class LiveView:
         self._seq = 0
         self._snapshots: OrderedDict[int, _Snapshot] = OrderedDict()
         self._max_snapshots = max_events
+        self._snapshot_memory = int(snapshot_memory)
+        self._full_bytes = 0  # size of the full-size pictures in _snapshots
         self._jobs: queue.SimpleQueue[tuple[int, Frame, list[Region]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         watcher.on_frame(self._on_frame)
@@ -242,8 +249,14 @@ class LiveView:
                 continue
             with self._events_lock:
                 self._snapshots[seq] = _Snapshot(full, thumb)
+                self._full_bytes += len(full)
                 while len(self._snapshots) > self._max_snapshots:
-                    self._snapshots.popitem(last=False)
+                    self._full_bytes -= len(self._snapshots.popitem(last=False)[1].full)
+                for snap in self._snapshots.values():  # oldest first; the newest one always stays
+                    if self._full_bytes <= self._snapshot_memory or snap.full is full:
+                        break
+                    self._full_bytes -= len(snap.full)
+                    snap.full = b""
 
     def _encode(
         self, frame: Frame, regions: list[Region], width: int, quality: int, label: bool = True
@@ -358,12 +371,15 @@ class LiveView:
         return out[: max(0, limit)]
 
     def snapshot(self, seq: int, thumb: bool = False) -> bytes | None:
-        """The JPEG snapshot of event ``seq``, or ``None`` when there is none (yet, or any more)."""
+        """The JPEG snapshot of event ``seq``, or ``None`` when there is none (yet, or any more).
+
+        An older event whose full-size picture was dropped (see ``snapshot_memory``) gets its thumbnail.
+        """
         with self._events_lock:
             snap = self._snapshots.get(seq)
-        if snap is None:
-            return None
-        return snap.thumb if thumb else snap.full
+            if snap is None:
+                return None
+            return snap.thumb if thumb or not snap.full else snap.full
 
     # -- areas ------------------------------------------------------------------------------------------
 
