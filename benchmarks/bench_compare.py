@@ -3,7 +3,8 @@
 Builds pair sets with ``../shared/bench/make_pairs.py`` (clean and with all nuisances), runs framediff,
 blazediff-interpret and the SSIM + Otsu + contours recipe on them, one process per tool in the same run,
 scores every tool with ``score_pairs.py`` and prints F1, verdict accuracy, time and framediff's time
-ratios. framediff runs twice: one ``compare()`` call per pair (as the peers are called) and through
+ratios. A "decode only" row times just reading every image (the floor for any tool that decodes
+them with OpenCV, single-threaded). framediff runs twice: one ``compare()`` call per pair (as the peers are called) and through
 ``compare_pairs()`` (the batch API behind ``framediff compare DIR_A DIR_B``, which decodes the next pair
 during the analysis).
 
@@ -50,6 +51,19 @@ print(f"{len(truth)} pairs in {time.perf_counter() - t0:.2f}s")
 """
 
 
+# The floor: only reading every image of the set (cv2.imread, one after another), nothing compared.
+DECODE_ONLY = r"""
+import json, sys, time
+import cv2
+d = sys.argv[1]; truth = json.load(open(d + "/truth.json"))
+t0 = time.perf_counter()
+for t in truth.values():
+    cv2.imread(f"{d}/{t['a']}"); cv2.imread(f"{d}/{t['b']}")
+json.dump({k: {"identical": True, "boxes": []} for k in truth}, open(sys.argv[2], "w"))
+print(f"{len(truth)} pairs read in {time.perf_counter() - t0:.2f}s")
+"""
+
+
 def timed(cmd: list[str]) -> float:
     """Run a command (a whole process, imports included) and return its wall time in seconds."""
     t0 = time.perf_counter()
@@ -89,7 +103,10 @@ def main() -> None:
     runner.write_text(RUNNER)
     batch = out / "run_framediff_batch.py"
     batch.write_text(BATCH_RUNNER)
+    decode = out / "decode_only.py"
+    decode.write_text(DECODE_ONLY)
     tools = {
+        "decode only (floor)": lambda d, p: [sys.executable, str(decode), str(d), str(p)],
         "framediff": lambda d, p: [sys.executable, str(runner), str(d), str(p)],
         "framediff-batch": lambda d, p: [sys.executable, str(batch), str(d), str(p)],
         "blazediff": lambda d, p: [sys.executable, str(BENCH / "baseline_blazediff.py"), str(d), str(p)],
@@ -122,8 +139,12 @@ def main() -> None:
                 rows.append((case, name, score(d, d / f"pred_{name}.json"), times[name]))
             for mine in ("framediff", "framediff-batch"):
                 for name in tools:
-                    if not name.startswith("framediff"):
+                    if not name.startswith(("framediff", "decode")):
                         rows.append((case, f"  {mine} time / {name}", None, times[mine] / times[name]))
+            if "ssim-recipe" in times:
+                # How much faster than the recipe anything that must decode the images could be at all.
+                ratio = times["decode only (floor)"] / times["ssim-recipe"]
+                rows.append((case, "  decode floor / ssim-recipe", None, ratio))
     print(
         f"{'case':16s} {'tool':34s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'verdicts':>8s} {'false':>6s} {'time':>8s}"
     )
