@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ import numpy as np
 from .errors import InputError, OptionError, OutputError
 from .options import choice, number
 from .prepare import to_bgr8, to_gray
-from .sources import Frame
+from .sources import Frame, Prefetch
 
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
 
@@ -470,65 +469,6 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
 
-class _Prefetch:
-    """Iterate a frame source in a background thread, a few frames ahead.
-
-    PyAV decodes without the GIL, so the next frames are decoded while this thread analyses (and
-    encodes) the current one; a single thread would leave the decoder idle meanwhile. Closing stops
-    the reader and waits for it, so the source is never closed under a decode in progress.
-    """
-
-    DEPTH = 4  # frames decoded ahead: enough to smooth out the pace, little memory
-
-    def __init__(self, source: Any) -> None:
-        self._queue: queue.Queue = queue.Queue(self.DEPTH)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._read, args=(source,), name="framediff-decode", daemon=True
-        )
-        self._thread.start()
-
-    _END = object()
-
-    def _read(self, source: Any) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except BaseException as e:  # noqa: BLE001 - handed to the consuming thread, which raises it
-            self._put(e)
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        """Stop reading ahead and wait for the reader to finish its current frame."""
-        self._stop.set()
-        self._thread.join()
-
-    def __enter__(self) -> _Prefetch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _chroma(frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
     """The U and V planes of an 8-bit planar YUV video frame, viewed without conversion (else None)."""
     raw = frame.raw
@@ -690,7 +630,7 @@ def dedup_video(
                     # Frames are shrunk here, not in the decode thread: that thread feeds the decoder's
                     # frame threads, and every moment it spends on other work delays the next frame's
                     # decode (measured: shrinking there made the dry run ~5% slower, not faster).
-                    with _Prefetch(src) as frames, _CtrlC() as ctrl_c:
+                    with Prefetch(src, name="framediff-decode") as frames, _CtrlC() as ctrl_c:
                         for frame in frames:
                             if ctrl_c.pressed:
                                 result.interrupted = True
