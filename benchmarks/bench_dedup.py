@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,13 +151,20 @@ def quality(work: Path, clip: Path) -> None:
                 print(f"    {name:10s} {seg}: dropped {hit}/{dups} repeats, lost {lost}/{uniq} unique frames")
 
 
-def speed(clip: Path, rounds: int) -> None:
-    """Pairwise, interleaved wall times (order alternates each round); CPU times too, which the load of a
-    shared machine disturbs less."""
+def race(commands: Callable[[], tuple[list[str], list[str]]], rounds: int) -> tuple[list[float], list[float]]:
+    """Time framediff against ffmpeg, interleaved (order alternates each round), and print every round.
+
+    Args:
+        commands: Gives ``(framediff command, ffmpeg command)`` for a round.
+        rounds: How many rounds.
+
+    Returns:
+        Per round, the wall-time and the CPU-time ratio framediff / ffmpeg.
+    """
     walls, cpus = [], []
-    run(framediff_cmd(clip))  # warm the page cache and Python's bytecode cache
     for i in range(rounds):
-        pair = [("framediff", framediff_cmd(clip)), ("ffmpeg", mpdecimate_cmd(clip))]
+        ours_cmd, theirs_cmd = commands()
+        pair = [("framediff", ours_cmd), ("ffmpeg", theirs_cmd)]
         r = {}
         for name, cmd in pair if i % 2 == 0 else pair[::-1]:
             r[name] = run(cmd)
@@ -165,6 +173,14 @@ def speed(clip: Path, rounds: int) -> None:
         cpus.append(ours.cpu / theirs.cpu)
         print(f"  round {i + 1}: framediff {ours.wall:.2f} s (cpu {ours.cpu:.2f} s), "
               f"mpdecimate {theirs.wall:.2f} s (cpu {theirs.cpu:.2f} s), wall ratio {walls[-1]:.2f}")  # fmt: skip
+    return walls, cpus
+
+
+def speed(clip: Path, rounds: int) -> None:
+    """Pairwise, interleaved wall times (order alternates each round); CPU times too, which the load of a
+    shared machine disturbs less."""
+    run(framediff_cmd(clip))  # warm the page cache and Python's bytecode cache
+    walls, cpus = race(lambda: (framediff_cmd(clip), mpdecimate_cmd(clip)), rounds)
     med = statistics.median(walls)
     print(f"  median wall ratio framediff/mpdecimate {med:.2f}  {'PASS' if med <= 0.8 else 'FAIL'} (<= 0.8, issue 7; issue 4: <= 1.0); "
           f"median CPU ratio {statistics.median(cpus):.2f}")  # fmt: skip
@@ -183,18 +199,7 @@ def write_speed(clip: Path, work: Path, rounds: int) -> None:
     print(
         f"  decisions of -o and --dry-run agree on {same}/{len(a)} frames  {'PASS' if same == len(a) else 'FAIL'}"
     )
-    walls, cpus = [], []
-    for i in range(rounds):
-        ours_cmd, theirs_cmd = write_cmds(clip, work)
-        pair = [("framediff", ours_cmd), ("ffmpeg", theirs_cmd)]
-        r = {}
-        for name, cmd in pair if i % 2 == 0 else pair[::-1]:
-            r[name] = run(cmd)
-        ours, theirs = r["framediff"], r["ffmpeg"]
-        walls.append(ours.wall / theirs.wall)
-        cpus.append(ours.cpu / theirs.cpu)
-        print(f"  round {i + 1}: framediff {ours.wall:.2f} s (cpu {ours.cpu:.2f} s), "
-              f"mpdecimate {theirs.wall:.2f} s (cpu {theirs.cpu:.2f} s), wall ratio {walls[-1]:.2f}")  # fmt: skip
+    walls, cpus = race(lambda: write_cmds(clip, work), rounds)
     n1, n2 = count_frames(work / "trim.framediff.mp4"), count_frames(work / "trim.mpdecimate.mp4")
     med = statistics.median(walls)
     print(f"  median write wall ratio framediff/mpdecimate {med:.2f}  {'PASS' if med <= 1.1 else 'FAIL'} (<= 1.1); "
