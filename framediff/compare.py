@@ -10,10 +10,9 @@ pixels.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -26,7 +25,7 @@ from .options import choice, number
 from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
-from .sources import _apply_orientation, _exif_orientation, _jpeg_is_complete, load_image
+from .sources import _apply_orientation, _jpeg_is_complete, load_image
 from .workers import POOL
 
 __all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
@@ -238,9 +237,19 @@ def _load_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     """Load two images, decoding them in two threads when both are files."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return load_image(a), load_image(b)
-    fb = POOL.submit(load_image, b)
+    return _side_by_side(lambda: load_image(a), lambda: load_image(b))
+
+
+def _side_by_side(
+    read_a: Callable[[], np.ndarray], read_b: Callable[[], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run two image reads at once (OpenCV decodes without the GIL): B on the pool, A here.
+
+    B's read is always waited for, even when A's fails, so no decode outlives the call; A's error wins.
+    """
+    fb = POOL.submit(read_b)
     try:
-        img_a = load_image(a)
+        img_a = read_a()
     finally:
         img_b_or_error = fb.exception()
     if img_b_or_error is not None:
@@ -388,8 +397,8 @@ class _Reduced:
 _REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
-def _jpeg_size(path: str) -> tuple[int, int] | None:
-    """``(width, height)`` of a JPEG as it shows upright (EXIF orientation applied), from its header only."""
+def _jpeg_header(path: str) -> tuple[tuple[int, int], int] | None:
+    """A JPEG's ``(width, height)`` as it shows upright and its EXIF orientation, from its header only."""
     try:
         with open(path, "rb") as f:
             if f.read(2) != b"\xff\xd8":
@@ -401,10 +410,10 @@ def _jpeg_size(path: str) -> tuple[int, int] | None:
             orientation = int(im.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - not a readable JPEG: the normal reader will say why
         return None
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    return ((h, w) if orientation in (5, 6, 7, 8) else (w, h)), orientation
 
 
-def _read_jpeg_reduced(path: str, k: int) -> np.ndarray:
+def _read_jpeg_reduced(path: str, k: int, orientation: int) -> np.ndarray:
     """Decode a JPEG at 1/k size with libjpeg's DCT scaling (several times faster than full size)."""
     data = np.fromfile(path, dtype=np.uint8)
     # OpenCV would turn the picture upright itself here; ignore that so that it is done exactly as for
@@ -412,7 +421,7 @@ def _read_jpeg_reduced(path: str, k: int) -> np.ndarray:
     image = cv2.imdecode(data, _REDUCED_FLAGS[k] | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None or image.size == 0 or not _jpeg_is_complete(data.tobytes()):
         return load_image(path)  # raises the reader's own clear error
-    return _apply_orientation(image, _exif_orientation(Path(path)))
+    return _apply_orientation(image, orientation)
 
 
 def _reduction(scale: float) -> int:
@@ -425,23 +434,23 @@ def _reduction(scale: float) -> int:
 
 def _read_reduced(pa: str, pb: str, opts: CompareOptions) -> tuple[np.ndarray, np.ndarray, _Reduced] | None:
     """Read large JPEGs straight at (about) the working resolution; ``None`` when that does not apply."""
-    size_a = _jpeg_size(pa)
-    if size_a is None:
+    head_a = _jpeg_header(pa)
+    if head_a is None:
         return None
+    size_a, orient_a = head_a
     k = _reduction(_working_scale(size_a, opts.analysis_size))
     if k == 1:
         return None
-    size_b = _jpeg_size(pb)
-    kb = k if size_b is not None else 1
-    fb = POOL.submit(_read_jpeg_reduced, pb, kb) if kb > 1 else POOL.submit(load_image, pb)
-    try:
-        img_a = _read_jpeg_reduced(pa, k)
-    finally:
-        error = fb.exception()
-    if error is not None:
-        raise error
-    img_b = fb.result()
-    if size_b is None:
+    head_b = _jpeg_header(pb)
+    if head_b is not None:
+        size_b, orient_b = head_b
+        kb = k
+        img_a, img_b = _side_by_side(
+            lambda: _read_jpeg_reduced(pa, k, orient_a), lambda: _read_jpeg_reduced(pb, k, orient_b)
+        )
+    else:
+        kb = 1
+        img_a, img_b = _side_by_side(lambda: _read_jpeg_reduced(pa, k, orient_a), lambda: load_image(pb))
         size_b = (img_b.shape[1], img_b.shape[0])
     return img_a, img_b, _Reduced(k, kb, size_a, size_b)
 
