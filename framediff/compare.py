@@ -379,7 +379,7 @@ def compare(
         InputError: when an image cannot be read, or is too small to compare.
         OptionError: when an option is out of range.
     """
-    opts = options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
+    opts = _merged_options(options, kwargs)
     img_a, img_b, fast, reduced = _read_inputs(a, b, opts)
     return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes, reduced)
 
@@ -467,6 +467,11 @@ def _working_scale(size_a: tuple[int, int], analysis_size: int) -> float:
     return scale
 
 
+def _merged_options(options: CompareOptions | None, kwargs: dict[str, Any]) -> CompareOptions:
+    """``options`` with ``kwargs`` laid over it (validated again), or the options ``kwargs`` give."""
+    return options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
+
+
 def _read_inputs(
     a: Any, b: Any, opts: CompareOptions
 ) -> tuple[np.ndarray, np.ndarray, str | None, _Reduced | None]:
@@ -530,7 +535,7 @@ def compare_pairs(
     Raises:
         OptionError: when an option is out of range (before any pair is read).
     """
-    opts = options.__class__(**{**options.__dict__, **kwargs}) if options else CompareOptions(**kwargs)
+    opts = _merged_options(options, kwargs)
     ign = _ignore_input(ignore)
     it = iter(pairs)
 

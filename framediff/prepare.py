@@ -154,7 +154,7 @@ def resize_to(image: np.ndarray, scale: float, *, fast: bool = False) -> np.ndar
         image = image[: h - h % n, : w - w % n]
         if fast and n & (n - 1) == 0:
             while n > 1:  # two halvings cost a third of one quartering
-                image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+                image = _halve(image)
                 n //= 2
             return image
         return cv2.resize(image, (w // n, h // n), interpolation=cv2.INTER_AREA)
@@ -164,12 +164,17 @@ def resize_to(image: np.ndarray, scale: float, *, fast: bool = False) -> np.ndar
     # In fast mode, halve down to the last factor of two and finish bilinearly (a factor of at least 1/2
     # still weighs every source pixel).
     while image.shape[1] >= (2 if fast else 4) * size[0] and image.shape[0] >= (2 if fast else 4) * size[1]:
-        hh, ww = image.shape[:2]
-        # Even sizes only: an odd one would send OpenCV down its slow fractional path.
-        image = cv2.resize(image[: hh - hh % 2, : ww - ww % 2], (ww // 2, hh // 2), interpolation=cv2.INTER_AREA)
+        image = _halve(image)
     if fast:
         return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _halve(image: np.ndarray) -> np.ndarray:
+    """Exact 2x2 block means; an odd last row or column is dropped (it would send OpenCV down its slow
+    fractional path)."""
+    h, w = image.shape[:2]
+    return cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -239,8 +239,7 @@ def compare_folders(
     for out in (output, mask_out, heatmap_out):
         if out and os.path.exists(out) and not os.path.isdir(out):
             raise OutputError(f"{out} is a file", "with two folders, outputs are folders (one file per pair)")
-        if out and os.path.realpath(out) in (os.path.realpath(a), os.path.realpath(b)):
-            raise OutputError(f"{out} is an input folder", "write the outputs to another folder")
+    _check_outputs([a, b], [output, mask_out, heatmap_out])
     in_a, in_b = _images_under(a), _images_under(b)
     names = sorted(in_a & in_b)
     only_a, only_b = sorted(in_a - in_b), sorted(in_b - in_a)
