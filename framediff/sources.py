@@ -522,6 +522,12 @@ class Prefetch:
         self._thread = threading.Thread(target=self._read, args=(frames,), name=name, daemon=True)
         self._thread.start()
 
+    @property
+    def backlog(self) -> int:
+        """How many items wait in the queue: near ``depth`` the consumer is the slower side, near 0 the
+        reader. A reader can use it to take work off a consumer that is behind (see ``watch``)."""
+        return self._queue.qsize()
+
     def _read(self, frames: Iterable[Any]) -> None:
         try:
             for item in frames:
