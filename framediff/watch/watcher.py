@@ -524,7 +524,7 @@ def _one_core_for_analysis(src: FrameSource) -> None:
         return
     try:
         stream.thread_type = "FRAME"
-        stream.thread_count = max(1, _cores() - 1)
+        stream.thread_count = min(16, max(1, _cores() - 1))  # FFmpeg's own cap on automatic threads
     except Exception:  # noqa: BLE001 - a decoder that is already open keeps its threads
         pass
 
