@@ -426,3 +426,46 @@ def test_bad_input_is_one_error_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
     assert message in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("slow_analysis", [False, True])
+def test_file_watch_finds_the_same_regions_whichever_thread_shrinks(
+    tmp_path: Path, slow_analysis: bool
+) -> None:
+    """Reading a file ahead must not change what is found: the reader shrinks frames only while the
+    analysis is behind (a slow callback makes it so), else the detector shrinks them itself."""
+    from framediff.sources import open_source
+
+    base = cv2.resize(photo_bgr("coffee"), (1280, 720), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(36):
+        f = base.copy()
+        if 8 <= i < 28:  # a dark card slides in from the left and stops
+            x = 100 + 30 * min(i - 8, 12)
+            cv2.rectangle(f, (x, 300), (x + 140, 420), (30, 40, 200), -1)
+        frames.append(f)
+    clip = write_video(tmp_path / "card.mp4", frames)
+
+    seen: dict[int, list[tuple[int, int, int, int]]] = {}
+    watcher = Watcher(str(clip))
+
+    @watcher.on_frame
+    def collect(result, frame) -> None:  # noqa: ANN001 - the callback signature of on_frame
+        seen[frame.index] = [(r.x, r.y, r.w, r.h) for r in result.regions]
+        if slow_analysis:
+            time.sleep(0.01)  # the queue fills: the reader starts shrinking frames itself
+
+    watcher.run(handle_signals=False)
+
+    expected: dict[int, list[tuple[int, int, int, int]]] = {}
+    with open_source(clip, gray=True) as src:
+        det = ChangeDetector(WatchOptions(), fps=src.fps)
+        for frame in src:
+            result = det.push(frame.luma, frame.index, frame.time, limited=frame.limited)
+            expected[frame.index] = [(r.x, r.y, r.w, r.h) for r in result.regions]
+
+    assert seen == expected
+    boxed = [i for i, regions in seen.items() if regions]
+    assert boxed and min(boxed) <= 10  # the card is found as soon as it enters
+    card = seen[20][0]
+    assert card[1] <= 300 and card[1] + card[3] >= 420  # and boxed where it is
