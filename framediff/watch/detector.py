@@ -102,7 +102,10 @@ def shrink_frame(image: np.ndarray, options: WatchOptions, limited: bool = False
         if small.shape[:2] != (ah, aw):
             small = cv2.resize(small, (aw, ah), interpolation=cv2.INTER_LINEAR)
     else:
-        small = resize_to(image, scale)  # area averaging; exact for small whole factors
+        # Exact halvings, then a bilinear step of under 2 (every pixel still contributes). OpenCV's area
+        # resize by a fractional factor, as 720p -> 480 px (2.67) needs, took 2.3 ms a frame against
+        # 0.3 ms; small whole factors (2, 3) stay exact area means.
+        small = resize_to(image, scale, fast=True)
     # Limited-range luma (16..235) is stretched to 0..255 only now, on the small picture: the same affine
     # map as stretching the full frame first, at a twenty-fifth of the cost.
     stretch = limited and small.dtype == np.uint8
