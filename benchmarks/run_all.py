@@ -55,21 +55,18 @@ def main() -> None:
         "watch_memory": run("bench_watch_memory.py", ["--minutes", "5", "--size", "640x360"] if q else []),
     }
     print("\n== summary (framediff / peer time ratios: below 1.0 means framediff is faster)")
-    rows = []
-    for line in grab(out["ssim"], r"^(1080p.*|4K.*)$"):
-        rows.append(("SSIM vs scikit-image", line.strip()))
-    for line in grab(out["compare"], r"^((?:none|all).*(?:framediff|ratio|/).*)$"):
-        rows.append(("compare", line.strip()))
-    for line in grab(out["dedup"], r"^(?!\s*round)(.*(?:recall|ratio|RSS|peak|agree).*)$"):
-        rows.append(("dedup", line.strip()))
-    for line in grab(out["watch"], r"^(.*(?:framediff watch|real time|acceptance).*)$"):
-        rows.append(("watch", line.strip()))
-    for line in grab(out["serve"], r"^(.*(?:ratio|PASS|FAIL).*)$"):
-        rows.append(("watch --serve", line.strip()))
-    for line in grab(out["watch_memory"], r"^((?:RSS after|acceptance).*)$"):
-        rows.append(("watch memory", line.strip()))
-    for job, line in rows:
-        print(f"{job:22s} {line}")
+    # (label, benchmark, the lines of its output that go in the summary)
+    summary = [
+        ("SSIM vs scikit-image", "ssim", r"^(1080p.*|4K.*)$"),
+        ("compare", "compare", r"^((?:none|all).*(?:framediff|ratio|/).*)$"),
+        ("dedup", "dedup", r"^(?!\s*round)(.*(?:recall|ratio|RSS|peak|agree).*)$"),
+        ("watch", "watch", r"^(.*(?:framediff watch|real time|acceptance).*)$"),
+        ("watch --serve", "serve", r"^(.*(?:ratio|PASS|FAIL).*)$"),
+        ("watch memory", "watch_memory", r"^((?:RSS after|acceptance).*)$"),
+    ]
+    for label, key, pattern in summary:
+        for line in grab(out[key], pattern):
+            print(f"{label:22s} {line.strip()}")
 
 
 if __name__ == "__main__":

@@ -305,10 +305,10 @@ class Watcher:
             # timeout, which would hold up stopping.
             ahead: Prefetch | None = None
             if not live:
-                # The reader shrinks a frame only when the analysis is behind (see _read_ahead); it finds
+                # The reader shrinks a frame only when the analysis is behind (see _read); it finds
                 # its own queue through this list, filled once the Prefetch exists.
                 queue_of: list[Prefetch] = []
-                ahead = Prefetch(_read_ahead(src, self.options, queue_of), name="framediff-decode")
+                ahead = Prefetch(_read(src, self.options, queue_of), name="framediff-decode")
                 queue_of.append(ahead)
             # The analysis images are small: OpenCV's own thread pool would only add hand-offs and
             # spinning on cores the decoder needs (measured: push used 1.25 CPU-s over 600 frames with it,
@@ -316,7 +316,9 @@ class Watcher:
             cv_threads = cv2.getNumThreads()
             cv2.setNumThreads(1)
             try:
-                for frame, pixels, limited, small, thumb in ahead if ahead is not None else _read(src):
+                for frame, pixels, limited, small, thumb in (
+                    ahead if ahead is not None else _read(src, self.options)
+                ):
                     if self.stopped:
                         break
                     # The frame is ours (the source keeps no reference): renumber it in place, so a
@@ -330,7 +332,7 @@ class Watcher:
                         wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
                         if wait > 0 and self._stop.wait(wait):
                             break
-                    if thumb is None:  # left to this thread by a busy reader
+                    if thumb is None:  # left to this thread (a live source, or a reader with no time)
                         thumb = _thumb(pixels)
                     self._analyse(f, pixels, limited, small)
                     last = f
@@ -473,27 +475,21 @@ def _thumb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels[::4, ::4])
 
 
-def _read(src: FrameSource) -> Iterator[_Item]:
-    """Frames with what the loop needs of them: pixels, their range, no analysis image, the frozen probe."""
-    for frame in src:
-        pixels, limited = _pixels(frame)
-        yield frame, pixels, limited, None, _thumb(pixels)
+def _read(src: FrameSource, options: WatchOptions, queue_of: Sequence[Prefetch] = ()) -> Iterator[_Item]:
+    """Frames with what the loop needs of them: pixels, their range, the analysis image, the frozen probe.
 
-
-def _read_ahead(src: FrameSource, options: WatchOptions, queue_of: Sequence[Prefetch]) -> Iterator[_Item]:
-    """As :func:`_read`, meant for the reading thread, which also shrinks frames when it has time to spare.
-
-    Shrinking is the only pass over the full frame, and either thread can do it (``push`` shrinks a
-    frame that comes without its analysis image). Which thread has time to spare depends on the frame
-    size and on the decoder's threads, so the reader decides frame by frame: it shrinks when frames are
-    waiting in its queue (``queue_of[0]``, the :class:`Prefetch` it feeds: the analysis is the slower
-    side), and leaves the shrink to the analysis when the queue is empty (the decoder is the slower side).
-    The frozen probe goes with it (``None`` when left to the analysis).
+    Shrinking is the only pass over the full frame, and either thread can do it (``push`` shrinks a frame
+    that comes without its analysis image, the loop takes the probe when it comes without one). When read
+    ahead in a thread of its own, which thread has time to spare depends on the frame size and on the
+    decoder's threads, so the reader decides frame by frame: it does that work when frames are waiting in
+    its queue (``queue_of[0]``, the :class:`Prefetch` it feeds: the analysis is the slower side), and
+    leaves it to the analysis otherwise (the decoder is the slower side). Read in the analysing thread
+    (``queue_of`` empty), it leaves everything to the analysis.
     """
     for frame in src:
         pixels, limited = _pixels(frame)
-        grey = pixels.ndim == 2 and pixels.dtype == np.uint8
-        if bool(queue_of) and queue_of[0].backlog >= 2:
+        if queue_of and queue_of[0].backlog >= 2:
+            grey = pixels.ndim == 2 and pixels.dtype == np.uint8
             small = shrink_frame(pixels, options, limited) if grey else None
             yield frame, pixels, limited, small, _thumb(pixels)
         else:
