@@ -114,8 +114,21 @@ def make_speed_clip(workdir: Path, public: Path) -> Path:
     return out
 
 
-def bench_speed(clip: Path, repeats: int) -> float:
-    """Watch the 1080p clip with the Python API (decode + analysis); print and return the best x real time."""
+def ffmpeg_decode_seconds(clip: Path) -> float:
+    """Wall time of ``ffmpeg -i CLIP -f null -``: FFmpeg decoding the clip alone, its default threads.
+
+    Issue 7 states its 12x target against this ("FFmpeg decodes 1080p H.264 at about 620 frames/s, 20x
+    real time"); the machine's speed drifts by a third between minutes, so each watch run is paired
+    with a decode-alone run of its own.
+    """
+    t0 = time.perf_counter()
+    run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-f", "null", "-"])
+    return time.perf_counter() - t0
+
+
+def bench_speed(clip: Path, repeats: int) -> tuple[float, float]:
+    """Watch the 1080p clip with the Python API (decode + analysis), each run paired with FFmpeg decoding
+    it alone; print every pair and return the best x real time and the best watch / decode-alone ratio."""
     sys.path.insert(0, str(ROOT))
     from framediff.sources import open_source
     from framediff.watch import Watcher
@@ -123,8 +136,9 @@ def bench_speed(clip: Path, repeats: int) -> float:
     with open_source(clip) as src:
         duration = src.duration or 0.0
         size, fps = src.size, src.fps
-    best = 0.0
+    best, best_ratio = 0.0, 0.0
     for _ in range(repeats):
+        decode = ffmpeg_decode_seconds(clip)
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         state = Watcher(str(clip)).run(handle_signals=False)
@@ -133,13 +147,16 @@ def bench_speed(clip: Path, repeats: int) -> float:
         cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         x = duration / wall
         best = max(best, x)
+        best_ratio = max(best_ratio, decode / wall)
         print(
             f"speed {size[0]}x{size[1]} {fps:g} fps, {duration:.1f} s, {state.frames} frames: "
             f"{state.frames / wall:.0f} frames/s = {x:.2f}x real time "
             f"(CPU {cpu:.1f} s = {duration / cpu:.2f}x real time on one core; "
-            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}); "
+            f"ffmpeg decoding alone just before: {duration / decode:.2f}x real time, "
+            f"watch / decode-alone speed {decode / wall:.2f}"
         )
-    return best
+    return best, best_ratio
 
 
 def main() -> None:
@@ -158,10 +175,13 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     events_ok = bench_events(workdir, a.cases)
     public = make_clip(workdir, "chelsea:5")
-    x = bench_speed(make_speed_clip(workdir, public), a.repeats)
+    x, ratio = bench_speed(make_speed_clip(workdir, public), a.repeats)
+    # Issue 7's 12x is 0.6 of the 20x it gives for FFmpeg decoding alone: the second figure is the same
+    # target against what decoding alone reaches on this machine in the same minutes.
     print(f"acceptance: events {'PASS' if events_ok else 'FAIL'} (all caught, 0 false, median latency <= 3); "
           f"speed {'PASS' if x >= 4 else 'FAIL'} ({x:.2f}x >= 4x real time at 1080p30); "
-          f"issue 7 speed {'PASS' if x >= 12 else 'FAIL'} ({x:.2f}x >= 12x)")  # fmt: skip
+          f"issue 7 speed {'PASS' if x >= 12 else 'FAIL'} ({x:.2f}x >= 12x); "
+          f"against decoding alone {'PASS' if ratio >= 0.6 else 'FAIL'} ({ratio:.2f} >= 12/20)")  # fmt: skip
     if tmp:
         tmp.cleanup()
 
