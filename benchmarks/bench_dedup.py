@@ -90,6 +90,19 @@ def mpdecimate_cmd(clip: Path, debug: bool = False) -> list[str]:
     return cmd[:1] + ["-loglevel", "debug" if debug else "error"] + cmd[1:]
 
 
+# The dry run's floor: a fresh Python that imports PyAV and decodes the clip as the dry run does (FFmpeg's
+# threads, B-frames without deblocking), nothing else: no analysis, no framediff imports.
+DECODE_ONLY = r"""
+import sys, av
+with av.open(sys.argv[1]) as c:
+    s = c.streams.video[0]
+    s.thread_type = "AUTO"
+    s.codec_context.options = {**s.codec_context.options, "skip_loop_filter": "bidir"}
+    for _ in c.decode(s):
+        pass
+"""
+
+
 def framediff_cmd(clip: Path, report: Path | None = None) -> list[str]:
     cmd = [*FRAMEDIFF, "dedup", str(clip), "--dry-run"]
     return cmd + (["--report", str(report)] if report else [])
@@ -151,39 +164,49 @@ def quality(work: Path, clip: Path) -> None:
                 print(f"    {name:10s} {seg}: dropped {hit}/{dups} repeats, lost {lost}/{uniq} unique frames")
 
 
-def race(commands: Callable[[], tuple[list[str], list[str]]], rounds: int) -> tuple[list[float], list[float]]:
+def race(
+    commands: Callable[[], tuple[list[str], list[str]]], rounds: int, floor: list[str] | None = None
+) -> tuple[list[float], list[float], list[float]]:
     """Time framediff against ffmpeg, interleaved (order alternates each round), and print every round.
 
     Args:
         commands: Gives ``(framediff command, ffmpeg command)`` for a round.
         rounds: How many rounds.
+        floor: A command timed in the same rounds as a reference (decoding alone).
 
     Returns:
-        Per round, the wall-time and the CPU-time ratio framediff / ffmpeg.
+        Per round, the wall-time and the CPU-time ratio framediff / ffmpeg, and the floor's wall ratio to
+        ffmpeg (empty without ``floor``).
     """
-    walls, cpus = [], []
+    walls, cpus, floors = [], [], []
     for i in range(rounds):
         ours_cmd, theirs_cmd = commands()
-        pair = [("framediff", ours_cmd), ("ffmpeg", theirs_cmd)]
+        pair = [("framediff", ours_cmd), ("ffmpeg", theirs_cmd)] + ([("floor", floor)] if floor else [])
         r = {}
         for name, cmd in pair if i % 2 == 0 else pair[::-1]:
             r[name] = run(cmd)
         ours, theirs = r["framediff"], r["ffmpeg"]
         walls.append(ours.wall / theirs.wall)
         cpus.append(ours.cpu / theirs.cpu)
+        extra = ""
+        if floor:
+            floors.append(r["floor"].wall / theirs.wall)
+            extra = f", decoding alone {r['floor'].wall:.2f} s (ratio {floors[-1]:.2f})"
         print(f"  round {i + 1}: framediff {ours.wall:.2f} s (cpu {ours.cpu:.2f} s), "
-              f"mpdecimate {theirs.wall:.2f} s (cpu {theirs.cpu:.2f} s), wall ratio {walls[-1]:.2f}")  # fmt: skip
-    return walls, cpus
+              f"mpdecimate {theirs.wall:.2f} s (cpu {theirs.cpu:.2f} s), wall ratio {walls[-1]:.2f}{extra}")  # fmt: skip
+    return walls, cpus, floors
 
 
 def speed(clip: Path, rounds: int) -> None:
     """Pairwise, interleaved wall times (order alternates each round); CPU times too, which the load of a
     shared machine disturbs less."""
     run(framediff_cmd(clip))  # warm the page cache and Python's bytecode cache
-    walls, cpus = race(lambda: (framediff_cmd(clip), mpdecimate_cmd(clip)), rounds)
+    floor = [sys.executable, "-c", DECODE_ONLY, str(clip)]
+    walls, cpus, floors = race(lambda: (framediff_cmd(clip), mpdecimate_cmd(clip)), rounds, floor)
     med = statistics.median(walls)
     print(f"  median wall ratio framediff/mpdecimate {med:.2f}  {'PASS' if med <= 0.8 else 'FAIL'} (<= 0.8, issue 7; issue 4: <= 1.0); "
-          f"median CPU ratio {statistics.median(cpus):.2f}")  # fmt: skip
+          f"median CPU ratio {statistics.median(cpus):.2f}; "
+          f"floor (Python + PyAV decoding alone, as the dry run decodes) {statistics.median(floors):.2f}")  # fmt: skip
 
 
 def write_speed(clip: Path, work: Path, rounds: int) -> None:
@@ -199,7 +222,7 @@ def write_speed(clip: Path, work: Path, rounds: int) -> None:
     print(
         f"  decisions of -o and --dry-run agree on {same}/{len(a)} frames  {'PASS' if same == len(a) else 'FAIL'}"
     )
-    walls, cpus = race(lambda: write_cmds(clip, work), rounds)
+    walls, cpus, _ = race(lambda: write_cmds(clip, work), rounds)
     n1, n2 = count_frames(work / "trim.framediff.mp4"), count_frames(work / "trim.mpdecimate.mp4")
     med = statistics.median(walls)
     print(f"  median write wall ratio framediff/mpdecimate {med:.2f}  {'PASS' if med <= 1.1 else 'FAIL'} (<= 1.1); "
