@@ -230,6 +230,70 @@ def test_snapshots_exec_and_no_shell(object_clip: str, tmp_path: Path, capsys) -
     assert snap.exists() and cv2.imread(str(snap)).shape == (H, W, 3)
 
 
+class _HookServer:
+    """A real HTTP server on 127.0.0.1 that keeps every JSON body POSTed to it (and answers ``status``)."""
+
+    def __init__(self, status: int = 204) -> None:
+        received: list[dict] = []
+        paths: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                assert self.headers["Content-Type"] == "application/json"
+                received.append(json.loads(body))
+                paths.append(self.path)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.received, self.paths = received, paths
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook/cam1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_webhook_posts_every_event_to_a_real_server(object_clip: str, tmp_path: Path, capsys) -> None:
+    ok, refusing = _HookServer(204), _HookServer(500)
+    try:
+        ev = tmp_path / "ev.jsonl"
+        args = [object_clip, "--events", str(ev), "--webhook", ok.url, "--webhook", refusing.url]
+        code, _, err = run_cli(args, capsys)
+    finally:
+        ok.close()
+        refusing.close()
+    assert code == 0, err
+    written = events_of(ev)
+    # Every event arrives, in order, with the same content as the events file (boxes included).
+    assert [e["event"] for e in written] == ["change_start", "change_end"]
+    assert ok.received == written and set(ok.paths) == {"/hook/cam1"}
+    assert iou(ok.received[0]["regions"][0], OBJECT) > 0.5
+    # A server that answers 500 gets each event twice (one retry) and one warning in all, not one per event.
+    assert len(refusing.received) == 2 * len(written)
+    warnings = [line for line in err.splitlines() if "--webhook" in line]
+    assert len(warnings) == 1 and "HTTP 500" in warnings[0], err
+
+
+def test_webhook_to_a_server_that_is_down_does_not_stop_the_watch(
+    object_clip: str, tmp_path: Path, capsys
+) -> None:
+    down = _HookServer()
+    url = down.url
+    down.close()  # nothing listens on that port any more: connections are refused
+    ev = tmp_path / "ev.jsonl"
+    code, _, err = run_cli([object_clip, "--events", str(ev), "--webhook", url], capsys)
+    assert code == 0, err
+    assert [e["event"] for e in events_of(ev)] == ["change_start", "change_end"]
+    assert sum("--webhook" in line for line in err.splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
 def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -412,6 +476,8 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--min-frames", "0"], "min_frames"),
         (["{clip}", "--light-change", "maybe"], "light_change must be one of"),
         (["{clip}", "--exec", "no-such-program-here --x"], "not found"),
+        (["{clip}", "--webhook", "ftp://example.org/hook"], "not an http:// or https:// URL"),
+        (["{clip}", "--webhook", "http:///no-host"], "not an http:// or https:// URL"),
         (["{clip}", "--events", "{dir}/no/such/dir/ev.jsonl"], "cannot write"),
     ],
 )

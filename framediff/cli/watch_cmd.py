@@ -11,7 +11,16 @@ from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
 from ..sources import Frame, read_image
-from ..watch import CommandRunner, Event, JsonLines, SnapshotWriter, Watcher, WatchOptions, parse_zone
+from ..watch import (
+    CommandRunner,
+    Event,
+    JsonLines,
+    SnapshotWriter,
+    Watcher,
+    WatchOptions,
+    WebhookPoster,
+    parse_zone,
+)
 from ..watch.watcher import stderr_log
 from .app import cli
 
@@ -59,6 +68,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
 @click.option("--snapshots", metavar="DIR", help="Save an annotated JPEG into DIR at each change start.")
 @click.option(
     "--exec", "exec_cmd", metavar="CMD", help="Run CMD per event; the event is JSON in $FRAMEDIFF_EVENT."
+)
+@click.option(
+    "--webhook",
+    "webhooks",
+    metavar="URL",
+    multiple=True,
+    help="POST each event as JSON to URL (repeatable); a slow or down server never stalls the watch.",
 )
 @click.option("--ignore", "ignore_path", metavar="MASK", help="Picture, white = ignore (a screen, a tree).")
 @click.option(
@@ -152,6 +168,7 @@ def watch_command(
     regions_path: str | None,
     snapshots: str | None,
     exec_cmd: str | None,
+    webhooks: tuple[str, ...],
     ignore_path: str | None,
     ignore_box: tuple[str, ...],
     zone: tuple[str, ...],
@@ -222,13 +239,16 @@ def watch_command(
         log=None if quiet else stderr_log,
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
+    for url in webhooks:  # checked before anything starts
+        WebhookPoster.check_url(url)
     sinks: list = []
     server = None
     try:
         shots = SnapshotWriter(snapshots, zones) if snapshots else None
         events = JsonLines(events_path) if events_path else None
         regions = JsonLines(regions_path, flush_every=50) if regions_path else None
-        sinks = [s for s in (shots, events, regions, runner) if s is not None]
+        hooks = [WebhookPoster(url) for url in webhooks]
+        sinks = [s for s in (shots, events, regions, runner, *hooks) if s is not None]
 
         if shots is not None:
 
@@ -244,6 +264,8 @@ def watch_command(
             watcher.on_event(lambda event, frame: events.write(event.to_dict()))
         if runner is not None:
             watcher.on_event(lambda event, frame: runner.run(event.to_dict()))
+        for hook in hooks:
+            watcher.on_event(lambda event, frame, hook=hook: hook.post(event.to_dict()))
         if regions is not None:
             watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
 

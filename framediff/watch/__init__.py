@@ -11,7 +11,7 @@ Two levels of API:
 
 from .detector import ChangeDetector, FrameResult, WatchOptions, parse_zone
 from .events import Event, EventMachine
-from .sinks import CommandRunner, JsonLines, SnapshotWriter, draw_regions
+from .sinks import CommandRunner, JsonLines, SnapshotWriter, WebhookPoster, draw_regions
 from .watcher import Watcher, WatchState
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "WatchOptions",
     "WatchState",
     "Watcher",
+    "WebhookPoster",
     "draw_regions",
     "parse_zone",
 ]

@@ -1,4 +1,4 @@
-"""Where ``watch`` sends what it sees: JSON lines, annotated snapshots, a command per event.
+"""Where ``watch`` sends what it sees: JSON lines, annotated snapshots, a command or a web hook per event.
 
 Each sink is a plain object with a ``close()``; the :class:`~framediff.watch.watcher.Watcher` calls them
 through its callbacks, so a program embedding framediff can use them, replace them, or add its own.
@@ -13,6 +13,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +31,7 @@ from ..prepare import to_bgr8
 from ..regions import Region
 from ..render import write_image
 
-__all__ = ["JsonLines", "SnapshotWriter", "CommandRunner", "draw_regions", "EVENT_ENV"]
+__all__ = ["JsonLines", "SnapshotWriter", "CommandRunner", "WebhookPoster", "draw_regions", "EVENT_ENV"]
 
 EVENT_ENV = "FRAMEDIFF_EVENT"
 
@@ -202,3 +208,105 @@ class CommandRunner:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=timeout)
         self._running = []
+
+
+class WebhookPoster:
+    """POSTs each event as a JSON body to an HTTP(S) URL (Home Assistant, Node-RED, a chat bot...).
+
+    Posting happens on a thread of its own, so a slow or unreachable server never stalls the watch.
+    Events wait in a bounded queue: when the server cannot keep up, the oldest waiting events are dropped
+    (and counted) rather than letting memory grow. A failed post is retried once after a second, then
+    given up with a warning; warnings are not repeated for every event while the server stays down.
+
+    Args:
+        url: ``http://`` or ``https://`` URL to POST to.
+        timeout: Seconds to wait for each request.
+        headers: Extra request headers (e.g. ``{"Authorization": "Bearer ..."}``).
+        max_queue: Events waiting at most.
+
+    Raises:
+        OptionError: when the URL is not an http(s) URL with a host.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        headers: dict[str, str] | None = None,
+        max_queue: int = 256,
+    ) -> None:
+        self.url = self.check_url(url)
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", "User-Agent": "framediff", **(headers or {})}
+        self.sent = 0
+        self.failures = 0
+        self.dropped = 0
+        self._queue: deque[bytes] = deque()
+        self._max = max(1, max_queue)
+        self._cond = threading.Condition()
+        self._closing = False
+        self._warned = False  # a warning per outage, not per event
+        self._thread = threading.Thread(target=self._run, name="framediff-webhook", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def check_url(url: str) -> str:
+        """Return ``url`` when it is an http(s) URL with a host; raise :class:`OptionError` otherwise."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OptionError(
+                f"--webhook {url!r} is not an http:// or https:// URL", "e.g. --webhook http://host:8123/hook"
+            )
+        return url
+
+    def post(self, event: dict[str, Any]) -> None:
+        """Queue one event for posting (returns at once)."""
+        body = json.dumps(event).encode("utf-8")
+        with self._cond:
+            if len(self._queue) >= self._max:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(body)
+            self._cond.notify()
+
+    def _send(self, body: bytes) -> str | None:
+        """One POST; None when the server took it (2xx), else what went wrong."""
+        req = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - scheme checked
+                resp.read()
+            return None
+        except urllib.error.HTTPError as e:
+            return f"HTTP {e.code} {e.reason}"
+        except (urllib.error.URLError, OSError) as e:
+            return str(getattr(e, "reason", e))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                body = self._queue.popleft()
+            error = self._send(body)
+            if error is not None:
+                time.sleep(
+                    1.0
+                )  # a restarting server: one more try after a second (close() waits 5 s at most)
+                error = self._send(body)
+            if error is None:
+                self.sent += 1
+                self._warned = False
+                continue
+            self.failures += 1
+            if not self._warned:
+                self._warned = True
+                print(f"warning: --webhook {self.url}: {error} (event not delivered)", file=sys.stderr)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is still queued (waiting at most ``timeout`` seconds), then stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
