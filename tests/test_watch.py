@@ -294,6 +294,49 @@ def test_webhook_to_a_server_that_is_down_does_not_stop_the_watch(
     assert "Traceback" not in err
 
 
+def _redness(picture: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Mean of red minus the larger of green and blue along a box's outline (BGR picture)."""
+    x, y, w, h = box
+    outline = np.concatenate(
+        [
+            picture[y, x : x + w],
+            picture[y + h - 1, x : x + w],
+            picture[y : y + h, x],
+            picture[y : y + h, x + w - 1],
+        ]
+    ).astype(np.int32)
+    return float(np.mean(outline[:, 2] - np.maximum(outline[:, 0], outline[:, 1])))
+
+
+def test_record_writes_every_frame_with_its_boxes_at_its_time(
+    object_clip: str, tmp_path: Path, capsys
+) -> None:
+    import av
+
+    rec, boxes = tmp_path / "rec.mp4", tmp_path / "boxes.jsonl"
+    code, _, err = run_cli([object_clip, "--record", str(rec), "--regions", str(boxes)], capsys)
+    assert code == 0, err
+    found = {r["frame"]: r["regions"] for r in events_of(boxes)}
+    with av.open(str(rec)) as c:
+        s = c.streams.video[0]
+        frames = [(float(f.pts * f.time_base), f.to_ndarray(format="bgr24")) for f in c.decode(s)]
+    # Every analysed frame, at its own time, at the source's size.
+    assert len(frames) == 60
+    assert all(abs(t - i / FPS) < 0.002 for i, (t, _) in enumerate(frames))
+    assert frames[0][1].shape == (H, W, 3)
+    # The box found on a frame is drawn on that frame, in red; where nothing was found there is none.
+    box = found[30][0]
+    xywh = (box["x"], box["y"], box["w"], box["h"])
+    assert iou(box, OBJECT) > 0.5
+    assert _redness(frames[30][1], xywh) > _redness(frames[5][1], xywh) + 40
+    assert not found[5] and not found[55]
+    # While the change is open the picture gets a red border, before and after it none.
+    edge = (0, 0, W, H)
+    assert _redness(frames[30][1], edge) > _redness(frames[5][1], edge) + 40
+    assert _redness(frames[55][1], edge) < _redness(frames[30][1], edge) - 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boxes.jsonl", "rec.mp4"]  # no temporary left
+
+
 def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -477,6 +520,8 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--light-change", "maybe"], "light_change must be one of"),
         (["{clip}", "--exec", "no-such-program-here --x"], "not found"),
         (["{clip}", "--webhook", "ftp://example.org/hook"], "not an http:// or https:// URL"),
+        (["{clip}", "--record", "{dir}/boxes.gif"], "cannot write a video of that type"),
+        (["{clip}", "--record", "{dir}/no/such/dir/rec.mp4"], "cannot write"),
         (["{clip}", "--webhook", "http:///no-host"], "not an http:// or https:// URL"),
         (["{clip}", "--events", "{dir}/no/such/dir/ev.jsonl"], "cannot write"),
     ],

@@ -14,6 +14,7 @@ from ..sources import Frame, read_image
 from ..watch import (
     CommandRunner,
     Event,
+    FrameResult,
     JsonLines,
     SnapshotWriter,
     Watcher,
@@ -21,21 +22,10 @@ from ..watch import (
     WebhookPoster,
     parse_zone,
 )
-from ..watch.watcher import stderr_log
+from ..watch.record import Recorder
+from ..watch.sinks import frame_colour
+from ..watch.watcher import _is_live_spec, stderr_log
 from .app import cli
-
-
-def _colour(frame: Frame) -> np.ndarray:
-    """The frame in colour for a snapshot: the decoder's frame when there is one, else the grey pixels."""
-    raw = frame.raw
-    try:
-        if hasattr(raw, "to_ndarray"):
-            return raw.to_ndarray(format="bgr24")
-        if raw is not None and not hasattr(raw, "shape"):
-            return read_image(raw)
-    except Exception:  # noqa: BLE001 - a snapshot in grey is better than none
-        pass
-    return frame.image
 
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
@@ -68,6 +58,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
 @click.option("--snapshots", metavar="DIR", help="Save an annotated JPEG into DIR at each change start.")
 @click.option(
     "--exec", "exec_cmd", metavar="CMD", help="Run CMD per event; the event is JSON in $FRAMEDIFF_EVENT."
+)
+@click.option(
+    "--record",
+    "record_path",
+    metavar="FILE",
+    help="Write every analysed frame, boxes drawn, to a video (.mp4/.mkv/.mov/.avi), for tuning.",
 )
 @click.option(
     "--webhook",
@@ -169,6 +165,7 @@ def watch_command(
     snapshots: str | None,
     exec_cmd: str | None,
     webhooks: tuple[str, ...],
+    record_path: str | None,
     ignore_path: str | None,
     ignore_box: tuple[str, ...],
     zone: tuple[str, ...],
@@ -239,6 +236,7 @@ def watch_command(
         log=None if quiet else stderr_log,
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
+    recorder = None
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
     sinks: list = []
@@ -248,7 +246,9 @@ def watch_command(
         events = JsonLines(events_path) if events_path else None
         regions = JsonLines(regions_path, flush_every=50) if regions_path else None
         hooks = [WebhookPoster(url) for url in webhooks]
-        sinks = [s for s in (shots, events, regions, runner, *hooks) if s is not None]
+        # A live source must never wait for the recording's encoder: frames it cannot take are left out.
+        recorder = Recorder(record_path, zones=zones, wait=not _is_live_spec(source)) if record_path else None
+        sinks = [s for s in (shots, events, regions, runner, *hooks, recorder) if s is not None]
 
         if shots is not None:
 
@@ -257,7 +257,7 @@ def watch_command(
                 if event.event == "change_start":
                     name = f"change-{event.id:05d}-frame-{frame.index:06d}"
                     event.snapshot = shots.save(
-                        _colour(frame), event.regions, name, f"{frame.index}  {frame.time:.2f}s"
+                        frame_colour(frame), event.regions, name, f"{frame.index}  {frame.time:.2f}s"
                     )
 
         if events is not None:
@@ -268,6 +268,12 @@ def watch_command(
             watcher.on_event(lambda event, frame, hook=hook: hook.post(event.to_dict()))
         if regions is not None:
             watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
+        if recorder is not None:
+
+            @watcher.on_frame
+            def _record(result: FrameResult, frame: Frame) -> None:
+                recorder.fps = recorder.fps or watcher.state.fps
+                recorder.write(frame, result.regions, changing=watcher.machine.active)
 
         if serve is not None:
             server = start_server(
@@ -279,8 +285,9 @@ def watch_command(
                 ignore_path=ignore_path,
                 log=None if quiet else stderr_log,
             )
-            if shots is not None:  # zones drawn on the page also go on the --snapshots pictures
-                server.live.areas_listeners.append(lambda b, z: setattr(shots, "zones", z))
+            for sink in (shots, recorder):  # zones drawn on the page also go on pictures and recording
+                if sink is not None:
+                    server.live.areas_listeners.append(lambda b, z, sink=sink: setattr(sink, "zones", z))
 
         state = watcher.run()
     finally:
@@ -291,3 +298,8 @@ def watch_command(
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
         click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
+        if recorder is not None and recorder.skipped:
+            click.echo(
+                f"--record: {recorder.skipped} frames left out (the encoder could not keep up with the source)",
+                err=True,
+            )

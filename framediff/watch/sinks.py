@@ -30,8 +30,17 @@ from ..errors import OptionError, OutputError
 from ..prepare import to_bgr8
 from ..regions import Region
 from ..render import write_image
+from ..sources import read_image
 
-__all__ = ["JsonLines", "SnapshotWriter", "CommandRunner", "WebhookPoster", "draw_regions", "EVENT_ENV"]
+__all__ = [
+    "JsonLines",
+    "SnapshotWriter",
+    "CommandRunner",
+    "WebhookPoster",
+    "draw_regions",
+    "frame_colour",
+    "EVENT_ENV",
+]
 
 EVENT_ENV = "FRAMEDIFF_EVENT"
 
@@ -83,6 +92,21 @@ class JsonLines:
         self.flush()
         if self._own and not self._fh.closed:
             self._fh.close()
+
+
+def frame_colour(frame: Any) -> np.ndarray:
+    """A frame's picture in colour (BGR): the decoder's frame converted when there is one, an image
+    file read again, else the grey pixels (a colour picture is better, but a grey one is better than none).
+    """
+    raw = getattr(frame, "raw", None)
+    try:
+        if hasattr(raw, "to_ndarray"):
+            return raw.to_ndarray(format="bgr24")
+        if raw is not None and not hasattr(raw, "shape"):
+            return read_image(raw)
+    except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
+        pass
+    return frame.image
 
 
 def draw_regions(
