@@ -337,6 +337,42 @@ def test_record_writes_every_frame_with_its_boxes_at_its_time(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boxes.jsonl", "rec.mp4"]  # no temporary left
 
 
+def test_clips_hold_each_change_from_pre_seconds_before_to_post_after(tmp_path: Path, capsys) -> None:
+    import av
+
+    # Two visits of the object, far enough apart to be two changes: frames 20-39 and 100-119.
+    visits = scene(150, present=lambda i: 20 <= i < 40 or 100 <= i < 120, seed=4)
+    src = clip(tmp_path / "two.mp4", visits)
+    folder, ev = tmp_path / "clips", tmp_path / "ev.jsonl"
+    args = [src, "--clips", str(folder), "--pre", "1", "--post", "0.5", "--events", str(ev)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    events = events_of(ev)
+    starts = [e for e in events if e["event"] == "change_start"]
+    ends = [e for e in events if e["event"] == "change_end"]
+    assert [e["frame"] for e in starts] == [20, 100]
+    assert [e["clip"] for e in starts] == [e["clip"] for e in ends]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(Path(e["clip"]).name for e in starts)
+
+    x, y, w, h = OBJECT
+    for start, end in zip(starts, ends, strict=True):
+        with av.open(start["clip"]) as c:
+            frames = [
+                (float(f.pts * f.time_base), f.to_ndarray(format="bgr24"))
+                for f in c.decode(c.streams.video[0])
+            ]
+        first = start["frame"] - FPS  # --pre 1: one second of frames before the change's first frame
+        last = end["frame"] + FPS // 2  # --post 0.5
+        assert len(frames) == last - first + 1
+        assert all(abs(t - k / FPS) < 0.002 for k, (t, _) in enumerate(frames))  # the clip starts at 0
+        # Each clip frame is the source frame at the same offset: the object is there exactly when it was.
+        empty = visits[0][y : y + h, x : x + w].astype(np.float32)
+        for k, (_, picture) in enumerate(frames):
+            patch = picture[y : y + h, x : x + w].astype(np.float32)
+            there = first + k in range(20, 40) or first + k in range(100, 120)
+            assert (float(np.abs(patch - empty).mean()) > 30) == there, (start["id"], first + k)
+
+
 def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -521,6 +557,8 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--exec", "no-such-program-here --x"], "not found"),
         (["{clip}", "--webhook", "ftp://example.org/hook"], "not an http:// or https:// URL"),
         (["{clip}", "--record", "{dir}/boxes.gif"], "cannot write a video of that type"),
+        (["{clip}", "--clips", "{dir}/clips", "--pre", "-1"], "pre"),
+        (["{clip}", "--clips", "{dir}/notes.txt"], "cannot create"),
         (["{clip}", "--record", "{dir}/no/such/dir/rec.mp4"], "cannot write"),
         (["{clip}", "--webhook", "http:///no-host"], "not an http:// or https:// URL"),
         (["{clip}", "--events", "{dir}/no/such/dir/ev.jsonl"], "cannot write"),

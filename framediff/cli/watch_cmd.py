@@ -22,7 +22,7 @@ from ..watch import (
     WebhookPoster,
     parse_zone,
 )
-from ..watch.record import Recorder
+from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
 from ..watch.watcher import _is_live_spec, stderr_log
 from .app import cli
@@ -65,6 +65,20 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     metavar="FILE",
     help="Write every analysed frame, boxes drawn, to a video (.mp4/.mkv/.mov/.avi), for tuning.",
 )
+@click.option(
+    "--clips",
+    "clips_dir",
+    metavar="DIR",
+    help="Save a video clip of each change into DIR, from --pre seconds before it to --post after it.",
+)
+@click.option(
+    "--pre",
+    default="1",
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds of video before a change's start in its clip (held in memory: ~3 MB a frame at 1080p).",
+)
+@click.option("--post", default="2", show_default=True, metavar="SECONDS", help="Seconds after its end.")
 @click.option(
     "--webhook",
     "webhooks",
@@ -166,6 +180,9 @@ def watch_command(
     exec_cmd: str | None,
     webhooks: tuple[str, ...],
     record_path: str | None,
+    clips_dir: str | None,
+    pre: str,
+    post: str,
     ignore_path: str | None,
     ignore_box: tuple[str, ...],
     zone: tuple[str, ...],
@@ -248,8 +265,23 @@ def watch_command(
         hooks = [WebhookPoster(url) for url in webhooks]
         # A live source must never wait for the recording's encoder: frames it cannot take are left out.
         recorder = Recorder(record_path, zones=zones, wait=not _is_live_spec(source)) if record_path else None
-        sinks = [s for s in (shots, events, regions, runner, *hooks, recorder) if s is not None]
+        clips = (
+            EventClips(
+                clips_dir, pre, post, debounce_frames=watcher.min_frames, wait=not _is_live_spec(source)
+            )
+            if clips_dir
+            else None
+        )
+        sinks = [s for s in (shots, events, regions, runner, *hooks, recorder, clips) if s is not None]
 
+        if clips is not None:  # before the other sinks: events then name their clip
+
+            @watcher.on_frame
+            def _hold(result: FrameResult, frame: Frame) -> None:
+                clips.fps = clips.fps or watcher.state.fps
+                clips.frame(frame)
+
+            watcher.on_event(clips.event)
         if shots is not None:
 
             @watcher.on_event

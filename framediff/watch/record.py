@@ -1,4 +1,5 @@
-"""``watch --record``: the watched frames, with what was found drawn on them, written to a video.
+"""``watch --record`` and ``--clips``: watched frames written to video, with what was found drawn on them
+(the debug recording) or as they are (a clip of each change, from a little before it to a little after).
 
 Users tuning a detector ask for exactly this (Motion's "motion boxes" debug movie): every analysed frame
 at its own size and time, changed regions boxed in red, zones outlined and named, the frame number and
@@ -11,10 +12,12 @@ recording (their timestamps keep the rest in place) and counted.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import threading
 import warnings
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,10 @@ import numpy as np
 from ..errors import OptionError, OutputError
 from ..regions import Region
 from ..sources import Frame
+from .events import CHANGE_END, CHANGE_START, Event
 from .sinks import draw_regions, frame_colour
 
-__all__ = ["Recorder", "RECORD_FORMATS"]
+__all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]
 
 RECORD_FORMATS = (".mp4", ".mkv", ".mov", ".avi")  # containers that take H.264
 _TIME_BASE = Fraction(1, 1000)  # milliseconds: exact enough for any frame rate, and variable timing
@@ -48,6 +52,10 @@ class Recorder:
             is left out of the recording (live sources, which must not fall behind).
         crf: x264 quality (lower is better; 23 is x264's default).
         preset: x264 speed preset; ``veryfast`` keeps up with 1080p on two cores.
+        annotate: Draw regions, zones, the frame number and time; ``False`` encodes the frames as they
+            are (a decoder's frame then goes to the encoder without any colour conversion).
+        backlog: Extra room in the queue, for frames handed over at once (a clip's held frames): they
+            are queued without waiting, even from a live source.
 
     Raises:
         OptionError: when the extension is not one of :data:`RECORD_FORMATS`.
@@ -65,6 +73,8 @@ class Recorder:
         wait: bool = True,
         crf: int = 23,
         preset: str = "veryfast",
+        annotate: bool = True,
+        backlog: int = 0,
     ) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in RECORD_FORMATS:
@@ -77,13 +87,15 @@ class Recorder:
         self.zones = zones or {}
         self.wait = wait
         self.crf, self.preset = crf, preset
+        self.annotate = annotate
         self.written = 0
         self.skipped = 0  # frames left out because the encoder was behind (live sources only)
         self._container: Any = None
         self._stream: Any = None
         self._last_pts = -1
+        self._t0: float | None = None
         self._error: BaseException | None = None
-        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._queue: queue.Queue = queue.Queue(self.DEPTH + max(0, backlog))
         try:
             # Created now, so a folder that is missing or read-only is an error before the watch starts.
             self.tmp.touch()
@@ -126,22 +138,44 @@ class Recorder:
         s.thread_type = "AUTO"  # x264's frame threads, as the ffmpeg command would use
         self._stream = s
 
-    def _encode(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> None:
+    def _picture(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> Any:
+        """The ``av.VideoFrame`` to encode for one queued frame."""
         import av
 
-        picture = draw_regions(frame_colour(frame), regions, self.zones, f"{index}  {t:.2f}s")
-        if changing:
-            h, w = picture.shape[:2]
-            th = max(2, round(max(h, w) / 250))
-            cv2.rectangle(picture, (0, 0), (w - 1, h - 1), (0, 0, 255), 2 * th)  # half of it is outside
+        raw = frame.raw
+        if not self.annotate and hasattr(raw, "reformat"):
+            if self._stream is None:
+                self._open(raw.width, raw.height)
+            s = self._stream
+            if (raw.width, raw.height) != (s.width, s.height):  # an odd size, or a camera now at another
+                return raw.reformat(width=s.width, height=s.height)
+            # The decoder's frame itself (the encoder converts its format if it must); only its timestamp
+            # and picture type are set, which other users of the frame do not read.
+            return raw
+        picture = frame_colour(frame)
+        if self.annotate:
+            picture = draw_regions(picture, regions, self.zones, f"{index}  {t:.2f}s")
+            if changing:
+                h, w = picture.shape[:2]
+                th = max(2, round(max(h, w) / 250))
+                cv2.rectangle(picture, (0, 0), (w - 1, h - 1), (0, 0, 255), 2 * th)  # half of it is outside
+        if picture.ndim == 2:
+            picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
         if self._stream is None:
             self._open(picture.shape[1], picture.shape[0])
         s = self._stream
         picture = picture[: s.height, : s.width]
         if picture.shape[:2] != (s.height, s.width):  # a camera that came back at another size
             picture = cv2.resize(picture, (s.width, s.height), interpolation=cv2.INTER_AREA)
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
-        self._last_pts = max(round(t / _TIME_BASE), self._last_pts + 1)
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
+
+    def _encode(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> None:
+        vf = self._picture(frame, regions, changing, index, t)
+        vf.pict_type = 0  # a decoder's I/P/B label would be taken as a forced frame type by the encoder
+        s = self._stream
+        if self._t0 is None:
+            self._t0 = t  # the file starts at 0 (a live stream's clock may be far along)
+        self._last_pts = max(round((t - self._t0) / _TIME_BASE), self._last_pts + 1)
         vf.pts = self._last_pts
         vf.time_base = _TIME_BASE
         for packet in s.encode(vf):
@@ -186,3 +220,103 @@ class Recorder:
         self.tmp.unlink(missing_ok=True)
         if self._error is not None:
             raise OutputError(f"cannot write {self.path}: {self._error}", "check the disk and the name")
+
+
+class EventClips:
+    """Saves a video clip of every change, from ``pre`` seconds before it starts to ``post`` after it ends.
+
+    The last few frames are held (as the decoder delivered them) so a clip can begin before the change
+    was noticed: the change's own start (its first changed frame, before the debounce) minus ``pre``.
+    Memory is bounded by that window: ``pre`` seconds of frames plus the debounce, about 3 MB a frame at
+    1080p. A change that starts again before the last clip's ``post`` seconds are over continues that
+    clip, so one visit is one clip. Each clip is encoded on a thread of its own (see :class:`Recorder`),
+    as the frames come, and is moved into place when it is complete.
+
+    Call :meth:`frame` for every analysed frame and :meth:`event` for every event, in that order per
+    frame (as :class:`~framediff.watch.Watcher` does); ``change_start`` and ``change_end`` events get a
+    ``clip`` field with the clip's path.
+
+    Args:
+        folder: Where to save the clips (``change-00001-frame-000123.mp4``); created if missing.
+        pre: Seconds before a change's start to include.
+        post: Seconds after a change's end to include.
+        debounce_frames: Changed frames a change needs before it starts (``--min-frames``): they are
+            held too, since the start event names the first of them.
+        wait: As for :class:`Recorder` (``False`` for live sources).
+
+    Raises:
+        OptionError: when ``pre`` or ``post`` is out of range.
+        OutputError: when the folder cannot be created.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        pre: float = 1.0,
+        post: float = 2.0,
+        *,
+        debounce_frames: int = 2,
+        wait: bool = True,
+    ) -> None:
+        from ..options import number
+
+        self.pre = number("pre", pre, lo=0, hi=60)
+        self.post = number("post", post, lo=0, hi=3600)
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(
+                f"cannot create {self.folder}: {e.strerror}", "give a writable folder"
+            ) from None
+        self.debounce = max(1, int(debounce_frames))
+        self.wait = wait
+        self.fps: float | None = None
+        self.saved: list[str] = []
+        self._recent: deque[Frame] = deque()
+        self._clip: Recorder | None = None
+        self._path: str | None = None
+        self._until: float | None = None  # the open clip's end, once its change has ended
+
+    def frame(self, frame: Frame) -> None:
+        """Hold or record one analysed frame."""
+        if self._clip is not None:
+            if self._until is not None and frame.time > self._until:
+                self._finish()
+            else:
+                self._clip.write(frame, [])
+                return
+        self._recent.append(frame)
+        keep = math.ceil(self.pre * (self.fps or 30.0)) + self.debounce + 1
+        while len(self._recent) > keep:
+            self._recent.popleft()
+
+    def event(self, event: Event, frame: Frame) -> None:
+        """Open, extend or end the clip of a change; name the clip in the event."""
+        if event.event == CHANGE_START:
+            if self._clip is None:
+                path = self.folder / f"change-{event.id:05d}-frame-{event.frame:06d}.mp4"
+                held = [f for f in self._recent if f.time >= event.time - self.pre - 1e-6]
+                self._clip = Recorder(path, fps=self.fps, wait=self.wait, annotate=False, backlog=len(held))
+                self._path = str(path)
+                for f in held:
+                    self._clip.write(f, [])
+                self._recent.clear()
+            self._until = None
+        elif event.event == CHANGE_END and self._clip is not None:
+            self._until = event.time + self.post
+        else:
+            return
+        event.extra["clip"] = self._path
+
+    def _finish(self) -> None:
+        clip, self._clip, self._until = self._clip, None, None
+        if clip is not None:
+            clip.close()
+            if clip.written:
+                self.saved.append(str(clip.path))
+
+    def close(self) -> None:
+        """Finish the clip being written (the watch ended: no more frames will come)."""
+        self._finish()
+        self._recent.clear()
