@@ -11,6 +11,7 @@ Two levels of API:
 
 from .detector import ChangeDetector, FrameResult, WatchOptions, parse_zone
 from .events import Event, EventMachine
+from .record import EventClips, Recorder
 from .sinks import CommandRunner, JsonLines, SnapshotWriter, WebhookPoster, draw_regions
 from .watcher import Watcher, WatchState
 
@@ -18,9 +19,11 @@ __all__ = [
     "ChangeDetector",
     "CommandRunner",
     "Event",
+    "EventClips",
     "EventMachine",
     "FrameResult",
     "JsonLines",
+    "Recorder",
     "SnapshotWriter",
     "WatchOptions",
     "WatchState",
