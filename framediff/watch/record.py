@@ -38,7 +38,7 @@ _TIME_BASE = Fraction(1, 1000)  # milliseconds: exact enough for any frame rate,
 
 
 class Recorder:
-    """Encodes annotated frames to an H.264 video, from a thread of its own.
+    """Encodes frames, annotated or as they are, to an H.264 video from a thread of its own.
 
     The file is written under a temporary name and moved into place by :meth:`close`: a crash never
     leaves a truncated video under the final name, while a watch ended by Ctrl-C or SIGTERM (which
@@ -46,7 +46,8 @@ class Recorder:
 
     Args:
         path: The video to write (``.mp4``, ``.mkv``, ``.mov`` or ``.avi``).
-        fps: Nominal frame rate for the file's header (timestamps are the frames' own).
+        fps: Nominal frame rate for the file's header. Timestamps are the frames' own, shifted so the
+            file starts at 0.
         zones: Named zone boxes to outline on every frame.
         wait: Whether :meth:`write` waits for the encoder when it is behind (files); if not, the frame
             is left out of the recording (live sources, which must not fall behind).
