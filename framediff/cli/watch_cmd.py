@@ -253,7 +253,8 @@ def watch_command(
         log=None if quiet else stderr_log,
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
-    recorder = None
+    recorder: Recorder | None = None
+    clips: EventClips | None = None
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
     sinks: list = []
@@ -267,7 +268,11 @@ def watch_command(
         recorder = Recorder(record_path, zones=zones, wait=not _is_live_spec(source)) if record_path else None
         clips = (
             EventClips(
-                clips_dir, pre, post, debounce_frames=watcher.min_frames, wait=not _is_live_spec(source)
+                clips_dir,
+                pre,
+                post,
+                debounce_frames=watcher.machine.min_frames,
+                wait=not _is_live_spec(source),
             )
             if clips_dir
             else None
@@ -330,8 +335,9 @@ def watch_command(
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
         click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
-        if recorder is not None and recorder.skipped:
-            click.echo(
-                f"--record: {recorder.skipped} frames left out (the encoder could not keep up with the source)",
-                err=True,
-            )
+        for name, sink in (("--record", recorder), ("--clips", clips)):
+            if sink is not None and sink.skipped:
+                click.echo(
+                    f"{name}: {sink.skipped} frames left out (the encoder could not keep up with the source)",
+                    err=True,
+                )

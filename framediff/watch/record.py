@@ -274,6 +274,7 @@ class EventClips:
         self.wait = wait
         self.fps: float | None = None
         self.saved: list[str] = []
+        self.skipped = 0  # frames left out of clips because their encoder was behind (live sources)
         self._recent: deque[Frame] = deque()
         self._clip: Recorder | None = None
         self._path: str | None = None
@@ -314,6 +315,7 @@ class EventClips:
         clip, self._clip, self._until = self._clip, None, None
         if clip is not None:
             clip.close()
+            self.skipped += clip.skipped
             if clip.written:
                 self.saved.append(str(clip.path))
 
