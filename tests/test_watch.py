@@ -559,6 +559,7 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--record", "{dir}/boxes.gif"], "cannot write a video of that type"),
         (["{clip}", "--clips", "{dir}/clips", "--pre", "-1"], "pre"),
         (["{clip}", "--clips", "{dir}/notes.txt"], "cannot create"),
+        (["{clip}", "--pre", "3"], "--pre and --post shape the clips of --clips"),
         (["{clip}", "--record", "{dir}/no/such/dir/rec.mp4"], "cannot write"),
         (["{clip}", "--webhook", "http:///no-host"], "not an http:// or https:// URL"),
         (["{clip}", "--events", "{dir}/no/such/dir/ev.jsonl"], "cannot write"),

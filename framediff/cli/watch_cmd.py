@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
@@ -73,12 +73,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
 )
 @click.option(
     "--pre",
-    default="1",
-    show_default=True,
     metavar="SECONDS",
-    help="Seconds of video before a change's start in its clip (held in memory: ~3 MB a frame at 1080p).",
+    help="With --clips: seconds before a change's start in its clip (held in memory: ~3 MB a frame at "
+    "1080p).  [default: 1]",
 )
-@click.option("--post", default="2", show_default=True, metavar="SECONDS", help="Seconds after its end.")
+@click.option(
+    "--post", metavar="SECONDS", help="With --clips: seconds after a change's end in its clip.  [default: 2]"
+)
 @click.option(
     "--webhook",
     "webhooks",
@@ -181,8 +182,8 @@ def watch_command(
     webhooks: tuple[str, ...],
     record_path: str | None,
     clips_dir: str | None,
-    pre: str,
-    post: str,
+    pre: str | None,
+    post: str | None,
     ignore_path: str | None,
     ignore_box: tuple[str, ...],
     zone: tuple[str, ...],
@@ -253,6 +254,8 @@ def watch_command(
         log=None if quiet else stderr_log,
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
+    if not clips_dir and (pre is not None or post is not None):
+        raise OptionError("--pre and --post shape the clips of --clips", "add --clips DIR, or leave them out")
     recorder: Recorder | None = None
     clips: EventClips | None = None
     for url in webhooks:  # checked before anything starts
@@ -269,8 +272,8 @@ def watch_command(
         clips = (
             EventClips(
                 clips_dir,
-                pre,
-                post,
+                pre if pre is not None else 1.0,
+                post if post is not None else 2.0,
                 debounce_frames=watcher.machine.min_frames,
                 wait=not _is_live_spec(source),
             )
