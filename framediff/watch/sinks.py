@@ -134,7 +134,16 @@ def draw_regions(
     for r in regions:
         cv2.rectangle(out, (r.x, r.y), (r.x + r.w - 1, r.y + r.h - 1), (0, 0, 255), th)
     if label:
-        cv2.putText(out, label, (8, 20 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * th, (255, 255, 255), th + 1)
+        # White on a dark band: readable on a white wall as on a night sky (a thin outline does not
+        # survive video compression).
+        scale, weight = 0.6 * th, th + 1
+        (tw, tht), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+        x0, y0 = 4, 20 * th
+        band = out[max(0, y0 - tht - 4) : y0 + base + 2, x0 : x0 + tw + 8]
+        band //= 3  # darkened, not blacked out: what is under the label still shows
+        cv2.putText(
+            out, label, (x0 + 4, y0), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), weight, cv2.LINE_AA
+        )
     return out
 
 
