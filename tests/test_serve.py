@@ -295,6 +295,79 @@ def test_page_in_chromium_live_picture_events_and_drawn_zone(
         driver.quit()
 
 
+def test_page_plays_the_clip_of_a_change_and_the_api_serves_it_with_ranges(
+    short_clip: str, tmp_path: Path, watch_proc: list[Watch]
+) -> None:
+    port, clips = free_port(), tmp_path / "clips"
+    args = [short_clip, "--realtime", "--serve", f"127.0.0.1:{port}", "--clips", str(clips), "--post", "0.5"]
+    driver = chromium(tmp_path)
+    try:
+        watch = Watch(args, port)
+        watch_proc.append(watch)
+        from selenium.webdriver.common.by import By
+
+        driver.get(f"http://127.0.0.1:{port}/")
+        item = wait_for(
+            lambda: driver.find_elements(By.CSS_SELECTOR, "#events li.change_start"), 12, "the change"
+        )[0]
+        start = next(
+            e
+            for e in json.loads(request(port, "/api/events?since=0")[2])["events"]
+            if e["event"] == "change_start"
+        )
+        url = start["clip_url"]
+        assert url == f"/api/clip/{start['seq']}" and Path(start["clip"]).parent == clips
+        # Served once finished (--post seconds after the change), never before: no half-written video.
+        code, _, _ = request(port, url)
+        if code == 404:
+            assert not Path(start["clip"]).exists()
+        wait_for(lambda: request(port, url)[0] == 200, 10, "the finished clip")
+        whole = Path(start["clip"]).read_bytes()
+        code, headers, body = request(port, url)
+        assert code == 200 and body == whole and headers["content-type"] == "video/mp4"
+        code, headers, body = request(port, url, {"Range": "bytes=100-199"})
+        assert code == 206 and body == whole[100:200]
+        assert headers["content-range"] == f"bytes 100-199/{len(whole)}"
+        code, _, body = request(port, url, {"Range": "bytes=-50"})
+        assert code == 206 and body == whole[-50:]
+        assert request(port, url, {"Range": f"bytes={len(whole)}-"})[0] == 416
+        assert request(port, f"/api/clip/{start['seq'] + 1000}")[0] == 404
+
+        # On the page: the event's viewer offers the clip, and the browser plays it at the source's size.
+        item.click()
+        play = driver.find_element(By.ID, "play-clip")
+        wait_for(play.is_displayed, 5, "the play button")
+        play.click()
+        video = driver.find_element(By.ID, "clip")
+        wait_for(
+            lambda: driver.execute_script(
+                "return arguments[0].readyState >= 2 || !!arguments[0].error", video
+            ),
+            10,
+            "the clip to load",
+        )
+        assert driver.execute_script("return arguments[0].error", video) is None
+        # The clip takes the snapshot's place.
+        assert video.is_displayed() and not driver.find_element(By.ID, "snapshot").is_displayed()
+        assert driver.execute_script("return [arguments[0].videoWidth, arguments[0].videoHeight]", video) == [
+            W,
+            H,
+        ]
+        duration = driver.execute_script("return arguments[0].duration", video)
+        assert duration == pytest.approx(len(_clip_frames(Path(start["clip"]))) / FPS, abs=0.15)
+        driver.save_screenshot(str(tmp_path / "serve-clip.png"))
+        shutil.copy(tmp_path / "serve-clip.png", REPO / "bench-out" / "serve-clip.png")
+    finally:
+        driver.quit()
+
+
+def _clip_frames(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as c:
+        return list(c.decode(c.streams.video[0]))
+
+
 # -- API, token and paths ---------------------------------------------------------------------------------
 
 

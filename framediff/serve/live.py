@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -173,6 +174,8 @@ class LiveView:
             self._seq += 1
             seq = self._seq
             record["seq"] = seq
+            if record.get("clip"):  # --clips: the change's video, served once it is complete
+                record["clip_url"] = f"/api/clip/{seq}"
             if event.event == "change_start" and frame.image.size > 1:
                 record["snapshot_url"] = f"/api/snapshot/{seq}"
                 self._jobs.put((seq, frame, list(event.regions)))
@@ -380,6 +383,18 @@ class LiveView:
             if snap is None:
                 return None
             return snap.thumb if thumb or not snap.full else snap.full
+
+    def clip(self, seq: int) -> Path | None:
+        """The finished clip of event ``seq`` (``--clips``), or ``None`` (no clip, not finished, or gone).
+
+        Only a path the watch itself put in one of the kept events is ever returned: no request names a
+        file. A clip is written under a temporary name and appears under its own once complete.
+        """
+        with self._events_lock:
+            path = next((e.get("clip") for e in self._events if e["seq"] == seq), None)
+        if not path or not Path(path).is_file():
+            return None
+        return Path(path)
 
     # -- areas ------------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ Routes::
     GET  /api/status            source state, fps, counts, areas and settings in force
     GET  /api/events?since=N    events newer than seq N, newest first (&limit=, default 100)
     GET  /api/snapshot/<seq>    the annotated snapshot of a change_start event (?thumb=1: small)
+    GET  /api/clip/<seq>        the video clip of a change event (with --clips), once it is finished
     GET  /api/config            the areas as a settings file (what --config reads)
     POST /api/areas             replace ignore_boxes and/or zones (JSON); applied from the next frame
     POST /api/save              write the areas to the --config file
@@ -29,12 +30,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
 import re
 import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +52,8 @@ _STATIC = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
 }
 _SNAPSHOT = re.compile(r"^/api/snapshot/([0-9]{1,9})$")
+_CLIP = re.compile(r"^/api/clip/([0-9]{1,9})$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 _BOUNDARY = "framediff-frame"
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 
@@ -214,6 +219,46 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _file(self, path: Path, ctype: str) -> None:
+        """Send a file in pieces, honouring one byte range (video players seek with them)."""
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start, end = 0, size - 1
+            m = _RANGE.match(self.headers.get("Range") or "")
+            if m and (m.group(1) or m.group(2)):
+                if m.group(1):
+                    start, end = int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)
+                else:  # the last N bytes
+                    start = max(0, size - int(m.group(2)))
+                if start > end or start >= size:
+                    self._error(
+                        HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                        "range outside the file",
+                        {"Content-Range": f"bytes */{size}"},
+                    )
+                    return
+                self.send_response(HTTPStatus.PARTIAL_CONTENT)
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(end - start + 1))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            f.seek(start)
+            left = end - start + 1
+            while left > 0:
+                chunk = f.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                left -= len(chunk)
+
     def _json(self, data: Any, status: int = 200) -> None:
         self._send(status, json.dumps(data).encode(), "application/json")
 
@@ -293,6 +338,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "application/json",
                     {"Content-Disposition": 'attachment; filename="framediff-watch.json"'},
                 )
+            elif _CLIP.match(path):
+                clip = live.clip(int(_CLIP.match(path).group(1)))
+                if clip is None:
+                    self._error(HTTPStatus.NOT_FOUND, "no finished clip for that event (yet)")
+                else:
+                    self._file(clip, "video/mp4" if clip.suffix == ".mp4" else "application/octet-stream")
             else:
                 m = _SNAPSHOT.match(path)
                 # Only digits reach the lookup, and only ids the view knows have a picture: no request

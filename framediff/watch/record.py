@@ -127,7 +127,9 @@ class Recorder:
     def _open(self, width: int, height: int) -> None:
         import av
 
-        self._container = av.open(str(self.tmp), "w")
+        # MP4/MOV with the index first: a browser (the live view) can start playing before it has it all.
+        fast = {"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
+        self._container = av.open(str(self.tmp), "w", options=fast)
         rate = Fraction(self.fps).limit_denominator(1001) if self.fps else Fraction(25)
         s = self._container.add_stream("libx264", rate=rate)
         # 4:2:0 needs even sizes: the odd last row or column is left out rather than the picture scaled.
