@@ -32,6 +32,7 @@ from ..prepare import to_bgr8, to_gray
 from ..regions import Region, ignore_mask
 from ..sources import Frame
 from ..watch import Event, FrameResult, Watcher
+from ..watch.sinks import put_label
 from .settings import AreaSettings, check_box, check_zone_name, save_settings
 
 __all__ = ["LiveView"]
@@ -297,10 +298,7 @@ class LiveView:
         for r in regions:
             rect((r.x, r.y, r.w, r.h), _CHANGE)
         if label:
-            text = f"{frame.index}  {frame.time:.2f}s"
-            org = (8, h - 10)
-            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), ft + 2)
-            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), ft)
+            put_label(img, f"{frame.index}  {frame.time:.2f}s", (4, h - 10), fs, ft)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return buf.tobytes()
 

@@ -39,6 +39,7 @@ __all__ = [
     "WebhookPoster",
     "draw_regions",
     "frame_colour",
+    "put_label",
     "EVENT_ENV",
 ]
 
@@ -109,6 +110,26 @@ def frame_colour(frame: Any) -> np.ndarray:
     return frame.image
 
 
+def put_label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, weight: int) -> None:
+    """Write white text on a darkened band, in place (readable on a white wall as on a night sky; a thin
+    outline alone does not survive video or JPEG compression).
+
+    Args:
+        image: BGR picture to write on.
+        text: The text.
+        origin: Left end of the band and the text's baseline, in pixels.
+        scale: OpenCV font scale.
+        weight: Stroke thickness.
+    """
+    (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+    x0, y0 = origin
+    band = image[max(0, y0 - tht - 4) : y0 + base + 2, max(0, x0) : x0 + tw + 8]
+    band //= 3  # darkened, not blacked out: what is under the label still shows
+    cv2.putText(
+        image, text, (x0 + 4, y0), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), weight, cv2.LINE_AA
+    )
+
+
 def draw_regions(
     image: np.ndarray,
     regions: Sequence[Region],
@@ -134,16 +155,7 @@ def draw_regions(
     for r in regions:
         cv2.rectangle(out, (r.x, r.y), (r.x + r.w - 1, r.y + r.h - 1), (0, 0, 255), th)
     if label:
-        # White on a dark band: readable on a white wall as on a night sky (a thin outline does not
-        # survive video compression).
-        scale, weight = 0.6 * th, th + 1
-        (tw, tht), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
-        x0, y0 = 4, 20 * th
-        band = out[max(0, y0 - tht - 4) : y0 + base + 2, x0 : x0 + tw + 8]
-        band //= 3  # darkened, not blacked out: what is under the label still shows
-        cv2.putText(
-            out, label, (x0 + 4, y0), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), weight, cv2.LINE_AA
-        )
+        put_label(out, label, (4, 20 * th), 0.6 * th, th + 1)
     return out
 
 
