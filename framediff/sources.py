@@ -28,6 +28,7 @@ import numpy as np
 from .errors import InputError, SourceError
 
 __all__ = [
+    "FRAME_CONVERSION",
     "Frame",
     "LumaFrame",
     "FrameSource",
@@ -44,6 +45,11 @@ IMAGE_EXTENSIONS = {
     ".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm",
     ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic", ".jp2", ".avif",
 }  # fmt: skip
+# PyAV converts a frame's pixels through a scaler it caches on the frame itself, so two threads converting
+# the same decoded frame at once (a snapshot, the live view, a recording, a clip) corrupt each other or
+# crash. Every conversion of a decoder frame that may be shared between threads holds this lock.
+FRAME_CONVERSION = threading.Lock()
+
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt", "hls")
 
 # OpenCV prints its own warnings for unreadable files; we report those ourselves, once and clearly.

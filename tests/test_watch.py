@@ -373,6 +373,48 @@ def test_clips_hold_each_change_from_pre_seconds_before_to_post_after(tmp_path: 
             assert (float(np.abs(patch - empty).mean()) > 30) == there, (start["id"], first + k)
 
 
+def test_a_failing_output_leaves_no_other_output_half_written(
+    object_clip: str, tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "afile").write_text("a file, not a folder\n")
+    rec = tmp_path / "rec.mp4"
+    code, _, err = run_cli(
+        [object_clip, "--record", str(rec), "--snapshots", str(tmp_path / "afile")], capsys
+    )
+    assert code == 2 and err.startswith("Error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_record_clips_and_snapshots_together_on_odd_sized_4_4_4_video(tmp_path: Path) -> None:
+    """All outputs at once convert the same decoded frames on several threads: this once hung for good."""
+    import av
+
+    frames = [cv2.resize(f, (W + 1, H + 1)) for f in scene(60, present=lambda i: 20 <= i < 40)]
+    src = tmp_path / "odd.mkv"
+    with av.open(str(src), "w") as out:
+        st = out.add_stream("ffv1", rate=FPS)
+        st.width, st.height, st.pix_fmt = W + 1, H + 1, "yuv444p"
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="bgr24")
+            vf.pts = i
+            for packet in st.encode(vf):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    rec, clips, snaps = tmp_path / "rec.mp4", tmp_path / "clips", tmp_path / "snaps"
+    cmd = [sys.executable, "-m", "framediff", "watch", str(src), "--record", str(rec), "--clips", str(clips)]
+    p = subprocess.run([*cmd, "--snapshots", str(snaps)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with av.open(str(rec)) as c:
+        s = c.streams.video[0]
+        assert (s.width, s.height) == (W, H) and sum(1 for _ in c.decode(s)) == 60
+    (clip,) = clips.iterdir()
+    with av.open(str(clip)) as c:
+        assert sum(1 for _ in c.decode(c.streams.video[0])) > 20
+    assert len(list(snaps.iterdir())) == 1
+    assert not [q for q in tmp_path.rglob("*") if ".part" in q.name]
+
+
 def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -558,8 +600,18 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--webhook", "ftp://example.org/hook"], "not an http:// or https:// URL"),
         (["{clip}", "--record", "{dir}/boxes.gif"], "cannot write a video of that type"),
         (["{clip}", "--clips", "{dir}/clips", "--pre", "-1"], "pre"),
-        (["{clip}", "--clips", "{dir}/notes.txt"], "cannot create"),
+        (["{clip}", "--clips", "{dir}/notes.txt"], "cannot write clips into"),
         (["{clip}", "--pre", "3"], "--pre and --post shape the clips of --clips"),
+        (["{clip}", "--record", "{clip}"], "is the watched source"),
+        (
+            ["{clip}", "--record", "{dir}/same.mp4", "--events", "{dir}/same.mp4"],
+            "two outputs have the same name",
+        ),
+        (["{clip}", "--record", "{dir}/folder.mp4"], "it is a folder"),
+        (["{clip}", "--record", ""], "need a name"),
+        (["{clip}", "--webhook", "http://[::1"], "not an http:// or https:// URL"),
+        (["{clip}", "--webhook", "http://127.0.0.1:99999/"], "not an http:// or https:// URL"),
+        (["{clip}", "--webhook", "http://host/a b"], "not an http:// or https:// URL"),
         (["{clip}", "--record", "{dir}/no/such/dir/rec.mp4"], "cannot write"),
         (["{clip}", "--webhook", "http:///no-host"], "not an http:// or https:// URL"),
         (["{clip}", "--events", "{dir}/no/such/dir/ev.jsonl"], "cannot write"),
@@ -570,12 +622,15 @@ def test_bad_input_is_one_error_line_and_exit_2(
 ) -> None:
     (tmp_path / "notes.txt").write_text("not a video at all\n" * 50)
     (tmp_path / "notes.png").write_text("not a picture either\n" * 50)
+    (tmp_path / "folder.mp4").mkdir()
     code, _, err = run_cli([a.format(dir=tmp_path, clip=object_clip) for a in args], capsys)
     assert code == 2
     lines = [line for line in err.strip().splitlines() if not line.startswith("reconnecting")]
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
     assert message in lines[0]
     assert "Traceback" not in err
+    # Nothing half-written is left behind, whichever output failed.
+    assert not [p for p in tmp_path.rglob("*") if ".part" in p.name or p.name == "same.mp4"]
 
 
 @pytest.mark.parametrize("slow_analysis", [False, True])

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+
 import click
 import numpy as np
 
@@ -256,31 +260,38 @@ def watch_command(
     runner = CommandRunner(exec_cmd) if exec_cmd else None
     if not clips_dir and (pre is not None or post is not None):
         raise OptionError("--pre and --post shape the clips of --clips", "add --clips DIR, or leave them out")
-    recorder: Recorder | None = None
-    clips: EventClips | None = None
+    _check_outputs(source, record_path, clips_dir, events_path, regions_path)
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
+    # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
+    watcher.full_decode = bool(record_path or clips_dir or snapshots)
+    live = _is_live_spec(source)
+    recorder: Recorder | None = None
+    clips: EventClips | None = None
+    # Each output joins the list as soon as it exists, so a later one that fails still closes it (no
+    # half-written file is left behind).
     sinks: list = []
     server = None
     try:
-        shots = SnapshotWriter(snapshots, zones) if snapshots else None
-        events = JsonLines(events_path) if events_path else None
-        regions = JsonLines(regions_path, flush_every=50) if regions_path else None
-        hooks = [WebhookPoster(url) for url in webhooks]
-        # A live source must never wait for the recording's encoder: frames it cannot take are left out.
-        recorder = Recorder(record_path, zones=zones, wait=not _is_live_spec(source)) if record_path else None
-        clips = (
-            EventClips(
+        if clips_dir:
+            clips = EventClips(
                 clips_dir,
                 pre if pre is not None else 1.0,
                 post if post is not None else 2.0,
                 debounce_frames=watcher.machine.min_frames,
-                wait=not _is_live_spec(source),
+                wait=not live,
             )
-            if clips_dir
-            else None
-        )
-        sinks = [s for s in (shots, events, regions, runner, *hooks, recorder, clips) if s is not None]
+            sinks.append(clips)
+        if record_path:
+            # A live source never waits for the recording's encoder: frames it cannot take are left out.
+            recorder = Recorder(record_path, zones=zones, wait=not live)
+            sinks.append(recorder)
+        shots = SnapshotWriter(snapshots, zones) if snapshots else None
+        events = JsonLines(events_path) if events_path else None
+        regions = JsonLines(regions_path, flush_every=50) if regions_path else None
+        sinks += [s for s in (shots, events, regions) if s is not None]
+        hooks = [WebhookPoster(url) for url in webhooks]
+        sinks += hooks + ([runner] if runner is not None else [])
 
         if clips is not None:  # before the other sinks: events then name their clip
 
@@ -331,10 +342,7 @@ def watch_command(
 
         state = watcher.run()
     finally:
-        if server is not None:
-            server.close()
-        for s in sinks:
-            s.close()
+        _close_all(server, sinks)
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
         click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
@@ -344,3 +352,40 @@ def watch_command(
                     f"{name}: {sink.skipped} frames left out (the encoder could not keep up with the source)",
                     err=True,
                 )
+
+
+def _check_outputs(source: str, record: str | None, clips: str | None, *files: str | None) -> None:
+    """Refuse outputs that would overwrite the input or each other (before anything is written)."""
+    if record == "" or clips == "":
+        raise OptionError("--record and --clips need a name", "e.g. --record boxes.mp4 --clips clips/")
+    named = [Path(p).resolve() for p in (record, *files) if p and p != "-"]
+    src = Path(source)
+    for p in named:
+        if (src.exists() and p.exists() and p.samefile(src)) or p == src.resolve():
+            raise OptionError(f"{p.name} is the watched source", "write the output under another name")
+    if len(set(named)) < len(named):
+        raise OptionError("two outputs have the same name", "give --record, --events and --regions their own")
+
+
+def _close_all(server: object, sinks: list) -> None:
+    """Close the live view, then every output, the valuable ones first, each on its own; a Ctrl-C or
+    SIGTERM meanwhile is held back until all are closed (it would otherwise cut a video short)."""
+    held: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
+    error: BaseException | None = None
+    try:
+        if server is not None:
+            server.close()
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as e:  # noqa: BLE001 - the others are still closed; the first error is raised
+                error = error or e
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if error is not None:
+        raise error

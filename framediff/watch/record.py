@@ -12,9 +12,9 @@ recording (their timestamps keep the rest in place) and counted.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import queue
+import sys
 import threading
 import warnings
 from collections import deque
@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 
 from ..errors import OptionError, OutputError
+from ..prepare import to_bgr8
 from ..regions import Region
-from ..sources import Frame
+from ..sources import FRAME_CONVERSION, Frame
 from .events import CHANGE_END, CHANGE_START, Event
 from .sinks import draw_regions, frame_colour
 
@@ -83,6 +84,8 @@ class Recorder:
                 f"--record {self.path.name}: cannot write a video of that type",
                 "use an .mp4, .mkv, .mov or .avi name",
             )
+        if self.path.is_dir():
+            raise OutputError(f"cannot write {self.path}: it is a folder", "give a file name for the video")
         self.tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
         self.fps = fps
         self.zones = zones or {}
@@ -96,6 +99,8 @@ class Recorder:
         self._last_pts = -1
         self._t0: float | None = None
         self._error: BaseException | None = None
+        self._closed = False
+        self._done = threading.Event()  # the file is finished (or given up) by the encoder thread
         self._queue: queue.Queue = queue.Queue(self.DEPTH + max(0, backlog))
         try:
             # Created now, so a folder that is missing or read-only is an error before the watch starts.
@@ -113,6 +118,8 @@ class Recorder:
         Raises:
             OutputError: when encoding an earlier frame failed.
         """
+        if self._closed:
+            raise OutputError(f"{self.path} is already finished", "make a new Recorder for more frames")
         if self._error is not None:
             raise OutputError(f"cannot write {self.path}: {self._error}", "check the disk") from None
         item = (frame, list(regions), changing, frame.index, frame.time)
@@ -131,12 +138,15 @@ class Recorder:
         fast = {"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
         self._container = av.open(str(self.tmp), "w", options=fast)
         rate = Fraction(self.fps).limit_denominator(1001) if self.fps else Fraction(25)
+        # AVI has no timestamps, only a frame rate: there the time base is one frame (a millisecond base
+        # would declare 1000 frames a second and index an empty entry for every missing millisecond).
+        self._time_base = 1 / rate if self.path.suffix.lower() == ".avi" else _TIME_BASE
         s = self._container.add_stream("libx264", rate=rate)
-        # 4:2:0 needs even sizes: the odd last row or column is left out rather than the picture scaled.
+        # 4:2:0 needs even sizes: a picture one pixel off is cropped (a decoder's frame is scaled by it).
         s.width, s.height = width - width % 2, height - height % 2
         s.pix_fmt = "yuv420p"
-        s.time_base = _TIME_BASE
-        s.codec_context.time_base = _TIME_BASE
+        s.time_base = self._time_base
+        s.codec_context.time_base = self._time_base
         s.options = {"crf": str(self.crf), "preset": self.preset}
         s.thread_type = "AUTO"  # x264's frame threads, as the ffmpeg command would use
         self._stream = s
@@ -150,20 +160,21 @@ class Recorder:
             if self._stream is None:
                 self._open(raw.width, raw.height)
             s = self._stream
-            if (raw.width, raw.height) != (s.width, s.height):  # an odd size, or a camera now at another
-                return raw.reformat(width=s.width, height=s.height)
-            # The decoder's frame itself (the encoder converts its format if it must); only its timestamp
-            # and picture type are set, which other users of the frame do not read.
+            if (raw.width, raw.height, raw.format.name) != (s.width, s.height, "yuv420p"):
+                # Another format or size (10-bit, 4:4:4, an odd size, a camera now at another size):
+                # converted here, under the lock, never by the encoder on a frame others may convert.
+                with FRAME_CONVERSION:
+                    return raw.reformat(width=s.width, height=s.height, format="yuv420p")
+            # The decoder's frame itself; only its timestamp and picture type are set, which other users
+            # of the frame do not read.
             return raw
-        picture = frame_colour(frame)
+        picture = to_bgr8(frame_colour(frame))  # grey, BGRA or 16-bit pictures from a folder too
         if self.annotate:
             picture = draw_regions(picture, regions, self.zones, f"{index}  {t:.2f}s")
             if changing:
                 h, w = picture.shape[:2]
                 th = max(2, round(max(h, w) / 250))
                 cv2.rectangle(picture, (0, 0), (w - 1, h - 1), (0, 0, 255), 2 * th)  # half of it is outside
-        if picture.ndim == 2:
-            picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
         if self._stream is None:
             self._open(picture.shape[1], picture.shape[0])
         s = self._stream
@@ -178,9 +189,9 @@ class Recorder:
         s = self._stream
         if self._t0 is None:
             self._t0 = t  # the file starts at 0 (a live stream's clock may be far along)
-        self._last_pts = max(round((t - self._t0) / _TIME_BASE), self._last_pts + 1)
+        self._last_pts = max(round((t - self._t0) / self._time_base), self._last_pts + 1)
         vf.pts = self._last_pts
-        vf.time_base = _TIME_BASE
+        vf.time_base = self._time_base
         for packet in s.encode(vf):
             self._container.mux(packet)
         self.written += 1
@@ -189,40 +200,66 @@ class Recorder:
         while True:
             item = self._queue.get()
             if item is None:
-                return
+                break
             if self._error is not None:
                 continue  # keep draining so write() never blocks on a dead encoder
             try:
                 self._encode(*item)
-            except Exception as e:  # noqa: BLE001 - reported on the caller's thread
+            except Exception as e:  # noqa: BLE001 - reported by close()
                 self._error = e
+        try:
+            self._finish()
+        finally:
+            self._done.set()
 
-    def close(self) -> None:
-        """Encode what is queued, finish the file and move it into place (nothing is kept when no frame
-        was recorded, or when encoding failed).
-
-        Raises:
-            OutputError: when encoding failed.
-        """
-        self._queue.put(None)
-        self._thread.join()
+    def _finish(self) -> None:
+        """Flush the encoder, close the file, move it into place (or delete it: no frame, or an error)."""
         try:
             if self._container is not None and self._error is None:
                 for packet in self._stream.encode(None):
                     self._container.mux(packet)
-        except Exception as e:  # noqa: BLE001 - reported below
+        except Exception as e:  # noqa: BLE001 - reported by close()
             self._error = e
         finally:
             if self._container is not None:
                 with warnings.catch_warnings(), contextlib.suppress(Exception):
                     warnings.simplefilter("ignore")
                     self._container.close()
-        if self._error is None and self.written:
-            os.replace(self.tmp, self.path)
-            return
+        try:
+            if self._error is None and self.written:
+                os.replace(self.tmp, self.path)
+                return
+        except OSError as e:
+            self._error = e
         self.tmp.unlink(missing_ok=True)
+
+    def close(self, wait: bool = True) -> None:
+        """Finish the video: encode what is queued, then move the file into place (nothing is kept when no
+        frame was recorded, or when encoding failed). Closing twice is harmless.
+
+        Args:
+            wait: Wait until the file is complete; ``False`` returns at once and lets the encoder's thread
+                finish it (see :meth:`wait_done`).
+
+        Raises:
+            OutputError: when encoding or writing failed (only when waiting).
+        """
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)  # room is always left for it: write() waits or skips, never overfills
+        if wait:
+            self.wait_done()
+
+    def wait_done(self, timeout: float | None = None) -> None:
+        """Wait for a closed recording to be complete.
+
+        Raises:
+            OutputError: when encoding or writing failed.
+        """
+        self._done.wait(timeout)
         if self._error is not None:
-            raise OutputError(f"cannot write {self.path}: {self._error}", "check the disk and the name")
+            error, self._error = self._error, None
+            raise OutputError(f"cannot write {self.path}: {error}", "check the disk and the name")
 
 
 class EventClips:
@@ -230,10 +267,11 @@ class EventClips:
 
     The last few frames are held (as the decoder delivered them) so a clip can begin before the change
     was noticed: the change's own start (its first changed frame, before the debounce) minus ``pre``.
-    Memory is bounded by that window: ``pre`` seconds of frames plus the debounce, about 3 MB a frame at
-    1080p. A change that starts again before the last clip's ``post`` seconds are over continues that
-    clip, so one visit is one clip. Each clip is encoded on a thread of its own (see :class:`Recorder`),
-    as the frames come, and is moved into place when it is complete.
+    Frames are held by time, so variable frame rates get their full ``pre`` seconds; memory is bounded by
+    that window (about 3 MB a frame at 1080p) and by ``max_held`` frames. A change that starts again
+    before the last clip's ``post`` seconds are over continues that clip, so one visit is one clip. Each
+    clip is encoded and finished on a thread of its own (see :class:`Recorder`): the watch never waits
+    for a clip to be finished, and a clip appears under its name only once it is complete.
 
     Call :meth:`frame` for every analysed frame and :meth:`event` for every event, in that order per
     frame (as :class:`~framediff.watch.Watcher` does); ``change_start`` and ``change_end`` events get a
@@ -246,10 +284,11 @@ class EventClips:
         debounce_frames: Changed frames a change needs before it starts (``--min-frames``): they are
             held too, since the start event names the first of them.
         wait: As for :class:`Recorder` (``False`` for live sources).
+        max_held: Most frames held for ``pre`` (a bound on memory whatever the frame rate).
 
     Raises:
         OptionError: when ``pre`` or ``post`` is out of range.
-        OutputError: when the folder cannot be created.
+        OutputError: when the folder cannot be created or written to.
     """
 
     def __init__(
@@ -260,20 +299,26 @@ class EventClips:
         *,
         debounce_frames: int = 2,
         wait: bool = True,
+        max_held: int = 600,
     ) -> None:
         from ..options import number
 
-        self.pre = number("pre", pre, lo=0, hi=60)
-        self.post = number("post", post, lo=0, hi=3600)
+        self.pre = number("--pre", pre, lo=0, hi=60)
+        self.post = number("--post", post, lo=0, hi=3600)
         self.folder = Path(folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            # Written to once now, so a folder the watch cannot write to fails before the watch starts.
+            probe = self.folder / ".framediff-write-test"
+            probe.touch()
+            probe.unlink()
         except OSError as e:
             raise OutputError(
-                f"cannot create {self.folder}: {e.strerror}", "give a writable folder"
+                f"cannot write clips into {self.folder}: {e.strerror}", "give a writable folder"
             ) from None
         self.debounce = max(1, int(debounce_frames))
         self.wait = wait
+        self.max_held = max(self.debounce + 1, int(max_held))
         self.fps: float | None = None
         self.saved: list[str] = []
         self.skipped = 0  # frames left out of clips because their encoder was behind (live sources)
@@ -281,19 +326,25 @@ class EventClips:
         self._clip: Recorder | None = None
         self._path: str | None = None
         self._until: float | None = None  # the open clip's end, once its change has ended
+        self._finishing: list[Recorder] = []  # closed clips their threads are still finishing
 
     def frame(self, frame: Frame) -> None:
         """Hold or record one analysed frame."""
+        self._collect()
         if self._clip is not None:
             if self._until is not None and frame.time > self._until:
-                self._finish()
+                self._end_clip()
             else:
                 self._clip.write(frame, [])
                 return
-        self._recent.append(frame)
-        keep = math.ceil(self.pre * (self.fps or 30.0)) + self.debounce + 1
-        while len(self._recent) > keep:
-            self._recent.popleft()
+        held = self._recent
+        held.append(frame)
+        # Keep the debounce's frames, and before the first of them everything within `pre` seconds.
+        first = held[-self.debounce] if len(held) >= self.debounce else held[0]
+        while len(held) > self.max_held or (
+            len(held) > self.debounce and held[0].time < first.time - self.pre - 1e-6
+        ):
+            held.popleft()
 
     def event(self, event: Event, frame: Frame) -> None:
         """Open, extend or end the clip of a change; name the clip in the event."""
@@ -313,15 +364,31 @@ class EventClips:
             return
         event.extra["clip"] = self._path
 
-    def _finish(self) -> None:
+    def _end_clip(self) -> None:
         clip, self._clip, self._until = self._clip, None, None
         if clip is not None:
-            clip.close()
+            clip.close(wait=False)  # finished on its own thread: the watch goes on meanwhile
+            self._finishing.append(clip)
+
+    def _collect(self, wait: bool = False) -> None:
+        """Account for clips whose threads have finished them (all of them, waiting, with ``wait``)."""
+        still = []
+        for clip in self._finishing:
+            if not wait and not clip._done.is_set():
+                still.append(clip)
+                continue
             self.skipped += clip.skipped
+            try:
+                clip.wait_done()
+            except OutputError as e:  # one lost clip must not end the watch
+                print(f"warning: --clips: {e.message}", file=sys.stderr)
+                continue
             if clip.written:
                 self.saved.append(str(clip.path))
+        self._finishing = still
 
     def close(self) -> None:
-        """Finish the clip being written (the watch ended: no more frames will come)."""
-        self._finish()
+        """Finish every clip (the watch ended: no more frames will come) and wait until they are written."""
+        self._end_clip()
+        self._collect(wait=True)
         self._recent.clear()

@@ -7,6 +7,7 @@ through its callbacks, so a program embedding framediff can use them, replace th
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shlex
@@ -30,7 +31,7 @@ from ..errors import OptionError, OutputError
 from ..prepare import to_bgr8
 from ..regions import Region
 from ..render import write_image
-from ..sources import read_image
+from ..sources import FRAME_CONVERSION, read_image
 
 __all__ = [
     "JsonLines",
@@ -102,7 +103,8 @@ def frame_colour(frame: Any) -> np.ndarray:
     raw = getattr(frame, "raw", None)
     try:
         if hasattr(raw, "to_ndarray"):
-            return raw.to_ndarray(format="bgr24")
+            with FRAME_CONVERSION:
+                return raw.to_ndarray(format="bgr24")
         if raw is not None and not hasattr(raw, "shape"):
             return read_image(raw)
     except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
@@ -297,8 +299,17 @@ class WebhookPoster:
     @staticmethod
     def check_url(url: str) -> str:
         """Return ``url`` when it is an http(s) URL with a host; raise :class:`OptionError` otherwise."""
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+            ok = (
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and not any(c.isspace() for c in url)
+            )
+        except ValueError:
+            ok = False
+        if not ok:
             raise OptionError(
                 f"--webhook {url!r} is not an http:// or https:// URL", "e.g. --webhook http://host:8123/hook"
             )
@@ -325,6 +336,8 @@ class WebhookPoster:
             return f"HTTP {e.code} {e.reason}"
         except (urllib.error.URLError, OSError) as e:
             return str(getattr(e, "reason", e))
+        except (http.client.HTTPException, ValueError) as e:  # not HTTP, or cut short: no answer to trust
+            return f"{type(e).__name__}: {e}"
 
     def _run(self) -> None:
         while True:
@@ -355,3 +368,10 @@ class WebhookPoster:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        with self._cond:
+            left = len(self._queue) + (1 if self._thread.is_alive() else 0)
+        if left:
+            print(
+                f"warning: --webhook {self.url}: {left} events not delivered (the server did not answer)",
+                file=sys.stderr,
+            )

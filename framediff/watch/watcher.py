@@ -137,6 +137,9 @@ class Watcher:
         self.zones = dict(zones or {})
         self.only_zones = only_zones
         self.realtime = realtime
+        # Frames that go out as pictures (snapshots, a recording, clips) are decoded in full: skipping the
+        # deblocking filter, harmless to the shrunk analysis image, leaves blocks a viewer would see.
+        self.full_decode = False
         self.max_frames = number("max_frames", max_frames, lo=1, hi=1e12, integer=True, allow_none=True)
         self.duration = number("duration", duration, lo=0, hi=1e9, allow_none=True)
         self.reconnect_timeout = float(number("reconnect_timeout", reconnect_timeout, lo=0, hi=1e9))
@@ -406,7 +409,9 @@ class Watcher:
         """
         stream = getattr(src, "stream", None)
         size = src.size
-        if stream is None or size is None or max(size) < 3 * analysis_side(*size, self.options.analysis_size):
+        if self.full_decode or stream is None or size is None:
+            return
+        if max(size) < 3 * analysis_side(*size, self.options.analysis_size):
             return
         try:
             # FFmpeg's codec option (PyAV has no attribute); the decoder opens on the first packet.
