@@ -69,16 +69,18 @@ def write_video(
     codec: str = "libx264",
     rate: int = 25,
     container_options: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
 ) -> Path:
     """Encode BGR frames to ``path`` with PyAV, at the given presentation times.
 
     Args:
         path: Output file; the extension picks the container.
-        frames: BGR uint8 frames, all the same even size.
+        frames: BGR uint8 frames, all the same size (even for 4:2:0).
         pts_ms: Presentation time of each frame in milliseconds (default: ``rate`` fps).
         codec: Encoder name.
         rate: Nominal frame rate given to the encoder.
         container_options: Muxer options, e.g. ``{"movflags": "+faststart"}``.
+        pix_fmt: The encoder's pixel format (``yuv444p`` for odd sizes with ``ffv1``).
 
     Returns:
         ``path``.
@@ -89,7 +91,7 @@ def write_video(
     tb = Fraction(1, 1000)
     with av.open(str(path), "w", options=container_options or {}) as out:
         stream = out.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.time_base = tb
         stream.codec_context.time_base = tb  # else the encoder rounds pts to 1/rate steps
         for image, pts in zip(frames, pts_ms, strict=True):

@@ -390,17 +390,7 @@ def test_record_clips_and_snapshots_together_on_odd_sized_4_4_4_video(tmp_path: 
     import av
 
     frames = [cv2.resize(f, (W + 1, H + 1)) for f in scene(60, present=lambda i: 20 <= i < 40)]
-    src = tmp_path / "odd.mkv"
-    with av.open(str(src), "w") as out:
-        st = out.add_stream("ffv1", rate=FPS)
-        st.width, st.height, st.pix_fmt = W + 1, H + 1, "yuv444p"
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(f, format="bgr24")
-            vf.pts = i
-            for packet in st.encode(vf):
-                out.mux(packet)
-        for packet in st.encode():
-            out.mux(packet)
+    src = write_video(tmp_path / "odd.mkv", frames, codec="ffv1", rate=FPS, pix_fmt="yuv444p")
     rec, clips, snaps = tmp_path / "rec.mp4", tmp_path / "clips", tmp_path / "snaps"
     cmd = [sys.executable, "-m", "framediff", "watch", str(src), "--record", str(rec), "--clips", str(clips)]
     p = subprocess.run([*cmd, "--snapshots", str(snaps)], capture_output=True, text=True, timeout=120)
