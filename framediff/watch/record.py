@@ -250,6 +250,11 @@ class Recorder:
         if wait:
             self.wait_done()
 
+    @property
+    def done(self) -> bool:
+        """Whether a closed recording is complete (moved into place, or given up)."""
+        return self._done.is_set()
+
     def wait_done(self, timeout: float | None = None) -> None:
         """Wait for a closed recording to be complete.
 
@@ -374,7 +379,7 @@ class EventClips:
         """Account for clips whose threads have finished them (all of them, waiting, with ``wait``)."""
         still = []
         for clip in self._finishing:
-            if not wait and not clip._done.is_set():
+            if not wait and not clip.done:
                 still.append(clip)
                 continue
             self.skipped += clip.skipped
