@@ -405,6 +405,30 @@ def test_record_clips_and_snapshots_together_on_odd_sized_4_4_4_video(tmp_path: 
     assert not [q for q in tmp_path.rglob("*") if ".part" in q.name]
 
 
+def test_a_long_change_goes_on_in_new_clips_of_at_most_max_clip_seconds(
+    object_clip: str, tmp_path: Path, capsys
+) -> None:
+    import av
+
+    folder, ev = tmp_path / "clips", tmp_path / "ev.jsonl"
+    args = [object_clip, "--clips", str(folder), "--max-clip", "1", "--pre", "1", "--post", "0.5"]
+    code, _, err = run_cli([*args, "--events", str(ev)], capsys)
+    assert code == 0, err
+    start, end = (e for e in events_of(ev) if e["event"] in ("change_start", "change_end"))
+    parts = sorted(folder.iterdir())  # named after their first frames: in order
+    assert Path(start["clip"]) == parts[0] and Path(end["clip"]) == parts[-1] and len(parts) >= 3
+    counts = []
+    for part in parts:
+        with av.open(str(part)) as c:
+            counts.append(sum(1 for _ in c.decode(c.streams.video[0])))
+    # One second each at most (the frame that reaches it starts the next part); the first part also holds
+    # the frames seen while the change was being confirmed (--min-frames), handed over all at once.
+    assert max(counts[1:]) <= FPS and counts[0] <= FPS + 2
+    # Together the parts are the one clip, without a frame lost or repeated.
+    first, last = start["frame"] - FPS, min(end["frame"] + FPS // 2, 59)
+    assert sum(counts) == last - first + 1
+
+
 def test_folder_of_images_in_natural_order_and_duration(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -591,7 +615,8 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--record", "{dir}/boxes.gif"], "cannot write a video of that type"),
         (["{clip}", "--clips", "{dir}/clips", "--pre", "-1"], "pre"),
         (["{clip}", "--clips", "{dir}/notes.txt"], "cannot write clips into"),
-        (["{clip}", "--pre", "3"], "--pre and --post shape the clips of --clips"),
+        (["{clip}", "--pre", "3"], "shape the clips of --clips"),
+        (["{clip}", "--clips", "{dir}/clips", "--max-clip", "0"], "--max-clip"),
         (["{clip}", "--record", "{clip}"], "is the watched source"),
         (
             ["{clip}", "--record", "{dir}/same.mp4", "--events", "{dir}/same.mp4"],

@@ -85,6 +85,11 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     "--post", metavar="SECONDS", help="With --clips: seconds after a change's end in its clip.  [default: 2]"
 )
 @click.option(
+    "--max-clip",
+    metavar="SECONDS",
+    help="With --clips: longest clip; a longer change goes on in a new clip.  [default: 600]",
+)
+@click.option(
     "--webhook",
     "webhooks",
     metavar="URL",
@@ -188,6 +193,7 @@ def watch_command(
     clips_dir: str | None,
     pre: str | None,
     post: str | None,
+    max_clip: str | None,
     ignore_path: str | None,
     ignore_box: tuple[str, ...],
     zone: tuple[str, ...],
@@ -258,8 +264,10 @@ def watch_command(
         log=None if quiet else stderr_log,
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
-    if not clips_dir and (pre is not None or post is not None):
-        raise OptionError("--pre and --post shape the clips of --clips", "add --clips DIR, or leave them out")
+    if not clips_dir and (pre is not None or post is not None or max_clip is not None):
+        raise OptionError(
+            "--pre, --post and --max-clip shape the clips of --clips", "add --clips DIR, or leave them out"
+        )
     _check_outputs(source, record_path, clips_dir, events_path, regions_path)
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
@@ -278,6 +286,7 @@ def watch_command(
                 clips_dir,
                 pre if pre is not None else 1.0,
                 post if post is not None else 2.0,
+                max_length=max_clip if max_clip is not None else 600.0,
                 debounce_frames=watcher.machine.min_frames,
                 wait=not live,
             )

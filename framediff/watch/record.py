@@ -290,6 +290,8 @@ class EventClips:
             held too, since the start event names the first of them.
         wait: As for :class:`Recorder` (``False`` for live sources).
         max_held: Most frames held for ``pre`` (a bound on memory whatever the frame rate).
+        max_length: Seconds a clip lasts at most: a change that goes on longer (a camera that never settles)
+            continues in a new clip, named after its first frame, so no file grows without end.
 
     Raises:
         OptionError: when ``pre`` or ``post`` is out of range.
@@ -305,11 +307,13 @@ class EventClips:
         debounce_frames: int = 2,
         wait: bool = True,
         max_held: int = 600,
+        max_length: float = 600.0,
     ) -> None:
         from ..options import number
 
         self.pre = number("--pre", pre, lo=0, hi=60)
         self.post = number("--post", post, lo=0, hi=3600)
+        self.max_length = number("--max-clip", max_length, lo=1, hi=86400)
         self.folder = Path(folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -330,6 +334,8 @@ class EventClips:
         self._recent: deque[Frame] = deque()
         self._clip: Recorder | None = None
         self._path: str | None = None
+        self._id = 0  # the change the open clip belongs to
+        self._started = 0.0  # stream time of the open clip's first frame
         self._until: float | None = None  # the open clip's end, once its change has ended
         self._finishing: list[Recorder] = []  # closed clips their threads are still finishing
 
@@ -340,6 +346,11 @@ class EventClips:
             if self._until is not None and frame.time > self._until:
                 self._end_clip()
             else:
+                if frame.time - self._started >= self.max_length:  # goes on in a new file
+                    until = self._until
+                    self._end_clip()
+                    self._open(self._id, frame.index, frame.time, [])
+                    self._until = until
                 self._clip.write(frame, [])
                 return
         held = self._recent
@@ -355,12 +366,8 @@ class EventClips:
         """Open, extend or end the clip of a change; name the clip in the event."""
         if event.event == CHANGE_START:
             if self._clip is None:
-                path = self.folder / f"change-{event.id:05d}-frame-{event.frame:06d}.mp4"
                 held = [f for f in self._recent if f.time >= event.time - self.pre - 1e-6]
-                self._clip = Recorder(path, fps=self.fps, wait=self.wait, annotate=False, backlog=len(held))
-                self._path = str(path)
-                for f in held:
-                    self._clip.write(f, [])
+                self._open(event.id, event.frame, held[0].time if held else event.time, held)
                 self._recent.clear()
             self._until = None
         elif event.event == CHANGE_END and self._clip is not None:
@@ -368,6 +375,14 @@ class EventClips:
         else:
             return
         event.extra["clip"] = self._path
+
+    def _open(self, change: int, first_frame: int, start: float, held: list[Frame]) -> None:
+        """Start the clip file of change ``change`` and hand it the frames held for it."""
+        path = self.folder / f"change-{change:05d}-frame-{first_frame:06d}.mp4"
+        self._clip = Recorder(path, fps=self.fps, wait=self.wait, annotate=False, backlog=len(held))
+        self._path, self._id, self._started = str(path), change, start
+        for f in held:
+            self._clip.write(f, [])
 
     def _end_clip(self) -> None:
         clip, self._clip, self._until = self._clip, None, None
