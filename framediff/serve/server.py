@@ -207,23 +207,28 @@ class _Handler(BaseHTTPRequestHandler):
         ctype: str,
         headers: dict[str, str] | None = None,
     ) -> None:
+        self._head(status, ctype, len(body), headers)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _head(self, status: int, ctype: str, length: int, headers: dict[str, str] | None = None) -> None:
+        """The status line and the headers every answer carries."""
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")  # the token may be in the page's URL
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def _file(self, path: Path, ctype: str) -> None:
         """Send a file in pieces, honouring one byte range (video players seek with them)."""
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             start, end = 0, size - 1
+            status, extra = HTTPStatus.OK, {"Accept-Ranges": "bytes"}
             m = _RANGE.match(self.headers.get("Range") or "")
             if m and (m.group(1) or m.group(2)):
                 if m.group(1):
@@ -237,17 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
                         {"Content-Range": f"bytes */{size}"},
                     )
                     return
-                self.send_response(HTTPStatus.PARTIAL_CONTENT)
-                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-            else:
-                self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(end - start + 1))
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.end_headers()
+                status = HTTPStatus.PARTIAL_CONTENT
+                extra["Content-Range"] = f"bytes {start}-{end}/{size}"
+            self._head(status, ctype, end - start + 1, extra)
             if self.command == "HEAD":
                 return
             f.seek(start)
@@ -338,8 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "application/json",
                     {"Content-Disposition": 'attachment; filename="framediff-watch.json"'},
                 )
-            elif _CLIP.match(path):
-                clip = live.clip(int(_CLIP.match(path).group(1)))
+            elif clip_id := _CLIP.match(path):
+                clip = live.clip(int(clip_id.group(1)))
                 if clip is None:
                     self._error(HTTPStatus.NOT_FOUND, "no finished clip for that event (yet)")
                 else:

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..dedup_io import temp_path
 from ..errors import OptionError, OutputError
 from ..prepare import to_bgr8
 from ..regions import Region
@@ -86,7 +87,7 @@ class Recorder:
             )
         if self.path.is_dir():
             raise OutputError(f"cannot write {self.path}: it is a folder", "give a file name for the video")
-        self.tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self.tmp = temp_path(self.path)
         self.fps = fps
         self.zones = zones or {}
         self.wait = wait

@@ -349,9 +349,8 @@ class WebhookPoster:
                 body = self._queue.popleft()
             error = self._send(body)
             if error is not None:
-                time.sleep(
-                    1.0
-                )  # a restarting server: one more try after a second (close() waits 5 s at most)
+                # A restarting server: one more try after a second (close() waits 5 s at most).
+                time.sleep(1.0)
                 error = self._send(body)
             if error is None:
                 self.sent += 1
