@@ -456,6 +456,14 @@ class VideoSource(FrameSource):
             self.container.close()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _color_range(f: Any) -> int:
     """FFmpeg's colour range of a frame: 1 = limited (MPEG/TV), 2 = full (JPEG/PC), 0 = unspecified."""
     try:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import FramediffError, SourceError
 from ..options import number
-from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source
+from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source, usable_cores
 from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, shrink_frame
 from .events import Event, EventMachine
 
@@ -501,14 +501,6 @@ def _read(src: FrameSource, options: WatchOptions, queue_of: Sequence[Prefetch] 
             yield frame, pixels, limited, None, None
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _one_core_for_analysis(src: FrameSource) -> None:
     """Leave one core to the analysis thread when decoding costs about as much as analysing.
 
@@ -525,7 +517,7 @@ def _one_core_for_analysis(src: FrameSource) -> None:
         return
     try:
         stream.thread_type = "FRAME"
-        stream.thread_count = min(16, max(1, _cores() - 1))  # FFmpeg's own cap on automatic threads
+        stream.thread_count = min(16, max(1, usable_cores() - 1))  # FFmpeg's own cap on automatic threads
     except Exception:  # noqa: BLE001 - a decoder that is already open keeps its threads
         pass
 
