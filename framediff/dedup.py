@@ -46,6 +46,7 @@ from .errors import InputError, OptionError, OutputError
 from .options import choice, number
 from .prepare import to_bgr8, to_gray
 from .sources import Frame, Prefetch, usable_cores
+from .workers import one_opencv_thread
 
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
 
@@ -597,104 +598,97 @@ def dedup_video(
         from .dedup_plot import PlotData
 
         data = PlotData()
-    threads = cv2.getNumThreads()
-    # The decoder's threads already use every core; OpenCV's own pool, on these small images, would only
-    # add hand-offs and spinning (measured: ~4% more CPU for the same work).
-    cv2.setNumThreads(1)
-    try:
-        with open_source(in_path, gray=True) as src:
-            folder = isinstance(src, ImageListSource)
-            if folder:
-                src.gray = False  # colour images: colour-only changes count too
-            if isinstance(src, VideoSource):
-                if out_path is None:
-                    _analysis_decoding(src)
-                # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
-                # of the small image, so a full-size copy and stretch per frame would only cost time.
-                src.raw_luma = True
-            if (
-                out_path is not None
-                and folder
-                and out_path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi")
-            ):
-                raise OutputError(
-                    "a folder of images gives a folder of images", "give a folder name as -o OUTPUT"
+    with one_opencv_thread(), open_source(in_path, gray=True) as src:
+        folder = isinstance(src, ImageListSource)
+        if folder:
+            src.gray = False  # colour images: colour-only changes count too
+        if isinstance(src, VideoSource):
+            if out_path is None:
+                _analysis_decoding(src)
+            # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
+            # of the small image, so a full-size copy and stretch per frame would only cost time.
+            src.raw_luma = True
+        if (
+            out_path is not None
+            and folder
+            and out_path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi")
+        ):
+            raise OutputError(
+                "a folder of images gives a folder of images", "give a folder name as -o OUTPUT"
+            )
+        writer: Any = None
+        reporter = ReportWriter(Path(os.fspath(report))) if report is not None else None
+        try:
+            if out_path is not None:
+                # A real run decodes once, fully, and encodes the very frames it analysed, on a
+                # thread of its own so the encoder never waits for the analysis.
+                writer = (
+                    FolderWriter(out_path)
+                    if folder
+                    else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                 )
-            writer: Any = None
-            reporter = ReportWriter(Path(os.fspath(report))) if report is not None else None
+            pending: tuple[Frame, Decision] | None = None
+            last_time = 0.0
+            step = 1.0 / src.fps if src.fps else 1.0
+
+            def commit(frame: Frame, d: Decision) -> None:
+                nonlocal last_time
+                if reporter is not None:
+                    reporter.write(d.index, d.time, d.score, d.action)
+                if data is not None:
+                    data.add(d)
+                result.frames += 1
+                if d.keep:
+                    result.kept += 1
+                    if writer is not None:
+                        writer.write(frame)
+                else:
+                    result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
+                last_time = d.time
+
             try:
-                if out_path is not None:
-                    # A real run decodes once, fully, and encodes the very frames it analysed, on a
-                    # thread of its own so the encoder never waits for the analysis.
-                    writer = (
-                        FolderWriter(out_path)
-                        if folder
-                        else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
-                    )
-                pending: tuple[Frame, Decision] | None = None
-                last_time = 0.0
-                step = 1.0 / src.fps if src.fps else 1.0
-
-                def commit(frame: Frame, d: Decision) -> None:
-                    nonlocal last_time
-                    if reporter is not None:
-                        reporter.write(d.index, d.time, d.score, d.action)
-                    if data is not None:
-                        data.add(d)
-                    result.frames += 1
-                    if d.keep:
-                        result.kept += 1
-                        if writer is not None:
-                            writer.write(frame)
-                    else:
-                        result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
-                    last_time = d.time
-
-                try:
-                    # Frames are shrunk here, not in the decode thread: that thread feeds the decoder's
-                    # frame threads, and every moment it spends on other work delays the next frame's
-                    # decode (measured: shrinking there made the dry run ~5% slower, not faster).
-                    with Prefetch(src, _queue_depth(src), "framediff-decode") as frames, _CtrlC() as ctrl_c:
-                        for frame in frames:
-                            if ctrl_c.pressed:
-                                result.interrupted = True
-                                break
-                            d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
-                            if pending is not None:
-                                commit(*pending)
-                            # One frame of delay: the last frame is always kept, so a video that ends on a held
-                            # picture still lasts as long as the input.
-                            pending = (frame, d)
-                            if progress is not None and frame.index % 16 == 0:
-                                progress(frame.index + 1)
-                except KeyboardInterrupt:
-                    result.interrupted = True
-                if pending is not None:
-                    frame, d = pending
-                    if not d.keep:
-                        d = Decision(d.index, d.time, True, d.score, d.threshold, "last")
-                    commit(frame, d)
-                if progress is not None and not result.interrupted:
-                    progress(result.frames)
-                result.duration = (last_time + step) if result.frames else 0.0
-                result.threshold = dd.threshold
-                result.warnings.extend(src.warnings)
-                if writer is not None:
-                    if result.interrupted and isinstance(writer, EncodeThread):
-                        writer.finish(until=result.duration)
-                    else:
-                        writer.finish()
-                    result.warnings.extend(writer.warnings)
-                if reporter is not None:
-                    reporter.finish()
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                if reporter is not None:
-                    reporter.abort()
-                raise
-    finally:
-        cv2.setNumThreads(threads)
+                # Frames are shrunk here, not in the decode thread: that thread feeds the decoder's
+                # frame threads, and every moment it spends on other work delays the next frame's
+                # decode (measured: shrinking there made the dry run ~5% slower, not faster).
+                with Prefetch(src, _queue_depth(src), "framediff-decode") as frames, _CtrlC() as ctrl_c:
+                    for frame in frames:
+                        if ctrl_c.pressed:
+                            result.interrupted = True
+                            break
+                        d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
+                        if pending is not None:
+                            commit(*pending)
+                        # One frame of delay: the last frame is always kept, so a video that ends on a held
+                        # picture still lasts as long as the input.
+                        pending = (frame, d)
+                        if progress is not None and frame.index % 16 == 0:
+                            progress(frame.index + 1)
+            except KeyboardInterrupt:
+                result.interrupted = True
+            if pending is not None:
+                frame, d = pending
+                if not d.keep:
+                    d = Decision(d.index, d.time, True, d.score, d.threshold, "last")
+                commit(frame, d)
+            if progress is not None and not result.interrupted:
+                progress(result.frames)
+            result.duration = (last_time + step) if result.frames else 0.0
+            result.threshold = dd.threshold
+            result.warnings.extend(src.warnings)
+            if writer is not None:
+                if result.interrupted and isinstance(writer, EncodeThread):
+                    writer.finish(until=result.duration)
+                else:
+                    writer.finish()
+                result.warnings.extend(writer.warnings)
+            if reporter is not None:
+                reporter.finish()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            if reporter is not None:
+                reporter.abort()
+            raise
     if plot is not None:
         from .dedup_plot import write_plot
 

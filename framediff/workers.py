@@ -1,4 +1,4 @@
-"""One small pool of helper threads for the image work that can run beside the caller.
+"""Threads: one small pool of helpers for the image work that can run beside the caller, and OpenCV's own.
 
 OpenCV releases the GIL, so decoding B while A decodes, or finding B's features while A's are found,
 uses the second core. Every task submitted here is a leaf: no task waits for another task of this
@@ -7,8 +7,28 @@ pool, so sharing one pool between modules cannot deadlock (only callers wait).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
-__all__ = ["POOL"]
+import cv2
+
+__all__ = ["POOL", "one_opencv_thread"]
 
 POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="framediff-worker")
+
+
+@contextmanager
+def one_opencv_thread() -> Iterator[None]:
+    """Run the block with OpenCV's own thread pool off, and put it back as it was afterwards.
+
+    Video jobs already keep every core busy with the decoder's threads; on their small analysis images
+    OpenCV's pool would only add hand-offs and spinning on those cores (measured: the watch's analysis
+    used 1.25 CPU-s over 600 frames with it and 0.85 without, in the same wall time; dedup ~4% more CPU).
+    """
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
