@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionError, OutputError
+from .paths import same_file, temp_path
 from .sources import Frame
 
-__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "temp_path", "check_output"]
+__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_output"]
 
 # Encoder picked by the output's extension when --codec is not given: H.264, except where the container
 # cannot hold it.
@@ -36,11 +37,6 @@ B_FRAME_FORMATS = ("matroska", "webm", "mp4", "mov")
 AUDIO_AHEAD = 0.0
 
 
-def temp_path(final: Path) -> Path:
-    """A hidden name in ``final``'s folder, with the same extension (so the container format is the same)."""
-    return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
-
-
 def check_output(input_path: Path, output: Path) -> None:
     """Refuse outputs that would overwrite the input or cannot be created.
 
@@ -51,11 +47,7 @@ def check_output(input_path: Path, output: Path) -> None:
     Raises:
         OutputError: when ``output`` is the input, or its folder does not exist.
     """
-    try:
-        same = output.exists() and os.path.samefile(input_path, output)
-    except OSError:
-        same = False
-    if same or output.resolve() == input_path.resolve():
+    if same_file(input_path, output):
         raise OutputError(
             f"output {output} is the input", "give a different -o OUTPUT; the input is never overwritten"
         )
@@ -100,7 +92,7 @@ class FolderWriter:
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
             raise OutputError(f"{output} already exists", "give a new or empty folder as -o OUTPUT")
         self.output = output
-        self.tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
+        self.tmp = temp_path(output)
         self.tmp.mkdir()
         self.written = 0
         self.warnings: list[str] = []

@@ -6,7 +6,6 @@ Pure functions that return new BGR uint8 arrays, plus :func:`write_image`, which
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError
+from .paths import temp_path
 from .regions import Region
 
 __all__ = ["draw_regions", "side_by_side", "heatmap", "write_image", "PALETTE"]
@@ -136,7 +136,7 @@ def write_image(
     if not folder.is_dir():
         raise OutputError(f"cannot write {p}: folder {folder} does not exist", "create it first")
     # A name of our own per call (threads may write at once); plain open() keeps the usual permissions.
-    tmp = p.with_name(f".{p.stem}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{p.suffix}")
+    tmp = temp_path(p)
     try:
         with open(tmp, "xb") as f:
             f.write(buf.tobytes())

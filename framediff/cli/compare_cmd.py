@@ -12,15 +12,15 @@ import numpy as np
 
 from ..compare import CompareOptions, Comparison, compare, compare_pairs
 from ..errors import FramediffError, InputError, OutputError
+from ..paths import same_file
 from ..render import draw_regions, heatmap, side_by_side, write_image
 from .app import cli
 
 
 def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     """Refuse an output that would overwrite an input."""
-    real_inputs = {os.path.realpath(p) for p in inputs if p}
     for out in outputs:
-        if out and os.path.realpath(out) in real_inputs:
+        if out and any(same_file(out, p) for p in inputs if p):
             raise OutputError(
                 f"{out} is also an input: framediff never overwrites an input", "choose another file name"
             )

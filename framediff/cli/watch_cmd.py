@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from ..errors import InputError, OptionError
+from ..paths import same_file
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
@@ -368,9 +369,8 @@ def _check_outputs(source: str, record: str | None, clips: str | None, *files: s
     if record == "" or clips == "":
         raise OptionError("--record and --clips need a name", "e.g. --record boxes.mp4 --clips clips/")
     named = [Path(p).resolve() for p in (record, *files) if p and p != "-"]
-    src = Path(source)
     for p in named:
-        if (src.exists() and p.exists() and p.samefile(src)) or p == src.resolve():
+        if same_file(p, source):
             raise OptionError(f"{p.name} is the watched source", "write the output under another name")
     if len(set(named)) < len(named):
         raise OptionError("two outputs have the same name", "give --record, --events and --regions their own")

@@ -25,8 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..dedup_io import temp_path
 from ..errors import OptionError, OutputError
+from ..paths import temp_path
 from ..prepare import to_bgr8
 from ..regions import Region
 from ..sources import FRAME_CONVERSION, Frame
