@@ -90,14 +90,15 @@ def mpdecimate_cmd(clip: Path, debug: bool = False) -> list[str]:
     return cmd[:1] + ["-loglevel", "debug" if debug else "error"] + cmd[1:]
 
 
-# The dry run's floor: a fresh Python that imports PyAV and decodes the clip as the dry run does (FFmpeg's
-# threads, B-frames without deblocking), nothing else: no analysis, no framediff imports.
+# The dry run's floor: a fresh Python that imports PyAV and decodes the clip as the dry run does (4 frame
+# threads a core, B-frames without deblocking), nothing else: no analysis, no framediff imports.
 DECODE_ONLY = r"""
-import sys, av
+import os, sys, av
 with av.open(sys.argv[1]) as c:
     s = c.streams.video[0]
     s.thread_type = "AUTO"
     s.codec_context.options = {**s.codec_context.options, "skip_loop_filter": "bidir"}
+    s.codec_context.thread_count = min(16, 4 * len(os.sched_getaffinity(0)))
     for _ in c.decode(s):
         pass
 """
