@@ -200,7 +200,9 @@ class Watcher:
         restore = self._install_signals() if handle_signals else None
         last: Frame | None = None
         try:
-            last = self._loop()
+            # The analysis images are small: OpenCV's own pool would only compete with the decoder.
+            with one_opencv_thread():
+                last = self._loop()
         finally:
             if restore:
                 restore()
@@ -314,81 +316,79 @@ class Watcher:
                 queue_of: list[Prefetch] = []
                 ahead = Prefetch(_read(src, self.options, queue_of), name="framediff-decode")
                 queue_of.append(ahead)
-            # The analysis images are small: OpenCV's pool would only compete with the decoder.
-            with one_opencv_thread():
-                try:
-                    for frame, pixels, limited, small, thumb in (
-                        ahead if ahead is not None else _read(src, self.options)
-                    ):
-                        if self.stopped:
-                            break
-                        # The frame is ours (the source keeps no reference): renumber it in place, so a
-                        # LumaFrame stays one and its full-size picture is still only made on demand.
-                        t_src = frame.time
-                        frame.index += base_index
-                        frame.time += base_time
-                        f = frame
-                        if self.realtime and not live:
-                            pace0 = pace0 or (time.monotonic(), t_src)
-                            wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
-                            if wait > 0 and self._stop.wait(wait):
-                                break
-                        if thumb is None:  # left to this thread (a live source, or a reader with no time)
-                            thumb = _thumb(pixels)
-                        self._analyse(f, pixels, limited, small)
-                        last = f
-                        count += 1
-                        # Frozen: the same picture for frozen_after seconds. "Same" allows a mean difference
-                        # of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an encoder
-                        # re-encoding a stalled picture still shuffles a few pixels. Limited-range levels are
-                        # 255/219 grey levels apart.
-                        same = probe is not None and probe.shape == thumb.shape and probe.dtype == thumb.dtype
-                        unit = 255.0 / 219.0 if limited else 1.0
-                        if same and cv2.norm(thumb, probe, cv2.NORM_L1) * unit <= 0.25 * thumb.size:
-                            frozen_since = f.time if frozen_since is None else frozen_since
-                            if (
-                                not frozen
-                                and self.frozen_after > 0
-                                and f.time - frozen_since >= self.frozen_after
-                            ):
-                                frozen = True
-                                with self.state.lock:
-                                    self.state.status = "frozen"
-                                self._emit(
-                                    Event(
-                                        "source_frozen",
-                                        f.index,
-                                        f.time,
-                                        extra={"since": round(frozen_since, 4)},
-                                    ),
-                                    f,
-                                )
-                        else:
-                            if frozen:
-                                frozen = False
-                                with self.state.lock:
-                                    self.state.status = "running"
-                                self._emit(Event("source_unfrozen", f.index, f.time), f)
-                            frozen_since = None
-                        probe = thumb
-                        if self.max_frames is not None and count >= self.max_frames:
-                            self.stop("max frames")
-                        if self.duration is not None:
-                            t_first = f.time if t_first is None else t_first
-                            elapsed = (time.monotonic() - wall0) if live else (f.time - t_first)
-                            if elapsed >= self.duration:
-                                self.stop("duration")
-                    if not live or self.stopped:
+            try:
+                for frame, pixels, limited, small, thumb in (
+                    ahead if ahead is not None else _read(src, self.options)
+                ):
+                    if self.stopped:
                         break
-                    lost_reason = "the stream ended"
-                except SourceError as e:
-                    if not live:
-                        raise
-                    lost_reason = e.message
-                finally:
-                    if ahead is not None:
-                        ahead.close()  # before closing the source: the reader may be inside a decode
-                    src.close()
+                    # The frame is ours (the source keeps no reference): renumber it in place, so a
+                    # LumaFrame stays one and its full-size picture is still only made on demand.
+                    t_src = frame.time
+                    frame.index += base_index
+                    frame.time += base_time
+                    f = frame
+                    if self.realtime and not live:
+                        pace0 = pace0 or (time.monotonic(), t_src)
+                        wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
+                        if wait > 0 and self._stop.wait(wait):
+                            break
+                    if thumb is None:  # left to this thread (a live source, or a reader with no time)
+                        thumb = _thumb(pixels)
+                    self._analyse(f, pixels, limited, small)
+                    last = f
+                    count += 1
+                    # Frozen: the same picture for frozen_after seconds. "Same" allows a mean difference
+                    # of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an encoder
+                    # re-encoding a stalled picture still shuffles a few pixels. Limited-range levels are
+                    # 255/219 grey levels apart.
+                    same = probe is not None and probe.shape == thumb.shape and probe.dtype == thumb.dtype
+                    unit = 255.0 / 219.0 if limited else 1.0
+                    if same and cv2.norm(thumb, probe, cv2.NORM_L1) * unit <= 0.25 * thumb.size:
+                        frozen_since = f.time if frozen_since is None else frozen_since
+                        if (
+                            not frozen
+                            and self.frozen_after > 0
+                            and f.time - frozen_since >= self.frozen_after
+                        ):
+                            frozen = True
+                            with self.state.lock:
+                                self.state.status = "frozen"
+                            self._emit(
+                                Event(
+                                    "source_frozen",
+                                    f.index,
+                                    f.time,
+                                    extra={"since": round(frozen_since, 4)},
+                                ),
+                                f,
+                            )
+                    else:
+                        if frozen:
+                            frozen = False
+                            with self.state.lock:
+                                self.state.status = "running"
+                            self._emit(Event("source_unfrozen", f.index, f.time), f)
+                        frozen_since = None
+                    probe = thumb
+                    if self.max_frames is not None and count >= self.max_frames:
+                        self.stop("max frames")
+                    if self.duration is not None:
+                        t_first = f.time if t_first is None else t_first
+                        elapsed = (time.monotonic() - wall0) if live else (f.time - t_first)
+                        if elapsed >= self.duration:
+                            self.stop("duration")
+                if not live or self.stopped:
+                    break
+                lost_reason = "the stream ended"
+            except SourceError as e:
+                if not live:
+                    raise
+                lost_reason = e.message
+            finally:
+                if ahead is not None:
+                    ahead.close()  # before closing the source: the reader may be inside a decode
+                src.close()
             # A live source dropped (error or end of stream): report it once, then reopen.
             was_lost = True
             lost_since = time.monotonic()
