@@ -29,6 +29,7 @@ from .errors import InputError, SourceError
 
 __all__ = [
     "FRAME_CONVERSION",
+    "decoded_bgr",
     "Frame",
     "LumaFrame",
     "FrameSource",
@@ -454,6 +455,15 @@ class VideoSource(FrameSource):
         # Closing a broken stream must not mask the real error.
         with contextlib.suppress(Exception):
             self.container.close()
+
+
+def decoded_bgr(raw: Any, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """A decoder's frame (PyAV) in BGR, scaled in the same step when a size is given.
+
+    Holds :data:`FRAME_CONVERSION`, since the frame may be converted by another thread at the same time.
+    """
+    with FRAME_CONVERSION:
+        return raw.to_ndarray(format="bgr24", width=width, height=height)
 
 
 def usable_cores() -> int:

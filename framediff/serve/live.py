@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import FramediffError, OptionError
 from ..prepare import to_bgr8, to_gray
 from ..regions import Region, ignore_mask
-from ..sources import FRAME_CONVERSION, Frame
+from ..sources import Frame, decoded_bgr
 from ..watch import Event, FrameResult, Watcher
 from ..watch.sinks import put_label
 from .settings import AreaSettings, check_box, check_zone_name, save_settings
@@ -514,8 +514,8 @@ def _colour_at(frame: Frame, w: int, h: int) -> np.ndarray:
     scaled in one step), else the analysed pixels."""
     raw = frame.raw
     if hasattr(raw, "to_ndarray"):
-        with contextlib.suppress(Exception), FRAME_CONVERSION:
-            return np.ascontiguousarray(raw.to_ndarray(format="bgr24", width=w, height=h))
+        with contextlib.suppress(Exception):
+            return np.ascontiguousarray(decoded_bgr(raw, w, h))
     img = frame.image
     if img.shape[1] != w or img.shape[0] != h:
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)

@@ -31,7 +31,7 @@ from ..errors import OptionError, OutputError
 from ..prepare import to_bgr8
 from ..regions import Region
 from ..render import write_image
-from ..sources import FRAME_CONVERSION, read_image
+from ..sources import decoded_bgr, read_image
 
 __all__ = [
     "JsonLines",
@@ -103,8 +103,7 @@ def frame_colour(frame: Any) -> np.ndarray:
     raw = getattr(frame, "raw", None)
     try:
         if hasattr(raw, "to_ndarray"):
-            with FRAME_CONVERSION:
-                return raw.to_ndarray(format="bgr24")
+            return decoded_bgr(raw)
         if raw is not None and not hasattr(raw, "shape"):
             return read_image(raw)
     except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
