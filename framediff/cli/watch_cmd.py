@@ -378,12 +378,11 @@ def _check_outputs(source: str, record: str | None, clips: str | None, *files: s
 
 def _close_all(server: object, sinks: list) -> None:
     """Close the live view, then every output, the valuable ones first, each on its own; a Ctrl-C or
-    SIGTERM meanwhile is held back until all are closed (it would otherwise cut a video short)."""
-    held: list[int] = []
+    SIGTERM meanwhile is ignored (the watch is already ending, and it would cut a video short)."""
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
     error: BaseException | None = None
     try:
         if server is not None:
