@@ -91,7 +91,8 @@ def mpdecimate_cmd(clip: Path, debug: bool = False) -> list[str]:
 
 
 # The dry run's floor: a fresh Python that imports PyAV and decodes the clip as the dry run does (4 frame
-# threads a core, B-frames without deblocking), nothing else: no analysis, no framediff imports.
+# threads a core, B-frames without deblocking: what ``framediff.dedup._analysis_decoding`` sets; keep the two
+# alike), nothing else: no analysis, no framediff imports.
 DECODE_ONLY = r"""
 import os, sys, av
 with av.open(sys.argv[1]) as c:

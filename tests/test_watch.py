@@ -308,18 +308,25 @@ def _redness(picture: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(np.mean(outline[:, 2] - np.maximum(outline[:, 0], outline[:, 1])))
 
 
+def _timed_frames(path: Path) -> list[tuple[float, np.ndarray]]:
+    """Every frame of a written video: its time in seconds and its BGR picture."""
+    import av
+
+    with av.open(str(path)) as c:
+        return [
+            (float(f.pts * f.time_base), f.to_ndarray(format="bgr24")) for f in c.decode(c.streams.video[0])
+        ]
+
+
 def test_record_writes_every_frame_with_its_boxes_at_its_time(
     object_clip: str, tmp_path: Path, capsys
 ) -> None:
-    import av
 
     rec, boxes = tmp_path / "rec.mp4", tmp_path / "boxes.jsonl"
     code, _, err = run_cli([object_clip, "--record", str(rec), "--regions", str(boxes)], capsys)
     assert code == 0, err
     found = {r["frame"]: r["regions"] for r in events_of(boxes)}
-    with av.open(str(rec)) as c:
-        s = c.streams.video[0]
-        frames = [(float(f.pts * f.time_base), f.to_ndarray(format="bgr24")) for f in c.decode(s)]
+    frames = _timed_frames(rec)
     # Every analysed frame, at its own time, at the source's size.
     assert len(frames) == 60
     assert all(abs(t - i / FPS) < 0.002 for i, (t, _) in enumerate(frames))
@@ -338,7 +345,6 @@ def test_record_writes_every_frame_with_its_boxes_at_its_time(
 
 
 def test_clips_hold_each_change_from_pre_seconds_before_to_post_after(tmp_path: Path, capsys) -> None:
-    import av
 
     # Two visits of the object, far enough apart to be two changes: frames 20-39 and 100-119.
     visits = scene(150, present=lambda i: 20 <= i < 40 or 100 <= i < 120, seed=4)
@@ -356,11 +362,7 @@ def test_clips_hold_each_change_from_pre_seconds_before_to_post_after(tmp_path: 
 
     x, y, w, h = OBJECT
     for start, end in zip(starts, ends, strict=True):
-        with av.open(start["clip"]) as c:
-            frames = [
-                (float(f.pts * f.time_base), f.to_ndarray(format="bgr24"))
-                for f in c.decode(c.streams.video[0])
-            ]
+        frames = _timed_frames(Path(start["clip"]))
         first = start["frame"] - FPS  # --pre 1: one second of frames before the change's first frame
         last = end["frame"] + FPS // 2  # --post 0.5
         assert len(frames) == last - first + 1
