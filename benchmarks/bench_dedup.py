@@ -90,18 +90,25 @@ def mpdecimate_cmd(clip: Path, debug: bool = False) -> list[str]:
     return cmd[:1] + ["-loglevel", "debug" if debug else "error"] + cmd[1:]
 
 
-# The dry run's floor: a fresh Python that imports PyAV and decodes the clip as the dry run does (4 frame
-# threads a core, B-frames without deblocking: what ``framediff.dedup._analysis_decoding`` sets; keep the two
-# alike), nothing else: no analysis, no framediff imports.
+# The dry run's floor: a fresh Python decoding the clip as the dry run decodes it and doing nothing else
+# (no analysis). It imports the decoder from framediff, so it decodes exactly as the dry run does: key-frame
+# chunks on every core (framediff.gop_decode) where the file suits that, else FFmpeg's frame threads with
+# the settings of framediff.dedup._analysis_decoding.
 DECODE_ONLY = r"""
-import os, sys, av
-with av.open(sys.argv[1]) as c:
-    s = c.streams.video[0]
-    s.thread_type = "AUTO"
-    s.codec_context.options = {**s.codec_context.options, "skip_loop_filter": "bidir"}
-    s.codec_context.thread_count = min(16, 4 * len(os.sched_getaffinity(0)))
-    for _ in c.decode(s):
-        pass
+import sys
+from framediff.dedup import ANALYSIS_DECODER, _analysis_decoding
+from framediff.gop_decode import GopDecoder, suits
+from framediff.sources import open_source
+with open_source(sys.argv[1], gray=True) as src:
+    src.raw_luma = True
+    if suits(src):
+        with GopDecoder(src, lambda frame: None, options=ANALYSIS_DECODER) as frames:
+            for _ in frames:
+                pass
+    else:
+        _analysis_decoding(src)
+        for _ in src:
+            pass
 """
 
 

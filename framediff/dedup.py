@@ -29,6 +29,7 @@ the plot; the writers live in :mod:`framediff.dedup_io` and the plot in :mod:`fr
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -64,6 +65,8 @@ NOISE_QUANTILE = 0.1  # low percentile of recent per-frame noise levels: the flo
 NOISE_WINDOW = 256  # frames of history the noise floor is estimated from
 NOISE_WARMUP = 8  # frames of history needed before the floor is trusted
 NOISE_REFRESH = 8  # frames between re-estimates of the floor
+# A dry run's decoder skips deblocking on B-frames (see _analysis_decoding).
+ANALYSIS_DECODER = {"skip_loop_filter": "bidir"}
 
 
 @dataclass(frozen=True)
@@ -445,7 +448,7 @@ def _analysis_decoding(source: Any) -> None:
     analyses, so it decodes them fully (``benchmarks/bench_dedup.py`` checks that both decide alike).
     """
     cc = source.stream.codec_context
-    cc.options = {**cc.options, "skip_loop_filter": "bidir"}
+    cc.options = {**cc.options, **ANALYSIS_DECODER}
     # More frames in flight than FFmpeg's default (cores + 1): H.264 frame threads wait on each other's
     # reference rows, and with the analysis thread taking turns on the same cores, FFmpeg's default kept
     # only ~1.6 of 2 cores busy. 8 threads on 2 cores made the dry run ~5% faster (6-16 alike; memory
@@ -510,6 +513,17 @@ def _chroma(frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
             return None
         planes.append(buf.reshape(p.height, p.line_size)[:, : p.width])
     return planes[0], planes[1]
+
+
+def _prepare_decoded(dd: Deduplicator, frame: Frame) -> _Prepared:
+    """A decoded frame, shrunk for comparison in full (colour planes too), so its decoder frame can go.
+
+    Runs in a :class:`~framediff.gop_decode.GopDecoder` worker: the prepared frame waits for the
+    analysis there, and holding the decoder's full-size frame instead would cost ~3 MB a frame at 1080p.
+    """
+    prepared = dd._prepare_frame(frame, _chroma(frame), _is_limited_range(frame))
+    prepared.chroma  # noqa: B018 - shrinks the colour planes now, while the decoder's frame is at hand
+    return prepared
 
 
 def _is_limited_range(frame: Frame) -> bool:
@@ -580,6 +594,7 @@ def dedup_video(
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
     from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_output
+    from .gop_decode import GopDecoder, suits
     from .sources import ImageListSource, VideoSource, open_source
 
     timing = choice("timing", timing, ("keep", "compact"))
@@ -605,8 +620,11 @@ def dedup_video(
         folder = isinstance(src, ImageListSource)
         if folder:
             src.gray = False  # colour images: colour-only changes count too
+        # A dry run of a file with key frames decodes chunks of it on every core, each with a
+        # single-threaded decoder, which costs less CPU than FFmpeg's frame threads (gop_decode).
+        parallel = out_path is None and isinstance(src, VideoSource) and suits(src)
         if isinstance(src, VideoSource):
-            if out_path is None:
+            if out_path is None and not parallel:
                 _analysis_decoding(src)
             # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
             # of the small image, so a full-size copy and stretch per frame would only cost time.
@@ -630,11 +648,11 @@ def dedup_video(
                     if folder
                     else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                 )
-            pending: tuple[Frame, Decision] | None = None
+            pending: tuple[Frame | None, Decision] | None = None
             last_time = 0.0
             step = 1.0 / src.fps if src.fps else 1.0
 
-            def commit(frame: Frame, d: Decision) -> None:
+            def commit(frame: Frame | None, d: Decision) -> None:
                 nonlocal last_time
                 if reporter is not None:
                     reporter.write(d.index, d.time, d.score, d.action)
@@ -643,32 +661,41 @@ def dedup_video(
                 result.frames += 1
                 if d.keep:
                     result.kept += 1
-                    if writer is not None:
+                    if writer is not None and frame is not None:
                         writer.write(frame)
                 else:
                     result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
                 last_time = d.time
 
             try:
-                # Frames are shrunk here, not in the decode thread: that thread feeds the decoder's
-                # frame threads, and every moment it spends on other work delays the next frame's
-                # decode (measured: shrinking there made the dry run ~5% slower, not faster).
-                with (
-                    Prefetch(src, _queue_depth(src, out_path is None), "framediff-decode") as frames,
-                    _CtrlC() as ctrl_c,
-                ):
-                    for frame in frames:
+                # Sequentially, frames are shrunk here, not in the decode thread: that thread feeds the
+                # decoder's frame threads, and every moment it spends on other work delays the next
+                # frame's decode (measured: shrinking there made the dry run ~5% slower, not faster).
+                # The GOP workers shrink the frames they decode, so that runs on every core.
+                reader: Any = (
+                    GopDecoder(src, functools.partial(_prepare_decoded, dd), options=ANALYSIS_DECODER)
+                    if parallel
+                    else Prefetch(src, _queue_depth(src, out_path is None), "framediff-decode")
+                )
+                with reader as items, _CtrlC() as ctrl_c:
+                    for item in items:
                         if ctrl_c.pressed:
                             result.interrupted = True
                             break
-                        d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
+                        frame: Frame | None
+                        if parallel:
+                            index, t, prepared = item
+                            frame, d = None, dd._push_prepared(prepared, t)  # nothing to write: a dry run
+                        else:
+                            frame, index = item, item.index
+                            d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
                         if pending is not None:
                             commit(*pending)
                         # One frame of delay: the last frame is always kept, so a video that ends on a held
                         # picture still lasts as long as the input.
                         pending = (frame, d)
-                        if progress is not None and frame.index % 16 == 0:
-                            progress(frame.index + 1)
+                        if progress is not None and index % 16 == 0:
+                            progress(index + 1)
             except KeyboardInterrupt:
                 result.interrupted = True
             if pending is not None:

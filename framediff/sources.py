@@ -405,7 +405,7 @@ class VideoSource(FrameSource):
                     t = f.time
                     t = (t - self.start) if t is not None else (last_time + 1.0 / fps if index else 0.0)
                     last_time = t
-                    yield self._frame(index, t, f)
+                    yield self.make_frame(index, t, f)
                     index += 1
         except av.error.EOFError:
             pass
@@ -417,22 +417,48 @@ class VideoSource(FrameSource):
                 f"stopped after frame {index - 1}: the file is truncated or corrupt ({_av_reason(e)})"
             )
             return
+        self.finish(index, last_time)
+
+    def finish(self, frames: int, last_time: float) -> None:
+        """Check a finished read against the file's header: warn about a truncated file, fail on an empty one.
+
+        Called at the end of :meth:`__iter__`, and by readers that demux the file themselves
+        (:class:`~framediff.gop_decode.GopDecoder`).
+
+        Args:
+            frames: Frames decoded.
+            last_time: The last frame's time in seconds.
+
+        Raises:
+            SourceError: when no frame could be decoded.
+        """
         self._ended = True
         if self.live:
             return
-        if index == 0:
+        fps = self.fps or 30.0
+        if frames == 0:
             raise SourceError(f"{self.spec} holds no decodable video frames", "check the file plays")
         # FFmpeg ends quietly at a truncated file's end; the header says how much there should have been.
-        if self.frame_count and index < self.frame_count:
+        if self.frame_count and frames < self.frame_count:
             self.warnings.append(
-                f"decoded {index} of {self.frame_count} frames: the file is truncated or corrupt"
+                f"decoded {frames} of {self.frame_count} frames: the file is truncated or corrupt"
             )
         elif not self.frame_count and self.duration and last_time < self.duration - max(3.0 / fps, 0.5):
             self.warnings.append(
                 f"frames stop at {last_time:.2f} s of {self.duration:.2f} s: the file is truncated or corrupt"
             )
 
-    def _frame(self, index: int, t: float, f: Any) -> Frame:
+    def make_frame(self, index: int, t: float, f: Any) -> Frame:
+        """The :class:`Frame` this source yields for the decoder's frame ``f`` (grey or BGR, as set).
+
+        Args:
+            index: The frame's number.
+            t: Its time in seconds.
+            f: The decoder's frame (PyAV).
+
+        Returns:
+            A Frame, a LumaFrame, or with ``raw_luma`` a Frame viewing the decoder's luma plane.
+        """
         if self.gray:
             fmt = f.format.name
             planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))

@@ -70,6 +70,7 @@ def write_video(
     rate: int = 25,
     container_options: dict[str, str] | None = None,
     pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
 ) -> Path:
     """Encode BGR frames to ``path`` with PyAV, at the given presentation times.
 
@@ -81,6 +82,7 @@ def write_video(
         rate: Nominal frame rate given to the encoder.
         container_options: Muxer options, e.g. ``{"movflags": "+faststart"}``.
         pix_fmt: The encoder's pixel format (``yuv444p`` for odd sizes with ``ffv1``).
+        options: Encoder options, e.g. ``{"g": "12"}`` for a key frame every 12 frames.
 
     Returns:
         ``path``.
@@ -90,7 +92,7 @@ def write_video(
     h, w = frames[0].shape[:2]
     tb = Fraction(1, 1000)
     with av.open(str(path), "w", options=container_options or {}) as out:
-        stream = out.add_stream(codec, rate=rate)
+        stream = out.add_stream(codec, rate=rate, options=options or {})
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.time_base = tb
         stream.codec_context.time_base = tb  # else the encoder rounds pts to 1/rate steps

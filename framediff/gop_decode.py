@@ -1,0 +1,400 @@
+"""Decode a video file on every core at once, one run of groups of pictures (GOPs) per worker.
+
+FFmpeg's own frame threads decode neighbouring frames side by side, but each thread waits on the rows of
+the frames it references, and the hand-offs cost: on 2 cores, 8 frame threads used ~20% more CPU than one
+thread decoding the same 1080p H.264 frames (``benchmarks/PROFILE.md``, session 7). A file can be split
+instead where decoding can start afresh, at its key frames: one thread reads the packets and cuts them into
+chunks that each begin at a key frame; every worker decodes whole chunks with a single-threaded decoder of
+its own and runs a ``prepare`` function on each frame (the shrinking for analysis, so that runs on every
+core too); the frames come out in presentation order, numbered and timed as :class:`VideoSource` gives
+them.
+
+The frames are the very frames one decoder gives: a decoder that starts at a key frame reproduces every
+frame from it on (FFmpeg's decoders are bit-exact whatever their threads). An open GOP's *leading*
+pictures (after its key frame in decoding order but before it on screen) may reference the previous
+chunk; the previous chunk's worker decodes them, with the key frame, before finishing. A chunk without
+leading pictures costs the previous worker nothing more: it drains its decoder instead.
+
+Memory stays bounded: at most ``workers + 2`` chunks are read ahead, their undecoded packets are capped
+in bytes, and each chunk's prepared frames wait in a bounded queue until the consumer reaches them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from .sources import Frame, VideoSource, usable_cores
+
+__all__ = ["GopDecoder", "suits"]
+
+T = TypeVar("T")
+
+MIN_CHUNK = 24  # packets: all-intra video (every packet a key frame) is still cut into useful pieces
+PROBE_PACKETS = 600  # packets read by suits(): key frames must come at least this often
+AHEAD = 256  # prepared frames a chunk may hold before its consumer reaches it (~50 MB for dedup)
+PACKET_BYTES = 64_000_000  # undecoded packets read ahead, at most (beyond a chunk's leading packets)
+_END = object()
+
+
+class _Raised:
+    """An exception on its way from a worker to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Chunk:
+    """Packets from one key frame up to the next chunk's key frame, and the frames decoded from them."""
+
+    __slots__ = ("seq", "key", "packets", "lead", "lead_done", "closed", "out")
+
+    def __init__(self, seq: int, key: int | None, ahead: int) -> None:
+        self.seq = seq
+        self.key = key  # pts of its first packet, a key frame (None: a file that starts elsewhere)
+        self.packets: deque[Any] = deque()  # not yet taken by its worker
+        # Its key packet and the packets right after it that are shown before it: what the previous
+        # chunk's worker decodes to finish its own frames (an open GOP's leading pictures).
+        self.lead: list[Any] = []
+        self.lead_done = False
+        self.closed = False  # every packet is in
+        self.out: queue.Queue = queue.Queue(ahead)
+
+
+def suits(source: VideoSource) -> bool:
+    """Whether :class:`GopDecoder` can decode ``source``, and faster than FFmpeg's own threads would.
+
+    It needs a file (not a live stream), two cores or more, presentation timestamps on the packets and
+    key frames at least every ``PROBE_PACKETS`` packets (else a chunk would be the whole video, decoded on
+    one core). The file's first packets are read with a separate demuxer, so ``source`` is untouched.
+
+    Args:
+        source: The opened video.
+
+    Returns:
+        True when the GOP-parallel decoder should be used.
+    """
+    import av
+
+    if source.live or usable_cores() < 2:
+        return False
+    try:
+        with av.open(source.spec) as container:
+            stream = container.streams.video[source.stream.index]
+            keys = 0
+            for n, packet in enumerate(container.demux(stream)):
+                if n >= PROBE_PACKETS or packet.size == 0:
+                    break
+                if packet.pts is None:
+                    return False
+                keys += packet.is_keyframe and n >= MIN_CHUNK
+                if keys >= 1:
+                    return True
+    except (av.FFmpegError, OSError, IndexError):
+        return False
+    return False
+
+
+class GopDecoder(Generic[T]):
+    """Decode a video file chunk by chunk on several workers; iterate ``(index, time, prepared)``.
+
+    Example::
+
+        with open_source("clip.mp4", gray=True) as src:
+            src.raw_luma = True
+            if suits(src):
+                with GopDecoder(src, lambda frame: frame.image.mean()) as frames:
+                    for index, time, value in frames:
+                        ...
+
+    Args:
+        source: The opened video (its ``gray``/``raw_luma`` settings shape the frames ``prepare`` gets).
+            Its demuxer is read by this decoder: do not iterate the source as well.
+        prepare: Runs in a worker on each decoded frame (a :class:`~framediff.sources.Frame` whose
+            ``raw`` is the decoder's frame, valid only during the call); what it returns is yielded.
+        workers: Decoding threads (default: one a core).
+        options: FFmpeg decoder options for the workers' decoders (``{"skip_loop_filter": "bidir"}``).
+        ahead: Prepared frames a chunk may hold before the consumer reaches it.
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        prepare: Callable[[Frame], T],
+        *,
+        workers: int | None = None,
+        options: dict[str, str] | None = None,
+        ahead: int = AHEAD,
+    ) -> None:
+        self._src = source
+        self._prepare = prepare
+        self._workers = max(1, int(workers or usable_cores()))
+        self._options = dict(options or {})
+        self._ahead = max(1, int(ahead))
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._chunks: dict[int, _Chunk] = {}
+        self._made = 0  # chunks made by the demuxer
+        self._taken = 0  # chunks taken by workers
+        self._consumed = 0  # chunks the consumer has finished
+        self._bytes = 0  # undecoded packet bytes held
+        self._demux_done = False
+        self._error: BaseException | None = None
+        self._threads = [threading.Thread(target=self._demux, name="framediff-demux", daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._work, name=f"framediff-gop-{i}", daemon=True)
+            for i in range(self._workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- the demuxer -------------------------------------------------------------------------------------
+
+    def _demux(self) -> None:
+        import av
+
+        src = self._src
+        cur: _Chunk | None = None
+        count = 0  # packets in the current chunk
+        last_pts: int | None = None
+        try:
+            for packet in src.container.demux(src.stream):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                key = packet.is_keyframe and packet.pts is not None
+                with self._cond:
+                    if cur is None or (key and count >= MIN_CHUNK):
+                        if cur is not None:
+                            cur.closed = cur.lead_done = True
+                        while not self._stop.is_set() and (
+                            self._made - self._consumed > self._workers + 1 or self._bytes > PACKET_BYTES
+                        ):
+                            self._cond.wait(0.1)
+                        if self._stop.is_set():
+                            return
+                        cur = _Chunk(self._made, packet.pts if key else None, self._ahead)
+                        self._chunks[cur.seq] = cur
+                        self._made += 1
+                        count = 0
+                        cur.lead.append(packet)
+                    elif not cur.lead_done:
+                        if cur.key is not None and packet.pts is not None and packet.pts < cur.key:
+                            cur.lead.append(packet)
+                        else:
+                            cur.lead_done = True
+                    else:
+                        # Read ahead by bytes too: one long GOP must not be held whole in memory.
+                        while not self._stop.is_set() and self._bytes > PACKET_BYTES:
+                            self._cond.wait(0.1)
+                        if self._stop.is_set():
+                            return
+                    cur.packets.append(packet)
+                    count += 1
+                    self._bytes += packet.size
+                    last_pts = packet.pts if packet.pts is not None else last_pts
+                    self._cond.notify_all()
+        except av.error.EOFError:
+            pass
+        except (av.FFmpegError, OSError) as e:
+            where = f"{float(last_pts * src.stream.time_base):.2f} s" if last_pts is not None else "the start"
+            src.warnings.append(
+                f"stopped reading at {where}: the file is truncated or corrupt ({_reason(e)})"
+            )
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self._fail(e)
+        finally:
+            with self._cond:
+                if cur is not None:
+                    cur.closed = cur.lead_done = True
+                self._demux_done = True
+                self._cond.notify_all()
+
+    # -- the workers -------------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        import av
+
+        try:
+            with av.open(self._src.spec) as container:
+                stream = container.streams.video[self._src.stream.index]
+                stream.thread_type = "NONE"  # one thread a worker: the workers are the parallelism
+                stream.thread_count = 1
+                cc = stream.codec_context
+                if self._options:
+                    cc.options = {**cc.options, **self._options}
+                used = False
+                while True:
+                    with self._cond:
+                        while not self._stop.is_set() and self._taken not in self._chunks:
+                            if self._demux_done and self._taken >= self._made:
+                                return
+                            self._cond.wait(0.1)
+                        if self._stop.is_set():
+                            return
+                        chunk = self._chunks[self._taken]
+                        self._taken += 1
+                    if used:
+                        cc.flush_buffers()  # a fresh start at the key frame (also ends the drained state)
+                    used = True
+                    try:
+                        self._decode_chunk(cc, chunk)
+                    except BaseException as e:  # noqa: BLE001 - raised where the consumer reads this chunk
+                        self._put(chunk.out, _Raised(e))
+                        return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self._fail(e)
+
+    def _decode_chunk(self, cc: Any, chunk: _Chunk) -> None:
+        lo = chunk.key
+
+        def emit(f: Any) -> bool:
+            # Frames shown before this chunk's key frame are the previous chunk's (its worker decodes them).
+            if lo is not None and f.pts is not None and f.pts < lo:
+                return True
+            return self._put(chunk.out, (f.pts, self._prepare(self._src.make_frame(-1, 0.0, f))))
+
+        while True:
+            with self._cond:
+                while not chunk.packets and not chunk.closed and not self._stop.is_set():
+                    self._cond.wait(0.1)
+                if self._stop.is_set():
+                    return
+                if not chunk.packets:
+                    break
+                packet = chunk.packets.popleft()
+                self._bytes -= packet.size
+                self._cond.notify_all()
+            for f in self._decode(cc, packet):
+                if not emit(f):
+                    return
+        # The next chunk's key frame ends this one: wait until its leading packets are known.
+        with self._cond:
+            nxt = None
+            while not self._stop.is_set():
+                nxt = self._chunks.get(chunk.seq + 1)
+                if (nxt is not None and nxt.lead_done) or (
+                    nxt is None and self._demux_done and chunk.seq + 1 >= self._made
+                ):
+                    break
+                self._cond.wait(0.1)
+            if self._stop.is_set():
+                return
+        hi = nxt.key if nxt is not None else None
+        if nxt is not None and hi is not None and len(nxt.lead) > 1:
+            # Leading pictures: shown before the next key frame, so ours, but decoded after it.
+            for packet in nxt.lead:
+                for f in self._decode(cc, packet):
+                    if f.pts is not None and f.pts < hi and not emit(f):
+                        return
+        # Drain: the frames the decoder still holds back for reordering.
+        for f in self._decode(cc, None):
+            if (hi is None or (f.pts is not None and f.pts < hi)) and not emit(f):
+                return
+        self._put(chunk.out, _END)
+
+    def _decode(self, cc: Any, packet: Any) -> list:
+        import av
+
+        try:
+            return cc.decode(packet)
+        except av.error.EOFError:
+            return []
+        except av.FFmpegError as e:
+            where = ""
+            if packet is not None and packet.pts is not None:
+                where = f" at {float(packet.pts * self._src.stream.time_base):.2f} s"
+            self._src.warnings.append(f"skipped a corrupt packet{where}: {_reason(e)}")
+            return []
+
+    def _put(self, q: queue.Queue, item: Any) -> bool:
+        # A timeout, not a plain put: closing must be able to stop a worker whose chunk waits.
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fail(self, error: BaseException) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = error
+            self._cond.notify_all()
+
+    # -- the consumer ------------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[tuple[int, float, T]]:
+        """``(index, time, prepared)`` for every frame in presentation order, timed as VideoSource times
+        them (seconds from the stream's start; a frame without a timestamp follows the last by one frame).
+
+        Raises:
+            SourceError: when the file holds no decodable frame.
+        """
+        src = self._src
+        tb = src.stream.time_base
+        step = 1.0 / (src.fps or 30.0)
+        index, last = 0, -1.0
+        seq = 0
+        while True:
+            with self._cond:
+                while seq not in self._chunks and self._error is None:
+                    if self._demux_done and seq >= self._made:
+                        break
+                    self._cond.wait(0.1)
+                if self._error is not None:
+                    raise self._error
+                chunk = self._chunks.get(seq)
+            if chunk is None:
+                break
+            while True:
+                try:
+                    item = chunk.out.get(timeout=0.1)
+                except queue.Empty:
+                    if self._error is not None:
+                        raise self._error from None
+                    continue
+                if item is _END:
+                    break
+                if isinstance(item, _Raised):
+                    raise item.error
+                pts, prepared = item
+                t = float(pts * tb) - src.start if pts is not None and tb else (last + step if index else 0.0)
+                last = t
+                yield index, t, prepared
+                index += 1
+            with self._cond:
+                del self._chunks[seq]
+                self._consumed = seq + 1
+                self._cond.notify_all()
+            seq += 1
+        src.finish(index, last)
+
+    def close(self) -> None:
+        """Stop the threads and wait for them (none is left inside a decode of a closed file)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for t in self._threads:
+            while t.is_alive():
+                for chunk in list(self._chunks.values()):
+                    with contextlib.suppress(queue.Empty):
+                        while True:  # free a blocked put
+                            chunk.out.get_nowait()
+                t.join(timeout=0.05)
+        self._chunks.clear()
+
+    def __enter__(self) -> GopDecoder[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reason(e: BaseException) -> str:
+    reason = getattr(e, "strerror", None) or str(e)
+    return str(reason).strip().rstrip(".")
