@@ -190,7 +190,10 @@ def _fit(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     if w <= width and h <= height:
         return plane.copy()
     k = w // width
-    if k * width == w and k * height == h:
+    if k == h // height and k > 1:
+        # A whole factor, as the luma's: the few columns or rows beyond k x the size are left out, as
+        # _shrink leaves out the luma's (720p: 640 x 360 -> 213 x 120 by 3). An area resize by the
+        # fractional factor instead cost 0.55 ms a plane, 0.22 ms this way.
         return _shrink(plane, k)
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
 
