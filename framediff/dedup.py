@@ -127,12 +127,16 @@ class _Prepared:
     @property
     def chroma(self) -> tuple[np.ndarray, ...]:
         """The two colour-difference planes, shrunk like the grey image (empty for grey input)."""
+        return self.shrink_chroma()
+
+    def shrink_chroma(self, cold: bool = True) -> tuple[np.ndarray, ...]:
+        """Shrink the colour planes now (once) and let the decoder's planes go; ``cold`` as in _shrink."""
         if self._chroma is None:
             src = self._chroma_src
             # Half the grey image's size: colour changes that matter are blobs, not fine lines, and the
             # planes cost a quarter as much to compare.
             h, w = max(1, self.small.shape[0] // 2), max(1, self.small.shape[1] // 2)
-            self._chroma = tuple(_fit(c, w, h) for c in src)
+            self._chroma = tuple(_fit(c, w, h, cold) for c in src)
             if src:
                 # Blocks of at least 16 x 16 of the planes' own pixels, as for luma.
                 k = src[0].shape[1] / max(1, self._chroma[0].shape[1])
@@ -148,11 +152,13 @@ def _factor(width: int, height: int, analysis_size: int) -> int:
     return max(1, math.ceil(max(width, height) / analysis_size))
 
 
-def _shrink(gray: np.ndarray, k: int) -> np.ndarray:
+def _shrink(gray: np.ndarray, k: int, cold: bool = True) -> np.ndarray:
     """Mean of each k x k block (the image shrunk k times), as a new array.
 
     Halving with bilinear interpolation at exactly 1/2 *is* the 2 x 2 mean, and OpenCV's vectorised
     path for it is about 3x faster than its area resize by 4; the odd rest goes through the area resize.
+    ``cold``: the plane has probably left the cache since it was decoded (see below); False when the
+    calling thread has just decoded it.
     """
     h, w = gray.shape
     if k == 1:
@@ -162,7 +168,8 @@ def _shrink(gray: np.ndarray, k: int) -> np.ndarray:
     # frames through it since), and OpenCV's halving reads memory slowly: 0.29 ms for a 1080p plane
     # against 0.10 ms from the cache. One plain streaming pass over it first (a sum, 0.09 ms) brings it in
     # at full memory speed: 0.17 ms for both (``benchmarks/PROFILE.md``, session 5).
-    cv2.sumElems(gray)
+    if cold:
+        cv2.sumElems(gray)
     while k % 2 == 0:
         gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
         k //= 2
@@ -184,7 +191,7 @@ def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     return sums.astype(np.float32) * np.float32(1.0 / (block * block))
 
 
-def _fit(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+def _fit(plane: np.ndarray, width: int, height: int, cold: bool = True) -> np.ndarray:
     """Shrink a chroma plane to at most ``width`` x ``height`` (block means), as a new array."""
     h, w = plane.shape
     if w <= width and h <= height:
@@ -194,19 +201,23 @@ def _fit(plane: np.ndarray, width: int, height: int) -> np.ndarray:
         # A whole factor, as the luma's: the few columns or rows beyond k x the size are left out, as
         # _shrink leaves out the luma's (720p: 640 x 360 -> 213 x 120 by 3). An area resize by the
         # fractional factor instead cost 0.55 ms a plane, 0.22 ms this way.
-        return _shrink(plane, k)
+        return _shrink(plane, k, cold)
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _prepare(
-    gray: np.ndarray, analysis_size: int, limited_range: bool = False, chroma: tuple[np.ndarray, ...] = ()
+    gray: np.ndarray,
+    analysis_size: int,
+    limited_range: bool = False,
+    chroma: tuple[np.ndarray, ...] = (),
+    cold: bool = True,
 ) -> _Prepared:
     h, w = gray.shape
     k = _factor(w, h, analysis_size)
     # Blocks cover at least 16 x 16 source pixels: on small videos analysed at full size, 8 x 8 blocks
     # would average too few pixels to keep compression noise below the threshold.
     block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
-    small = _shrink(gray, k)
+    small = _shrink(gray, k, cold)
     # Limited-range luma (16-235) is compared as it is and its scores scaled to full-range grey levels:
     # the same numbers as stretching every frame first, without the work.
     gain = 255.0 / 219.0 if limited_range else 1.0
@@ -327,7 +338,11 @@ class Deduplicator:
         return self._push_prepared(self._prepare_frame(frame, chroma, limited_range), time)
 
     def _prepare_frame(
-        self, frame: Any, chroma: tuple[np.ndarray, np.ndarray] | None = None, limited_range: bool = False
+        self,
+        frame: Any,
+        chroma: tuple[np.ndarray, np.ndarray] | None = None,
+        limited_range: bool = False,
+        cold: bool = True,
     ) -> _Prepared:
         """Shrink a frame for comparison (reads only the options, never the state)."""
         image = getattr(frame, "image", frame)
@@ -336,7 +351,7 @@ class Deduplicator:
         if image.ndim == 3 and image.shape[2] >= 3 and chroma is None:
             return self._prepare_color(image)
         gray = image if image.ndim == 2 and image.dtype == np.uint8 else to_gray(image)
-        return _prepare(gray, self.analysis_size, limited_range, tuple(chroma or ()))
+        return _prepare(gray, self.analysis_size, limited_range, tuple(chroma or ()), cold)
 
     def _push_prepared(self, current: _Prepared, time: float) -> Decision:
         """Decide for the next frame, already prepared by :meth:`_prepare_frame`."""
@@ -524,8 +539,9 @@ def _prepare_decoded(dd: Deduplicator, frame: Frame) -> _Prepared:
     Runs in a :class:`~framediff.gop_decode.GopDecoder` worker: the prepared frame waits for the
     analysis there, and holding the decoder's full-size frame instead would cost ~3 MB a frame at 1080p.
     """
-    prepared = dd._prepare_frame(frame, _chroma(frame), _is_limited_range(frame))
-    prepared.chroma  # noqa: B018 - shrinks the colour planes now, while the decoder's frame is at hand
+    # The worker has just decoded the frame: its planes are still in the cache (no streaming read first).
+    prepared = dd._prepare_frame(frame, _chroma(frame), _is_limited_range(frame), cold=False)
+    prepared.shrink_chroma(cold=False)
     return prepared
 
 
