@@ -7,6 +7,8 @@ decoded after a key frame but shown before it), which the previous chunk's worke
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from framediff import gop_decode
-from framediff.dedup import dedup_video
+from framediff.dedup import DedupInterrupted, dedup_video
 from framediff.gop_decode import GopDecoder, suits
 from framediff.sources import open_source
 
@@ -144,5 +146,22 @@ def test_stopping_early_ends_every_thread(clips: dict[str, Path]) -> None:
         for i, _, _ in frames:
             if i == 5:
                 break
+    left = [t.name for t in threading.enumerate() if t.name.startswith(("framediff-gop", "framediff-demux"))]
+    assert left == []
+
+
+def test_ctrl_c_stops_a_parallel_dry_run_between_frames(clips: dict[str, Path], tmp_path: Path) -> None:
+    report = tmp_path / "r.csv"
+
+    def ctrl_c(done: int) -> None:
+        if 40 < done < 60:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to this (main) thread
+
+    with pytest.raises(DedupInterrupted) as e:
+        dedup_video(clips["closed"], dry_run=True, report=report, progress=ctrl_c)
+    result = e.value.result
+    assert 40 < result.frames < 100
+    rows = report.read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(result.frames))
     left = [t.name for t in threading.enumerate() if t.name.startswith(("framediff-gop", "framediff-demux"))]
     assert left == []
