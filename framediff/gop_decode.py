@@ -35,7 +35,8 @@ __all__ = ["GopDecoder", "suits"]
 T = TypeVar("T")
 
 MIN_CHUNK = 24  # packets: all-intra video (every packet a key frame) is still cut into useful pieces
-PROBE_PACKETS = 600  # packets read by suits(): key frames must come at least this often
+PROBE_PACKETS = 600  # packets read by suits() to count chunks
+CHUNKS_PER_WORKER = 4  # fewer, and the last chunks leave cores idle (suits())
 AHEAD = 256  # prepared frames a chunk may hold before its consumer reaches it (~50 MB for dedup)
 PACKET_BYTES = 64_000_000  # undecoded packets read ahead, at most (beyond a chunk's leading packets)
 _END = object()
@@ -65,38 +66,54 @@ class _Chunk:
         self.out: queue.Queue = queue.Queue(ahead)
 
 
-def suits(source: VideoSource) -> bool:
+def suits(source: VideoSource, workers: int | None = None) -> bool:
     """Whether :class:`GopDecoder` can decode ``source``, and faster than FFmpeg's own threads would.
 
-    It needs a file (not a live stream), two cores or more, presentation timestamps on the packets and
-    key frames at least every ``PROBE_PACKETS`` packets (else a chunk would be the whole video, decoded on
-    one core). The file's first packets are read with a separate demuxer, so ``source`` is untouched.
+    It needs a file (not a live stream), two cores or more, presentation timestamps on the packets, and
+    enough chunks to share out: at least ``CHUNKS_PER_WORKER`` a worker, counted on the file's first
+    ``PROBE_PACKETS`` packets (read with a separate demuxer, so ``source`` is untouched) and scaled to its
+    length. With fewer, the last long chunk is decoded on one core while the others wait (a 360-frame 4K
+    clip in 3 chunks took 5.4 s this way, 4.7 s with FFmpeg's threads); with one long GOP the whole video
+    would be.
 
     Args:
         source: The opened video.
+        workers: The workers that would decode it (default: one a core).
 
     Returns:
         True when the GOP-parallel decoder should be used.
     """
     import av
 
-    if source.live or usable_cores() < 2:
+    workers = workers or usable_cores()
+    if source.live or workers < 2:
         return False
+    starts, count, n, ended = 0, 0, 0, True
     try:
         with av.open(source.spec) as container:
             stream = container.streams.video[source.stream.index]
-            keys = 0
-            for n, packet in enumerate(container.demux(stream)):
-                if n >= PROBE_PACKETS or packet.size == 0:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if n >= PROBE_PACKETS:
+                    ended = False
                     break
                 if packet.pts is None:
                     return False
-                keys += packet.is_keyframe and n >= MIN_CHUNK
-                if keys >= 1:
-                    return True
+                # Chunk starts as the demuxer cuts them: a key frame at least MIN_CHUNK packets on.
+                if n == 0 or (packet.is_keyframe and count >= MIN_CHUNK):
+                    starts, count = starts + 1, 0
+                count += 1
+                n += 1
     except (av.FFmpegError, OSError, IndexError):
         return False
-    return False
+    if n == 0:
+        return False
+    total = float(n)
+    if not ended:
+        frames = source.frame_count or ((source.duration or 0.0) * (source.fps or 0.0))
+        total = max(float(frames or 0.0), float(n))
+    return starts * total / n >= CHUNKS_PER_WORKER * workers
 
 
 class GopDecoder(Generic[T]):

@@ -91,14 +91,29 @@ def test_frames_and_times_are_exactly_one_decoders(clips: dict[str, Path], kind:
         assert np.array_equal(a, b)
 
 
-def test_suits_files_with_key_frames_only(clips: dict[str, Path]) -> None:
+@pytest.fixture
+def any_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clips here are short (5 chunks): let dedup use the GOP decoder on them whatever the cores."""
+    monkeypatch.setattr(gop_decode, "CHUNKS_PER_WORKER", 0)
+
+
+def test_suits_files_with_enough_chunks_for_the_workers(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 frames, a key frame every 12, chunks of at least 24 packets: 5 chunks (1 for one GOP).
+    assert gop_decode.CHUNKS_PER_WORKER * 2 > 5, "the default asks for more than 5 chunks for 2 workers"
+    for kind in ("closed", "open", "one_gop"):
+        with open_source(clips[kind], gray=True) as src:
+            assert not suits(src, workers=2), kind
+            assert not suits(src, workers=1), kind  # one worker: FFmpeg's threads do better
+    monkeypatch.setattr(gop_decode, "CHUNKS_PER_WORKER", 2)
     for kind, expected in (("closed", True), ("open", True), ("one_gop", False)):
         with open_source(clips[kind], gray=True) as src:
-            assert suits(src) is expected, kind
+            assert suits(src, workers=2) is expected, kind
 
 
 def test_dry_run_decides_exactly_as_with_one_decoder(
-    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, any_chunks: None
 ) -> None:
     parallel_csv, single_csv = tmp_path / "parallel.csv", tmp_path / "single.csv"
     used = []
@@ -124,7 +139,9 @@ def test_dry_run_decides_exactly_as_with_one_decoder(
     assert len(dropped) >= 12
 
 
-def test_truncated_file_gives_the_frames_before_the_cut(clips: dict[str, Path], tmp_path: Path) -> None:
+def test_truncated_file_gives_the_frames_before_the_cut(
+    clips: dict[str, Path], tmp_path: Path, any_chunks: None
+) -> None:
     data = clips["open"].read_bytes()
     cut = tmp_path / "cut.mkv"  # Matroska can be cut anywhere
     cut.write_bytes(data[: len(data) * 6 // 10])
@@ -150,7 +167,9 @@ def test_stopping_early_ends_every_thread(clips: dict[str, Path]) -> None:
     assert left == []
 
 
-def test_ctrl_c_stops_a_parallel_dry_run_between_frames(clips: dict[str, Path], tmp_path: Path) -> None:
+def test_ctrl_c_stops_a_parallel_dry_run_between_frames(
+    clips: dict[str, Path], tmp_path: Path, any_chunks: None
+) -> None:
     report = tmp_path / "r.csv"
 
     def ctrl_c(done: int) -> None:
