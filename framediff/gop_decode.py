@@ -161,6 +161,9 @@ class GopDecoder(Generic[T]):
         self._bytes = 0  # undecoded packet bytes held
         self._demux_done = False
         self._error: BaseException | None = None
+        self._worker_error: BaseException | None = None  # a worker that could not start (others may)
+        self._truncated = False  # the demuxer stopped on an error (warned; no end checks then)
+        self._iterated = False
         self._threads = [threading.Thread(target=self._demux, name="framediff-demux", daemon=True)]
         self._threads += [
             threading.Thread(target=self._work, name=f"framediff-gop-{i}", daemon=True)
@@ -178,11 +181,16 @@ class GopDecoder(Generic[T]):
         cur: _Chunk | None = None
         count = 0  # packets in the current chunk
         last_pts: int | None = None
+        top: int | None = None  # the highest timestamp so far
         try:
             for packet in src.container.demux(src.stream):
                 if packet.size == 0:  # the demuxer's end-of-stream marker
                     continue
-                key = packet.is_keyframe and packet.pts is not None
+                # A chunk starts only at a key frame shown after every frame before it: where timestamps
+                # jump back (joined files, a wrap), "before the key frame" would mean another chunk's frames.
+                key = packet.is_keyframe and packet.pts is not None and (top is None or packet.pts > top)
+                if packet.pts is not None:
+                    top = packet.pts if top is None else max(top, packet.pts)
                 with self._cond:
                     if cur is None or (key and count >= MIN_CHUNK):
                         if cur is not None:
@@ -221,6 +229,7 @@ class GopDecoder(Generic[T]):
             src.warnings.append(
                 f"stopped reading at {where}: the file is truncated or corrupt ({_reason(e)})"
             )
+            self._truncated = True
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             self._fail(e)
         finally:
@@ -254,24 +263,31 @@ class GopDecoder(Generic[T]):
                             return
                         chunk = self._chunks[self._taken]
                         self._taken += 1
-                    if used:
-                        cc.flush_buffers()  # a fresh start at the key frame (also ends the drained state)
-                    used = True
                     try:
+                        if used:
+                            cc.flush_buffers()  # a fresh start at the key frame (ends the drained state too)
+                        used = True
                         self._decode_chunk(cc, chunk)
                     except BaseException as e:  # noqa: BLE001 - raised where the consumer reads this chunk
                         self._put(chunk.out, _Raised(e))
                         return
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            self._fail(e)
+        except BaseException as e:  # noqa: BLE001 - raised by the consumer if no worker is left
+            with self._cond:
+                self._worker_error = self._worker_error or e
+                self._cond.notify_all()
 
     def _decode_chunk(self, cc: Any, chunk: _Chunk) -> None:
         lo = chunk.key
+        started = lo is None
 
         def emit(f: Any) -> bool:
-            # Frames shown before this chunk's key frame are the previous chunk's (its worker decodes them).
-            if lo is not None and f.pts is not None and f.pts < lo:
-                return True
+            nonlocal started
+            # Frames shown before this chunk's key frame are the previous chunk's (its worker decodes
+            # them); they come out first, before the key frame (a later jump back in time is ours).
+            if not started:
+                if f.pts is not None and f.pts < lo:
+                    return True
+                started = True
             return self._put(chunk.out, (f.pts, self._prepare(self._src.make_frame(-1, 0.0, f))))
 
         while True:
@@ -304,16 +320,17 @@ class GopDecoder(Generic[T]):
         if nxt is not None and hi is not None and len(nxt.lead) > 1:
             # Leading pictures: shown before the next key frame, so ours, but decoded after it.
             for packet in nxt.lead:
-                for f in self._decode(cc, packet):
-                    if f.pts is not None and f.pts < hi and not emit(f):
+                for f in self._decode(cc, packet, quiet=True):  # its own worker reports a bad packet
+                    if (f.pts is None or f.pts < hi) and not emit(f):
                         return
-        # Drain: the frames the decoder still holds back for reordering.
+        # Drain: the frames the decoder still holds back for reordering. A chunk starts past every earlier
+        # timestamp, so whatever comes out before the next key frame is ours.
         for f in self._decode(cc, None):
-            if (hi is None or (f.pts is not None and f.pts < hi)) and not emit(f):
+            if (hi is None or f.pts is None or f.pts < hi) and not emit(f):
                 return
         self._put(chunk.out, _END)
 
-    def _decode(self, cc: Any, packet: Any) -> list:
+    def _decode(self, cc: Any, packet: Any, quiet: bool = False) -> list:
         import av
 
         try:
@@ -321,6 +338,8 @@ class GopDecoder(Generic[T]):
         except av.error.EOFError:
             return []
         except av.FFmpegError as e:
+            if quiet:
+                return []
             where = ""
             if packet is not None and packet.pts is not None:
                 where = f" at {float(packet.pts * self._src.stream.time_base):.2f} s"
@@ -352,6 +371,9 @@ class GopDecoder(Generic[T]):
         Raises:
             SourceError: when the file holds no decodable frame.
         """
+        if self._iterated:  # read once, as a VideoSource is
+            return
+        self._iterated = True
         src = self._src
         tb = src.stream.time_base
         step = 1.0 / (src.fps or 30.0)
@@ -359,12 +381,11 @@ class GopDecoder(Generic[T]):
         seq = 0
         while True:
             with self._cond:
-                while seq not in self._chunks and self._error is None:
-                    if self._demux_done and seq >= self._made:
-                        break
+                while seq not in self._chunks and not (self._demux_done and seq >= self._made):
+                    if self._stop.is_set():
+                        return
+                    self._stuck()
                     self._cond.wait(0.1)
-                if self._error is not None:
-                    raise self._error
                 chunk = self._chunks.get(seq)
             if chunk is None:
                 break
@@ -372,8 +393,9 @@ class GopDecoder(Generic[T]):
                 try:
                     item = chunk.out.get(timeout=0.1)
                 except queue.Empty:
-                    if self._error is not None:
-                        raise self._error from None
+                    if self._stop.is_set():
+                        return
+                    self._stuck()
                     continue
                 if item is _END:
                     break
@@ -389,7 +411,15 @@ class GopDecoder(Generic[T]):
                 self._consumed = seq + 1
                 self._cond.notify_all()
             seq += 1
-        src.finish(index, last)
+        if self._error is not None:  # the demuxer failed: the frames before it were given, now the error
+            raise self._error
+        if not self._truncated:  # a truncated file was warned about already, as VideoSource does
+            src.finish(index, last)
+
+    def _stuck(self) -> None:
+        """Raise a thread's error once nothing more can come: no worker left to decode."""
+        if (self._error or self._worker_error) and not any(t.is_alive() for t in self._threads[1:]):
+            raise self._error or self._worker_error  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop the threads and wait for them (none is left inside a decode of a closed file)."""

@@ -184,3 +184,27 @@ def test_ctrl_c_stops_a_parallel_dry_run_between_frames(
     assert [int(r.split(",")[0]) for r in rows] == list(range(result.frames))
     left = [t.name for t in threading.enumerate() if t.name.startswith(("framediff-gop", "framediff-demux"))]
     assert left == []
+
+
+def test_timestamps_that_jump_back_lose_no_frame(clips: dict[str, Path], tmp_path: Path) -> None:
+    # Two MPEG-TS files joined end to end (as `cat` joins recordings): the second one's timestamps
+    # start again from the first one's start.
+    frames = _frames(60)
+    parts = [
+        write_video(tmp_path / f"part{i}.ts", frames[i * 30 : i * 30 + 30] * 2, options={"x264-params": X264})
+        for i in range(2)
+    ]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(parts[0].read_bytes() + parts[1].read_bytes())
+    want = _sequential(joined)
+    got = _parallel(joined)
+    assert len(want) == len(got) == 120
+    assert [t for t, _ in want] == [t for _, t, _ in got]
+    assert all(np.array_equal(a, b) for (_, a), (_, _, b) in zip(want, got, strict=True))
+
+
+def test_a_second_pass_gives_nothing_and_ends(clips: dict[str, Path]) -> None:
+    with open_source(clips["closed"], gray=True) as src, GopDecoder(src, lambda f: None) as frames:
+        assert len(list(frames)) == 100
+        assert list(frames) == []
+    assert list(frames) == []  # after closing too
