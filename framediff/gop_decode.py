@@ -37,7 +37,7 @@ T = TypeVar("T")
 MIN_CHUNK = 24  # packets: all-intra video (every packet a key frame) is still cut into useful pieces
 PROBE_PACKETS = 600  # packets read by suits() to count chunks
 CHUNKS_PER_WORKER = 4  # fewer, and the last chunks leave cores idle (suits())
-AHEAD = 256  # prepared frames a chunk may hold before its consumer reaches it (~50 MB for dedup)
+AHEAD = 256  # prepared frames a chunk may hold on 2 workers (~50 MB for dedup); shared out on more
 PACKET_BYTES = 64_000_000  # undecoded packets read ahead, at most (beyond a chunk's leading packets)
 _END = object()
 
@@ -135,7 +135,8 @@ class GopDecoder(Generic[T]):
             ``raw`` is the decoder's frame, valid only during the call); what it returns is yielded.
         workers: Decoding threads (default: one a core).
         options: FFmpeg decoder options for the workers' decoders (``{"skip_loop_filter": "bidir"}``).
-        ahead: Prepared frames a chunk may hold before the consumer reaches it.
+        ahead: Prepared frames a chunk may hold before the consumer reaches it (default: ``AHEAD``
+            shared out among the workers, at least 32 each, so memory does not grow with the cores).
     """
 
     def __init__(
@@ -145,13 +146,13 @@ class GopDecoder(Generic[T]):
         *,
         workers: int | None = None,
         options: dict[str, str] | None = None,
-        ahead: int = AHEAD,
+        ahead: int | None = None,
     ) -> None:
         self._src = source
         self._prepare = prepare
         self._workers = max(1, int(workers or usable_cores()))
         self._options = dict(options or {})
-        self._ahead = max(1, int(ahead))
+        self._ahead = max(1, int(ahead)) if ahead else max(32, 2 * AHEAD // self._workers)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._chunks: dict[int, _Chunk] = {}
