@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .sources import Frame, VideoSource, usable_cores
+from .sources import Frame, VideoSource, _av_reason, _Raised, usable_cores
 
 __all__ = ["GopDecoder", "suits"]
 
@@ -42,11 +42,19 @@ PACKET_BYTES = 64_000_000  # undecoded packets read ahead, at most (beyond a chu
 _END = object()
 
 
-class _Raised:
-    """An exception on its way from a worker to the consumer."""
+def _starts_chunk(packet: Any, count: int, top: int | None) -> bool:
+    """Whether a chunk may start at ``packet``, ``count`` packets into the current one.
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    Only at a key frame, at least ``MIN_CHUNK`` packets on, and shown after every frame before it (``top``:
+    the highest timestamp so far): where timestamps jump back (joined files, a wrap), "before the key
+    frame" would mean another chunk's frames.
+    """
+    return (
+        packet.is_keyframe
+        and packet.pts is not None
+        and count >= MIN_CHUNK
+        and (top is None or packet.pts > top)
+    )
 
 
 class _Chunk:
@@ -89,6 +97,7 @@ def suits(source: VideoSource, workers: int | None = None) -> bool:
     if source.live or workers < 2:
         return False
     starts, count, n, ended = 0, 0, 0, True
+    top: int | None = None
     try:
         with av.open(source.spec) as container:
             stream = container.streams.video[source.stream.index]
@@ -100,9 +109,9 @@ def suits(source: VideoSource, workers: int | None = None) -> bool:
                     break
                 if packet.pts is None:
                     return False
-                # Chunk starts as the demuxer cuts them: a key frame at least MIN_CHUNK packets on.
-                if n == 0 or (packet.is_keyframe and count >= MIN_CHUNK):
+                if n == 0 or _starts_chunk(packet, count, top):  # as the demuxer cuts them
                     starts, count = starts + 1, 0
+                top = packet.pts if top is None else max(top, packet.pts)
                 count += 1
                 n += 1
     except (av.FFmpegError, OSError, IndexError):
@@ -187,13 +196,11 @@ class GopDecoder(Generic[T]):
             for packet in src.container.demux(src.stream):
                 if packet.size == 0:  # the demuxer's end-of-stream marker
                     continue
-                # A chunk starts only at a key frame shown after every frame before it: where timestamps
-                # jump back (joined files, a wrap), "before the key frame" would mean another chunk's frames.
-                key = packet.is_keyframe and packet.pts is not None and (top is None or packet.pts > top)
+                starts = cur is None or _starts_chunk(packet, count, top)
                 if packet.pts is not None:
                     top = packet.pts if top is None else max(top, packet.pts)
                 with self._cond:
-                    if cur is None or (key and count >= MIN_CHUNK):
+                    if starts:
                         if cur is not None:
                             cur.closed = cur.lead_done = True
                         while not self._stop.is_set() and (
@@ -202,7 +209,9 @@ class GopDecoder(Generic[T]):
                             self._cond.wait(0.1)
                         if self._stop.is_set():
                             return
-                        cur = _Chunk(self._made, packet.pts if key else None, self._ahead)
+                        # The first chunk of a file that does not start at a key frame has no key.
+                        key = packet.pts if packet.is_keyframe else None
+                        cur = _Chunk(self._made, key, self._ahead)
                         self._chunks[cur.seq] = cur
                         self._made += 1
                         count = 0
@@ -228,7 +237,7 @@ class GopDecoder(Generic[T]):
         except (av.FFmpegError, OSError) as e:
             where = f"{float(last_pts * src.stream.time_base):.2f} s" if last_pts is not None else "the start"
             src.warnings.append(
-                f"stopped reading at {where}: the file is truncated or corrupt ({_reason(e)})"
+                f"stopped reading at {where}: the file is truncated or corrupt ({_av_reason(e)})"
             )
             self._truncated = True
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
@@ -344,7 +353,7 @@ class GopDecoder(Generic[T]):
             where = ""
             if packet is not None and packet.pts is not None:
                 where = f" at {float(packet.pts * self._src.stream.time_base):.2f} s"
-            self._src.warnings.append(f"skipped a corrupt packet{where}: {_reason(e)}")
+            self._src.warnings.append(f"skipped a corrupt packet{where}: {_av_reason(e)}")
             return []
 
     def _put(self, q: queue.Queue, item: Any) -> bool:
@@ -441,8 +450,3 @@ class GopDecoder(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _reason(e: BaseException) -> str:
-    reason = getattr(e, "strerror", None) or str(e)
-    return str(reason).strip().rstrip(".")
