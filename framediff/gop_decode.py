@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .sources import Frame, VideoSource, _av_reason, _Raised, usable_cores
+from .sources import Frame, VideoSource, _av_reason, _Raised, put_unless_stopped, usable_cores
 
 __all__ = ["GopDecoder", "suits"]
 
@@ -357,14 +357,8 @@ class GopDecoder(Generic[T]):
             return []
 
     def _put(self, q: queue.Queue, item: Any) -> bool:
-        # A timeout, not a plain put: closing must be able to stop a worker whose chunk waits.
-        while not self._stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        # Closing must be able to stop a worker whose chunk waits for the consumer.
+        return put_unless_stopped(q, item, self._stop)
 
     def _fail(self, error: BaseException) -> None:
         with self._cond:

@@ -34,6 +34,7 @@ __all__ = [
     "LumaFrame",
     "FrameSource",
     "Prefetch",
+    "put_unless_stopped",
     "open_source",
     "read_image",
     "load_image",
@@ -542,6 +543,24 @@ class CameraSource(FrameSource):
         self.cap.release()
 
 
+def put_unless_stopped(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` into a bounded queue, waiting for room unless ``stop`` is set meanwhile.
+
+    A reading thread must not block for good in ``put`` when its consumer has stopped reading: it waits
+    in short steps and gives up once ``stop`` is set.
+
+    Returns:
+        True when the item was queued, False when ``stop`` was set first.
+    """
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class Prefetch:
     """Iterate frames in a background thread, a few frames ahead of the consumer.
 
@@ -589,14 +608,7 @@ class Prefetch:
         self._put(self._END)
 
     def _put(self, item: Any) -> bool:
-        # A timeout, not a plain put: a consumer that stopped reading must still be able to stop us.
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(self._queue, item, self._stop)
 
     def __iter__(self) -> Iterator[Any]:
         while not self._done:

@@ -29,7 +29,7 @@ from ..watch import (
 )
 from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
-from ..watch.watcher import _is_live_spec, stderr_log
+from ..watch.watcher import is_live_spec, stderr_log
 from .app import cli
 
 
@@ -274,7 +274,7 @@ def watch_command(
         WebhookPoster.check_url(url)
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
     watcher.full_decode = bool(record_path or clips_dir or snapshots)
-    live = _is_live_spec(source)
+    live = is_live_spec(source)
     recorder: Recorder | None = None
     clips: EventClips | None = None
     # Each output joins the list as soon as it exists, so a later one that fails still closes it (no

@@ -29,7 +29,7 @@ from ..workers import one_opencv_thread
 from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, shrink_frame
 from .events import Event, EventMachine
 
-__all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback"]
+__all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec"]
 
 EventCallback = Callable[[Event, Frame], None]
 FrameCallback = Callable[[FrameResult, Frame], None]
@@ -76,7 +76,8 @@ class WatchState:
         return last.image if last is not None else None
 
 
-def _is_live_spec(spec: str) -> bool:
+def is_live_spec(spec: str) -> bool:
+    """Whether ``spec`` names a live source (a stream URL, a camera index or ``/dev/videoN``), not a file."""
     return is_stream_url(spec) or spec.isdigit() or bool(re.match(r"^/dev/video\d+$", spec))
 
 
@@ -267,7 +268,7 @@ class Watcher:
         return None
 
     def _loop(self) -> Frame | None:
-        live = _is_live_spec(self.source)
+        live = is_live_spec(self.source)
         lost_since: float | None = time.monotonic() if live else None
         lost_reason = "not connected yet"
         was_lost = False
