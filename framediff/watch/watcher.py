@@ -286,9 +286,7 @@ class Watcher:
             if src is None:
                 break
             live = live or src.live
-            self._fast_decode(src)
-            if not live:
-                _one_core_for_analysis(src)
+            self.tune_decoder(src, live)
             self._fps = src.fps or self._fps
             if self.detector is None:
                 self.detector = self._make_detector()
@@ -400,6 +398,20 @@ class Watcher:
             )
             self._say(f"lost {self.source}: {lost_reason}")
         return last
+
+    def tune_decoder(self, src: FrameSource, live: bool = False) -> None:
+        """Set the decoder up as the watch decodes: no deblocking when frames shrink a lot, and for files
+        one decoder thread beside the analysis where that is faster (see ``_one_core_for_analysis``).
+
+        Call it before the first frame is read (the benchmark uses it to time the decoder alone).
+
+        Args:
+            src: The opened source.
+            live: The source is live (a camera or stream): its decoder keeps FFmpeg's threads.
+        """
+        self._fast_decode(src)
+        if not (live or src.live):
+            _one_core_for_analysis(src)
 
     def _fast_decode(self, src: FrameSource) -> None:
         """Skip H.264/HEVC deblocking when frames are shrunk a lot for analysis.
