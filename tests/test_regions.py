@@ -244,3 +244,26 @@ def test_keep_seeded_keeps_only_blobs_with_a_strong_core() -> None:
     kept = keep_seeded(diff > 10, diff > 40)
     assert kept[5:15, 5:15].all() and not kept[25:35, 25:35].any()
     assert not keep_seeded(diff > 10, diff > 40, min_seeds=5).any()  # 4 strong pixels are not enough
+
+
+@pytest.mark.parametrize("blobs", [12, 400])  # a flood fill per kept blob, and the table lookup past 256
+def test_keep_seeded_matches_counting_seeds_blob_by_blob(blobs: int) -> None:
+    rng = np.random.default_rng(blobs)
+    weak = np.zeros((240, 400), bool)
+    # Separate square blobs of 1-4 px sides on a grid of 6 px cells (never touching, even diagonally).
+    cells = [(y, x) for y in range(0, 240, 6) for x in range(0, 400, 6)]
+    for i in rng.choice(len(cells), blobs, replace=False):
+        y, x = cells[i]
+        side = int(rng.integers(1, 5))
+        weak[y : y + side, x : x + side] = True
+    strong = rng.random(weak.shape) < 0.3  # strong pixels fall inside and outside the weak blobs
+    for min_seeds, min_pixels in ((1, 1), (3, 1), (2, 6)):
+        kept = keep_seeded(weak, strong, min_seeds=min_seeds, min_pixels=min_pixels)
+        n, labels = cv2.connectedComponents(weak.view(np.uint8), connectivity=8)
+        expected = np.zeros(weak.shape, bool)
+        for label in range(1, n):
+            blob = labels == label
+            if np.count_nonzero(blob & strong) >= min_seeds and np.count_nonzero(blob) >= min_pixels:
+                expected |= blob
+        assert expected.any() and not expected.all()
+        assert np.array_equal(kept, expected), (min_seeds, min_pixels)
