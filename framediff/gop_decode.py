@@ -380,7 +380,6 @@ class GopDecoder(Generic[T]):
         self._iterated = True
         src = self._src
         tb = src.stream.time_base
-        step = 1.0 / (src.fps or 30.0)
         index, last = 0, -1.0
         seq = 0
         while True:
@@ -406,8 +405,7 @@ class GopDecoder(Generic[T]):
                 if isinstance(item, _Raised):
                     raise item.error
                 pts, prepared = item
-                t = float(pts * tb) - src.start if pts is not None and tb else (last + step if index else 0.0)
-                last = t
+                t = last = src.frame_time(float(pts * tb) if pts is not None and tb else None, index, last)
                 yield index, t, prepared
                 index += 1
             with self._cond:

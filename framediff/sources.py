@@ -394,7 +394,6 @@ class VideoSource(FrameSource):
             return
         index = 0
         last_time = -1.0
-        fps = self.fps or 30.0
         try:
             for packet in self.container.demux(self.stream):
                 try:
@@ -403,9 +402,7 @@ class VideoSource(FrameSource):
                     self.warnings.append(f"skipped a corrupt packet near frame {index}: {_av_reason(e)}")
                     continue
                 for f in decoded:
-                    t = f.time
-                    t = (t - self.start) if t is not None else (last_time + 1.0 / fps if index else 0.0)
-                    last_time = t
+                    t = last_time = self.frame_time(f.time, index, last_time)
                     yield self.make_frame(index, t, f)
                     index += 1
         except av.error.EOFError:
@@ -448,6 +445,21 @@ class VideoSource(FrameSource):
             self.warnings.append(
                 f"frames stop at {last_time:.2f} s of {self.duration:.2f} s: the file is truncated or corrupt"
             )
+
+    def frame_time(self, seconds: float | None, index: int, last: float) -> float:
+        """A decoded frame's time from the stream's start (readers that decode the file themselves use it too).
+
+        Args:
+            seconds: The frame's timestamp in seconds (``None`` when it has none).
+            index: The frame's number.
+            last: The previous frame's time.
+
+        Returns:
+            Its timestamp less the stream's start, or, without one, one frame after the previous frame.
+        """
+        if seconds is not None:
+            return seconds - self.start
+        return last + 1.0 / (self.fps or 30.0) if index else 0.0
 
     def make_frame(self, index: int, t: float, f: Any) -> Frame:
         """The :class:`Frame` this source yields for the decoder's frame ``f`` (grey or BGR, as set).
