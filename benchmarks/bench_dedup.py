@@ -230,14 +230,13 @@ def write_speed(clip: Path, work: Path, rounds: int) -> None:
     run(write_cmds(clip, work, real)[0])
     with open(dry, newline="") as f1, open(real, newline="") as f2:
         a = [r["action"] for r in csv.DictReader(f1)]
-        b = [r["action"] for r in csv.DictReader(f2)]
-    same = sum(x == y for x, y in zip(a, b, strict=True))
+        rows = list(csv.DictReader(f2))
+    b = [r["action"] for r in rows]
+    agree = sum(x == y for x, y in zip(a, b, strict=True))
     print(
-        f"  decisions of -o and --dry-run agree on {same}/{len(a)} frames  {'PASS' if same == len(a) else 'FAIL'}"
+        f"  decisions of -o and --dry-run agree on {agree}/{len(a)} frames  {'PASS' if agree == len(a) else 'FAIL'}"
     )
-    same = same_frames_cmd(
-        clip, work, [int(r) for r, act in zip(frame_numbers(real), b, strict=True) if act == "keep"]
-    )
+    same = same_frames_cmd(clip, work, [int(r["frame"]) for r in rows if r["action"] == "keep"])
     walls, cpus, sames = race(
         lambda: write_cmds(clip, work), rounds, same, "ffmpeg writing framediff's frames"
     )
@@ -253,12 +252,6 @@ def write_speed(clip: Path, work: Path, rounds: int) -> None:
     same_ratio = statistics.median(w / s for w, s in zip(walls, sames, strict=True))
     print(f"  ffmpeg writing framediff's {n3} frames: median framediff/that wall ratio {same_ratio:.2f} "
           f"({'PASS' if same_ratio <= 1.1 else 'FAIL'} <= 1.1 on equal work)")  # fmt: skip
-
-
-def frame_numbers(report: Path) -> list[str]:
-    """The frame column of a dedup report (CSV)."""
-    with open(report, newline="") as f:
-        return [r["frame"] for r in csv.DictReader(f)]
 
 
 def _balanced_sum(terms: list[str]) -> str:
