@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .agreement import Agreement, agreement
 from .prepare import resize_to
 from .workers import POOL
 
-__all__ = ["Alignment", "estimate_alignment", "warp_to"]
+__all__ = ["Alignment", "choose_alignment", "estimate_alignment", "mostly_equal", "warp_to"]
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Alignment:
         shift: How far B's content moved relative to A, in pixels (mean over the corners), ``(dx, dy)``.
         rotation: Degrees B is turned relative to A, counter-clockwise positive (OpenCV's convention).
         scale: Scale factor of the fit's linear part (B's pixels to A's pixels).
+        mirrored: Whether B is A's mirror image (left and right swapped) before the fit.
     """
 
     method: str = "none"
@@ -41,6 +43,7 @@ class Alignment:
     shift: tuple[float, float] = (0.0, 0.0)
     rotation: float = 0.0
     scale: float = 1.0
+    mirrored: bool = False
 
     @property
     def warped(self) -> bool:
@@ -55,6 +58,7 @@ class Alignment:
             "dy": round(self.shift[1], 2),
             "rotation": round(self.rotation, 3),
             "scale": round(self.scale, 4),
+            "mirrored": self.mirrored,
             "inliers": self.inliers,
             "matches": self.matches,
             "matrix": [[round(float(v), 6) for v in row] for row in self.matrix],
@@ -75,7 +79,7 @@ def _features(gray: np.ndarray, n: int) -> tuple[list, np.ndarray | None]:
 
 
 def estimate_alignment(
-    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500
+    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500, force: bool = False
 ) -> Alignment:
     """Estimate the homography that maps B onto A.
 
@@ -84,6 +88,7 @@ def estimate_alignment(
         gray_b: Image to register, grey uint8 (any size).
         max_side: Features are found on copies at most this large (the fit is scaled back).
         features: How many ORB features to look for in each image.
+        force: Return the fit even when it is within a third of a pixel of the identity.
 
     Returns:
         The :class:`Alignment`; ``method`` is ``none`` when the images already line up (or no reliable
@@ -124,7 +129,7 @@ def estimate_alignment(
     sane = 0.5 < scale < 2.0 and inliers >= max(8, 0.15 * len(good))
     if not sane:
         return Alignment(method="none", matches=len(good), inliers=inliers)
-    if gray_a.shape == gray_b.shape and float(np.abs(moved).max()) < 0.35:
+    if not force and gray_a.shape == gray_b.shape and float(np.abs(moved).max()) < 0.35:
         # Already aligned to within a third of a pixel: resampling would only blur B.
         return Alignment(method="none", matches=len(good), inliers=inliers)
     return Alignment("homography", h, inliers, len(good), shift, rotation, scale)
@@ -234,3 +239,103 @@ def warp_to(
     if erode > 0:
         valid = cv2.erode(valid, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
     return warped, valid
+
+
+def mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether most pixels are (almost) equal, which only happens when B is already aligned with A.
+
+    Any shift, rotation or rescale changes nearly every pixel of a photo; an edit leaves most untouched.
+    Checking a subsample costs microseconds and saves the feature matching.
+    """
+    sa, sb = a[::2, ::2], b[::2, ::2]
+    # Only textured pixels tell: a flat background (night sky, paper) matches whatever the shift.
+    k = np.ones((3, 3), np.uint8)
+    textured = cv2.subtract(cv2.dilate(sa, k), cv2.erode(sa, k)) > 24
+    n = int(np.count_nonzero(textured))
+    if n < 0.02 * sa.size:
+        return False
+    d = cv2.absdiff(sa, sb)[textured]
+    return float(np.count_nonzero(d <= 1)) > 0.5 * n
+
+
+# A fit must explain this much more of the picture than leaving B in place before B is moved: on a fixed
+# camera the still background is the truth, and a large moving object must not drag the fit along.
+PREFER_IDENTITY = 0.03
+# Below this share explained, the plain and fitted B are both unrelated to A: try B's mirror image.
+TRY_MIRROR_BELOW = 0.6
+
+
+def _resized(size_a: tuple[int, int], size_b: tuple[int, int]) -> np.ndarray | None:
+    """The plain rescale from B onto A when both have (nearly) the same aspect ratio, else ``None``."""
+    (ha, wa), (hb, wb) = size_a, size_b
+    if abs((wa / ha) / (wb / hb) - 1.0) > 0.02:
+        return None
+    return np.diag([wa / wb, ha / hb, 1.0])
+
+
+def _with_fit(al: Alignment, matrix: np.ndarray, size_a: tuple[int, int]) -> Alignment:
+    """``al`` with ``matrix`` as its homography, and shift, rotation and scale read off it."""
+    ha, wa = size_a
+    corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
+    moved = cv2.perspectiveTransform(corners, np.linalg.inv(matrix)).reshape(-1, 2) - corners.reshape(-1, 2)
+    a = matrix[:2, :2]
+    if al.mirrored:
+        a = a @ np.diag([-1.0, 1.0])  # the rotation of the fit that follows the mirroring
+    al.matrix = matrix
+    al.scale = float(np.sqrt(abs(np.linalg.det(matrix[:2, :2]))))
+    al.rotation = float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
+    al.shift = (float(moved[:, 0].mean()), float(moved[:, 1].mean()))
+    al.method = "homography"
+    return al
+
+
+def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto") -> tuple[Alignment, Agreement]:
+    """Register B onto A by the fit that explains most of A, and say how much it explains.
+
+    Candidates: B left in place (or plainly rescaled when only its size differs), the feature homography,
+    and, when neither explains much, the homography of B's mirror image (features are not mirror
+    invariant). Each is judged by :func:`~framediff.agreement.agreement`, which does not depend on any
+    change threshold; leaving B in place wins unless a fit explains clearly more (a fixed camera whose
+    scene changed must not be "aligned" on the moving object).
+
+    Args:
+        gray_a: A, grey uint8, working resolution.
+        gray_b: B, grey uint8, working resolution (any size).
+        mode: ``auto``, or ``off`` to compare pixel to pixel (the common top-left area).
+
+    Returns:
+        ``(alignment, agreement)`` of the chosen fit.
+    """
+    size_a, size_b = gray_a.shape[:2], gray_b.shape[:2]
+    if mode == "off":
+        al = Alignment(method="off")
+        return al, agreement(gray_a, gray_b, None if size_a != size_b else np.eye(3))
+    if size_a == size_b:
+        plain = Alignment(method="none")
+        plain_agr = agreement(gray_a, gray_b, np.eye(3))
+        if mostly_equal(gray_a, gray_b):
+            return plain, plain_agr  # most pixels match exactly: B is already in place
+    else:
+        m = _resized(size_a, size_b)
+        if m is not None:
+            plain = _with_fit(Alignment(), m, size_a)
+            plain_agr = agreement(gray_a, gray_b, m)
+        else:
+            plain = Alignment(method="crop")  # the common top-left area
+            plain_agr = agreement(gray_a, gray_b, None)
+    best, best_agr = plain, plain_agr
+    fit = estimate_alignment(gray_a, gray_b)
+    if fit.warped:
+        fit_agr = agreement(gray_a, gray_b, fit.matrix)
+        if fit_agr.score > plain_agr.score + PREFER_IDENTITY:
+            best, best_agr = fit, fit_agr
+    if best_agr.explained < TRY_MIRROR_BELOW:
+        flip = np.array([[-1.0, 0.0, size_b[1] - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        mfit = estimate_alignment(gray_a, cv2.flip(gray_b, 1), force=True)
+        if mfit.warped:
+            m = mfit.matrix @ flip
+            m_agr = agreement(gray_a, gray_b, m)
+            if m_agr.score > best_agr.score + PREFER_IDENTITY:
+                best = _with_fit(Alignment(inliers=mfit.inliers, matches=mfit.matches, mirrored=True), m, size_a)
+                best_agr = m_agr
+    return best, best_agr

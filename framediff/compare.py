@@ -18,7 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .align import Alignment, estimate_alignment, warp_to
+from .agreement import Agreement
+from .align import Alignment, choose_alignment, warp_to
 from .errors import FramediffError, InputError, OptionError
 from .measure import phash, ssim_map
 from .options import choice, number
@@ -26,11 +27,17 @@ from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import _apply_orientation, _jpeg_is_complete, load_image
+from .transform import describe_transform, tone_change, transform_words
 from .workers import POOL
 
 __all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
 
 MIN_SIDE = 8  # below this there is no structure to compare (and SSIM's window does not fit)
+MIN_OVERLAP = 0.05  # B covering less of A than this after alignment: nothing in common to compare
+# A pair whose best alignment explains less than this share of the picture's structure shows different
+# things. Unrelated photos explain 0-0.3, the same picture re-taken, copied or edited 0.55-1.
+SAME_PICTURE_MIN = 0.4
+RELATIONS = ("identical", "same", "changed", "different")
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class Comparison:
     """The answer of :func:`compare`.
 
     Attributes:
-        identical: True when no changed region was found.
+        identical: True when the pictures are the same (``relation`` identical or same: exit status 0).
         regions: Changed regions in A's pixel coordinates, largest first.
         ssim: Mean SSIM of the grey images over the area both cover (after alignment and light correction).
         mse: Mean squared error over that area (8-bit units).
@@ -103,6 +110,12 @@ class Comparison:
         method: The difference method used.
         overlap: Share of A that B covers after alignment.
         fast_path: ``"bytes"`` or ``"pixels"`` when the answer came without analysis.
+        relation: ``identical`` (pixel-equal), ``same`` (the same picture: only compression, light,
+            noise, resampling differ), ``changed`` (the same picture or scene with local changes: the
+            regions) or ``different`` (no common content).
+        explained: Share of the picture's structure that B explains once aligned (0-1), the global
+            evidence behind ``different``.
+        transform: What B is relative to A when they show the same picture (see :meth:`transform`).
     """
 
     identical: bool
@@ -119,6 +132,9 @@ class Comparison:
     method: str
     overlap: float = 1.0
     fast_path: str | None = None
+    relation: str = "same"
+    explained: float = 1.0
+    tone: dict[str, Any] = field(default_factory=dict)
     # Working images kept for drawing the outputs (not part of the JSON answer).
     image_a: np.ndarray | None = field(default=None, repr=False)
     image_b: np.ndarray | None = field(default=None, repr=False)
@@ -130,6 +146,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``framediff compare --json`` prints."""
         return {
+            "relation": self.relation,
             "identical": self.identical,
             "regions": [dict(id=i + 1, **r.to_dict()) for i, r in enumerate(self.regions)],
             "ssim": round(self.ssim, 6),
@@ -145,7 +162,23 @@ class Comparison:
             "method": self.method,
             "threshold": round(self.threshold, 2),
             "fast_path": self.fast_path,
+            "explained": round(self.explained, 4),
+            "transform": self.transform(),
         }
+
+    def transform(self) -> dict[str, Any] | None:
+        """What B is relative to A, when both show the same picture (``None`` for different pictures).
+
+        Keys: ``mirrored``; ``rotation`` (degrees B is turned, counter-clockwise positive; 90, 180 and
+        -90 for quarter turns); ``scale`` (B's size over A's: 0.5 = half size); ``aspect`` (B's width
+        scale over its height scale, 1.0 unless squeezed); ``crop``: ``b_in_a`` (where B's content lies in
+        A, when B shows only part of A) and ``a_in_b`` (where A's content lies in B, when B shows more,
+        e.g. a border or a larger scene), ``[x, y, w, h]`` in that picture's pixels; ``light`` (exposure
+        or contrast changed), ``colour`` (colour balance changed), ``grey`` (B is grey and A is not).
+        """
+        if self.relation == "different":
+            return None
+        return describe_transform(self.alignment, self.size_a, self.size_b, self.tone)
 
     def regions_in_b(self) -> list[tuple[int, int, int, int]]:
         """The changed regions as boxes in B's own pixels (through the alignment, when B was warped)."""
@@ -164,16 +197,23 @@ class Comparison:
         return out
 
     def summary(self) -> str:
-        """One human line: the verdict and the key numbers."""
-        if self.identical:
-            what = "identical" if self.fast_path else "same (no changed region)"
+        """One human line: the relation first, then the key numbers."""
+        if self.relation == "identical":
+            what = "identical"
+        elif self.relation == "same":
+            what = "same (no changed region)"
+        elif self.relation == "different":
+            what = f"different pictures ({100 * (1 - self.explained):.0f}% of the structure unexplained)"
         else:
             n = len(self.regions)
-            what = f"different: {n} changed region{'s' if n != 1 else ''}, {100 * self.changed_fraction:.2f}% of the area"
+            what = f"changed: {n} region{'s' if n != 1 else ''}, {100 * self.changed_fraction:.2f}% of the area"
         extra = []
+        t = self.transform()
+        if t:
+            extra += transform_words(t)
         if self.size_a != self.size_b:
             extra.append(f"sizes {self.size_a[0]}x{self.size_a[1]} vs {self.size_b[0]}x{self.size_b[1]}")
-        if self.alignment.warped:
+        if self.alignment.warped and self.relation != "different":
             al = self.alignment
             extra.append(
                 f"aligned: shift {al.shift[0]:+.1f},{al.shift[1]:+.1f} px, rotation {al.rotation:+.2f} deg"
@@ -255,23 +295,6 @@ def _side_by_side(
     if img_b_or_error is not None:
         raise img_b_or_error
     return img_a, fb.result()
-
-
-def _mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether most pixels are (almost) equal, which only happens when B is already aligned with A.
-
-    Any shift, rotation or rescale changes nearly every pixel of a photo; an edit leaves most untouched.
-    Checking a subsample costs microseconds and saves the feature matching.
-    """
-    sa, sb = a[::2, ::2], b[::2, ::2]
-    # Only textured pixels tell: a flat background (night sky, paper) matches whatever the shift.
-    k = np.ones((3, 3), np.uint8)
-    textured = cv2.subtract(cv2.dilate(sa, k), cv2.erode(sa, k)) > 24
-    n = int(np.count_nonzero(textured))
-    if n < 0.02 * sa.size:
-        return False
-    d = cv2.absdiff(sa, sb)[textured]
-    return float(np.count_nonzero(d <= 1)) > 0.5 * n
 
 
 def _channel_max(image: np.ndarray) -> np.ndarray:
@@ -601,7 +624,8 @@ def _compare_images(
         fast = "pixels"
     if fast:
         return Comparison(
-            True, [], 1.0, 0.0, float("inf"), 0.0, 0, size_a, size_b, Alignment(), 0.0, opts.method, 1.0, fast
+            True, [], 1.0, 0.0, float("inf"), 0.0, 0, size_a, size_b, Alignment(), 0.0, opts.method, 1.0, fast,
+            relation="identical",
         )
 
     bgr_a, bgr_b = to_bgr8(img_a), to_bgr8(img_b)
@@ -612,14 +636,7 @@ def _compare_images(
     ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
     work_size = (wa.shape[1], wa.shape[0])
 
-    if opts.align == "off":
-        alignment = Alignment(method="off")
-    elif ga.shape == gb.shape and _mostly_equal(ga, gb):
-        alignment = Alignment(method="none")  # most pixels match exactly: B is already in place
-    else:
-        alignment = estimate_alignment(ga, gb)
-    if alignment.method == "none" and ga.shape != gb.shape:
-        alignment.method = "crop"  # no reliable fit: compare the common top-left area
+    alignment, agreed = choose_alignment(ga, gb, opts.align)
     wb, valid = warp_to(wb, alignment, work_size)
     if alignment.warped and scale != 1.0:
         # Report the fit in full-resolution pixels: B's pixels -> A's pixels.
@@ -629,14 +646,20 @@ def _compare_images(
     if ign is not None:
         valid[cv2.resize(ign, work_size, interpolation=cv2.INTER_AREA) > 127] = 0
     covered = float(np.count_nonzero(valid)) / valid.size
-    if covered < 0.05:
-        raise InputError(
-            "the images hardly overlap after alignment (less than 5% of A)",
-            "check that they show the same scene, or use --align off",
-        )
+    if covered < MIN_OVERLAP or agreed.explained < SAME_PICTURE_MIN:
+        # Nothing in common: different pictures. No local change search, which would only measure noise.
+        return _different(wa, wb, valid, agreed, hd, size_a, size_b, alignment, opts, covered, scale)
+    # Where A and B agree, seen from the global evidence: the noise floor is measured there only.
+    agree_mask = cv2.resize(agreed.mask, work_size, interpolation=cv2.INTER_NEAREST) if agreed.mask is not None else None
+    floor_valid = valid
+    if agree_mask is not None:
+        fv = cv2.min(valid, agree_mask)
+        if np.count_nonzero(fv) >= 0.1 * max(1, np.count_nonzero(valid)):
+            floor_valid = fv
 
     # Exposure, contrast and white balance are not changes: give A the tones of B, channel by channel.
-    luts = tone_luts(wa, wb, valid)
+    luts = tone_luts(wa, wb, floor_valid)
+    tone = tone_change(wa, wb, luts, floor_valid)
     if any(lut is not None for lut in luts):
         wa = cv2.merge(
             [cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)]
@@ -647,7 +670,7 @@ def _compare_images(
     diff = _difference(ya, yb, opts)
     diff[valid == 0] = 0
 
-    threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, valid)
+    threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, floor_valid)
     mask = _seeded(diff, threshold, min_pixels=6)
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
@@ -659,7 +682,7 @@ def _compare_images(
             resize_to(diff, 0.25, fast=True),
             _channel_max(_envelope_diff(ca, cb, 1, activity=0.25)),
         )
-        cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
+        cvalid = cv2.resize(floor_valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
         cthr = auto_threshold(coarse, cvalid, minimum=3.0)
         cmask = _seeded(coarse, cthr)
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -686,6 +709,9 @@ def _compare_images(
     changed = float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(valid)))
     return Comparison(
         identical=not regions,
+        relation="changed" if regions else "same",
+        explained=agreed.explained,
+        tone=tone,
         regions=regions,
         ssim=s,
         mse=m,
@@ -703,5 +729,46 @@ def _compare_images(
         diff=diff,
         mask=mask,
         valid=valid,
+        scale=scale,
+    )
+
+
+def _different(
+    wa: np.ndarray,
+    wb: np.ndarray,
+    valid: np.ndarray,
+    agreed: Agreement,
+    hd: int,
+    size_a: tuple[int, int],
+    size_b: tuple[int, int],
+    alignment: Alignment,
+    opts: CompareOptions,
+    covered: float,
+    scale: float,
+) -> Comparison:
+    """The answer for two pictures with nothing in common: every compared pixel counts as changed."""
+    ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
+    if not np.count_nonzero(valid):
+        valid = np.full(ga.shape, 255, np.uint8)  # no overlap at all: score the pictures as they lie
+        gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]), interpolation=cv2.INTER_AREA) if gb.shape != ga.shape else gb
+    s, m, p = _global_scores(ga, gb, valid)
+    return Comparison(
+        identical=False,
+        relation="different",
+        explained=agreed.explained,
+        regions=[],
+        ssim=s,
+        mse=m,
+        psnr=p,
+        changed_fraction=1.0 - agreed.explained if covered >= MIN_OVERLAP else 1.0,
+        hash_distance=hd,
+        size_a=size_a,
+        size_b=size_b,
+        alignment=alignment,
+        threshold=float("nan"),
+        method=opts.method,
+        overlap=covered,
+        image_a=None,
+        image_b=None,
         scale=scale,
     )
