@@ -337,6 +337,7 @@ def watch_command(
                 recorder.write(frame, result.regions, changing=watcher.machine.active)
 
         if serve is not None:
+            from_env = click.get_current_context().get_parameter_source("token")
             server = start_server(
                 watcher,
                 serve,
@@ -345,6 +346,7 @@ def watch_command(
                 ignore_picture=ignore,
                 ignore_path=ignore_path,
                 log=None if quiet else stderr_log,
+                show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
             )
             for sink in (shots, recorder):  # zones drawn on the page also go on pictures and recording
                 if sink is not None:

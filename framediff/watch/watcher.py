@@ -24,9 +24,10 @@ import numpy as np
 
 from ..errors import FramediffError, SourceError
 from ..options import number
+from ..redact import mask_password
 from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source, usable_cores
 from ..workers import one_opencv_thread
-from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, shrink_frame
+from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name, shrink_frame
 from .events import Event, EventMachine
 
 __all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec"]
@@ -40,7 +41,7 @@ class WatchState:
     """What the watch loop is doing now; safe to read from another thread under ``lock``.
 
     Attributes:
-        source: The source being watched.
+        source: The source being watched, as it may be shown (a URL's password masked).
         status: ``starting``, ``running``, ``reconnecting``, ``frozen`` or ``ended``.
         frames: Frames analysed so far.
         frame: Index of the last frame.
@@ -136,7 +137,7 @@ class Watcher:
         self.cooldown = cooldown
         self.ignore = ignore
         self.ignore_boxes = list(ignore_boxes)
-        self.zones = dict(zones or {})
+        self.zones = {check_zone_name(n): b for n, b in (zones or {}).items()}
         self.only_zones = only_zones
         self.realtime = realtime
         # Frames that go out as pictures (snapshots, a recording, clips) are decoded in full: skipping the
@@ -148,7 +149,9 @@ class Watcher:
         self.frozen_after = float(number("frozen_after", frozen_after, lo=0, hi=1e9))
         self.timeout = float(number("timeout", timeout, lo=0.1, hi=3600))
         self.log = log
-        self.state = WatchState(self.source)
+        # What is shown of the source (status, messages, events): a stream URL's password stays secret.
+        self.shown_source = mask_password(self.source)
+        self.state = WatchState(self.shown_source)
         self.machine = EventMachine(min_frames, cooldown, self.options.light_change)
         self._event_callbacks: list[EventCallback] = []
         self._frame_callbacks: list[FrameCallback] = []
@@ -240,7 +243,7 @@ class Watcher:
 
     def _say(self, text: str) -> None:
         if self.log is not None:
-            self.log(text)
+            self.log(mask_password(text))  # reasons from the decoder may quote the URL
 
     def _open(self, live: bool, lost_since: float | None, reason: str) -> FrameSource | None:
         """Open the source; for a live one, retry with backoff until the reconnect timeout."""
@@ -257,7 +260,7 @@ class Watcher:
             waited = time.monotonic() - lost_since if lost_since is not None else 0.0
             if waited >= self.reconnect_timeout:
                 raise SourceError(
-                    f"{self.source} unreachable for {waited:.0f} s ({reason})",
+                    mask_password(f"{self.source} unreachable for {waited:.0f} s ({reason})"),
                     "check the address, or raise --reconnect-timeout",
                 )
             with self.state.lock:
@@ -394,7 +397,13 @@ class Watcher:
             base_index = (last.index + 1) if last is not None else base_index
             base_time = last.time if last is not None else base_time
             self._emit(
-                Event("source_lost", max(base_index - 1, 0), base_time, extra={"reason": lost_reason}), last
+                Event(
+                    "source_lost",
+                    max(base_index - 1, 0),
+                    base_time,
+                    extra={"reason": mask_password(lost_reason)},  # the decoder's message may quote the URL
+                ),
+                last,
             )
             self._say(f"lost {self.source}: {lost_reason}")
         return last
