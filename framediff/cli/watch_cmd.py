@@ -415,6 +415,7 @@ class _ProgressBar:
             label="watch",
             file=sys.stderr,
             show_pos=bool(total),
+            show_percent=bool(total),
             item_show_func=self._item,
         )
         self.bar.__enter__()
