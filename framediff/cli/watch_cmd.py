@@ -155,7 +155,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     default="60",
     show_default=True,
     metavar="SECONDS",
-    help="Keep reopening a live source that dropped after opening this long.",
+    help="Keep reopening a live source that dropped (after it had opened) this long.",
 )
 @click.option(
     "--wait-for-source",

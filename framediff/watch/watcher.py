@@ -42,7 +42,8 @@ class WatchState:
 
     Attributes:
         source: The source being watched.
-        status: ``starting``, ``running``, ``reconnecting``, ``frozen`` or ``ended``.
+        status: ``starting`` (also while waiting for a source that is not up yet), ``running``,
+            ``reconnecting``, ``frozen`` or ``ended``.
         frames: Frames analysed so far.
         frame: Index of the last frame.
         time: Stream time of the last frame.
