@@ -366,3 +366,35 @@ def test_saving_the_areas_from_the_page_keeps_the_other_settings_of_the_file(
     with pytest.raises(OutputError, match="not valid JSON"):
         live.save()
     assert cfg.read_text() == '{"sensitivity": 7,'
+
+
+def test_an_ignore_box_drawn_on_the_page_is_shaded_in_the_recording_from_then_on(tmp_path: Path) -> None:
+    from .test_serve import Watch, free_port, request, status_of
+
+    path = clip(tmp_path / "long.mp4", scene(75, seed=6))  # 5 s at 15 fps, played in real time
+    rec = tmp_path / "rec.mp4"
+    port = free_port()
+    watch = Watch([path, "--realtime", "--serve", str(port), "--record", str(rec), "-q"], port)
+    try:
+        deadline = time.monotonic() + 20
+        while status_of(port)["frame"] < 15:
+            assert time.monotonic() < deadline, "the watch did not get going"
+            time.sleep(0.05)
+        body = json.dumps({"ignore_boxes": [[20, 20, 100, 80]]}).encode()
+        code, _, answer = request(port, "/api/areas", {"Content-Type": "application/json"}, "POST", body)
+        assert code == 200, answer
+        since = status_of(port)["frame"] + 2  # in force from the next frame on
+        watch.proc.wait(timeout=30)
+    finally:
+        watch.stop()
+    with av.open(str(rec)) as c:
+        shown = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    with av.open(path) as c:
+        source = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(shown) == 75
+
+    def ratio(i: int) -> float:
+        return float(shown[i][30:90, 30:110].astype(float).mean() / source[i][30:90, 30:110].mean())
+
+    assert all(0.9 < ratio(i) < 1.1 for i in range(5, 14))  # before: as it is
+    assert all(0.25 < ratio(i) < 0.45 for i in range(since, 75))  # after: shaded
