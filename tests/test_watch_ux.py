@@ -122,10 +122,12 @@ def test_wait_for_source_waits_for_a_camera_that_comes_up_later(tmp_path: Path) 
 # -- 2. a file's progress on a terminal ---------------------------------------------------------------------
 
 
-def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
-    """Run the command with stderr on a pseudo-terminal (as in a shell); return its status and stderr."""
+def _stderr_on_a_terminal(args: list[str], stdout_too: bool = False) -> tuple[int, str]:
+    """Run the command with stderr (and stdout) on a pseudo-terminal, as in a shell; return its status and
+    what the terminal got."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    out_to = slave if stdout_too else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdout=out_to, stderr=slave, stdin=subprocess.DEVNULL)
     os.close(slave)
     out = b""
     try:
@@ -162,6 +164,11 @@ def test_a_file_watch_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     # -q: nothing at all, even on a terminal.
     code, quiet = _stderr_on_a_terminal(watch_cmd(object_clip, "-q"))
     assert code == 0 and quiet.strip() == ""
+    # Events on the same terminal: the lines as they come, no bar cutting them.
+    code, both = _stderr_on_a_terminal(watch_cmd(object_clip, "--events", "-"), stdout_too=True)
+    lines = both.strip().split("\r\n")
+    assert code == 0 and "\r" not in "".join(lines) and "60/60" not in both, both
+    assert [json.loads(x)["event"] for x in lines[:-1]] == ["change_start", "change_end"], both
 
 
 # -- 3. the debug recording shows what is ignored ------------------------------------------------------------
@@ -277,7 +284,7 @@ def test_config_holds_the_detection_settings_and_outputs_and_the_command_line_ov
         "events": "from-config.jsonl",
         "regions": "regions.jsonl",
         "snapshots": "snaps",
-        "max_frames": 50,
+        "max-frames": 50,  # as on the command line: read as max_frames
     }
     cfg.write_text(json.dumps(setup))
     code, _, err = run_cli([object_clip, "--config", str(cfg)], capsys)

@@ -370,7 +370,10 @@ def watch_command(
             if recorder is not None:
                 server.live.areas_listeners.append(recorder.set_areas)
 
-        bar = None if quiet or live or not sys.stderr.isatty() else _ProgressBar(watcher, opened)
+        # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
+        to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
+        shown = not (quiet or live or to_terminal) and sys.stderr.isatty()
+        bar = _ProgressBar(watcher, opened) if shown else None
         try:
             state = watcher.run()
         finally:
