@@ -155,7 +155,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     default="60",
     show_default=True,
     metavar="SECONDS",
-    help="Keep reopening a live source that dropped after opening this long.",
+    help="Keep reopening a live source that dropped (after it had opened) this long.",
 )
 @click.option(
     "--wait-for-source",
@@ -372,7 +372,10 @@ def watch_command(
             if recorder is not None:
                 server.live.areas_listeners.append(recorder.set_areas)
 
-        bar = None if quiet or live or not sys.stderr.isatty() else _ProgressBar(watcher, opened)
+        # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
+        to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
+        shown = not (quiet or live or to_terminal) and sys.stderr.isatty()
+        bar = _ProgressBar(watcher, opened) if shown else None
         try:
             state = watcher.run()
         finally:

@@ -15,7 +15,8 @@ The file is plain JSON so it can also be written by hand or by a script::
 
 Boxes are ``[x, y, w, h]`` in source pixels; ``size`` records the frame size the boxes were drawn on
 (informational: a camera whose resolution changed needs its areas redrawn). Every other key is a watch
-option by its long name, dashes as underscores (``--min-frames`` is ``min_frames``), with a JSON value:
+option by its long name, dashes as underscores (``--min-frames`` is ``min_frames``; ``min-frames`` is
+read as well), with a JSON value:
 a number, a string, ``true``/``false`` for a flag, a list of strings for a repeatable option. They are
 kept in :attr:`AreaSettings.options` as read; the command checks their names and values.
 """
@@ -38,7 +39,7 @@ __all__ = ["AREA_KEYS", "AreaSettings", "load_settings", "save_settings", "check
 Box = tuple[int, int, int, int]
 
 AREA_KEYS = ("ignore_boxes", "zones", "only_zones", "size")  # the keys the live view edits and saves
-_OPTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_OPTION_KEY = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
 
 
 def check_box(value: Any, what: str = "box") -> Box:

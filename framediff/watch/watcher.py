@@ -43,7 +43,8 @@ class WatchState:
 
     Attributes:
         source: The source being watched, as it may be shown (a URL's password masked).
-        status: ``starting``, ``running``, ``reconnecting``, ``frozen`` or ``ended``.
+        status: ``starting`` (also while waiting for a source that is not up yet), ``running``,
+            ``reconnecting``, ``frozen`` or ``ended``.
         frames: Frames analysed so far.
         frame: Index of the last frame.
         time: Stream time of the last frame.
