@@ -460,3 +460,49 @@ def test_video_ending_on_a_long_hold_lasts_as_long_as_the_input(tmp_path: Path, 
         if v.duration:  # Matroska gives no per-track duration
             assert abs(float(v.duration * v.time_base) - 4.0) <= 0.05
     assert abs(_beep_onset(out) - _beep_onset(src)) < 0.01
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli_keeps(path: Path, report: Path, capsys) -> list[bool]:
+    """The keep/drop decisions of ``framediff dedup PATH --dry-run``, from its report."""
+    with pytest.raises(SystemExit) as e:
+        main(["dedup", str(path), "--dry-run", "--report", str(report)])
+    assert e.value.code == 0
+    capsys.readouterr()
+    return [r["action"] == "keep" for r in _rows(report)]
+
+
+def _readme_snippet() -> str:
+    """The README's Python lines that run a Deduplicator over ``clip.mp4`` (they leave ``kept``)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("dd = Deduplicator()")
+    return text[start : text.index("```", start)]
+
+
+def test_api_and_cli_decide_alike_whatever_the_source_was_opened_as(tmp_path: Path, capsys) -> None:
+    """A colour-only change (grey cannot see it) and an ending on a hold: Deduplicator.run over a source
+    opened grey or in colour, push() (all but the last frame, which it cannot know) and the README's
+    snippet give exactly the CLI's decisions, on this clip and on the bundled sample."""
+    from framediff import open_source
+
+    frames, _ = _isoluminant_ball()
+    frames += [frames[-1]] * 6
+    ball = tmp_path / "ball.mp4"
+    _write_clip(ball, frames, audio=False)
+    for path in (ball, ROOT / "samples" / "clip.mp4"):
+        cli = _cli_keeps(path, tmp_path / "r.csv", capsys)
+        if path == ball:
+            assert not cli[-2] and cli[-1], "the hold is dropped, its last frame kept"
+        for gray in (True, False):
+            dd = Deduplicator()
+            with open_source(path, gray=gray) as src:
+                assert [d.keep for _, d in dd.run(src)] == cli, f"run(), gray={gray}"
+            assert dd.kept == sum(cli)
+            dd = Deduplicator()
+            with open_source(path, gray=gray) as src:
+                assert [dd.push(f).keep for f in src][:-1] == cli[:-1], f"push(), gray={gray}"
+        scope: dict = {}
+        exec(_readme_snippet().replace('"clip.mp4"', repr(str(path))), {"Deduplicator": Deduplicator, "open_source": open_source}, scope)  # fmt: skip
+        assert scope["kept"] == [i for i, k in enumerate(cli) if k]
