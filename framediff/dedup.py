@@ -344,7 +344,9 @@ class Deduplicator:
         if time is None:
             t = getattr(frame, "time", None)
             time = float(self.count if t is None else t)
-        prepared = frame if isinstance(frame, _Prepared) else self._prepare_frame(frame, chroma, limited_range)
+        prepared = (
+            frame if isinstance(frame, _Prepared) else self._prepare_frame(frame, chroma, limited_range)
+        )
         return self._push_prepared(prepared, time)
 
     def run(self, frames: Iterable[Any]) -> Iterator[tuple[Any, Decision]]:
@@ -777,7 +779,9 @@ def dedup_video(
 
                     # The decisions of Deduplicator.run, as any caller gets them (the last frame kept).
                     for frame, d in dd.run(frames()):
-                        commit(None if parallel else frame, d)  # a parallel run is a dry run: nothing to write
+                        commit(
+                            None if parallel else frame, d
+                        )  # a parallel run is a dry run: nothing to write
                         if progress is not None and d.index % 16 == 0:
                             progress(d.index + 1)
             except KeyboardInterrupt:
