@@ -47,6 +47,7 @@ from .errors import InputError, OptionError, OutputError
 from .options import choice, number
 from .prepare import to_bgr8, to_gray
 from .sources import Frame, Prefetch, luma_plane, usable_cores
+from .text import plural
 from .workers import one_opencv_thread
 
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
@@ -473,12 +474,15 @@ class DedupResult:
         output: The written video or folder (``None`` for a dry run).
         frames: Frames decoded.
         kept: Frames kept (for a video output: exactly the frames written).
-        duration: Input duration in seconds (last frame's time plus one frame).
-        saved: Seconds of repeated frames dropped (what ``timing="compact"`` removes from the output).
+        duration: Input duration in seconds (last frame's time plus one frame); for a folder of images,
+            the number of images.
+        saved: Seconds of repeated frames dropped (what ``timing="compact"`` removes from the output); for
+            a folder of images, the number of images dropped.
         threshold: The threshold at the end of the run (fixed, or the auto threshold reached).
         auto: True when the threshold followed the noise floor.
         warnings: Problems met (truncated input, audio dropped or re-encoded...).
         interrupted: True when the run was stopped early (Ctrl-C); the outputs hold what was processed.
+        images: True when the input was a folder of images (counted in images, not seconds).
     """
 
     input: str
@@ -491,6 +495,7 @@ class DedupResult:
     auto: bool = True
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    images: bool = False
 
     @property
     def dropped(self) -> int:
@@ -498,15 +503,13 @@ class DedupResult:
         return self.frames - self.kept
 
     def summary(self) -> str:
-        """One line for people: frames kept and dropped, and the time saved."""
+        """One line for people: frames kept and dropped, and the time saved (images have no time)."""
         pct = 100.0 * self.dropped / self.frames if self.frames else 0.0
         how = "auto" if self.auto else "fixed"
         head = "interrupted: " if self.interrupted else ""
-        return (
-            f"{head}kept {self.kept} of {self.frames} frames, dropped {self.dropped} ({pct:.1f}%), "
-            f"{self.saved:.2f} s of {self.duration:.2f} s were repeats; "
-            f"threshold {self.threshold:.2f} ({how})"
-        )
+        counted = f"kept {self.kept} of {plural(self.frames, 'image' if self.images else 'frame')}"
+        time = "" if self.images else f", {self.saved:.2f} s of {self.duration:.2f} s were repeats"
+        return f"{head}{counted}, dropped {self.dropped} ({pct:.1f}%){time}; threshold {self.threshold:.2f} ({how})"
 
 
 def _analysis_decoding(source: Any) -> None:
@@ -666,7 +669,8 @@ def dedup_video(
         codec: Video encoder (default H.264 ``libx264``; VP9 for ``.webm``).
         crf: Constant rate factor for the encoder (default 18, visually lossless for H.264).
         report: CSV file to write: ``frame,time,score,action``, one row per decoded frame.
-        plot: PNG file to write: the score over time, the threshold and the dropped runs.
+        plot: PNG or SVG file to write (by its suffix): the score over time, the threshold, the dropped
+            and the kept frames.
         dry_run: Analyse and report only; write no video.
         analysis_size: Longest side of the analysed image (see :class:`Deduplicator`).
         progress: Called with the number of frames done so far, now and then.
@@ -691,9 +695,13 @@ def dedup_video(
     if output is None and not dry_run:
         raise OptionError("no output given", "give -o OUTPUT, or --dry-run to analyse only")
     out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
-    for extra in (report, plot):
+    if plot is not None:
+        from .dedup_plot import check_plot_path
+
+        check_plot_path(plot)
+    for extra, option in ((report, "--report"), (plot, "--plot")):
         if extra is not None:
-            check_output(in_path, Path(os.fspath(extra)))
+            check_output(in_path, Path(os.fspath(extra)), option)
     if out_path is not None:
         check_output(in_path, out_path)
 
@@ -705,6 +713,9 @@ def dedup_video(
         data = PlotData()
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
+        result.images = folder
+        if data is not None:
+            data.images = folder
         if folder:
             src.gray = False  # colour images: colour-only changes count too
         # A dry run of a file with key frames decodes chunks of it on every core, each with a
@@ -808,7 +819,10 @@ def dedup_video(
     if plot is not None:
         from .dedup_plot import write_plot
 
-        write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
+        try:
+            write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
+        except OutputError as e:
+            raise OutputError(f"--plot: {e.message}", e.hint) from None
     if result.interrupted:
         raise DedupInterrupted(result)
     return result

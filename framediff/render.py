@@ -16,7 +16,7 @@ from .errors import OutputError
 from .paths import temp_path
 from .regions import Region
 
-__all__ = ["draw_regions", "side_by_side", "heatmap", "write_image", "PALETTE"]
+__all__ = ["draw_regions", "side_by_side", "heatmap", "write_image", "write_bytes", "PALETTE"]
 
 # High-contrast colours (BGR) that stay visible on photos; boxes cycle through them.
 PALETTE = [(0, 0, 255), (0, 200, 255), (255, 0, 255), (255, 160, 0), (0, 255, 0), (255, 255, 0)]
@@ -132,6 +132,20 @@ def write_image(
         ok = False
     if not ok:
         raise OutputError(f"cannot write {p}: unknown image type {ext!r}", "use .png, .jpg or .webp")
+    write_bytes(p, buf.tobytes())
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file atomically (a temporary file in the same folder, renamed when complete).
+
+    Args:
+        path: Destination.
+        data: The whole content.
+
+    Raises:
+        OutputError: when the file cannot be written; nothing is left behind.
+    """
+    p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {p}: folder {folder} does not exist", "create it first")
@@ -139,7 +153,7 @@ def write_image(
     tmp = temp_path(p)
     try:
         with open(tmp, "xb") as f:
-            f.write(buf.tobytes())
+            f.write(data)
         os.replace(tmp, p)
     except OSError as e:
         tmp.unlink(missing_ok=True)
