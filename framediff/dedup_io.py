@@ -37,22 +37,26 @@ B_FRAME_FORMATS = ("matroska", "webm", "mp4", "mov")
 AUDIO_AHEAD = 0.0
 
 
-def check_output(input_path: Path, output: Path) -> None:
+def check_output(input_path: Path, output: Path, option: str = "-o") -> None:
     """Refuse outputs that would overwrite the input or cannot be created.
 
     Args:
         input_path: The input file or folder.
         output: The requested output.
+        option: The command-line option that named it (``-o``, ``--report``, ``--plot``), for the message.
 
     Raises:
         OutputError: when ``output`` is the input, or its folder does not exist.
     """
     if same_file(input_path, output):
         raise OutputError(
-            f"output {output} is the input", "give a different -o OUTPUT; the input is never overwritten"
+            f"{option} {output} is the input", f"give a different {option}; the input is never overwritten"
         )
     if not output.parent.resolve().is_dir():
-        raise OutputError(f"folder {output.parent} does not exist", "create it or choose another -o OUTPUT")
+        raise OutputError(
+            f"{option} {output}: folder {output.parent} does not exist",
+            f"create it or choose another {option}",
+        )
 
 
 class ReportWriter:
@@ -65,7 +69,7 @@ class ReportWriter:
             self.file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish()
         except OSError as e:
             raise OutputError(
-                f"cannot write {path}: {e.strerror}", "check the folder and its permissions"
+                f"--report {path}: cannot write it: {e.strerror}", "check the folder and its permissions"
             ) from None
         self.file.write("frame,time,score,action\n")
 
@@ -169,7 +173,7 @@ class VideoWriter:
             self.tmp.unlink(missing_ok=True)
             raise OutputError(
                 f"cannot write a video named {output.name}: {getattr(e, 'strerror', None) or e}",
-                "use an .mp4, .mkv, .mov, .webm or .avi output",
+                "use an .mp4, .mkv, .mov, .webm or .avi -o OUTPUT",
             ) from None
         try:
             self._open_streams(crf)

@@ -16,14 +16,37 @@ from ..paths import same_file
 from ..render import draw_regions, heatmap, side_by_side, write_image
 from .app import cli
 
+OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
 
-def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
-    """Refuse an output that would overwrite an input."""
-    for out in outputs:
+
+def _check_outputs(inputs: list[str], outputs: list[str | None], files: bool = True) -> None:
+    """Refuse an output that would overwrite an input or, for ``files``, lands in a missing folder (before
+    any work); each error names the option that gave the output."""
+    for option, out in zip(OUTPUT_OPTIONS, outputs, strict=True):
         if out and any(same_file(out, p) for p in inputs if p):
             raise OutputError(
-                f"{out} is also an input: framediff never overwrites an input", "choose another file name"
+                f"{option} {out} is also an input: framediff never overwrites an input",
+                "choose another file name",
             )
+        if not files or not out:
+            continue
+        folder = os.path.dirname(out)
+        if folder and not os.path.isdir(folder):
+            raise OutputError(
+                f"{option} {out}: folder {folder} does not exist", f"create it or choose another {option}"
+            )
+        if Path(out).suffix and not cv2.haveImageWriter(out):
+            raise OutputError(
+                f"{option} {out}: not a picture type framediff writes", "use .png, .jpg or .webp"
+            )
+
+
+def _write(option: str, path: str, image: np.ndarray) -> None:
+    """Write one output picture; an error names the option that asked for it."""
+    try:
+        write_image(path, image)
+    except OutputError as e:
+        raise OutputError(f"{option}: {e.message}", e.hint) from None
 
 
 @cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,17 +219,21 @@ def _write_outputs(
         )
         right_img = result.image_b if result.image_b is not None else _load_bgr(a, b, opts, 1)
         right = draw_regions(right_img, result.regions_in_b())
-        write_image(output, side_by_side(left, right))
+        if b is not None:
+            labels = (f"A: {Path(a).name}", f"B: {Path(b).name}")
+        else:  # both halves of one picture (--split)
+            labels = (f"A: {Path(a).name}, first half", f"B: {Path(a).name}, second half")
+        _write("-o", output, side_by_side(left, right, labels=labels))
     if mask_out:
         w, h = result.size_a
         m = np.zeros((h, w), np.uint8)
         if result.mask is not None:
             m = cv2.resize(result.mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        write_image(mask_out, m)
+        _write("--mask", mask_out, m)
     if heatmap_out:
         base = result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0)
         diff = result.diff if result.diff is not None else np.zeros(base.shape[:2], np.uint8)
-        write_image(heatmap_out, heatmap(base, diff))
+        _write("--heatmap", heatmap_out, heatmap(base, diff))
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
@@ -239,7 +266,7 @@ def compare_folders(
     for out in (output, mask_out, heatmap_out):
         if out and os.path.exists(out) and not os.path.isdir(out):
             raise OutputError(f"{out} is a file", "with two folders, outputs are folders (one file per pair)")
-    _check_outputs([a, b], [output, mask_out, heatmap_out])
+    _check_outputs([a, b], [output, mask_out, heatmap_out], files=False)
     in_a, in_b = _images_under(a), _images_under(b)
     names = sorted(in_a & in_b)
     only_a, only_b = sorted(in_a - in_b), sorted(in_b - in_a)

@@ -18,6 +18,7 @@ from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
 from ..sources import Frame, FrameSource, read_image
+from ..text import plural
 from ..watch import (
     CommandRunner,
     Event,
@@ -399,11 +400,13 @@ def watch_command(
         _close_all(server, sinks)
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
-        click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
+        click.echo(
+            f"watched {plural(state.frames, 'frame')}, {plural(state.changes, 'change')}{why}", err=True
+        )
         for name, sink in (("--record", recorder), ("--clips", clips)):
             if sink is not None and sink.skipped:
                 click.echo(
-                    f"{name}: {sink.skipped} frames left out (the encoder could not keep up with the source)",
+                    f"{name}: {plural(sink.skipped, 'frame')} left out (the encoder could not keep up with the source)",
                     err=True,
                 )
 
