@@ -45,6 +45,7 @@ import numpy as np
 
 from .errors import InputError, OptionError, OutputError
 from .options import choice, number
+from .paths import check_outputs
 from .prepare import to_bgr8, to_gray
 from .sources import Frame, Prefetch, usable_cores
 from .workers import one_opencv_thread
@@ -612,7 +613,7 @@ def dedup_video(
         OptionError: when an option is out of range.
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
-    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_output
+    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_folder
     from .gop_decode import GopDecoder, suits
     from .sources import ImageListSource, VideoSource, open_source
 
@@ -623,11 +624,9 @@ def dedup_video(
     if output is None and not dry_run:
         raise OptionError("no output given", "give -o OUTPUT, or --dry-run to analyse only")
     out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
-    for extra in (report, plot):
+    for extra in (out_path, report, plot):
         if extra is not None:
-            check_output(in_path, Path(os.fspath(extra)))
-    if out_path is not None:
-        check_output(in_path, out_path)
+            check_folder(Path(os.fspath(extra)))
 
     result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
     data: Any = None  # the per-frame series, kept only for a plot
@@ -637,6 +636,19 @@ def dedup_video(
         data = PlotData()
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
+        # Every output against every file read (a folder's images too) and against each other, before
+        # anything is opened for writing.
+        read = [("INPUT", in_path)] + [("INPUT", p) for p in (src.paths if folder else [])]
+        check_outputs([("-o", out_path), ("--report", report), ("--plot", plot)], read)
+        if folder and out_path is not None:
+            for extra, name in ((report, "--report"), (plot, "--plot")):
+                if extra is not None and Path(os.path.realpath(extra)).is_relative_to(
+                    os.path.realpath(out_path)
+                ):
+                    raise OutputError(
+                        f"{name} {extra} is inside the output folder {out_path}",
+                        "the folder receives the kept images only: write it elsewhere",
+                    )
         if folder:
             src.gray = False  # colour images: colour-only changes count too
         # A dry run of a file with key frames decodes chunks of it on every core, each with a

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionError, OutputError
-from .paths import same_file, temp_path
+from .paths import temp_path
 from .sources import Frame
 
-__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_output"]
+__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_folder"]
 
 # Encoder picked by the output's extension when --codec is not given: H.264, except where the container
 # cannot hold it.
@@ -37,20 +37,16 @@ B_FRAME_FORMATS = ("matroska", "webm", "mp4", "mov")
 AUDIO_AHEAD = 0.0
 
 
-def check_output(input_path: Path, output: Path) -> None:
-    """Refuse outputs that would overwrite the input or cannot be created.
+def check_folder(output: Path) -> None:
+    """Refuse an output whose folder does not exist (whether it would overwrite an input is decided by
+    :func:`framediff.paths.check_outputs`).
 
     Args:
-        input_path: The input file or folder.
         output: The requested output.
 
     Raises:
-        OutputError: when ``output`` is the input, or its folder does not exist.
+        OutputError: when the folder ``output`` goes into does not exist.
     """
-    if same_file(input_path, output):
-        raise OutputError(
-            f"output {output} is the input", "give a different -o OUTPUT; the input is never overwritten"
-        )
     if not output.parent.resolve().is_dir():
         raise OutputError(f"folder {output.parent} does not exist", "create it or choose another -o OUTPUT")
 

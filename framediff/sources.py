@@ -36,6 +36,7 @@ __all__ = [
     "Prefetch",
     "put_unless_stopped",
     "open_source",
+    "image_paths",
     "read_image",
     "load_image",
     "natural_key",
@@ -666,6 +667,31 @@ def _av_reason(e: BaseException) -> str:
     return str(reason).strip().rstrip(".")
 
 
+def image_paths(spec: str | os.PathLike) -> list[Path] | None:
+    """The image files a folder or a glob pattern names, in the order they are read (natural order of
+    their names); ``None`` when ``spec`` is neither (a file, a stream, a camera, a missing path).
+
+    Args:
+        spec: What :func:`open_source` would be given.
+
+    Returns:
+        The image files, or ``None``.
+    """
+    text = os.fspath(spec)
+    if any(c in text for c in "*?[") and not Path(text).exists():
+        import glob
+
+        paths = sorted((Path(p) for p in glob.glob(text)), key=lambda p: natural_key(p.name))
+        return [p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    path = Path(text)
+    if path.is_dir():
+        return sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+            key=lambda p: natural_key(p.name),
+        )
+    return None
+
+
 def open_source(
     spec: str | os.PathLike | int,
     *,
@@ -697,20 +723,12 @@ def open_source(
         return VideoSource(text, gray=gray, live=True, timeout=timeout, skip_loop_filter=skip_loop_filter)
     if text.isdigit() or re.match(r"^/dev/video\d+$", text):
         return CameraSource(text, gray=gray)
-    if any(c in text for c in "*?[") and not Path(text).exists():
-        import glob
-
-        paths = sorted((Path(p) for p in glob.glob(text)), key=lambda p: natural_key(p.name))
-        return ImageListSource([p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS], text, gray)
+    listed = image_paths(text)
+    if listed is not None:
+        return ImageListSource(listed, text, gray)
     path = Path(text)
     if not path.exists():
         raise InputError(f"{text}: no such file or folder", "check the path")
-    if path.is_dir():
-        paths = sorted(
-            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-            key=lambda p: natural_key(p.name),
-        )
-        return ImageListSource(paths, text, gray)
     if path.stat().st_size == 0:
         raise InputError(f"{text} is empty", "give a non-empty file")
     if path.suffix.lower() in IMAGE_EXTENSIONS:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import signal
 import threading
-from pathlib import Path
 
 import click
 import numpy as np
 
 from ..errors import InputError, OptionError
-from ..paths import same_file
+from ..paths import check_outputs
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
-from ..sources import Frame, read_image
+from ..sources import Frame, image_paths, read_image
 from ..watch import (
     CommandRunner,
     Event,
@@ -269,7 +268,13 @@ def watch_command(
         raise OptionError(
             "--pre, --post and --max-clip shape the clips of --clips", "add --clips DIR, or leave them out"
         )
-    _check_outputs(source, record_path, clips_dir, events_path, regions_path)
+    _check_outputs(
+        source,
+        options,
+        [("--ignore", ignore_path), ("--config", config_path)],
+        [("--events", events_path), ("--regions", regions_path), ("--record", record_path)]
+        + [("--clips", clips_dir), ("--snapshots", snapshots), ("--config", config_path if serve else None)],
+    )
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
@@ -364,16 +369,21 @@ def watch_command(
                 )
 
 
-def _check_outputs(source: str, record: str | None, clips: str | None, *files: str | None) -> None:
-    """Refuse outputs that would overwrite the input or each other (before anything is written)."""
-    if record == "" or clips == "":
+def _check_outputs(
+    source: str,
+    options: WatchOptions,
+    inputs: list[tuple[str, str | None]],
+    outputs: list[tuple[str, str | None]],
+) -> None:
+    """Refuse outputs that would overwrite an input or each other (before anything is written)."""
+    if any(label in ("--record", "--clips") and path == "" for label, path in outputs):
         raise OptionError("--record and --clips need a name", "e.g. --record boxes.mp4 --clips clips/")
-    named = [Path(p).resolve() for p in (record, *files) if p and p != "-"]
-    for p in named:
-        if same_file(p, source):
-            raise OptionError(f"{p.name} is the watched source", "write the output under another name")
-    if len(set(named)) < len(named):
-        raise OptionError("two outputs have the same name", "give --record, --events and --regions their own")
+    read = list(inputs)
+    if not is_live_spec(source):
+        read += [("SOURCE", source)] + [("SOURCE", p) for p in image_paths(source) or []]
+    if options.fixed_reference:
+        read.append(("--reference", options.reference))
+    check_outputs(outputs, read)
 
 
 def _close_all(server: object, sinks: list) -> None:

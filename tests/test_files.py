@@ -1,0 +1,178 @@
+"""Files in and out, as an unlucky user or an attacker meets them (issue 19): no output overwrites an input
+or another output, whatever its name; a picture that declares a huge size is refused from its header;
+a full or read-only disk is one error line and leaves nothing half-written; a failed run leaves no empty
+or truncated output behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from framediff.cli import main
+from framediff.errors import OutputError
+from framediff.paths import check_outputs
+
+from .conftest import photo_bgr
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in this process; its exit status, stdout and stderr."""
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def one_error(err: str, *words: str) -> str:
+    """The single ``Error:`` line of ``err`` (nothing else on stderr), holding ``words``."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert all(w in lines[0] for w in words), err
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` with its bytes (``None`` for folders), to see what a run changed."""
+    return {
+        p.relative_to(folder).as_posix(): (None if p.is_dir() else p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if not p.is_symlink()
+    }
+
+
+# -- item 2: outputs never overwrite inputs, nor each other --------------------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    """A folder with a video, two photos, a mask, a reference picture and a settings file."""
+    shutil.copy(SAMPLES / "camera.mp4", tmp_path / "camera.mp4")
+    shutil.copy(SAMPLES / "shelf_a.jpg", tmp_path / "a.jpg")
+    shutil.copy(SAMPLES / "shelf_b.jpg", tmp_path / "b.jpg")
+    first = cv2.VideoCapture(str(tmp_path / "camera.mp4")).read()[1]
+    cv2.imwrite(str(tmp_path / "ref.png"), first)
+    mask = np.zeros(first.shape[:2], np.uint8)
+    mask[:20] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    (tmp_path / "a.json").write_text(json.dumps({"ignore_boxes": [], "zones": {}}))
+    (tmp_path / "frames").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "frames" / f"f{i}.png"), np.roll(first, 40 * i, axis=1))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["watch", "camera.mp4", "--ignore", "mask.png", "--events", "mask.png"], ["--events", "--ignore"]),
+        (
+            ["watch", "camera.mp4", "--reference", "ref.png", "--regions", "ref.png"],
+            ["--regions", "--reference"],
+        ),
+        (["watch", "camera.mp4", "--config", "a.json", "--events", "a.json"], ["--events", "--config"]),
+        (["watch", "camera.mp4", "--config", "a.json", "--serve", "0", "--regions", "a.json"], ["--config"]),
+        (["watch", "camera.mp4", "--events", "e.jsonl", "--regions", "e.jsonl"], ["--regions", "--events"]),
+        (["watch", "frames", "--snapshots", "frames/"], ["--snapshots", "SOURCE"]),
+        (["watch", "frames/*.png", "--events", "frames/f1.png"], ["--events", "SOURCE", "f1.png"]),
+        (["dedup", "frames", "-o", "kept", "--report", "frames/f2.png"], ["--report", "INPUT", "f2.png"]),
+        (["compare", "a.jpg", "b.jpg", "--ignore", "mask.png", "-o", "mask.png"], ["-o", "--ignore"]),
+        (["compare", "a.jpg", "b.jpg", "-o", "x.png", "--mask", "x.png"], ["--mask", "-o"]),
+        (["compare", "a.jpg", "b.jpg", "--heatmap", "b.jpg"], ["--heatmap", "B"]),
+        (["dedup", "camera.mp4", "-o", "same.mp4", "--report", "same.mp4"], ["--report", "-o"]),
+        (["dedup", "camera.mp4", "--dry-run", "--report", "x", "--plot", "x"], ["--plot", "--report"]),
+        (["dedup", "camera.mp4", "-o", "out.mp4", "--plot", "camera.mp4"], ["--plot", "INPUT"]),
+    ],
+)
+def test_an_output_that_is_an_input_or_another_output_is_refused(
+    files: Path, capsys, monkeypatch, args: list[str], words: list[str]
+) -> None:
+    monkeypatch.chdir(files)
+    before = snapshot(files)
+    code, out, err = run(args, capsys)
+    assert code == 2
+    one_error(err, "would overwrite", *words)
+    assert snapshot(files) == before, "a file was written, changed or removed"
+
+
+@pytest.mark.parametrize("alias", ["dotdot", "symlink", "hardlink"])
+def test_the_refusal_sees_through_dotdot_and_links(files: Path, capsys, monkeypatch, alias: str) -> None:
+    """The mask and the video under other names: through ``..``, a symbolic link, a hard link."""
+    (files / "sub").mkdir()
+    for name in ("mask.png", "camera.mp4"):
+        (files / f"soft-{name}").symlink_to(files / name)
+        os.link(files / name, files / f"hard-{name}")
+    prefix = {"dotdot": "sub/../", "symlink": "soft-", "hardlink": "hard-"}[alias]
+    monkeypatch.chdir(files)
+    before = snapshot(files)
+    for args in (
+        ["watch", "camera.mp4", "--ignore", "mask.png", "--events", f"{prefix}mask.png"],
+        ["compare", "a.jpg", "b.jpg", "--ignore", "mask.png", "--mask", f"{prefix}mask.png"],
+        ["dedup", "camera.mp4", "--dry-run", "--report", f"{prefix}camera.mp4"],
+        ["watch", "camera.mp4", "--record", f"{prefix}camera.mp4"],
+    ):
+        code, _, err = run(args, capsys)
+        assert code == 2, args
+        one_error(err, "would overwrite")
+        assert snapshot(files) == before, args
+
+
+def test_a_folder_compare_never_writes_over_a_picture_it_reads(files: Path, capsys) -> None:
+    """``-o a/sub`` puts the diff of ``x.png`` at ``a/sub/x.png``, which is itself one of the pairs."""
+    a, b = files / "A", files / "B"
+    for d in (a / "sub", b / "sub"):
+        d.mkdir(parents=True)
+    pic, other = photo_bgr("coffee"), photo_bgr("coffee").copy()
+    other[100:200, 100:200] = 0
+    for name in ("x.png", "sub/x.png"):
+        cv2.imwrite(str(a / name), pic)
+        cv2.imwrite(str(b / name), other)
+    before = snapshot(files)
+    code, _, err = run(["compare", str(a), str(b), "-o", str(a / "sub")], capsys)
+    assert code == 2
+    one_error(err, "would overwrite", "sub/x.png")
+    assert snapshot(files) == before
+
+
+def test_check_outputs_allows_a_settings_file_read_and_saved_on_purpose(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.json"
+    cfg.write_text("{}")
+    check_outputs([("--config", cfg), ("--events", tmp_path / "e.jsonl")], [("--config", cfg)])
+    with pytest.raises(OutputError, match="would overwrite"):
+        check_outputs([("--events", tmp_path / "x" / ".." / "a.json")], [("--config", cfg)])
+    with pytest.raises(OutputError, match="own name"):  # two outputs, neither existing yet
+        check_outputs([("-o", tmp_path / "n.png"), ("--mask", tmp_path / "." / "n.png")])
+
+
+# -- item 14: a folder compare runs again into its existing output folders -----------------------------------
+
+
+def test_a_folder_compare_runs_again_into_its_output_folders(tmp_path: Path, capsys) -> None:
+    a, b, out, masks = tmp_path / "A", tmp_path / "B", tmp_path / "diffs", tmp_path / "masks"
+    a.mkdir(), b.mkdir()
+    pic = photo_bgr("coffee")
+    other = pic.copy()
+    cv2.rectangle(other, (100, 100), (220, 200), (0, 0, 0), -1)
+    cv2.imwrite(str(a / "x.png"), pic)
+    cv2.imwrite(str(b / "x.png"), other)
+    cv2.imwrite(str(a / "x.jpg"), pic)  # x.jpg and x.png both give a picture: neither may hide the other
+    cv2.imwrite(str(b / "x.jpg"), other)
+    args = ["compare", str(a), str(b), "-o", str(out), "--mask", str(masks)]
+    for _ in range(2):
+        code, stdout, err = run(args, capsys)
+        assert code == 1, err
+        assert sorted(p.name for p in out.iterdir()) == ["x.jpg.png", "x.png"]
+        assert sorted(p.name for p in masks.iterdir()) == ["x.jpg.png", "x.png"]
+    mask = cv2.imread(str(masks / "x.png"), cv2.IMREAD_GRAYSCALE)
+    assert mask[150, 160] == 255 and mask[350, 500] == 0
+    # One pair of pictures: an existing folder as -o is a clear refusal, not click's.
+    code, _, err = run(["compare", str(a / "x.png"), str(b / "x.png"), "-o", str(out)], capsys)
+    assert code == 2
+    one_error(err, "-o", "is a folder")
