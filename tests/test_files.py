@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -176,3 +180,135 @@ def test_a_folder_compare_runs_again_into_its_output_folders(tmp_path: Path, cap
     code, _, err = run(["compare", str(a / "x.png"), str(b / "x.png"), "-o", str(out)], capsys)
     assert code == 2
     one_error(err, "-o", "is a folder")
+
+
+# -- item 3: decompression bombs are refused from the header; item 13: no libpng lines ----------------------
+
+
+def png_bytes(width: int, height: int, rows: int | None = None) -> bytes:
+    """A grey 8-bit PNG written chunk by chunk: all ``height`` rows of zeros, or only the first ``rows``
+    (a small file that still declares the whole size)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte, then the pixels
+    idat = b"".join(z.compress(row) for _ in range(height if rows is None else rows)) + z.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory) -> dict[str, Path]:
+    """``tiny``: under a kilobyte, declares 60000x60000; ``real``: a complete 32000x32000 PNG (~1 MB)."""
+    folder = tmp_path_factory.mktemp("bombs")
+    tiny, real = folder / "tiny.png", folder / "real.png"
+    tiny.write_bytes(png_bytes(60000, 60000, rows=8))
+    real.write_bytes(png_bytes(32000, 32000))
+    assert tiny.stat().st_size < 1000 and real.stat().st_size < 2_000_000
+    return {"tiny": tiny, "real": real}
+
+
+def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str, int]:
+    """Run the CLI in a fresh Python process; its exit status, stdout, stderr and peak memory (MB)."""
+    code = (
+        "import resource, sys\n"
+        "from framediff.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    status = e.code\n"
+        "sys.stdout.flush()\n"
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, status, file=sys.stderr)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+    lines = p.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("PEAK "), p.stderr
+    _, peak, status = lines[-1].split()
+    return int(status if status != "None" else 0), p.stdout, "\n".join(lines[:-1]) + "\n", int(peak)
+
+
+@pytest.mark.parametrize("bomb", ["tiny", "real"])
+@pytest.mark.parametrize("command", ["compare", "dedup", "watch"])
+def test_a_picture_that_declares_a_huge_size_is_refused_from_its_header(
+    bombs: dict[str, Path], tmp_path: Path, bomb: str, command: str
+) -> None:
+    path = bombs[bomb]
+    args = {
+        "compare": ["compare", str(path), str(SAMPLES / "same_a.png")],
+        "dedup": ["dedup", str(path), "-o", str(tmp_path / "kept")],
+        "watch": ["watch", str(path), "--events", "-"],
+    }[command]
+    code, out, err, peak = run_measured(args)
+    assert code == 2
+    one_error(err, str(path), "32000x32000" if bomb == "real" else "60000x60000", "over the limit of 200 MP")
+    assert peak < 400, f"{peak} MB to refuse a picture"
+    assert not list(tmp_path.iterdir())
+
+
+def test_folder_modes_report_the_bomb_and_go_on(bombs: dict[str, Path], tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir(), b.mkdir()
+    pic = photo_bgr("chelsea")
+    for name in ("p1.png", "p2.png", "p3.png"):
+        cv2.imwrite(str(a / name), pic)
+        cv2.imwrite(str(b / name), pic)
+    shutil.copy(bombs["tiny"], a / "p2.png")
+    code, out, err = run(["compare", str(a), str(b)], capsys)
+    assert code == 2
+    assert "p1.png: identical" in out and "p3.png: identical" in out
+    assert "p2.png: error:" in out and "60000x60000" in out and "over the limit" in out
+    assert err.strip().startswith("Error: 1 of 3 pairs could not be compared")
+
+    code, out, err = run(["dedup", str(a), "-o", str(tmp_path / "kept")], capsys)
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["p1.png", "p3.png"]  # the last is kept
+    warning, summary = err.strip().splitlines()
+    assert warning.startswith("Warning: ") and "p2.png" in warning and "over the limit" in warning
+    assert summary.startswith("kept 2 of 2 frames")
+
+
+def test_the_limit_is_an_option_and_an_environment_variable(tmp_path: Path, capsys, monkeypatch) -> None:
+    a = str(SAMPLES / "same_a.png")  # 451 x 300 = 135300 pixels
+    code, _, err = run(["compare", a, a, "--max-pixels", "100k"], capsys)
+    assert code == 2
+    one_error(err, "451x300", "over the limit of 100000 pixels", "--max-pixels", "FRAMEDIFF_MAX_PIXELS")
+    monkeypatch.setenv("FRAMEDIFF_MAX_PIXELS", "100000")
+    code, _, err = run(["dedup", a, "--dry-run"], capsys)
+    assert code == 2
+    one_error(err, "over the limit of 100000 pixels")
+    code, out, err = run(["compare", a, a, "--max-pixels", "140k"], capsys)  # the option wins
+    assert code == 0 and "identical" in out
+    monkeypatch.setenv("FRAMEDIFF_MAX_PIXELS", "lots")
+    code, _, err = run(["compare", a, a], capsys)
+    assert code == 2
+    one_error(err, "FRAMEDIFF_MAX_PIXELS must be a pixel count")
+    code, _, err = run(["compare", a, a, "--max-pixels", "-5"], capsys)
+    assert code == 2
+    one_error(err, "--max-pixels must be a pixel count")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit_flipped"])
+def test_the_png_library_says_nothing_of_its_own(tmp_path: Path, damage: str) -> None:
+    """A damaged PNG is one ``Error:`` line: libpng's own ``libpng error: ...`` is not printed."""
+    ok, data = cv2.imencode(".png", photo_bgr("chelsea"))
+    data = bytearray(data.tobytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0x55
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(bytes(data))
+    for args in (
+        ["compare", str(bad), str(SAMPLES / "same_a.png")],
+        ["watch", str(bad), "--events", "-"],
+        ["dedup", str(bad), "--dry-run"],
+    ):
+        code, _, err, _ = run_measured(args)
+        assert code == 2, err
+        one_error(err, "bad.png")
+        assert "libpng error" not in err and "libpng warning" not in err

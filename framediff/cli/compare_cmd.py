@@ -15,7 +15,7 @@ from ..compare import CompareOptions, Comparison, compare, compare_pairs
 from ..errors import FramediffError, InputError, OutputError
 from ..paths import check_outputs, make_folder
 from ..render import draw_regions, heatmap, side_by_side, write_image
-from .app import cli
+from .app import cli, max_pixels_option
 
 
 def _outputs(
@@ -108,6 +108,7 @@ def _outputs(
     metavar="PX",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
+@max_pixels_option
 def compare_command(
     a: str,
     b: str | None,

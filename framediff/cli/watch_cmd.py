@@ -29,7 +29,7 @@ from ..watch import (
 from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
 from ..watch.watcher import is_live_spec, stderr_log
-from .app import cli
+from .app import cli, max_pixels_option
 
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
@@ -181,6 +181,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Settings file of ignore boxes and zones (JSON); with --serve, the page saves to it.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors still show).")
+@max_pixels_option
 def watch_command(
     source: str,
     reference: str,
