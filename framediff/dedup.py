@@ -569,6 +569,15 @@ class DedupInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+def _common_folder(paths: list[Path]) -> Path | None:
+    """The folder a glob's files are named relative to in the output folder (``G1/x.png`` and
+    ``G2/x.png`` both stay); ``None`` when they all lie in one folder (bare names, as for a folder)."""
+    parents = {os.path.abspath(p.parent) for p in paths}
+    if len(parents) < 2:
+        return None
+    return Path(os.path.commonpath([os.path.abspath(p) for p in paths])).resolve()
+
+
 def dedup_video(
     input: str | os.PathLike,
     output: str | os.PathLike | None = None,
@@ -675,7 +684,7 @@ def dedup_video(
                 # A real run decodes once, fully, and encodes the very frames it analysed, on a
                 # thread of its own so the encoder never waits for the analysis.
                 writer = (
-                    FolderWriter(out_path)
+                    FolderWriter(out_path, _common_folder(src.paths))
                     if folder
                     else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                 )
@@ -736,6 +745,10 @@ def dedup_video(
                 commit(frame, d)
             if progress is not None and not result.interrupted:
                 progress(result.frames)
+            if not result.frames and not result.interrupted:
+                # Nothing to write: an error, not an empty video or folder.
+                why = f" ({len(src.warnings)} refused, the first: {src.warnings[0]})" if src.warnings else ""
+                raise InputError(f"no frame of {in_path} could be read{why}", "check the input")
             result.duration = (last_time + step) if result.frames else 0.0
             result.threshold = dd.threshold
             result.warnings.extend(src.warnings)

@@ -9,6 +9,7 @@ writing, so they all decide alike.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable
@@ -16,7 +17,16 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["temp_path", "same_file", "check_outputs", "make_folder", "disk_error", "Named"]
+__all__ = [
+    "temp_path",
+    "same_file",
+    "check_outputs",
+    "make_folder",
+    "disk_error",
+    "remove_quietly",
+    "check_folder_writable",
+    "Named",
+]
 
 # (what the command calls the path, e.g. "-o" or "--ignore"; the path, or None when not given)
 Named = tuple[str, "str | os.PathLike | None"]
@@ -141,3 +151,33 @@ def make_folder(path: str | os.PathLike) -> None:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise disk_error(path, e) from None
+
+
+def remove_quietly(path: str | os.PathLike) -> None:
+    """Delete a partial output if it is there; a disk that refuses even that (read-only) is left as it is,
+    since the error being reported already says why."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def check_folder_writable(folder: str | os.PathLike, label: str) -> None:
+    """Refuse, before the run, an output folder that could not be created or written to later, without
+    creating it (a run that fails must not leave an empty folder behind).
+
+    Args:
+        folder: The folder (it need not exist yet).
+        label: How the user named it (``--snapshots``...).
+
+    Raises:
+        OutputError: when a file is in the way, or the nearest existing folder is not writable.
+    """
+    p = Path(os.path.abspath(folder))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise OutputError(f"cannot write {label} into {folder}: {p} is a file", "choose another folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"cannot write {label} into {folder}: {p} is not writable",
+            "free some space / choose another folder",
+        )

@@ -312,3 +312,121 @@ def test_the_png_library_says_nothing_of_its_own(tmp_path: Path, damage: str) ->
         assert code == 2, err
         one_error(err, "bad.png")
         assert "libpng error" not in err and "libpng warning" not in err
+
+
+# -- item 4: a read-only or full disk is one error line, and leaves nothing half-written ---------------------
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """An empty folder nobody can write to: a read-only bind mount as root (who ignores permissions),
+    else a folder without write permission."""
+    src, ro = tmp_path / "ro-src", tmp_path / "ro"
+    src.mkdir(), ro.mkdir()
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        yield ro
+        ro.chmod(0o755)
+        return
+    if not (_mount("--bind", str(src), str(ro)) and _mount("-o", "remount,ro,bind", str(ro))):
+        subprocess.run(["umount", str(ro)], capture_output=True)
+        pytest.skip("cannot mount a read-only folder here")
+    yield ro
+    subprocess.run(["umount", str(ro)], check=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 1 MB tmpfs filled but for ``free`` bytes (call it with the room to leave)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+
+    def fill(free: int) -> Path:
+        (disk / "filler").write_bytes(b"\0" * (1024 * 1024 - free))  # tmpfs counts whole pages
+        return disk
+
+    yield fill
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def pair_folders(tmp_path: Path) -> tuple[Path, Path]:
+    """Two folders holding one differing pair of photos."""
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir(exist_ok=True), b.mkdir(exist_ok=True)
+    pic = photo_bgr("coffee")
+    cv2.imwrite(str(a / "x.png"), pic)
+    cv2.rectangle(pic, (100, 100), (220, 200), (0, 0, 0), -1)
+    cv2.imwrite(str(b / "x.png"), pic)
+    return a, b
+
+
+DISK_CASES = {
+    "compare -o": ["compare", "{s}/shelf_a.jpg", "{s}/shelf_b.jpg", "-o", "{d}/x.png"],
+    "compare folders -o": ["compare", "{t}/A", "{t}/B", "-o", "{d}/diffs"],
+    "dedup video": ["dedup", "{s}/clip.mp4", "-o", "{d}/out.mp4"],
+    "dedup folder": ["dedup", "{t}/A", "-o", "{d}/kept"],
+    "dedup --report": ["dedup", "{s}/clip.mp4", "--dry-run", "--report", "{d}/r.csv"],
+    "dedup --plot": ["dedup", "{s}/clip.mp4", "--dry-run", "--plot", "{d}/p.png"],
+    "watch --events": ["watch", "{s}/camera.mp4", "--events", "{d}/e.jsonl"],
+    "watch --regions": ["watch", "{s}/camera.mp4", "--regions", "{d}/r.jsonl"],
+    "watch --snapshots": ["watch", "{s}/camera.mp4", "--snapshots", "{d}/snaps"],
+    "watch --clips": ["watch", "{s}/camera.mp4", "--clips", "{d}/clips"],
+    "watch --record": ["watch", "{s}/camera.mp4", "--record", "{d}/rec.mp4"],
+}
+
+
+@pytest.mark.parametrize("case", list(DISK_CASES))
+def test_a_read_only_folder_is_one_error_line(read_only: Path, tmp_path: Path, case: str) -> None:
+    pair_folders(tmp_path)
+    args = [a.format(s=SAMPLES, t=tmp_path, d=read_only) for a in DISK_CASES[case]]
+    code, _, err, _ = run_measured(args)
+    assert code == 2, err
+    one_error(err, "cannot write", str(read_only), "(free some space / choose another folder)")
+    assert not list(read_only.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("case", "free"),
+    [
+        ("compare -o", 20_000),
+        ("compare folders -o", 20_000),
+        ("dedup video", 20_000),
+        ("dedup folder", 100_000),
+        ("dedup --report", 1_000),
+        ("dedup --plot", 10_000),
+        ("watch --events", 200),
+        ("watch --regions", 5_000),
+        ("watch --snapshots", 30_000),
+        ("watch --clips", 4_096),
+        ("watch --record", 4_096),
+    ],
+)
+def test_a_full_disk_is_one_error_line_and_leaves_only_whole_files(
+    full_disk, tmp_path: Path, case: str, free: int
+) -> None:
+    pair_folders(tmp_path)
+    cv2.imwrite(str(tmp_path / "A" / "y.png"), photo_bgr("astronaut"))  # kept too: more than fits
+    disk = full_disk(free)
+    args = [a.format(s=SAMPLES, t=tmp_path, d=disk) for a in DISK_CASES[case]]
+    code, _, err, _ = run_measured(args)
+    if case == "watch --clips":  # by design one lost clip does not end the watch: it is a warning
+        assert code == 0, err
+        assert "warning: --clips: cannot write" in err and "No space left on device" in err, err
+    else:
+        assert code == 2, err
+        one_error(err, "cannot write", "No space left on device", "(free some space / choose another folder)")
+    left = sorted(p for p in disk.rglob("*") if p.name != "filler")
+    assert not [p for p in left if "partial" in p.name], left
+    for p in left:
+        if p.suffix == ".jsonl":  # written as it goes: whole lines only
+            text = p.read_text()
+            assert not text or text.endswith("\n")
+            assert all(json.loads(line) for line in text.splitlines())
+        elif p.is_file():
+            pytest.fail(f"{p.name} was left on the full disk")

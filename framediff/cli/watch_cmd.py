@@ -287,6 +287,7 @@ def watch_command(
     # half-written file is left behind).
     sinks: list = []
     server = None
+    failed = False
     try:
         if clips_dir:
             clips = EventClips(
@@ -357,8 +358,11 @@ def watch_command(
                     server.live.areas_listeners.append(lambda b, z, sink=sink: setattr(sink, "zones", z))
 
         state = watcher.run()
+    except BaseException:
+        failed = True
+        raise
     finally:
-        _close_all(server, sinks)
+        _close_all(server, sinks, failed)
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
         click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
@@ -387,9 +391,10 @@ def _check_outputs(
     check_outputs(outputs, read)
 
 
-def _close_all(server: object, sinks: list) -> None:
+def _close_all(server: object, sinks: list, failed: bool = False) -> None:
     """Close the live view, then every output, the valuable ones first, each on its own; a Ctrl-C or
-    SIGTERM meanwhile is ignored (the watch is already ending, and it would cut a video short)."""
+    SIGTERM meanwhile is ignored (the watch is already ending, and it would cut a video short). After a
+    failed run, outputs nothing was written to are not created."""
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -400,7 +405,10 @@ def _close_all(server: object, sinks: list) -> None:
             server.close()
         for sink in sinks:
             try:
-                sink.close()
+                if isinstance(sink, (JsonLines, SnapshotWriter, EventClips)):
+                    sink.close(failed=failed)
+                else:
+                    sink.close()
             except Exception as e:  # noqa: BLE001 - the others are still closed; the first error is raised
                 error = error or e
     finally:
