@@ -430,3 +430,76 @@ def test_a_full_disk_is_one_error_line_and_leaves_only_whole_files(
             assert all(json.loads(line) for line in text.splitlines())
         elif p.is_file():
             pytest.fail(f"{p.name} was left on the full disk")
+
+
+# -- items 11 and 12: a glob's namesakes all kept; a failed run leaves earlier outputs as they were ---------
+
+
+def test_dedup_of_a_glob_keeps_files_of_one_name_from_two_folders(tmp_path: Path, capsys) -> None:
+    for g in ("G1", "G2"):
+        (tmp_path / g).mkdir()
+        for i in range(2):
+            pic = np.zeros((120, 160, 3), np.uint8)
+            cv2.putText(pic, f"{g}{i}", (10, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+            cv2.imwrite(str(tmp_path / g / f"x{i}.png"), pic)
+    code, _, err = run(["dedup", str(tmp_path / "G*" / "x*.png"), "-o", str(tmp_path / "kept")], capsys)
+    assert code == 0, err
+    assert "kept 4 of 4 frames" in err
+    kept = sorted(p.relative_to(tmp_path / "kept").as_posix() for p in (tmp_path / "kept").rglob("*.png"))
+    assert kept == ["G1/x0.png", "G1/x1.png", "G2/x0.png", "G2/x1.png"]
+    for name in kept:
+        assert (tmp_path / "kept" / name).read_bytes() == (tmp_path / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ["{d}/missing.mp4"],
+        ["{s}/camera.mp4", "--reference", "{d}/broken.png"],
+        ["http://127.0.0.1:9/cam.ts", "--reconnect-timeout", "0.3", "--timeout", "1"],
+    ],
+)
+def test_a_failed_watch_leaves_no_empty_output_and_no_truncated_events(
+    tmp_path: Path, capsys, failure: list[str]
+) -> None:
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": "change_start", "id": 1}\n')  # from an earlier run
+    before = snapshot(tmp_path)
+    args = [a.format(d=tmp_path, s=SAMPLES) for a in failure]
+    outs = ["--events", str(events), "--regions", str(tmp_path / "r.jsonl")]
+    outs += ["--snapshots", str(tmp_path / "snaps"), "--clips", str(tmp_path / "clips")]
+    code, _, err = run(["watch", *args, *outs, "-q"], capsys)
+    assert code == 2
+    one_error(err)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_good_watch_without_events_still_leaves_its_files(tmp_path: Path, capsys) -> None:
+    still = tmp_path / "still"
+    still.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(still / f"{i}.png"), photo_bgr("chelsea"))
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": "change_start", "id": 1}\n')  # an earlier run's: replaced by this one's
+    code, _, err = run(
+        ["watch", str(still), "--events", str(events), "--snapshots", str(tmp_path / "s")], capsys
+    )
+    assert code == 0, err
+    assert events.read_text() == ""
+    assert (tmp_path / "s").is_dir()
+
+
+def test_dedup_with_no_readable_picture_is_an_error_and_leaves_no_folder(
+    bombs: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(bombs["tiny"], bad / "a.png")
+    (bad / "b.png").write_bytes(b"not a picture")
+    code, _, err = run(
+        ["dedup", str(bad), "-o", str(tmp_path / "kept"), "--report", str(tmp_path / "r.csv")], capsys
+    )
+    assert code == 2
+    one_error(err, "no frame of", "could be read", "a.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
