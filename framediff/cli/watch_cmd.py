@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+import time
+from pathlib import Path
 
 import click
 import numpy as np
@@ -14,7 +17,7 @@ from ..paths import check_outputs
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
-from ..sources import Frame, image_paths, read_image
+from ..sources import Frame, FrameSource, image_paths, read_image
 from ..watch import (
     CommandRunner,
     Event,
@@ -30,6 +33,7 @@ from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
 from ..watch.watcher import is_live_spec, stderr_log
 from .app import cli, max_pixels_option
+from .settings_file import with_settings_file
 
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
@@ -151,7 +155,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     default="60",
     show_default=True,
     metavar="SECONDS",
-    help="Keep reopening a dropped live source this long.",
+    help="Keep reopening a live source that dropped after opening this long.",
+)
+@click.option(
+    "--wait-for-source",
+    is_flag=True,
+    help="Keep trying to open a camera or stream that is not up yet (default: fail at once).",
 )
 @click.option(
     "--frozen-after",
@@ -178,10 +187,14 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     "--config",
     "config_path",
     metavar="FILE",
-    help="Settings file of ignore boxes and zones (JSON); with --serve, the page saves to it.",
+    help="Settings file (JSON): ignore boxes, zones and any other option (min_frames, events...); "
+    "the command line overrides it. With --serve, the page saves the areas to it.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors still show).")
 @max_pixels_option
+# The areas have keys of their own in the file (ignore_boxes, zones, only_zones); a token stays out of it
+# (FRAMEDIFF_TOKEN keeps it out of files and of the process list).
+@with_settings_file("config_path", exclude=("zone", "ignore_box", "only_zones", "token"))
 def watch_command(
     source: str,
     reference: str,
@@ -212,6 +225,7 @@ def watch_command(
     max_frames: str | None,
     duration: str | None,
     reconnect_timeout: str,
+    wait_for_source: bool,
     frozen_after: str,
     timeout: str,
     serve: str | None,
@@ -262,7 +276,9 @@ def watch_command(
         reconnect_timeout=reconnect_timeout,
         frozen_after=frozen_after,
         timeout=timeout,
+        wait_for_source=wait_for_source,
         log=None if quiet else stderr_log,
+        warn=_warn,
     )
     runner = CommandRunner(exec_cmd) if exec_cmd else None
     if not clips_dir and (pre is not None or post is not None or max_clip is not None):
@@ -280,6 +296,9 @@ def watch_command(
         WebhookPoster.check_url(url)
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
     watcher.full_decode = bool(record_path or clips_dir or snapshots)
+    # Opened before any output is made: a source that cannot be opened, or areas outside its picture,
+    # fail at once and leave nothing behind.
+    opened = watcher.open()
     live = is_live_spec(source)
     recorder: Recorder | None = None
     clips: EventClips | None = None
@@ -301,7 +320,7 @@ def watch_command(
             sinks.append(clips)
         if record_path:
             # A live source never waits for the recording's encoder: frames it cannot take are left out.
-            recorder = Recorder(record_path, zones=zones, wait=not live)
+            recorder = Recorder(record_path, zones=zones, ignore=ignore, ignore_boxes=boxes, wait=not live)
             sinks.append(recorder)
         shots = SnapshotWriter(snapshots, zones) if snapshots else None
         events = JsonLines(events_path) if events_path else None
@@ -353,15 +372,23 @@ def watch_command(
                 ignore_path=ignore_path,
                 log=None if quiet else stderr_log,
             )
-            for sink in (shots, recorder):  # zones drawn on the page also go on pictures and recording
-                if sink is not None:
-                    server.live.areas_listeners.append(lambda b, z, sink=sink: setattr(sink, "zones", z))
+            # Areas drawn on the page also go on the pictures and the recording.
+            if shots is not None:
+                server.live.areas_listeners.append(lambda b, z: setattr(shots, "zones", z))
+            if recorder is not None:
+                server.live.areas_listeners.append(recorder.set_areas)
 
-        state = watcher.run()
+        bar = None if quiet or live or not sys.stderr.isatty() else _ProgressBar(watcher, opened)
+        try:
+            state = watcher.run()
+        finally:
+            if bar is not None:
+                bar.close()
     except BaseException:
         failed = True
         raise
     finally:
+        watcher.close()
         _close_all(server, sinks, failed)
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
@@ -372,6 +399,57 @@ def watch_command(
                     f"{name}: {sink.skipped} frames left out (the encoder could not keep up with the source)",
                     err=True,
                 )
+
+
+def _warn(text: str) -> None:
+    click.echo(f"Warning: {text}", err=True)
+
+
+class _ProgressBar:
+    """A file's progress on a terminal, as dedup shows it: frames, analysis rate, changes so far."""
+
+    EVERY = 0.1  # seconds between redraws: drawing at every frame would cost more than some analyses
+
+    def __init__(self, watcher: Watcher, src: FrameSource | None) -> None:
+        total = src.frame_count if src is not None else None
+        duration, fps = getattr(src, "duration", None), getattr(src, "fps", None)
+        if not total and duration and fps:
+            total = round(duration * fps)  # WebM/MKV give no frame count: estimate it
+        if watcher.max_frames is not None:
+            total = min(total or watcher.max_frames, watcher.max_frames)
+        self.watcher = watcher
+        self.t0 = time.monotonic()
+        self.shown = 0
+        self.next = 0.0
+        self.bar = click.progressbar(
+            length=total or 1,
+            label="watch",
+            file=sys.stderr,
+            show_pos=bool(total),
+            show_percent=bool(total),
+            item_show_func=self._item,
+        )
+        self.bar.__enter__()
+        watcher.on_frame(self._frame)
+
+    def _item(self, _item: object) -> str:
+        st = self.watcher.state
+        rate = st.frames / max(time.monotonic() - self.t0, 1e-6)
+        return f"{st.changes} change{'' if st.changes == 1 else 's'}, {rate:.0f} fps"
+
+    def _frame(self, result: FrameResult, frame: Frame) -> None:
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + self.EVERY
+            frames = self.watcher.state.frames
+            self.bar.update(frames - self.shown, frames)
+            self.shown = frames
+
+    def close(self) -> None:
+        """Draw the last count and end the bar's line (before the summary is printed)."""
+        frames = self.watcher.state.frames
+        self.bar.update(frames - self.shown, frames)
+        self.bar.__exit__(None, None, None)
 
 
 def _check_outputs(

@@ -2,8 +2,9 @@
 (the debug recording) or as they are (a clip of each change, from a little before it to a little after).
 
 Users tuning a detector ask for exactly this (Motion's "motion boxes" debug movie): every analysed frame
-at its own size and time, changed regions boxed in red, zones outlined and named, the frame number and
-time in the corner, and a red border while a change is open. Drawing, colour conversion and encoding
+at its own size and time, changed regions boxed in red, zones outlined and named, the ignored areas
+shaded (ignore boxes outlined in magenta) as the live view shows them, the frame number and time in the
+corner, and a red border while a change is open. Drawing, colour conversion and encoding
 run on a thread of their own behind a short queue, so the analysis waits only when the encoder falls
 behind a file; a live source never waits: frames the encoder cannot take in time are left out of the
 recording (their timestamps keep the rest in place) and counted.
@@ -27,10 +28,10 @@ import numpy as np
 from ..errors import OptionError, OutputError
 from ..paths import check_folder_writable, disk_error, make_folder, remove_quietly, temp_path
 from ..prepare import to_bgr8
-from ..regions import Region
+from ..regions import Region, ignore_mask
 from ..sources import FRAME_CONVERSION, Frame
 from .events import CHANGE_END, CHANGE_START, Event
-from .sinks import draw_regions, frame_colour
+from .sinks import IGNORE_COLOUR, draw_regions, frame_colour, shade_ignored
 
 __all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]
 
@@ -50,6 +51,8 @@ class Recorder:
         fps: Nominal frame rate for the file's header. Timestamps are the frames' own, shifted so the
             file starts at 0.
         zones: Named zone boxes to outline on every frame.
+        ignore: The ignore picture (white = ignore, any size), shaded on every frame.
+        ignore_boxes: Boxes to ignore, in source pixels: shaded and outlined on every frame.
         wait: Whether :meth:`write` waits for the encoder when it is behind (files); if not, the frame
             is left out of the recording (live sources, which must not fall behind).
         crf: x264 quality (lower is better; 23 is x264's default).
@@ -72,6 +75,8 @@ class Recorder:
         fps: float | None = None,
         zones: dict[str, tuple[int, int, int, int]] | None = None,
         *,
+        ignore: np.ndarray | None = None,
+        ignore_boxes: list[tuple[int, int, int, int]] | None = None,
         wait: bool = True,
         crf: int = 23,
         preset: str = "veryfast",
@@ -89,6 +94,9 @@ class Recorder:
         self.tmp = temp_path(self.path)
         self.fps = fps
         self.zones = zones or {}
+        self.ignore = ignore
+        self.ignore_boxes = list(ignore_boxes or [])
+        self._mask: tuple[Any, np.ndarray | None] = (None, None)  # (what it was made of, the mask)
         self.wait = wait
         self.crf, self.preset = crf, preset
         self.annotate = annotate
@@ -111,6 +119,13 @@ class Recorder:
             ) from None
         self._thread = threading.Thread(target=self._run, name="framediff-record", daemon=True)
         self._thread.start()
+
+    def set_areas(
+        self, ignore_boxes: list[tuple[int, int, int, int]], zones: dict[str, tuple[int, int, int, int]]
+    ) -> None:
+        """Draw other ignore boxes and zones from the next frame on (edited on the live view)."""
+        # Each is replaced whole, never changed in place: the encoder's thread reads them as they are.
+        self.ignore_boxes, self.zones = list(ignore_boxes), dict(zones)
 
     def write(self, frame: Frame, regions: list[Region], changing: bool = False) -> None:
         """Queue one analysed frame with its regions (``changing``: a change is open: red border).
@@ -170,6 +185,14 @@ class Recorder:
             return raw
         picture = to_bgr8(frame_colour(frame))  # grey, BGRA or 16-bit pictures from a folder too
         if self.annotate:
+            boxes = self.ignore_boxes
+            mask = self._ignored(picture.shape[1], picture.shape[0], boxes)
+            if mask is not None:
+                picture = picture.copy()  # it may be the frame's own picture, which others read
+                shade_ignored(picture, mask)
+                th = max(1, round(max(picture.shape[:2]) / 500))  # as draw_regions' lines
+                for x, y, bw, bh in boxes:
+                    cv2.rectangle(picture, (x, y), (x + bw - 1, y + bh - 1), IGNORE_COLOUR, th)
             picture = draw_regions(picture, regions, self.zones, f"{index}  {t:.2f}s")
             if changing:
                 h, w = picture.shape[:2]
@@ -182,6 +205,13 @@ class Recorder:
         if picture.shape[:2] != (s.height, s.width):  # a camera that came back at another size
             picture = cv2.resize(picture, (s.width, s.height), interpolation=cv2.INTER_AREA)
         return av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
+
+    def _ignored(self, width: int, height: int, boxes: list[tuple[int, int, int, int]]) -> np.ndarray | None:
+        """The ignore mask at this size, made again only when the size or the boxes change."""
+        key = (width, height, tuple(boxes))
+        if self._mask[0] != key:
+            self._mask = (key, ignore_mask((width, height), self.ignore, boxes))
+        return self._mask[1]
 
     def _encode(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> None:
         vf = self._picture(frame, regions, changing, index, t)

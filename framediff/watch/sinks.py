@@ -42,10 +42,14 @@ __all__ = [
     "draw_regions",
     "frame_colour",
     "put_label",
+    "shade_ignored",
+    "IGNORE_COLOUR",
     "EVENT_ENV",
 ]
 
 EVENT_ENV = "FRAMEDIFF_EVENT"
+IGNORE_COLOUR = (255, 0, 200)  # BGR magenta: ignore boxes, on the live view and in --record
+IGNORE_SHADE = 0.35  # ignored pixels keep this much of their brightness: still visible, clearly apart
 
 
 class JsonLines:
@@ -189,6 +193,17 @@ def frame_colour(frame: Any) -> np.ndarray:
     except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
         pass
     return frame.image
+
+
+def shade_ignored(image: np.ndarray, mask: np.ndarray) -> None:
+    """Darken, in place, the pixels the detector does not look at (as the live view shows them).
+
+    Args:
+        image: BGR picture.
+        mask: Its ignore mask, same height and width, non-zero where ignored.
+    """
+    dark = cv2.convertScaleAbs(image, alpha=IGNORE_SHADE)
+    cv2.copyTo(dark, mask.astype(np.uint8, copy=False), image)
 
 
 def put_label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, weight: int) -> None:
