@@ -122,10 +122,12 @@ def test_wait_for_source_waits_for_a_camera_that_comes_up_later(tmp_path: Path) 
 # -- 2. a file's progress on a terminal ---------------------------------------------------------------------
 
 
-def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
-    """Run the command with stderr on a pseudo-terminal (as in a shell); return its status and stderr."""
+def _stderr_on_a_terminal(args: list[str], stdout_too: bool = False) -> tuple[int, str]:
+    """Run the command with stderr (and stdout) on a pseudo-terminal, as in a shell; return its status and
+    what the terminal got."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    out_to = slave if stdout_too else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdout=out_to, stderr=slave, stdin=subprocess.DEVNULL)
     os.close(slave)
     out = b""
     try:
@@ -162,6 +164,11 @@ def test_a_file_watch_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     # -q: nothing at all, even on a terminal.
     code, quiet = _stderr_on_a_terminal(watch_cmd(object_clip, "-q"))
     assert code == 0 and quiet.strip() == ""
+    # Events on the same terminal: the lines as they come, no bar cutting them.
+    code, both = _stderr_on_a_terminal(watch_cmd(object_clip, "--events", "-"), stdout_too=True)
+    lines = both.strip().split("\r\n")
+    assert code == 0 and "\r" not in "".join(lines) and "60/60" not in both, both
+    assert [json.loads(x)["event"] for x in lines[:-1]] == ["change_start", "change_end"], both
 
 
 # -- 3. the debug recording shows what is ignored ------------------------------------------------------------
@@ -277,7 +284,7 @@ def test_config_holds_the_detection_settings_and_outputs_and_the_command_line_ov
         "events": "from-config.jsonl",
         "regions": "regions.jsonl",
         "snapshots": "snaps",
-        "max_frames": 50,
+        "max-frames": 50,  # as on the command line: read as max_frames
     }
     cfg.write_text(json.dumps(setup))
     code, _, err = run_cli([object_clip, "--config", str(cfg)], capsys)
@@ -366,3 +373,35 @@ def test_saving_the_areas_from_the_page_keeps_the_other_settings_of_the_file(
     with pytest.raises(OutputError, match="not valid JSON"):
         live.save()
     assert cfg.read_text() == '{"sensitivity": 7,'
+
+
+def test_an_ignore_box_drawn_on_the_page_is_shaded_in_the_recording_from_then_on(tmp_path: Path) -> None:
+    from .test_serve import Watch, free_port, request, status_of
+
+    path = clip(tmp_path / "long.mp4", scene(75, seed=6))  # 5 s at 15 fps, played in real time
+    rec = tmp_path / "rec.mp4"
+    port = free_port()
+    watch = Watch([path, "--realtime", "--serve", str(port), "--record", str(rec), "-q"], port)
+    try:
+        deadline = time.monotonic() + 20
+        while status_of(port)["frame"] < 15:
+            assert time.monotonic() < deadline, "the watch did not get going"
+            time.sleep(0.05)
+        body = json.dumps({"ignore_boxes": [[20, 20, 100, 80]]}).encode()
+        code, _, answer = request(port, "/api/areas", {"Content-Type": "application/json"}, "POST", body)
+        assert code == 200, answer
+        since = status_of(port)["frame"] + 2  # in force from the next frame on
+        watch.proc.wait(timeout=30)
+    finally:
+        watch.stop()
+    with av.open(str(rec)) as c:
+        shown = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    with av.open(path) as c:
+        source = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(shown) == 75
+
+    def ratio(i: int) -> float:
+        return float(shown[i][30:90, 30:110].astype(float).mean() / source[i][30:90, 30:110].mean())
+
+    assert all(0.9 < ratio(i) < 1.1 for i in range(5, 14))  # before: as it is
+    assert all(0.25 < ratio(i) < 0.45 for i in range(since, 75))  # after: shaded

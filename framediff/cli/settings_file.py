@@ -67,11 +67,12 @@ def _from_file(ctx: click.Context, path: str, excluded: set[str]) -> dict[str, A
     }
     values: dict[str, Any] = {}
     for key, value in options.items():
-        param = params.get(key)
+        param = params.get(key.replace("-", "_"))  # "min-frames" as on the command line is fine too
         if param is None or param.name is None:
             raise InputError(
                 f"config {path}: unknown setting {key!r}",
-                f"settings are {ctx.command_path}'s long options with _ for -, e.g. min_frames",
+                f"use {ctx.command_path}'s long options with _ for - (min_frames), "
+                "ignore_boxes and zones for the areas",
             )
         if value is None or ctx.get_parameter_source(param.name) in _GIVEN:
             continue  # null: the option's default; given on the command line: that wins

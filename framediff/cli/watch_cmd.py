@@ -154,7 +154,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     default="60",
     show_default=True,
     metavar="SECONDS",
-    help="Keep reopening a live source that dropped after opening this long.",
+    help="Keep reopening a live source that dropped (after it had opened) this long.",
 )
 @click.option(
     "--wait-for-source",
@@ -362,6 +362,7 @@ def watch_command(
                 recorder.write(frame, result.regions, changing=watcher.machine.active)
 
         if serve is not None:
+            from_env = click.get_current_context().get_parameter_source("token")
             server = start_server(
                 watcher,
                 serve,
@@ -370,6 +371,7 @@ def watch_command(
                 ignore_picture=ignore,
                 ignore_path=ignore_path,
                 log=None if quiet else stderr_log,
+                show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
             )
             # Areas drawn on the page also go on the pictures and the recording.
             if shots is not None:
@@ -377,7 +379,10 @@ def watch_command(
             if recorder is not None:
                 server.live.areas_listeners.append(recorder.set_areas)
 
-        bar = None if quiet or live or not sys.stderr.isatty() else _ProgressBar(watcher, opened)
+        # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
+        to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
+        shown = not (quiet or live or to_terminal) and sys.stderr.isatty()
+        bar = _ProgressBar(watcher, opened) if shown else None
         try:
             state = watcher.run()
         finally:

@@ -15,7 +15,8 @@ The file is plain JSON so it can also be written by hand or by a script::
 
 Boxes are ``[x, y, w, h]`` in source pixels; ``size`` records the frame size the boxes were drawn on
 (informational: a camera whose resolution changed needs its areas redrawn). Every other key is a watch
-option by its long name, dashes as underscores (``--min-frames`` is ``min_frames``), with a JSON value:
+option by its long name, dashes as underscores (``--min-frames`` is ``min_frames``; ``min-frames`` is
+read as well), with a JSON value:
 a number, a string, ``true``/``false`` for a flag, a list of strings for a repeatable option. They are
 kept in :attr:`AreaSettings.options` as read; the command checks their names and values.
 """
@@ -31,36 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OptionError, OutputError
+from ..watch.detector import check_zone_name  # the one rule for zone names, re-exported here
 
 __all__ = ["AREA_KEYS", "AreaSettings", "load_settings", "save_settings", "check_zone_name", "check_box"]
 
 Box = tuple[int, int, int, int]
 
 AREA_KEYS = ("ignore_boxes", "zones", "only_zones", "size")  # the keys the live view edits and saves
-_OPTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-# Zone names are drawn on the picture (OpenCV's fonts are ASCII) and travel in JSON, events and HTML.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}$")
-
-
-def check_zone_name(name: Any) -> str:
-    """Validate a zone name.
-
-    Args:
-        name: The candidate name.
-
-    Returns:
-        The name, stripped.
-
-    Raises:
-        OptionError: when it is not 1-40 letters, digits, spaces, ``_``, ``.`` or ``-``.
-    """
-    text = str(name).strip() if isinstance(name, str) else ""
-    if not _NAME.match(text):
-        raise OptionError(
-            f"zone name {str(name)[:60]!r} is not allowed", "use 1-40 letters, digits, spaces, _ . or -"
-        )
-    return text
+_OPTION_KEY = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
 
 
 def check_box(value: Any, what: str = "box") -> Box:
@@ -76,18 +55,37 @@ def check_box(value: Any, what: str = "box") -> Box:
     Raises:
         OptionError: when it is not four integers with x, y >= 0 and w, h > 0.
     """
-    ok = (
-        isinstance(value, (list, tuple))
-        and len(value) == 4
-        and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() for v in value
-        )
-    )
-    if ok:
-        x, y, w, h = (int(v) for v in value)
+    numbers = [_whole(v) for v in value] if isinstance(value, (list, tuple)) and len(value) == 4 else []
+    if numbers and None not in numbers:
+        x, y, w, h = numbers
         if x >= 0 and y >= 0 and w > 0 and h > 0 and max(x + w, y + h) <= 1_000_000:
             return x, y, w, h
-    raise OptionError(f"{what} {value!r} is not [x, y, w, h]", "give four integers, x,y >= 0 and w,h > 0")
+    raise OptionError(
+        f"{what} {_shown(value)} is not [x, y, w, h]",
+        "give four integers, x,y >= 0 and w,h > 0, up to 1000000",
+    )
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (``3`` or ``3.0``), else ``None``. Never calls
+    ``float()`` on an int, which overflows for a few hundred digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():  # False for nan and inf
+        return int(value)
+    return None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A short repr for an error message, safe for any value a request can hold (deep nesting, huge
+    integers, long strings)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past str()'s digit limit, nesting past the stack
+        return f"(a {type(value).__name__})"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass

@@ -6,6 +6,7 @@ through its callbacks, so a program embedding framediff can use them, replace th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -30,6 +31,7 @@ import numpy as np
 from ..errors import OptionError, OutputError
 from ..paths import check_folder_writable, disk_error, make_folder
 from ..prepare import to_bgr8
+from ..redact import mask_password
 from ..regions import Region
 from ..render import write_image
 from ..sources import decoded_bgr, read_image
@@ -357,6 +359,20 @@ class CommandRunner:
         self._running = []
 
 
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """``(url without user info, Basic Authorization header or None)``; urllib cannot post to a URL that
+    still holds ``user:password@``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    host = parts.netloc.rpartition("@")[2]
+    bare = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return bare, f"Basic {token}"
+
+
 class WebhookPoster:
     """POSTs each event as a JSON body to an HTTP(S) URL (Home Assistant, Node-RED, a chat bot...).
 
@@ -365,8 +381,12 @@ class WebhookPoster:
     (and counted) rather than letting memory grow. A failed post is retried once after a second, then
     given up with a warning; warnings are not repeated for every event while the server stays down.
 
+    A URL with a user name (``https://user:password@host/hook``) posts with HTTP Basic authentication:
+    the user info is taken out of the URL and sent as an ``Authorization`` header (an explicit
+    ``Authorization`` in ``headers`` wins), and warnings show the URL without it.
+
     Args:
-        url: ``http://`` or ``https://`` URL to POST to.
+        url: ``http://`` or ``https://`` URL to POST to (user info, percent-encoded, allowed).
         timeout: Seconds to wait for each request.
         headers: Extra request headers (e.g. ``{"Authorization": "Bearer ..."}``).
         max_queue: Events waiting at most.
@@ -382,9 +402,12 @@ class WebhookPoster:
         headers: dict[str, str] | None = None,
         max_queue: int = 256,
     ) -> None:
-        self.url = self.check_url(url)
+        self.url, auth = _split_userinfo(self.check_url(url))
         self.timeout = timeout
-        self.headers = {"Content-Type": "application/json", "User-Agent": "framediff", **(headers or {})}
+        self.headers = {"Content-Type": "application/json", "User-Agent": "framediff"}
+        if auth is not None:
+            self.headers["Authorization"] = auth
+        self.headers.update(headers or {})
         self.sent = 0
         self.failures = 0
         self.dropped = 0
@@ -411,7 +434,8 @@ class WebhookPoster:
             ok = False
         if not ok:
             raise OptionError(
-                f"--webhook {url!r} is not an http:// or https:// URL", "e.g. --webhook http://host:8123/hook"
+                f"--webhook {mask_password(url)!r} is not an http:// or https:// URL",
+                "e.g. --webhook http://host:8123/hook",
             )
         return url
 

@@ -25,9 +25,10 @@ import numpy as np
 
 from ..errors import FramediffError, OptionError, SourceError
 from ..options import number
+from ..redact import mask_password
 from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source, usable_cores
 from ..workers import one_opencv_thread
-from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, shrink_frame
+from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name, shrink_frame
 from .events import Event, EventMachine
 
 __all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec", "areas_outside"]
@@ -41,8 +42,9 @@ class WatchState:
     """What the watch loop is doing now; safe to read from another thread under ``lock``.
 
     Attributes:
-        source: The source being watched.
-        status: ``starting``, ``running``, ``reconnecting``, ``frozen`` or ``ended``.
+        source: The source being watched, as it may be shown (a URL's password masked).
+        status: ``starting`` (also while waiting for a source that is not up yet), ``running``,
+            ``reconnecting``, ``frozen`` or ``ended``.
         frames: Frames analysed so far.
         frame: Index of the last frame.
         time: Stream time of the last frame.
@@ -170,7 +172,7 @@ class Watcher:
         self.cooldown = cooldown
         self.ignore = ignore
         self.ignore_boxes = list(ignore_boxes)
-        self.zones = dict(zones or {})
+        self.zones = {check_zone_name(n): b for n, b in (zones or {}).items()}
         self.only_zones = only_zones
         self.realtime = realtime
         # Frames that go out as pictures (snapshots, a recording, clips) are decoded in full: skipping the
@@ -184,7 +186,9 @@ class Watcher:
         self.wait_for_source = wait_for_source
         self.log = log
         self.warn = warn
-        self.state = WatchState(self.source)
+        # What is shown of the source (status, messages, events): a stream URL's password stays secret.
+        self.shown_source = mask_password(self.source)
+        self.state = WatchState(self.shown_source)
         self.machine = EventMachine(min_frames, cooldown, self.options.light_change)
         self._event_callbacks: list[EventCallback] = []
         self._frame_callbacks: list[FrameCallback] = []
@@ -269,7 +273,8 @@ class Watcher:
         if not live:
             return error
         hint = f"{error.hint}; or --wait-for-source to wait until it is up" if error.hint else None
-        return SourceError(error.message, hint or "check the address, or --wait-for-source to wait for it")
+        message = mask_password(error.message)  # the decoder's message quotes the URL
+        return SourceError(message, hint or "check the address, or --wait-for-source to wait for it")
 
     def run(self, handle_signals: bool = True) -> WatchState:
         """Watch until the source ends, a limit is reached, :meth:`stop` is called, or a signal arrives.
@@ -329,7 +334,7 @@ class Watcher:
 
     def _say(self, text: str) -> None:
         if self.log is not None:
-            self.log(text)
+            self.log(mask_password(text))  # reasons from the decoder may quote the URL
 
     def _warn(self, text: str) -> None:
         if self.warn is not None:
@@ -360,7 +365,7 @@ class Watcher:
             waited = time.monotonic() - lost_since if lost_since is not None else 0.0
             if self._opened and waited >= self.reconnect_timeout:
                 raise SourceError(
-                    f"{self.source} unreachable for {waited:.0f} s ({reason})",
+                    mask_password(f"{self.source} unreachable for {waited:.0f} s ({reason})"),
                     "check the address, or raise --reconnect-timeout",
                 )
             with self.state.lock:  # a source not up yet is still "starting" (the page: "connecting")
@@ -502,7 +507,13 @@ class Watcher:
             base_index = (last.index + 1) if last is not None else base_index
             base_time = last.time if last is not None else base_time
             self._emit(
-                Event("source_lost", max(base_index - 1, 0), base_time, extra={"reason": lost_reason}), last
+                Event(
+                    "source_lost",
+                    max(base_index - 1, 0),
+                    base_time,
+                    extra={"reason": mask_password(lost_reason)},  # the decoder's message may quote the URL
+                ),
+                last,
             )
             # A stream's own error already says "lost SOURCE: ..." (printing it again doubled it).
             self._say(
