@@ -55,18 +55,22 @@ def video_error(path: Path, e: Exception) -> OutputError:
     return OutputError(f"cannot write {path}: {e}", "try another --codec or output type")
 
 
-def check_folder(output: Path) -> None:
+def check_folder(output: Path, option: str = "-o") -> None:
     """Refuse an output whose folder does not exist (whether it would overwrite an input is decided by
     :func:`framediff.paths.check_outputs`).
 
     Args:
         output: The requested output.
+        option: The command-line option that named it (``-o``, ``--report``, ``--plot``), for the message.
 
     Raises:
         OutputError: when the folder ``output`` goes into does not exist.
     """
     if not output.parent.resolve().is_dir():
-        raise OutputError(f"folder {output.parent} does not exist", "create it or choose another -o OUTPUT")
+        raise OutputError(
+            f"{option} {output}: folder {output.parent} does not exist",
+            f"create it or choose another {option}",
+        )
 
 
 class ReportWriter:
@@ -80,7 +84,10 @@ class ReportWriter:
             self.file.write("frame,time,score,action\n")
         except OSError as e:
             remove_quietly(self.tmp)
-            raise disk_error(path, e) from None
+            raise OutputError(
+                f"--report {path}: cannot write it: {e.strerror or e}",
+                "free some space / choose another folder",
+            ) from None
 
     def write(self, index: int, time: float, score: float, action: str) -> None:
         """Append one row (``nan`` score for the first frame, which has no reference).
@@ -231,7 +238,7 @@ class VideoWriter:
                 raise disk_error(output, e) from None
             raise OutputError(
                 f"cannot write a video named {output.name}: {getattr(e, 'strerror', None) or e}",
-                "use an .mp4, .mkv, .mov, .webm or .avi output",
+                "use an .mp4, .mkv, .mov, .webm or .avi -o OUTPUT",
             ) from None
         try:
             self._open_streams(crf)

@@ -32,6 +32,7 @@ from .errors import InputError, OptionError, SourceError
 __all__ = [
     "FRAME_CONVERSION",
     "decoded_bgr",
+    "luma_plane",
     "Frame",
     "LumaFrame",
     "FrameSource",
@@ -703,20 +704,15 @@ class VideoSource(FrameSource):
             A Frame, a LumaFrame, or with ``raw_luma`` a Frame viewing the decoder's luma plane.
         """
         if self.gray:
-            fmt = f.format.name
-            planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))
-            if planar and "10" not in fmt and "12" not in fmt and "16" not in fmt:
-                # Planar YUV: the first plane *is* the grey picture; take it without a colour conversion.
-                plane = f.planes[0]
-                buf = np.frombuffer(plane, np.uint8)
-                if buf.size == plane.line_size * f.height:
-                    luma = buf.reshape(f.height, plane.line_size)[:, : f.width]
-                    if self.raw_luma:
-                        return Frame(index, t, luma, f)
-                    # Limited-range video stores black..white as 16..235: LumaFrame stretches it as a
-                    # BGR conversion would (when asked), so grey frames match to_gray() of colour frames.
-                    full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
-                    return LumaFrame(index, t, luma, f, limited=not full)
+            luma = luma_plane(f)
+            if luma is not None:
+                if self.raw_luma:
+                    return Frame(index, t, luma, f)
+                # Limited-range video stores black..white as 16..235: LumaFrame stretches it as a
+                # BGR conversion would (when asked), so grey frames match to_gray() of colour frames.
+                fmt = f.format.name
+                full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
+                return LumaFrame(index, t, luma, f, limited=not full)
             return Frame(index, t, f.to_ndarray(format="gray"), f)
         return Frame(index, t, f.to_ndarray(format="bgr24"), f)
 
@@ -724,6 +720,28 @@ class VideoSource(FrameSource):
         # Closing a broken stream must not mask the real error.
         with contextlib.suppress(Exception):
             self.container.close()
+
+
+def luma_plane(f: Any) -> np.ndarray | None:
+    """The luma plane of a decoder's 8-bit planar frame (YUV, NV12/NV21 or grey), viewed without a copy.
+
+    Args:
+        f: The decoder's frame (PyAV ``VideoFrame``).
+
+    Returns:
+        A read-only H x W uint8 view (limited range as the decoder stores it), or ``None`` for packed or
+        high-bit-depth formats, which need a conversion.
+    """
+    fmt = f.format.name
+    planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))
+    if not planar or "10" in fmt or "12" in fmt or "16" in fmt:
+        return None
+    # Planar YUV: the first plane *is* the grey picture; no colour conversion needed.
+    plane = f.planes[0]
+    buf = np.frombuffer(plane, np.uint8)
+    if buf.size != plane.line_size * f.height:
+        return None
+    return buf.reshape(f.height, plane.line_size)[:, : f.width]
 
 
 def decoded_bgr(raw: Any, width: int | None = None, height: int | None = None) -> np.ndarray:

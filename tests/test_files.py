@@ -91,8 +91,11 @@ def files(tmp_path: Path) -> Path:
         (["compare", "a.jpg", "b.jpg", "-o", "x.png", "--mask", "x.png"], ["--mask", "-o"]),
         (["compare", "a.jpg", "b.jpg", "--heatmap", "b.jpg"], ["--heatmap", "B"]),
         (["dedup", "camera.mp4", "-o", "same.mp4", "--report", "same.mp4"], ["--report", "-o"]),
-        (["dedup", "camera.mp4", "--dry-run", "--report", "x", "--plot", "x"], ["--plot", "--report"]),
-        (["dedup", "camera.mp4", "-o", "out.mp4", "--plot", "camera.mp4"], ["--plot", "INPUT"]),
+        (
+            ["dedup", "camera.mp4", "--dry-run", "--report", "x.png", "--plot", "x.png"],
+            ["--plot", "--report"],
+        ),
+        (["dedup", "camera.mp4", "-o", "out.mp4", "--report", "camera.mp4"], ["--report", "INPUT"]),
     ],
 )
 def test_an_output_that_is_an_input_or_another_output_is_refused(
@@ -269,7 +272,7 @@ def test_folder_modes_report_the_bomb_and_go_on(bombs: dict[str, Path], tmp_path
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["p1.png", "p3.png"]  # the last is kept
     warning, summary = err.strip().splitlines()
     assert warning.startswith("Warning: ") and "p2.png" in warning and "over the limit" in warning
-    assert summary.startswith("kept 2 of 2 frames")
+    assert summary.startswith("kept 2 of 2 images")
 
 
 def test_the_limit_is_an_option_and_an_environment_variable(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -444,7 +447,7 @@ def test_dedup_of_a_glob_keeps_files_of_one_name_from_two_folders(tmp_path: Path
             cv2.imwrite(str(tmp_path / g / f"x{i}.png"), pic)
     code, _, err = run(["dedup", str(tmp_path / "G*" / "x*.png"), "-o", str(tmp_path / "kept")], capsys)
     assert code == 0, err
-    assert "kept 4 of 4 frames" in err
+    assert "kept 4 of 4 images" in err
     kept = sorted(p.relative_to(tmp_path / "kept").as_posix() for p in (tmp_path / "kept").rglob("*.png"))
     assert kept == ["G1/x0.png", "G1/x1.png", "G2/x0.png", "G2/x1.png"]
     for name in kept:

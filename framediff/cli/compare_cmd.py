@@ -17,11 +17,38 @@ from ..paths import check_outputs, make_folder
 from ..render import draw_regions, heatmap, side_by_side, write_image
 from .app import cli, max_pixels_option
 
+OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
+
 
 def _outputs(
     output: str | None, mask_out: str | None, heatmap_out: str | None
 ) -> list[tuple[str, str | None]]:
     return [("-o", output), ("--mask", mask_out), ("--heatmap", heatmap_out)]
+
+
+def _check_output_files(outputs: list[str | None]) -> None:
+    """Refuse, before any work, an output picture whose folder does not exist or whose type framediff
+    cannot write; each error names the option that gave it (overlaps are :func:`check_outputs`'s)."""
+    for option, out in zip(OUTPUT_OPTIONS, outputs, strict=True):
+        if not out:
+            continue
+        folder = os.path.dirname(out)
+        if folder and not os.path.isdir(folder):
+            raise OutputError(
+                f"{option} {out}: folder {folder} does not exist", f"create it or choose another {option}"
+            )
+        if Path(out).suffix and not cv2.haveImageWriter(out):
+            raise OutputError(
+                f"{option} {out}: not a picture type framediff writes", "use .png, .jpg or .webp"
+            )
+
+
+def _write(option: str, path: str, image: np.ndarray) -> None:
+    """Write one output picture; an error names the option that asked for it."""
+    try:
+        write_image(path, image)
+    except OutputError as e:
+        raise OutputError(f"{option}: {e.message}", e.hint) from None
 
 
 @cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
@@ -166,6 +193,7 @@ def compare_command(
         if out and os.path.isdir(out):
             raise OutputError(f"{label} {out} is a folder", "give a file name (folders are for two folders)")
     check_outputs(_outputs(output, mask_out, heatmap_out), [("A", a), ("B", b), ("--ignore", ignore)])
+    _check_output_files([output, mask_out, heatmap_out])
     result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
     _write_outputs(result, a, b, opts, output, mask_out, heatmap_out)
 
@@ -196,17 +224,21 @@ def _write_outputs(
         )
         right_img = result.image_b if result.image_b is not None else _load_bgr(a, b, opts, 1)
         right = draw_regions(right_img, result.regions_in_b())
-        write_image(output, side_by_side(left, right))
+        if b is not None:
+            labels = (f"A: {Path(a).name}", f"B: {Path(b).name}")
+        else:  # both halves of one picture (--split)
+            labels = (f"A: {Path(a).name}, first half", f"B: {Path(a).name}, second half")
+        _write("-o", output, side_by_side(left, right, labels=labels))
     if mask_out:
         w, h = result.size_a
         m = np.zeros((h, w), np.uint8)
         if result.mask is not None:
             m = cv2.resize(result.mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        write_image(mask_out, m)
+        _write("--mask", mask_out, m)
     if heatmap_out:
         base = result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0)
         diff = result.diff if result.diff is not None else np.zeros(base.shape[:2], np.uint8)
-        write_image(heatmap_out, heatmap(base, diff))
+        _write("--heatmap", heatmap_out, heatmap(base, diff))
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
