@@ -166,6 +166,8 @@ def _shrink(gray: np.ndarray, k: int, cold: bool = True) -> np.ndarray:
     h, w = gray.shape
     if k == 1:
         return gray.copy()  # a view into the decoder's buffer must not outlive its frame
+    if h < k or w < k:  # a sliver (4000 x 3): no whole k x k block; one pixel at least on each side
+        return cv2.resize(gray, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
     gray = gray[: h - h % k, : w - w % k]
     # A decoded plane is usually no longer in the cache (the decoder's threads have streamed several
     # frames through it since), and OpenCV's halving reads memory slowly: 0.29 ms for a 1080p plane
@@ -441,7 +443,8 @@ class Deduplicator:
         bgr = to_bgr8(image)
         h, w = bgr.shape[:2]
         k = _factor(w, h, self.analysis_size)
-        small = cv2.resize(bgr, (w // k, h // k), interpolation=cv2.INTER_AREA) if k > 1 else bgr
+        size = (max(1, w // k), max(1, h // k))  # a sliver (4000 x 3) keeps one pixel on its short side
+        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA) if k > 1 else bgr
         y, cr, cb = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb))
         block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
         return _Prepared(y, block, _block_means(y, block), (cr, cb))

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import OptionError, OutputError
 from .paths import disk_error, remove_quietly, temp_path
-from .sources import Frame
+from .sources import METADATA_ERRORS, Frame
 
 __all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_folder"]
 
@@ -316,8 +316,13 @@ class VideoWriter:
 
         # A second reader of the same file: the video reader demuxes only video, and reading audio
         # alongside, a little ahead of the video, keeps memory flat without seeking.
-        self.audio_reader = av.open(self.source.spec)
+        self.audio_reader = av.open(self.source.spec, metadata_errors=METADATA_ERRORS)
         self.audio_in = self.audio_reader.streams.audio[0]
+        if self.audio_in.codec_context is None:  # a track FFmpeg cannot decode: the video goes on alone
+            self.audio_reader.close()
+            self.audio_reader, self.audio_in = None, None
+            self.warnings.append("audio dropped: its track cannot be read (unknown codec or corrupt header)")
+            return
         self._audio_packets = self.audio_reader.demux(self.audio_in)
         self._audio_done = False
         self._audio_next: Any = None  # a packet read ahead of the video, muxed later

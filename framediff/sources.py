@@ -31,6 +31,7 @@ from .errors import InputError, OptionError, SourceError
 
 __all__ = [
     "FRAME_CONVERSION",
+    "METADATA_ERRORS",
     "decoded_bgr",
     "luma_plane",
     "Frame",
@@ -69,6 +70,10 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp
 # OpenCV prints its own warnings for unreadable files; we report those ourselves, once and clearly.
 with contextlib.suppress(AttributeError):  # very old OpenCV has no logging module
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+# How PyAV decodes a file's tags (title, encoder...): by default strictly as UTF-8, so one stray byte in a
+# tag raises UnicodeDecodeError and the whole video is lost. Every reader opens files with this.
+METADATA_ERRORS = "replace"
 
 # FFmpeg demuxers that turn text files into pictures of the text.
 _TEXT_FORMATS = {"tty", "bin", "idf", "xbin", "adf"}
@@ -571,7 +576,11 @@ class VideoSource(FrameSource):
             options["rtsp_transport"] = "tcp"  # UDP loses packets on busy networks: smeared frames
         try:
             self.container = av.open(
-                spec, mode="r", timeout=(timeout, timeout) if live else None, options=options
+                spec,
+                mode="r",
+                timeout=(timeout, timeout) if live else None,
+                options=options,
+                metadata_errors=METADATA_ERRORS,
             )
         except av.error.FileNotFoundError:
             raise SourceError(f"{spec}: no such file", "check the path") from None
@@ -596,6 +605,12 @@ class VideoSource(FrameSource):
             self.container.close()
             raise SourceError(f"{spec} has no video stream", "give a file with video in it")
         self.stream = self.container.streams.video[0]
+        if self.stream.codec_context is None:  # FFmpeg has no decoder for what the header says it holds
+            self.container.close()
+            raise SourceError(
+                f"{spec} holds video framediff cannot decode (an unknown codec, or a corrupt header)",
+                "check the file plays, or convert it to H.264",
+            )
         if threads:
             self.stream.thread_type = "AUTO"  # frame + slice threads: decoding is the bottleneck
         if skip_loop_filter:

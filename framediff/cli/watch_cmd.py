@@ -17,6 +17,7 @@ from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
 from ..sources import Frame, FrameSource, image_paths, read_image
+from ..text import plural
 from ..watch import (
     CommandRunner,
     Event,
@@ -65,6 +66,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
 @click.option("--snapshots", metavar="DIR", help="Save an annotated JPEG into DIR at each change start.")
 @click.option(
     "--exec", "exec_cmd", metavar="CMD", help="Run CMD per event; the event is JSON in $FRAMEDIFF_EVENT."
+)
+@click.option(
+    "--exec-timeout",
+    default="5",
+    show_default=True,
+    metavar="SECONDS",
+    help="With --exec: stop a command still running after SECONDS (4 run at once; more events wait).",
 )
 @click.option(
     "--record",
@@ -201,6 +209,7 @@ def watch_command(
     regions_path: str | None,
     snapshots: str | None,
     exec_cmd: str | None,
+    exec_timeout: str,
     webhooks: tuple[str, ...],
     record_path: str | None,
     clips_dir: str | None,
@@ -279,7 +288,8 @@ def watch_command(
         log=None if quiet else stderr_log,
         warn=_warn,
     )
-    runner = CommandRunner(exec_cmd) if exec_cmd else None
+    # `--exec ""` is a mistake to report, not a way to switch the hook off.
+    runner = CommandRunner(exec_cmd, timeout=exec_timeout) if exec_cmd is not None else None
     if not clips_dir and (pre is not None or post is not None or max_clip is not None):
         raise OptionError(
             "--pre, --post and --max-clip shape the clips of --clips", "add --clips DIR, or leave them out"
@@ -322,8 +332,13 @@ def watch_command(
             recorder = Recorder(record_path, zones=zones, ignore=ignore, ignore_boxes=boxes, wait=not live)
             sinks.append(recorder)
         shots = SnapshotWriter(snapshots, zones) if snapshots else None
-        events = JsonLines(events_path) if events_path else None
-        regions = JsonLines(regions_path, flush_every=50) if regions_path else None
+
+        # A reader that leaves (`--events - | head -1`) ends the watch quietly, with status 0.
+        def reader_gone() -> None:
+            watcher.stop("output closed")
+
+        events = JsonLines(events_path, on_closed=reader_gone) if events_path else None
+        regions = JsonLines(regions_path, flush_every=50, on_closed=reader_gone) if regions_path else None
         sinks += [s for s in (shots, events, regions) if s is not None]
         hooks = [WebhookPoster(url) for url in webhooks]
         sinks += hooks + ([runner] if runner is not None else [])
@@ -396,11 +411,13 @@ def watch_command(
         _close_all(server, sinks, failed)
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
-        click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
+        click.echo(
+            f"watched {plural(state.frames, 'frame')}, {plural(state.changes, 'change')}{why}", err=True
+        )
         for name, sink in (("--record", recorder), ("--clips", clips)):
             if sink is not None and sink.skipped:
                 click.echo(
-                    f"{name}: {sink.skipped} frames left out (the encoder could not keep up with the source)",
+                    f"{name}: {plural(sink.skipped, 'frame')} left out (the encoder could not keep up with the source)",
                     err=True,
                 )
 
