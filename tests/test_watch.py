@@ -620,10 +620,10 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--clips", "{dir}/notes.txt"], "cannot write clips into"),
         (["{clip}", "--pre", "3"], "shape the clips of --clips"),
         (["{clip}", "--clips", "{dir}/clips", "--max-clip", "0"], "--max-clip"),
-        (["{clip}", "--record", "{clip}"], "is the watched source"),
+        (["{clip}", "--record", "{clip}"], "would overwrite SOURCE"),
         (
             ["{clip}", "--record", "{dir}/same.mp4", "--events", "{dir}/same.mp4"],
-            "two outputs have the same name",
+            "would overwrite --events",
         ),
         (["{clip}", "--record", "{dir}/folder.mp4"], "it is a folder"),
         (["{clip}", "--record", ""], "need a name"),
