@@ -157,10 +157,10 @@ def test_a_file_watch_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     assert code == 0, term
     assert "watch" in term and "60/60" in term and "100%" in term, term  # frames of the file's total
     assert "1 change," in term and " fps" in term, term  # changes so far, analysis rate
-    assert term.rstrip().endswith("watched 60 frames, 1 changes"), term
+    assert term.rstrip().endswith("watched 60 frames, 1 change"), term
     # Piped (a log file, a service): only the summary.
     piped = subprocess.run(watch_cmd(object_clip), capture_output=True, text=True, timeout=60)
-    assert piped.returncode == 0 and piped.stderr == "watched 60 frames, 1 changes\n"
+    assert piped.returncode == 0 and piped.stderr == "watched 60 frames, 1 change\n"
     # -q: nothing at all, even on a terminal.
     code, quiet = _stderr_on_a_terminal(watch_cmd(object_clip, "-q"))
     assert code == 0 and quiet.strip() == ""
