@@ -405,3 +405,21 @@ def test_an_ignore_box_drawn_on_the_page_is_shaded_in_the_recording_from_then_on
 
     assert all(0.9 < ratio(i) < 1.1 for i in range(5, 14))  # before: as it is
     assert all(0.25 < ratio(i) < 0.45 for i in range(since, 75))  # after: shaded
+
+
+def test_an_option_that_acts_through_its_callback_is_read_from_the_config_too(tmp_path: Path) -> None:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, f in enumerate(scene(3, seed=8)):
+        cv2.imwrite(str(folder / f"{i}.png"), f)
+    cfg = tmp_path / "cam.json"
+    cfg.write_text(json.dumps({"max_pixels": 1000}))  # --max-pixels: smaller than these 320x240 pictures
+    run = subprocess.run(watch_cmd(str(folder), "--config", str(cfg)), capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr.count("over the limit of 1000 pixels") == 3, run.stderr
+    assert "watched 0 frames" in run.stderr
+    run = subprocess.run(
+        watch_cmd(str(folder), "--config", str(cfg), "--max-pixels", "1000000"),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and "over the limit" not in run.stderr and "watched 3 frames" in run.stderr
