@@ -18,7 +18,7 @@ from .agreement import Agreement, agreement
 from .prepare import resize_to
 from .workers import POOL
 
-__all__ = ["Alignment", "choose_alignment", "estimate_alignment", "mostly_equal", "warp_to"]
+__all__ = ["Alignment", "choose_alignment", "estimate_alignment", "fine_match", "mostly_equal", "warp_to"]
 
 
 @dataclass
@@ -261,8 +261,53 @@ def mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
 # A fit must explain this much more of the picture than leaving B in place before B is moved: on a fixed
 # camera the still background is the truth, and a large moving object must not drag the fit along.
 PREFER_IDENTITY = 0.03
+# Fits moving B less than this (working pixels) are below what the low-resolution evidence can judge.
+SMALL_MOVE = 4.0
 # Below this share explained, the plain and fitted B are both unrelated to A: try B's mirror image.
 TRY_MIRROR_BELOW = 0.6
+
+
+def _largest_move(m: np.ndarray, plain: np.ndarray, size_a: tuple[int, int]) -> float:
+    """How far (A's pixels) fit ``m`` puts any corner of A away from where ``plain`` puts it."""
+    ha, wa = size_a
+    corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
+    d = cv2.perspectiveTransform(corners, np.linalg.inv(m)) - cv2.perspectiveTransform(corners, np.linalg.inv(plain))
+    return float(np.abs(d).max())
+
+
+def _phase_shift(gray_a: np.ndarray, gray_b: np.ndarray, plain: np.ndarray) -> np.ndarray | None:
+    """The sub-pixel translation (after ``plain``) that phase correlation finds, as a homography."""
+    h, w = gray_a.shape[:2]
+    b = gray_b if gray_b.shape == gray_a.shape else cv2.warpPerspective(gray_b, plain, (w, h))
+    win = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(gray_b.astype(np.float32) if b is gray_b else b.astype(np.float32),
+                                            gray_a.astype(np.float32), win)
+    if response < 0.05 or max(abs(dx), abs(dy)) > SMALL_MOVE:
+        return None
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]]) @ plain
+
+
+def fine_match(gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray) -> float:
+    """How well B mapped by ``matrix`` matches A pixel for pixel: correlation on A's detailed pixels.
+
+    Only the pixels with the strongest gradients tell a sub-pixel misregistration apart; correlation
+    (rather than a difference) ignores exposure and contrast changes.
+    """
+    h, w = gray_a.shape[:2]
+    step = 2 if h * w > 600_000 else 1
+    b = cv2.warpPerspective(gray_b, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    cover = cv2.warpPerspective(np.full(gray_b.shape[:2], 255, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST)
+    a = gray_a[::step, ::step].astype(np.float32)
+    bb = b[::step, ::step].astype(np.float32)
+    cover = cv2.erode(cover[::step, ::step], np.ones((5, 5), np.uint8)) > 0
+    gx, gy = cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)
+    mag = cv2.magnitude(gx, gy)
+    sel = cover & (mag >= np.percentile(mag[cover], 80) if cover.any() else cover)
+    if int(sel.sum()) < 50:
+        return -1.0
+    x, y = a[sel] - a[sel].mean(), bb[sel] - bb[sel].mean()
+    d = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / d) if d > 0 else -1.0
 
 
 def _resized(size_a: tuple[int, int], size_b: tuple[int, int]) -> np.ndarray | None:
@@ -325,9 +370,31 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
             plain_agr = agreement(gray_a, gray_b, None)
     best, best_agr = plain, plain_agr
     fit = estimate_alignment(gray_a, gray_b)
-    if fit.warped:
+    plain_m = plain.matrix if plain.method != "crop" else None
+    large = fit.warped and _largest_move(fit.matrix, np.eye(3) if plain_m is None else plain_m, size_a) > SMALL_MOVE
+    if plain_m is not None:
+        # Moves of a few pixels are too fine for the low-resolution evidence. Candidates are B in place,
+        # the phase-correlation shift and a small feature fit; the one whose pixels match A best wins.
+        cands: list[tuple[Alignment | None, np.ndarray]] = [(plain, plain_m)]
+        if fit.warped and not large:
+            cands.append((fit, fit.matrix))
+        shift = _phase_shift(gray_a, gray_b, plain_m)
+        if shift is not None:
+            cands.append((None, shift))
+        _, i = max((fine_match(gray_a, gray_b, m), i) for i, (_, m) in enumerate(cands))
+        al, m = cands[i]
+        if i > 0 and (_largest_move(m, plain_m, size_a) >= 0.35 or size_a != size_b):
+            if al is None:
+                al = _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a)
+            best, best_agr = al, agreement(gray_a, gray_b, m)
+    if large:
+        # A large move must explain more than leaving B (nearly) in place: a fixed camera must not follow
+        # a moving object. When both explain the picture, the pixels decide.
         fit_agr = agreement(gray_a, gray_b, fit.matrix)
-        if fit_agr.score > plain_agr.score + PREFER_IDENTITY:
+        if fit_agr.score > best_agr.score + PREFER_IDENTITY or (
+            fit_agr.score > best_agr.score - PREFER_IDENTITY
+            and fine_match(gray_a, gray_b, fit.matrix) > fine_match(gray_a, gray_b, best.matrix if best.warped or best.method == "none" else np.eye(3))
+        ):
             best, best_agr = fit, fit_agr
     if best_agr.explained < TRY_MIRROR_BELOW:
         flip = np.array([[-1.0, 0.0, size_b[1] - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

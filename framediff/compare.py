@@ -252,11 +252,18 @@ def split_image(image: np.ndarray, how: str = "auto") -> tuple[np.ndarray, np.nd
     return image[: h // 2], image[h - h // 2 :]
 
 
-def _envelope_diff(a: np.ndarray, b: np.ndarray, radius: int, activity: float = 0.0) -> np.ndarray:
+def _envelope_diff(
+    a: np.ndarray, b: np.ndarray, radius: int, activity: float = 0.0, learn: np.ndarray | None = None
+) -> np.ndarray:
     """How far each pixel of ``a`` lies outside the local range of ``b`` (and vice versa), per channel.
 
     A residual misregistration of up to ``radius`` pixels moves an edge within the neighbourhood's
     min/max, so it costs nothing; a real change puts values outside that range in at least one direction.
+
+    Compression and resampling errors grow with local contrast, so a share of it is forgiven:
+    ``activity``, or, when ``learn`` (a mask of where A and B agree) is given, the share this pair's own
+    errors take there (at least ``activity``/4: a lossless pair forgives almost nothing, and so keeps
+    changes of a few pixels; a heavily compressed one forgives its ringing).
     """
     if radius <= 0:
         return cv2.absdiff(a, b)
@@ -267,10 +274,27 @@ def _envelope_diff(a: np.ndarray, b: np.ndarray, radius: int, activity: float = 
     d2 = cv2.max(cv2.subtract(amin, b), cv2.subtract(b, amax))
     d = cv2.max(d1, d2)
     if activity > 0:
-        # Compression and resampling errors grow with local contrast: forgive a share of it.
         contrast = cv2.max(cv2.subtract(amax, amin), cv2.subtract(bmax, bmin))
+        if learn is not None:
+            activity = _learnt_activity(d, contrast, learn, activity)
         d = cv2.subtract(d, cv2.convertScaleAbs(contrast, alpha=activity))
     return d
+
+
+def _learnt_activity(d: np.ndarray, contrast: np.ndarray, learn: np.ndarray, default: float) -> float:
+    """The share of local contrast that this pair's errors reach where A and B agree (99th percentile)."""
+    step = 2 if d.size > 200_000 else 1
+    dd, cc = d[::step, ::step], contrast[::step, ::step]
+    lm = learn if learn.shape[:2] == d.shape[:2] else cv2.resize(learn, (d.shape[1], d.shape[0]), interpolation=cv2.INTER_NEAREST)
+    lm = lm[::step, ::step]
+    if dd.ndim == 3:
+        lm = np.repeat(lm[..., None], dd.shape[2], axis=2)
+    sel = (cc >= 24) & (lm > 0)
+    n = int(np.count_nonzero(sel))
+    if n < 200:
+        return default
+    ratio = dd[sel].astype(np.float32) / cc[sel].astype(np.float32)
+    return float(np.clip(np.percentile(ratio, 99.0) * 1.1, default / 4.0, 0.6))
 
 
 def _load_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +369,9 @@ def _global_ssim(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     return float(m[inner].mean()) if inner.any() else float(m.mean())
 
 
-def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndarray:
+def _difference(
+    ya: np.ndarray, yb: np.ndarray, opts: CompareOptions, learn: np.ndarray | None = None
+) -> np.ndarray:
     """The change map of two aligned, tone-matched YCrCb images.
 
     Luma is compared at full working resolution, tolerating residual misregistration and forgiving
@@ -356,21 +382,24 @@ def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndar
         fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
         return np.clip((1.0 - ssim_map(fa, fb)) * 127.5, 0, 255).astype(np.uint8)
     # Chroma on the other core meanwhile (OpenCV releases the GIL).
-    chroma = POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5)
+    chroma = POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5, learn)
     fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
-    out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
+    out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25, learn=learn)
     h, w = out.shape
     return cv2.max(out, cv2.resize(chroma.result(), (w, h), interpolation=cv2.INTER_LINEAR))
 
 
-def _chroma_difference(ya: np.ndarray, yb: np.ndarray, sigma: float) -> np.ndarray:
+def _chroma_difference(
+    ya: np.ndarray, yb: np.ndarray, sigma: float, learn: np.ndarray | None = None
+) -> np.ndarray:
     """The chroma change map at half resolution (as JPEG stores chroma), blurred by ``sigma``.
 
     The three channels go through together (OpenCV filters interleaved channels in one pass); luma's
     share of that is thrown away, which still costs less than splitting the channels out first.
     """
     half = _envelope_diff(
-        gaussian_blur(resize_to(ya, 0.5), sigma), gaussian_blur(resize_to(yb, 0.5), sigma), 1, activity=0.25
+        gaussian_blur(resize_to(ya, 0.5), sigma), gaussian_blur(resize_to(yb, 0.5), sigma), 1, activity=0.25,
+        learn=learn,
     )
     _, cr, cb = cv2.split(half)
     return cv2.max(cr, cb)
@@ -638,6 +667,7 @@ def _compare_images(
 
     alignment, agreed = choose_alignment(ga, gb, opts.align)
     wb, valid = warp_to(wb, alignment, work_size)
+    _shave_shift_border(valid, alignment)
     if alignment.warped and scale != 1.0:
         # Report the fit in full-resolution pixels: B's pixels -> A's pixels.
         s_mat = np.diag([scale, scale, 1.0])
@@ -667,7 +697,7 @@ def _compare_images(
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
     # The global scores need nothing from the region search: compute them on the other core meanwhile.
     scores = POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
-    diff = _difference(ya, yb, opts)
+    diff = _difference(ya, yb, opts, floor_valid if floor_valid is not valid else None)
     diff[valid == 0] = 0
 
     threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, floor_valid)
@@ -731,6 +761,21 @@ def _compare_images(
         valid=valid,
         scale=scale,
     )
+
+
+def _shave_shift_border(valid: np.ndarray, alignment: Alignment) -> None:
+    """Leave out a frame as wide as a small shift along the picture's border.
+
+    A picture shifted by a pixel or two gets its new border strip from somewhere (padding, a mirrored
+    edge, a wider sensor crop): a strip that no comparison can call a change.
+    """
+    if not alignment.warped or alignment.mirrored:
+        return
+    move = max(abs(alignment.shift[0]), abs(alignment.shift[1]))
+    if move > 4.0:
+        return
+    n = int(np.ceil(move)) + 1
+    valid[:n], valid[-n:], valid[:, :n], valid[:, -n:] = 0, 0, 0, 0
 
 
 def _different(
