@@ -697,7 +697,8 @@ def _compare_images(
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
     # The global scores need nothing from the region search: compute them on the other core meanwhile.
     scores = POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
-    diff = _difference(ya, yb, opts, floor_valid if floor_valid is not valid else None)
+    learn = floor_valid if floor_valid is not valid else None
+    diff = _difference(ya, yb, opts, learn)
     diff[valid == 0] = 0
 
     threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, floor_valid)
@@ -710,11 +711,14 @@ def _compare_images(
         # compared (a shift of tone too faint for any single pixel).
         coarse = cv2.max(
             resize_to(diff, 0.25, fast=True),
-            _channel_max(_envelope_diff(ca, cb, 1, activity=0.25)),
+            _channel_max(_envelope_diff(ca, cb, 1, activity=0.25, learn=learn)),
         )
-        cvalid = cv2.resize(floor_valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
+        csize = (coarse.shape[1], coarse.shape[0])
+        cvalid = cv2.resize(floor_valid, csize, interpolation=cv2.INTER_NEAREST)
         cthr = auto_threshold(coarse, cvalid, minimum=3.0)
-        cmask = _seeded(coarse, cthr)
+        # A coarse pixel next to the uncovered area mixes it in: only wholly covered ones count.
+        inside = cv2.erode(cv2.resize(valid, csize, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
+        cmask = cv2.min(_seeded(coarse, cthr), inside)
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.max(mask, cmask)
     mask[valid == 0] = 0
