@@ -37,12 +37,15 @@ class Agreement:
         blocks: Informative blocks counted (textured in A or B, and covered by both).
         structure: Correlation of the block means over the whole overlap (the picture's layout).
         mask: Low-resolution map of the blocks that agree (255), at ``LOW_SIDE`` scale, or ``None``.
+        thin: Too few textured blocks to count: ``explained`` comes from the layout of the block means
+            alone, weak evidence that a better-supported fit should override.
     """
 
     explained: float
     blocks: int
     structure: float
     mask: np.ndarray | None = None
+    thin: bool = False
 
     @property
     def score(self) -> float:
@@ -104,7 +107,7 @@ def block_agreement(a: np.ndarray, b: np.ndarray, cover: np.ndarray) -> Agreemen
     bh, bw = h // n, w // n
     if bh < 2 or bw < 2:
         same = bool(np.array_equal(a, b))
-        return Agreement(1.0 if same else 0.0, 0, 1.0 if same else 0.0, None)
+        return Agreement(1.0 if same else 0.0, 0, 1.0 if same else 0.0, None, thin=True)
     crop = (slice(0, bh * n), slice(0, bw * n))
     fa = a[crop].astype(np.float32).reshape(bh, n, bw, n)
     fb = b[crop].astype(np.float32).reshape(bh, n, bw, n)
@@ -120,7 +123,8 @@ def block_agreement(a: np.ndarray, b: np.ndarray, cover: np.ndarray) -> Agreemen
     agree = textured & (ncc >= AGREE_NCC)
     count = int(textured.sum())
     structure = _correlation(ma[cov_ok], mb[cov_ok])
-    if count < max(4, 0.05 * cov_ok.sum()):
+    thin = count < max(4, 0.05 * cov_ok.sum())
+    if thin:
         # Almost nothing textured (flat graphics, fog): the layout of the block means must tell.
         explained = 1.0 if structure >= 0.9 or _flat_match(ma[cov_ok], mb[cov_ok]) else max(0.0, structure)
         mask_blocks = cov_ok
@@ -130,7 +134,7 @@ def block_agreement(a: np.ndarray, b: np.ndarray, cover: np.ndarray) -> Agreemen
         mask_blocks = agree | (cov_ok & ~textured)
     mask = np.zeros((h, w), np.uint8)
     mask[crop] = np.repeat(np.repeat(mask_blocks.astype(np.uint8) * 255, n, axis=0), n, axis=1)
-    return Agreement(float(explained), count, structure, mask)
+    return Agreement(float(explained), count, structure, mask, thin=thin)
 
 
 def _correlation(x: np.ndarray, y: np.ndarray) -> float:

@@ -68,18 +68,30 @@ class Alignment:
 _LOCAL = threading.local()
 
 
-def _features(gray: np.ndarray, n: int) -> tuple[list, np.ndarray | None]:
+def _features(gray: np.ndarray, n: int, levels: int = 3) -> tuple[list, np.ndarray | None]:
     # ORB objects are not thread-safe: one per thread. Three pyramid levels suffice because both images
     # are brought to the same size first; hand-held shots differ in scale by a few percent only.
     orb = getattr(_LOCAL, "orb", None)
-    if orb is None or orb.getMaxFeatures() != n:
-        orb = _LOCAL.orb = cv2.ORB_create(nfeatures=n, fastThreshold=10, nlevels=3)
+    if orb is None or orb.getMaxFeatures() != n or orb.getNLevels() != levels:
+        orb = _LOCAL.orb = cv2.ORB_create(nfeatures=n, fastThreshold=10, nlevels=levels)
     # Equalised contrast finds corners in dark or flat photos too (night shots, microscopy, stars).
     return orb.detectAndCompute(cv2.equalizeHist(gray), None)
 
 
+def _inverse(h: np.ndarray | None) -> np.ndarray | None:
+    """The inverse of a homography, or None when it is degenerate (a fit on nearly collinear points)."""
+    if h is None or not np.all(np.isfinite(h)):
+        return None
+    try:
+        inv = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return None
+    return inv if np.all(np.isfinite(inv)) and abs(float(np.linalg.det(h[:2, :2]))) > 1e-9 else None
+
+
 def estimate_alignment(
-    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500, force: bool = False
+    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500, force: bool = False,
+    levels: int = 3,
 ) -> Alignment:
     """Estimate the homography that maps B onto A.
 
@@ -89,6 +101,8 @@ def estimate_alignment(
         max_side: Features are found on copies at most this large (the fit is scaled back).
         features: How many ORB features to look for in each image.
         force: Return the fit even when it is within a third of a pixel of the identity.
+        levels: ORB pyramid levels (3 covers the few percent of scale of a hand-held re-take; more find
+            heavy crops and rescales).
 
     Returns:
         The :class:`Alignment`; ``method`` is ``none`` when the images already line up (or no reliable
@@ -100,8 +114,8 @@ def estimate_alignment(
     # The copies' true factors (sizes are whole pixels).
     sa, sb = small_a.shape[1] / gray_a.shape[1], small_b.shape[1] / gray_b.shape[1]
     # OpenCV releases the GIL: find both images' features at once.
-    fut = POOL.submit(_features, small_b, features)
-    ka, da = _features(small_a, features)
+    fut = POOL.submit(_features, small_b, features, levels)
+    ka, da = _features(small_a, features, levels)
     kb, db = fut.result()
     if da is None or db is None or len(ka) < 8 or len(kb) < 8:
         return Alignment(method="none")
@@ -117,11 +131,16 @@ def estimate_alignment(
         return Alignment(method="none", matches=len(good))
     inliers = int(inl.sum())
     mask = inl.ravel().astype(bool)
+    if _inverse(h) is None:
+        return Alignment(method="none", matches=len(good))
     h = _refine(gray_a, gray_b, h, pa[mask], pb[mask], 2.0 / min(sa, sb))
+    inv = _inverse(h / h[2, 2]) if h[2, 2] != 0 else None
+    if inv is None:
+        return Alignment(method="none", matches=len(good))
     h = h / h[2, 2]
     ha, wa = gray_a.shape
     corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
-    moved = cv2.perspectiveTransform(corners, np.linalg.inv(h)).reshape(-1, 2) - corners.reshape(-1, 2)
+    moved = cv2.perspectiveTransform(corners, inv).reshape(-1, 2) - corners.reshape(-1, 2)
     a = h[:2, :2]
     scale = float(np.sqrt(abs(np.linalg.det(a))))
     rotation = float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
@@ -165,11 +184,11 @@ def _refine(
         The refined homography, or the least-squares fit of the inliers when tracking fails.
     """
     fallback, _ = cv2.findHomography(pb, pa, 0)
-    fallback = h if fallback is None else fallback
+    fallback = h if _inverse(fallback) is None else fallback
     if len(pa) > keep:
         idx = np.linspace(0, len(pa) - 1, keep).astype(int)
         pa, pb = pa[idx], pb[idx]
-    guess = cv2.perspectiveTransform(pa.reshape(-1, 1, 2), np.linalg.inv(h)).astype(np.float32)
+    guess = cv2.perspectiveTransform(pa.reshape(-1, 1, 2), _inverse(h)).astype(np.float32)
     if gray_a.shape != gray_b.shape:
         # The tracker wants two images of one size: pad both to the larger extent (coordinates unchanged).
         hh, ww = max(gray_a.shape[0], gray_b.shape[0]), max(gray_a.shape[1], gray_b.shape[1])
@@ -197,12 +216,13 @@ def _refine(
         return fallback
     sel = inl.ravel().astype(bool)
     h3, _ = cv2.findHomography(src[sel], dst[sel], 0)
-    refined = h3 if h3 is not None else h2
+    refined = h3 if _inverse(h3) is not None else h2
+    inv_refined, inv_fallback = _inverse(refined), _inverse(fallback)
+    if inv_refined is None or inv_fallback is None:
+        return fallback
     ha, wa = gray_a.shape[:2]
     corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
-    move = cv2.perspectiveTransform(corners, np.linalg.inv(refined)) - cv2.perspectiveTransform(
-        corners, np.linalg.inv(fallback)
-    )
+    move = cv2.perspectiveTransform(corners, inv_refined) - cv2.perspectiveTransform(corners, inv_fallback)
     return refined if float(np.abs(move).max()) <= max_move else fallback
 
 
@@ -265,6 +285,11 @@ PREFER_IDENTITY = 0.03
 SMALL_MOVE = 4.0
 # Below this share explained, the plain and fitted B are both unrelated to A: try B's mirror image.
 TRY_MIRROR_BELOW = 0.6
+# Below this share, B's seven other dihedral forms (cheap: no features) are also judged: a nearly
+# symmetric picture's mirror image explains most of it, but not all.
+TRY_FORMS_BELOW = 0.95
+# The side of the copies a crop is searched on first (template matching), before it is pinned down.
+CROP_SEARCH_SIDE = 320
 
 
 def _largest_move(m: np.ndarray, plain: np.ndarray, size_a: tuple[int, int]) -> float:
@@ -368,6 +393,11 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
         else:
             plain = Alignment(method="crop")  # the common top-left area
             plain_agr = agreement(gray_a, gray_b, None)
+            # Or the whole of B stretched onto A (a picture squeezed to another aspect ratio).
+            stretch = np.diag([size_a[1] / size_b[1], size_a[0] / size_b[0], 1.0])
+            stretch_agr = agreement(gray_a, gray_b, stretch)
+            if _better(stretch_agr, plain_agr, 0.0):
+                plain, plain_agr = _with_fit(Alignment(), stretch, size_a), stretch_agr
     best, best_agr = plain, plain_agr
     fit = estimate_alignment(gray_a, gray_b)
     plain_m = plain.matrix if plain.method != "crop" else None
@@ -396,13 +426,126 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
             and fine_match(gray_a, gray_b, fit.matrix) > fine_match(gray_a, gray_b, best.matrix if best.warped or best.method == "none" else np.eye(3))
         ):
             best, best_agr = fit, fit_agr
-    if best_agr.explained < TRY_MIRROR_BELOW:
-        flip = np.array([[-1.0, 0.0, size_b[1] - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-        mfit = estimate_alignment(gray_a, cv2.flip(gray_b, 1), force=True)
-        if mfit.warped:
-            m = mfit.matrix @ flip
-            m_agr = agreement(gray_a, gray_b, m)
-            if m_agr.score > best_agr.score + PREFER_IDENTITY:
-                best = _with_fit(Alignment(inliers=mfit.inliers, matches=mfit.matches, mirrored=True), m, size_a)
-                best_agr = m_agr
+    if best_agr.explained < TRY_FORMS_BELOW or best_agr.thin or best.method == "crop":
+        best, best_agr = _other_forms(gray_a, gray_b, best, best_agr)
+    return best, best_agr
+
+
+def _better(new: Agreement, old: Agreement, margin: float = PREFER_IDENTITY) -> bool:
+    """Whether ``new`` explains A clearly better than ``old``.
+
+    A fit judged on a few textured blocks only (``thin``: the overlap is nearly flat) is weak evidence:
+    any fit that explains most of a textured overlap beats it.
+    """
+    if old.thin and not new.thin:
+        return new.explained >= TRY_MIRROR_BELOW
+    if new.thin and not old.thin:
+        return False
+    return new.score > old.score + margin
+
+
+def _crop_match(gray_a: np.ndarray, gray_b: np.ndarray, mirror: bool) -> np.ndarray | None:
+    """Where the smaller picture lies inside the larger one at the same scale (a crop), as B -> A.
+
+    Template matching (normalised correlation, blind to exposure and contrast) on copies whose longest
+    side is ``CROP_SEARCH_SIDE`` finds the place; a second match at full working resolution, in a window
+    of a few pixels around it, pins it to the pixel.
+
+    Returns:
+        The translation (after the mirroring when ``mirror``) from B's pixels to A's, or ``None`` when
+        neither picture fits inside the other or the match is weak.
+    """
+    b = cv2.flip(gray_b, 1) if mirror else gray_b
+    (ha, wa), (hb, wb) = gray_a.shape[:2], b.shape[:2]
+    if hb <= ha and wb <= wa:
+        big, small, sign = gray_a, b, 1.0
+    elif hb >= ha and wb >= wa:
+        big, small, sign = b, gray_a, -1.0
+    else:
+        return None
+    if big.shape == small.shape:
+        return None
+    s = min(1.0, CROP_SEARCH_SIDE / max(big.shape))
+    lo_big = resize_to(big, s, fast=True)
+    lo_small = resize_to(small, s, fast=True)
+    if min(lo_small.shape) < 16 or lo_small.shape[0] > lo_big.shape[0] or lo_small.shape[1] > lo_big.shape[1]:
+        return None
+    res = cv2.matchTemplate(lo_big, lo_small, cv2.TM_CCOEFF_NORMED)
+    _, peak, _, (x, y) = cv2.minMaxLoc(res)
+    if not np.isfinite(peak) or peak < 0.5:
+        return None
+    # Pin it down at full resolution in a window a few low-resolution pixels around the coarse place.
+    r = int(np.ceil(2.0 / s)) + 1
+    x0, y0 = max(0, int(round(x / s)) - r), max(0, int(round(y / s)) - r)
+    x1 = min(big.shape[1], int(round(x / s)) + r + small.shape[1])
+    y1 = min(big.shape[0], int(round(y / s)) + r + small.shape[0])
+    if x1 - x0 >= small.shape[1] and y1 - y0 >= small.shape[0]:
+        fine = cv2.matchTemplate(big[y0:y1, x0:x1], small, cv2.TM_CCOEFF_NORMED)
+        _, _, _, (fx, fy) = cv2.minMaxLoc(fine)
+        ox, oy = float(x0 + fx), float(y0 + fy)
+    else:
+        ox, oy = x / s, y / s
+    m = np.array([[1.0, 0.0, sign * ox], [0.0, 1.0, sign * oy], [0.0, 0.0, 1.0]])
+    if mirror:
+        m = m @ np.array([[-1.0, 0.0, wb - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return m
+
+
+def _dihedral(w: int, h: int, quarter_turns: int, mirror: bool) -> tuple[np.ndarray, int, int]:
+    """The matrix taking B's pixels to those of B mirrored and turned, with the turned picture's size."""
+    m = np.eye(3)
+    if mirror:
+        m = np.array([[-1.0, 0.0, w - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    for _ in range(quarter_turns % 4):  # np.rot90: (x, y) -> (y, w - 1 - x), counter-clockwise
+        m = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]]) @ m
+        w, h = h, w
+    return m, w, h
+
+
+def _other_forms(
+    gray_a: np.ndarray, gray_b: np.ndarray, best: Alignment, best_agr: Agreement
+) -> tuple[Alignment, Agreement]:
+    """When B explains little of A: try B mirrored, turned by quarter turns, and a finer feature search.
+
+    Features are not mirror invariant, and a picture with few corners (a gradient, a logo) gives no fit
+    at all: its seven other dihedral forms, rescaled onto A, are judged directly. A fit of B's mirror
+    image catches mirrored crops; a search with more features and pyramid levels catches heavy crops
+    and rescales that the quick search missed.
+    """
+    size_a, size_b = gray_a.shape[:2], gray_b.shape[:2]
+    hb, wb = size_b
+
+    def consider(al: Alignment, m: np.ndarray) -> None:
+        nonlocal best, best_agr
+        agr = agreement(gray_a, gray_b, m)
+        if _better(agr, best_agr):
+            best, best_agr = _with_fit(al, m, size_a), agr
+
+    def settled() -> bool:
+        return best_agr.explained >= TRY_MIRROR_BELOW and not best_agr.thin and best.method != "crop"
+
+    for mirror in (False, True):
+        for turns in range(4):
+            if not mirror and turns == 0:
+                continue
+            d, w2, h2 = _dihedral(wb, hb, turns, mirror)
+            s = _resized(size_a, (h2, w2))
+            if s is not None:
+                consider(Alignment(mirrored=mirror), s @ d)
+    if settled():
+        return best, best_agr
+    for mirror in (False, True):
+        m = _crop_match(gray_a, gray_b, mirror)
+        if m is not None:
+            consider(Alignment(mirrored=mirror), m)
+    if settled():
+        return best, best_agr
+    flip, _, _ = _dihedral(wb, hb, 0, True)
+    for mirror in (True, False):
+        b = cv2.flip(gray_b, 1) if mirror else gray_b
+        fit = estimate_alignment(gray_a, b, force=True, features=1500 if not mirror else 500, levels=6 if not mirror else 3)
+        if fit.warped:
+            consider(Alignment(inliers=fit.inliers, matches=fit.matches, mirrored=mirror), fit.matrix @ flip if mirror else fit.matrix)
+        if settled():
+            break
     return best, best_agr

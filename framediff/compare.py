@@ -23,7 +23,7 @@ from .align import Alignment, choose_alignment, warp_to
 from .errors import FramediffError, InputError, OptionError
 from .measure import phash, ssim_map
 from .options import choice, number
-from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
+from .prepare import analysis_scale, flatten_alpha_like, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import _apply_orientation, _jpeg_is_complete, decode_image, load_image
@@ -201,7 +201,7 @@ class Comparison:
         if self.relation == "identical":
             what = "identical"
         elif self.relation == "same":
-            what = "same (no changed region)"
+            what = "same"
         elif self.relation == "different":
             what = f"different pictures ({100 * (1 - self.explained):.0f}% of the structure unexplained)"
         else:
@@ -433,6 +433,7 @@ def compare(
     """
     opts = _merged_options(options, kwargs)
     img_a, img_b, fast, reduced = _read_inputs(a, b, opts)
+    img_a, img_b = flatten_alpha_like(img_a, img_b), flatten_alpha_like(img_b, img_a)
     return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes, reduced)
 
 

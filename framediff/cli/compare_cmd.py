@@ -11,7 +11,7 @@ import click
 import cv2
 import numpy as np
 
-from ..compare import CompareOptions, Comparison, compare, compare_pairs
+from ..compare import RELATIONS, CompareOptions, Comparison, compare, compare_pairs
 from ..errors import FramediffError, InputError, OutputError
 from ..paths import check_outputs, make_folder
 from ..render import draw_regions, heatmap, side_by_side, write_image
@@ -302,6 +302,7 @@ def compare_folders(
     check_outputs(planned + _outputs(output, mask_out, heatmap_out), read)
     results = compare_pairs(((os.path.join(a, n), os.path.join(b, n)) for n in names), ignore=ignore, ignore_boxes=ignore_box, options=opts)  # fmt: skip
     records, different, failed = [], 0, 0
+    relations: dict[str, int] = {}
     for name, result in zip(names, results, strict=True):
         if isinstance(result, FramediffError):
             failed += 1
@@ -310,6 +311,7 @@ def compare_folders(
                 click.echo(f"{name}: error: {result}")
             continue
         different += not result.identical
+        relations[result.relation] = relations.get(result.relation, 0) + 1
         if not result.identical:
             outs = [os.path.join(d, out_names[name]) if d else None for d in (output, mask_out, heatmap_out)]
             for path in outs:
@@ -329,8 +331,9 @@ def compare_folders(
             click.echo(f"{n}: only in {a}")
         for n in only_b:
             click.echo(f"{n}: only in {b}")
+        counts = [f"{relations[r]} {r}" for r in RELATIONS if relations.get(r)]
         click.echo(
-            f"{len(names)} pairs: {len(names) - different - failed} same, {different} different"
+            f"{len(names)} pair{'s' if len(names) != 1 else ''}: " + (", ".join(counts) or "none compared")
             + (f", {failed} failed" if failed else "")
             + (f"; {len(only_a) + len(only_b)} without a partner" if only_a or only_b else "")
         )
