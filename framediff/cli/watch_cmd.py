@@ -21,12 +21,14 @@ from ..watch import (
     Event,
     FrameResult,
     JsonLines,
+    MqttPublisher,
     SnapshotWriter,
     Watcher,
     WatchOptions,
     WebhookPoster,
     parse_zone,
 )
+from ..watch.mqtt import MqttTarget, require_paho
 from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
 from ..watch.watcher import is_live_spec, stderr_log
@@ -96,6 +98,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     metavar="URL",
     multiple=True,
     help="POST each event as JSON to URL (repeatable); a slow or down server never stalls the watch.",
+)
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    metavar="URL",
+    help="Publish events to an MQTT broker, mqtt://[user:pass@]host[:port]/PREFIX: each event on "
+    "PREFIX/events, the state (retained) on PREFIX/state.",
 )
 @click.option("--ignore", "ignore_path", metavar="MASK", help="Picture, white = ignore (a screen, a tree).")
 @click.option(
@@ -190,6 +199,7 @@ def watch_command(
     snapshots: str | None,
     exec_cmd: str | None,
     webhooks: tuple[str, ...],
+    mqtt_url: str | None,
     record_path: str | None,
     clips_dir: str | None,
     pre: str | None,
@@ -272,6 +282,9 @@ def watch_command(
     _check_outputs(source, record_path, clips_dir, events_path, regions_path)
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
+    if mqtt_url is not None:
+        MqttTarget.parse(mqtt_url)
+        require_paho()
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
     watcher.full_decode = bool(record_path or clips_dir or snapshots)
     live = is_live_spec(source)
@@ -327,6 +340,10 @@ def watch_command(
             watcher.on_event(lambda event, frame: runner.run(event.to_dict()))
         for hook in hooks:
             watcher.on_event(lambda event, frame, hook=hook: hook.post(event.to_dict()))
+        if mqtt_url is not None:
+            mqtt = MqttPublisher(mqtt_url)
+            sinks.append(mqtt)
+            mqtt.attach(watcher)
         if regions is not None:
             watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
         if recorder is not None:
