@@ -31,7 +31,7 @@ from framediff.watch import MqttPublisher
 from framediff.watch.mqtt import MqttTarget
 
 from .conftest import write_video
-from .test_watch import FPS, _Server, clip, events_of, scene
+from .test_watch import FPS, DroppingStream, clip, events_of, scene
 
 CAMERA = str(Path(__file__).resolve().parent.parent / "samples" / "camera.mp4")
 MOSQUITTO = shutil.which("mosquitto") or next(
@@ -262,7 +262,7 @@ def test_state_follows_a_stream_that_drops(broker: Broker, tmp_path: Path, capsy
     sub = Subscriber(broker.port, "cam")
     ev = tmp_path / "ev.jsonl"
     url = f"mqtt://127.0.0.1:{broker.port}/cam"
-    with _Server(ts.read_bytes(), cut=0.45) as server:
+    with DroppingStream(ts.read_bytes(), cut=0.45) as server:
         args = [server.url, "--events", str(ev), "--reconnect-timeout", "1.5", "--mqtt", url]
         code, _, err = run_cli(args, capsys)
     # The stream is served twice, then never again: watch gives up (exit 2), and still says offline.
