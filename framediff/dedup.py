@@ -45,6 +45,7 @@ import numpy as np
 
 from .errors import InputError, OptionError, OutputError
 from .options import choice, number
+from .paths import check_outputs
 from .prepare import to_bgr8, to_gray
 from .sources import Frame, Prefetch, luma_plane, usable_cores
 from .text import plural
@@ -642,6 +643,15 @@ class DedupInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+def _common_folder(paths: list[Path]) -> Path | None:
+    """The folder a glob's files are named relative to in the output folder (``G1/x.png`` and
+    ``G2/x.png`` both stay); ``None`` when they all lie in one folder (bare names, as for a folder)."""
+    parents = {os.path.abspath(p.parent) for p in paths}
+    if len(parents) < 2:
+        return None
+    return Path(os.path.commonpath([os.path.abspath(p) for p in paths])).resolve()
+
+
 def dedup_video(
     input: str | os.PathLike,
     output: str | os.PathLike | None = None,
@@ -687,7 +697,7 @@ def dedup_video(
         OptionError: when an option is out of range.
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
-    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_output
+    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_folder
     from .gop_decode import GopDecoder, suits
     from .sources import ImageListSource, VideoSource, open_source
 
@@ -702,11 +712,9 @@ def dedup_video(
         from .dedup_plot import check_plot_path
 
         check_plot_path(plot)
-    for extra, option in ((report, "--report"), (plot, "--plot")):
+    for extra, option in ((out_path, "-o"), (report, "--report"), (plot, "--plot")):
         if extra is not None:
-            check_output(in_path, Path(os.fspath(extra)), option)
-    if out_path is not None:
-        check_output(in_path, out_path)
+            check_folder(Path(os.fspath(extra)), option)
 
     result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
     data: Any = None  # the per-frame series, kept only for a plot
@@ -716,6 +724,19 @@ def dedup_video(
         data = PlotData()
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
+        # Every output against every file read (a folder's images too) and against each other, before
+        # anything is opened for writing.
+        read = [("INPUT", in_path)] + [("INPUT", p) for p in (src.paths if folder else [])]
+        check_outputs([("-o", out_path), ("--report", report), ("--plot", plot)], read)
+        if folder and out_path is not None:
+            for extra, name in ((report, "--report"), (plot, "--plot")):
+                if extra is not None and Path(os.path.realpath(extra)).is_relative_to(
+                    os.path.realpath(out_path)
+                ):
+                    raise OutputError(
+                        f"{name} {extra} is inside the output folder {out_path}",
+                        "the folder receives the kept images only: write it elsewhere",
+                    )
         result.images = folder
         if data is not None:
             data.images = folder
@@ -745,7 +766,7 @@ def dedup_video(
                 # A real run decodes once, fully, and encodes the very frames it analysed, on a
                 # thread of its own so the encoder never waits for the analysis.
                 writer = (
-                    FolderWriter(out_path)
+                    FolderWriter(out_path, _common_folder(src.paths))
                     if folder
                     else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                 )
@@ -802,6 +823,10 @@ def dedup_video(
                 result.interrupted = True
             if progress is not None and not result.interrupted:
                 progress(result.frames)
+            if not result.frames and not result.interrupted:
+                # Nothing to write: an error, not an empty video or folder.
+                why = f" ({len(src.warnings)} refused, the first: {src.warnings[0]})" if src.warnings else ""
+                raise InputError(f"no frame of {in_path} could be read{why}", "check the input")
             result.duration = (last_time + step) if result.frames else 0.0
             result.threshold = dd.threshold
             result.warnings.extend(src.warnings)

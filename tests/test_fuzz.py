@@ -98,7 +98,9 @@ def png_mangled(data: bytes, rng: np.random.Generator) -> bytes:
     chunks = png_chunks(data)
     ihdr = chunks[0][0]
     # The declared size most often: it decides how much memory a decoder allocates before reading data.
-    how = rng.choice(["size", "format", "length", "type", "zlib", "signature"], p=[0.3, 0.2, 0.15, 0.1, 0.15, 0.1])
+    how = rng.choice(
+        ["size", "format", "length", "type", "zlib", "signature"], p=[0.3, 0.2, 0.15, 0.1, 0.15, 0.1]
+    )
     if how == "size":
         width, height = struct.unpack(">II", data[ihdr + 8 : ihdr + 16])
         sizes = [0, 1, 3, 30000, 60000, 65535, 1 << 20, 0x7FFFFFFF, 0xFFFFFFFF]
@@ -146,7 +148,9 @@ def jpeg_mangled(data: bytes, rng: np.random.Generator) -> bytes:
     buf = bytearray(data)
     segments = jpeg_segments(data)
     sof = next(s for s in segments if 0xC0 <= s[1] <= 0xCF and s[1] not in (0xC4, 0xC8, 0xCC))
-    how = rng.choice(["size", "components", "length", "marker", "contents", "drop"], p=[0.3, 0.15, 0.15, 0.15, 0.15, 0.1])
+    how = rng.choice(
+        ["size", "components", "length", "marker", "contents", "drop"], p=[0.3, 0.15, 0.15, 0.15, 0.15, 0.1]
+    )
     if how == "size":
         sizes = [0, 1, 3, 16, 30000, 65500, 65535]
         field = sof[0] + 5 + 2 * int(rng.integers(0, 2))  # height, width
@@ -161,7 +165,9 @@ def jpeg_mangled(data: bytes, rng: np.random.Generator) -> bytes:
         buf[pos + 2 : pos + 4] = struct.pack(">H", value & 0xFFFF)
     elif how == "marker":
         pos = segments[int(rng.integers(0, len(segments)))][0]
-        buf[pos + 1] = int(rng.choice([0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC9, 0xCF, 0xD8, 0xD9, 0xDA, 0xDB, 0xDD, 0xE1]))
+        buf[pos + 1] = int(
+            rng.choice([0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC9, 0xCF, 0xD8, 0xD9, 0xDA, 0xDB, 0xDD, 0xE1])
+        )
     elif how == "contents":
         pos, _, length = segments[int(rng.integers(0, len(segments)))]
         for _ in range(int(rng.integers(1, 12))):
@@ -211,7 +217,9 @@ def mp4_mangled(data: bytes, rng: np.random.Generator) -> bytes:
         boxes_of = by_kind[kinds[int(rng.integers(0, len(kinds)))]]
         pos, size, _ = boxes_of[int(rng.integers(0, len(boxes_of)))]
         # The entry count (right after version and flags), or any 32-bit field of the table.
-        field = pos + 12 if rng.random() < 0.5 else pos + 12 + 4 * int(rng.integers(0, max(1, (size - 12) // 4)))
+        field = (
+            pos + 12 if rng.random() < 0.5 else pos + 12 + 4 * int(rng.integers(0, max(1, (size - 12) // 4)))
+        )
         _put32(buf, field, _edge32(rng, 1000))
     elif how == "timing":
         kinds = [k for k in (b"mvhd", b"tkhd", b"mdhd", b"elst") if k in by_kind]
@@ -306,9 +314,7 @@ def run_in_child(runs: list[list[str]], tmp: Path, timeout: float) -> dict:
         where = progress.read_text() if progress.exists() else "?"
         pytest.fail(f"the child died (status {proc.returncode}) on {where}:\n{proc.stderr[-3000:]}")
     report = json.loads(results.read_text())
-    bad = [
-        r for r in report["runs"] if r["code"] not in (0, 1, 2) or "Traceback" in r["stderr"]
-    ]
+    bad = [r for r in report["runs"] if r["code"] not in (0, 1, 2) or "Traceback" in r["stderr"]]
     assert not bad, f"{len(bad)} of {len(runs)} runs crashed, first:\n" + json.dumps(bad[:3], indent=1)
     assert report["peak_bytes"] < MEMORY_LIMIT, f"peak memory {report['peak_bytes'] / GB:.2f} GB"
     return report
@@ -419,7 +425,9 @@ def test_fuzz_sample_through_the_real_command(broken: dict[str, list[Path]], tmp
     """A few of the variants through ``python -m framediff`` itself: the real entry point, exit codes
     and stderr, and the child's own peak memory."""
     rng = np.random.default_rng(SEED + 1)
-    picks = [(n, broken[n][int(rng.integers(0, len(broken[n])))]) for n in [*IMAGES, *VIDEOS] for _ in range(2)]
+    picks = [
+        (n, broken[n][int(rng.integers(0, len(broken[n])))]) for n in [*IMAGES, *VIDEOS] for _ in range(2)
+    ]
     args_seen: list[list[str]] = []
     for name, path in picks:
         if name in IMAGES:
@@ -435,7 +443,7 @@ def test_fuzz_sample_through_the_real_command(broken: dict[str, list[Path]], tmp
             "try:\n"
             "    runpy.run_module('framediff', run_name='__main__')\n"
             "finally:\n"
-            "    sys.stderr.write(f\"\\npeak={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}\\n\")\n"
+            '    sys.stderr.write(f"\\npeak={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}\\n")\n'
         )
         proc = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,

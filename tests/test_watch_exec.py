@@ -91,7 +91,16 @@ def test_exec_with_stuck_hooks_is_bounded_and_shuts_down_fast(busy_clip: str, tm
     log = tmp_path / "hooks.log"
     hook = tmp_path / "hook.py"
     hook.write_text(STUCK_HOOK)
-    cmd = [sys.executable, "-m", "framediff", "watch", busy_clip, *BUSY, "--events", str(tmp_path / "ev.jsonl")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "framediff",
+        "watch",
+        busy_clip,
+        *BUSY,
+        "--events",
+        str(tmp_path / "ev.jsonl"),
+    ]
     cmd += ["--exec", f"{sys.executable} {hook} {log}", "--exec-timeout", "1"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     most = 0

@@ -24,13 +24,14 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import OptionError, OutputError
 from ..options import number
+from ..paths import check_folder_writable, disk_error, make_folder
 from ..prepare import to_bgr8
 from ..redact import mask_password
 from ..regions import Region
@@ -59,9 +60,12 @@ class JsonLines:
     """Writes one JSON object a line to a file or to stdout (``-``).
 
     Lines are written straight to the file (not to a temporary name) so that ``tail -f`` and other
-    programs see events as they happen; ``flush_every`` lines are buffered at most. When the reader of a
-    pipe goes away (``--events - | head -1``), nothing more is written and ``on_closed`` is called once,
-    so the caller can end quietly as Unix tools do.
+    programs see events as they happen; ``flush_every`` lines are buffered at most. The file is created
+    (an earlier one truncated) only when the first line is written, or when the run ends well without
+    any: a run that fails before it starts leaves an earlier file as it was and no empty one behind. A
+    line the disk refuses (full) is cut off again, so the file only ever holds whole lines. When the
+    reader of a pipe goes away (``--events - | head -1``), nothing more is written and ``on_closed`` is
+    called once, so the caller can end quietly as Unix tools do.
 
     Args:
         target: A path, or ``-`` for standard output.
@@ -69,7 +73,7 @@ class JsonLines:
         on_closed: Called (once) when the reader has closed the pipe.
 
     Raises:
-        OutputError: when the file cannot be created.
+        OutputError: when the file could not be created (its folder is missing or not writable).
     """
 
     def __init__(
@@ -82,40 +86,99 @@ class JsonLines:
         self.flush_every = max(1, flush_every)
         self.on_closed = on_closed
         self.closed_by_reader = False
-        self._pending = 0
+        self._pending: list[bytes] = []
         self._own = self.target != "-"
+        self._fd: int | None = None
+        self._good = 0  # bytes of whole lines in the file
+        self._failed: OutputError | None = None
+        self._closed = False
+        self._unflushed = 0  # lines on stdout since its last flush
+        self._fh = sys.stdout
         if self._own:
-            try:
-                self._fh: IO[str] = open(self.target, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            except OSError as e:
+            folder = os.path.dirname(os.path.abspath(self.target))
+            if os.path.isdir(self.target):
+                raise OutputError(f"cannot write {self.target}: it is a folder", "give a file name")
+            if not os.path.isdir(folder):
                 raise OutputError(
-                    f"cannot write {self.target}: {e.strerror}", "check the folder exists and is writable"
-                ) from None
-        else:
-            self._fh = sys.stdout
+                    f"cannot write {self.target}: no folder {folder}",
+                    "check the folder exists and is writable",
+                )
+            writable = (
+                os.access(self.target, os.W_OK) if os.path.exists(self.target) else os.access(folder, os.W_OK)
+            )
+            if not writable:
+                raise OutputError(
+                    f"cannot write {self.target}: not writable", "free some space / choose another folder"
+                )
 
     def write(self, record: dict[str, Any]) -> None:
-        """Write one record as a line (nothing once the reader has gone)."""
+        """Write one record as a line (nothing once the reader has gone).
+
+        Raises:
+            OutputError: when the disk refuses it (full, gone read-only); the file keeps its whole lines.
+        """
         if self.closed_by_reader:
             return
-        try:
-            self._fh.write(json.dumps(record, separators=(", ", ": ")) + "\n")
-        except BrokenPipeError:
-            self._reader_gone()
+        line = json.dumps(record, separators=(", ", ": ")) + "\n"
+        if not self._own:
+            try:
+                self._fh.write(line)
+            except BrokenPipeError:
+                self._reader_gone()
+                return
+            self._unflushed += 1
+            if self._unflushed >= self.flush_every:
+                self.flush()
             return
-        self._pending += 1
-        if self._pending >= self.flush_every:
+        if self._failed is not None:
+            raise self._failed
+        self._pending.append(line.encode("utf-8"))
+        if len(self._pending) >= self.flush_every:
             self.flush()
 
+    def _open(self) -> None:
+        try:
+            self._fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as e:
+            self._failed = disk_error(self.target, e)
+            raise self._failed from None
+
     def flush(self) -> None:
-        """Push buffered lines to the file."""
-        self._pending = 0
+        """Push buffered lines to the file (whole lines only: on a refusal the file is cut back).
+
+        Raises:
+            OutputError: when the disk refuses them.
+        """
         if self.closed_by_reader:
             return
+        if not self._own:
+            self._unflushed = 0
+            try:
+                self._fh.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+            return
+        if self._failed is not None:
+            raise self._failed
+        if not self._pending:
+            return
+        if self._fd is None:
+            self._open()
+        assert self._fd is not None
+        data, self._pending = b"".join(self._pending), []
+        view = memoryview(data)
         try:
-            self._fh.flush()
-        except BrokenPipeError:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except BrokenPipeError:  # a FIFO whose reader left
             self._reader_gone()
+            return
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._good)
+            self._failed = disk_error(self.target, e)
+            raise self._failed from None
+        self._good += len(data)
 
     def _reader_gone(self) -> None:
         """The pipe's reader left: stop writing, and tell the caller once."""
@@ -130,12 +193,35 @@ class JsonLines:
         if self.on_closed is not None:
             self.on_closed()
 
-    def close(self) -> None:
-        """Flush and close (stdout is flushed, not closed)."""
-        self.flush()
-        if self._own and not self._fh.closed:
-            with contextlib.suppress(BrokenPipeError):  # a FIFO whose reader left
-                self._fh.close()
+    def close(self, failed: bool = False) -> None:
+        """Flush and close (stdout is flushed, not closed).
+
+        Args:
+            failed: The run failed: a file no line was written to is not created (nor truncated).
+
+        Raises:
+            OutputError: when the disk refuses the last lines.
+        """
+        if self._closed:
+            return
+        if not self._own:
+            self._closed = True
+            self.flush()
+            return
+        try:
+            if (
+                self._failed is None
+                and not self.closed_by_reader
+                and (self._pending or (self._fd is None and not failed))
+            ):
+                if self._fd is None:
+                    self._open()
+                self.flush()
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._closed = True
 
 
 def frame_colour(frame: Any) -> np.ndarray:
@@ -229,12 +315,8 @@ class SnapshotWriter:
     ) -> None:
         self.folder = Path(folder)
         self.zones = zones or {}
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(
-                f"cannot create {self.folder}: {e.strerror}", "give a writable folder"
-            ) from None
+        # Created with the first snapshot (or at a good end): a run that fails first leaves no empty folder.
+        check_folder_writable(self.folder, "snapshots")
 
     def save(self, image: np.ndarray, regions: Sequence[Region], name: str, label: str | None = None) -> str:
         """Write one annotated snapshot.
@@ -252,11 +334,21 @@ class SnapshotWriter:
             OutputError: when the file cannot be written.
         """
         path = self.folder / f"{name}.jpg"
+        make_folder(self.folder)
         write_image(path, draw_regions(image, regions, self.zones, label), quality=90)  # atomic
         return str(path)
 
-    def close(self) -> None:
-        """Nothing to release; present for symmetry with the other sinks."""
+    def close(self, failed: bool = False) -> None:
+        """Create the folder if no snapshot did, unless the run failed.
+
+        Args:
+            failed: The run failed: leave no empty folder behind.
+
+        Raises:
+            OutputError: when the folder cannot be created.
+        """
+        if not failed:
+            make_folder(self.folder)
 
 
 class CommandRunner:

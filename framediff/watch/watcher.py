@@ -504,6 +504,8 @@ class Watcher:
                 if ahead is not None:
                     ahead.close()  # before closing the source: the reader may be inside a decode
                 src.close()
+                for warning in src.warnings:  # a picture of a folder left out, packets skipped
+                    self._warn(warning)
             # A live source dropped (error or end of stream): report it once, then reopen.
             was_lost = True
             lost_since = time.monotonic()
