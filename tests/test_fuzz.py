@@ -153,8 +153,9 @@ def jpeg_mangled(data: bytes, rng: np.random.Generator) -> bytes:
     )
     if how == "size":
         sizes = [0, 1, 3, 16, 30000, 65500, 65535]
-        field = sof[0] + 5 + 2 * int(rng.integers(0, 2))  # height, width
-        buf[field : field + 2] = struct.pack(">H", int(rng.choice(sizes)))
+        fields = [sof[0] + 5, sof[0] + 7]  # height, width: one of them, or both (a bomb: 65535 x 30000)
+        for field in fields if rng.random() < 0.5 else [fields[int(rng.integers(0, 2))]]:
+            buf[field : field + 2] = struct.pack(">H", int(rng.choice(sizes)))
     elif how == "components":
         # Component count, then per component: id, sampling factors, quantisation table.
         field = sof[0] + 9 + int(rng.integers(0, 10))
