@@ -220,7 +220,11 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[in
         "from framediff.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    status = e.code\n"
         "sys.stdout.flush()\n"
-        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, status, file=sys.stderr)\n"
+        # VmHWM: this program's own peak (ru_maxrss would also count the test process it was forked from,
+        # as it is kept across exec).
+        "try:\n    kb = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
+        "except OSError:\n    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print('PEAK', kb // 1024, status, file=sys.stderr)\n"
     )
     p = subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -249,7 +253,7 @@ def test_a_picture_that_declares_a_huge_size_is_refused_from_its_header(
     code, out, err, peak = run_measured(args)
     assert code == 2
     one_error(err, str(path), "32000x32000" if bomb == "real" else "60000x60000", "over the limit of 200 MP")
-    assert peak < 400, f"{peak} MB to refuse a picture"
+    assert peak < 200, f"{peak} MB to refuse a picture"  # ~55 MB measured; decoding it took 3.9 GB
     assert not list(tmp_path.iterdir())
 
 
