@@ -449,6 +449,7 @@ def test_mqtts_checks_the_broker_certificate(tmp_path: Path, capsys, monkeypatch
         ("mqtt://host/cam/#", "cannot hold '#'"),
         ("mqtt://host/cam/+/x", "not a plain topic"),
         ("mqtt://host/a b", "not an mqtt:// or mqtts:// URL"),
+        ("mqtt://user:hunter2 @host/cam", "not an mqtt:// or mqtts:// URL"),
     ],
 )
 def test_bad_urls_are_one_error_line_with_the_password_masked(

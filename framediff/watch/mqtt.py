@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OptionError
+from ..redact import mask_password
 
 if TYPE_CHECKING:
     from ..sources import Frame
@@ -59,11 +60,6 @@ def require_paho() -> Any:
     except ImportError:
         raise OptionError("--mqtt needs the paho-mqtt package", INSTALL_HINT) from None
     return mqtt_client
-
-
-def _masked(url: str) -> str:
-    """``url`` with any password between ``://`` and ``@`` replaced by ``***`` (for messages)."""
-    return re.sub(r"^([^:/]*://[^:@/]*):[^@/]*@", r"\1:***@", url)
 
 
 @dataclass(frozen=True)
@@ -102,7 +98,9 @@ class MqttTarget:
             OptionError: when the URL is not an MQTT URL with a host, its port is not a number, or its
                 topic prefix holds MQTT wildcards (``+``, ``#``).
         """
-        shown = _masked(url)
+        shown = mask_password(url)
+        if "@" in shown and ":***@" not in shown:  # user info too malformed to parse: hide all of it
+            shown = re.sub(r"://[^@]*@", "://***@", shown)
         example = "e.g. --mqtt mqtt://user:pass@broker:1883/home/cam1"
         try:
             parts = urllib.parse.urlsplit(url)
