@@ -153,8 +153,9 @@ def jpeg_mangled(data: bytes, rng: np.random.Generator) -> bytes:
     )
     if how == "size":
         sizes = [0, 1, 3, 16, 30000, 65500, 65535]
-        field = sof[0] + 5 + 2 * int(rng.integers(0, 2))  # height, width
-        buf[field : field + 2] = struct.pack(">H", int(rng.choice(sizes)))
+        fields = [sof[0] + 5, sof[0] + 7]  # height, width: one of them, or both (a bomb: 65535 x 30000)
+        for field in fields if rng.random() < 0.5 else [fields[int(rng.integers(0, 2))]]:
+            buf[field : field + 2] = struct.pack(">H", int(rng.choice(sizes)))
     elif how == "components":
         # Component count, then per component: id, sampling factors, quantisation table.
         field = sof[0] + 9 + int(rng.integers(0, 10))
@@ -365,6 +366,8 @@ def test_fuzz_compare(broken: dict[str, list[Path]], tmp_path: Path) -> None:
                              "--heatmap", str(out / "h.png")])  # fmt: skip
             else:
                 runs.append(["compare", *pair, "--json"])
+            if i % 4 == 1:  # the broken picture as the mask of areas to ignore
+                runs.append(["compare", str(SAMPLES / name), str(SAMPLES / partner), "--ignore", str(path), "-q"])
         # Folder mode: each broken picture against the sample under its name (a bad one is reported, the
         # others go on).
         good = tmp_path / "good" / Path(name).stem
@@ -405,10 +408,16 @@ def test_fuzz_watch(broken: dict[str, list[Path]], tmp_path: Path) -> None:
             run = ["watch", str(path), "--events", str(out / "ev.jsonl"), "-q"]
             if i % 4 == 0:  # frames decoded in full, and pictures made of them
                 run += ["--snapshots", str(out / "snaps"), "--regions", str(out / "r.jsonl")]
+            elif i % 4 == 1:  # and re-encoded
+                run += ["--record", str(out / "rec.mp4")]
             runs.append(run)
     for name in IMAGES:
-        for path in broken[name][::5]:  # a single picture
-            runs.append(["watch", str(path), "-q", "--events", str(_outdir(tmp_path, path, "watch") / "e")])
+        for i, path in enumerate(broken[name]):
+            if i % 5 == 0:  # a single picture
+                runs.append(["watch", str(path), "-q", "--events", str(_outdir(tmp_path, path, "watch") / "e")])
+            elif i % 5 in (1, 2):  # the fixed reference picture, or the mask of areas to ignore
+                use = "--reference" if i % 5 == 1 else "--ignore"
+                runs.append(["watch", str(SAMPLES / "camera.mp4"), "--max-frames", "5", "-q", use, str(path)])
         runs.append(["watch", str(broken[name][0].parent), "-q", "--reference", "previous"])  # a folder
     run_in_child(runs, tmp_path, timeout=600)
 
@@ -420,11 +429,15 @@ def test_fuzz_sample_through_the_real_command(broken: dict[str, list[Path]], tmp
     picks = [
         (n, broken[n][int(rng.integers(0, len(broken[n])))]) for n in [*IMAGES, *VIDEOS] for _ in range(2)
     ]
+    args_seen: list[list[str]] = []
     for name, path in picks:
         if name in IMAGES:
             args = ["compare", str(path), str(SAMPLES / IMAGES[name])]
-        else:
+        elif len(args_seen) % 2:
             args = ["dedup", str(path), "--dry-run"]
+        else:
+            args = ["watch", str(path), "--events", "-"]
+        args_seen.append(args)
         code = (
             "import resource, runpy, sys\n"
             f"sys.argv = ['framediff', *{args!r}]\n"
@@ -506,3 +519,24 @@ def test_video_cut_before_its_codec_is_one_error_line(tmp_path: Path, capsys) ->
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
         assert e.value.code == 2 and len(lines) == 1 and "cannot decode" in lines[0], (args, err)
+
+
+def test_watch_with_a_tiny_watched_spot(tmp_path: Path, capsys) -> None:
+    """An ignore mask (a JPEG whose width field was hit, stretched over the frame) that leaves a watched
+    spot smaller than the detector's sampling grid: the spot is sampled whole, the watch runs."""
+    import cv2
+
+    from framediff.cli import main
+
+    for size in (9, 10, 11, 12):
+        for off in range(4):
+            mask = np.full((270, 480), 255, np.uint8)  # camera.mp4's size: white = ignore
+            mask[100 + off : 100 + off + size, 100 + off : 100 + off + size] = 0
+            path = tmp_path / f"mask-{size}-{off}.png"
+            cv2.imwrite(str(path), mask)
+            with pytest.raises(SystemExit) as e:
+                main(["watch", str(SAMPLES / "camera.mp4"), "--ignore", str(path), "--max-frames", "5",
+                      "--events", "-"])  # fmt: skip
+            out, err = capsys.readouterr()
+            assert e.value.code == 0 and "Traceback" not in err, (size, off, err)
+            assert "cover the whole frame" not in err
