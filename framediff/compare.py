@@ -37,6 +37,10 @@ MIN_OVERLAP = 0.05  # B covering less of A than this after alignment: nothing in
 # A pair whose best alignment explains less than this share of the picture's structure shows different
 # things. Unrelated photos explain 0-0.3, the same picture re-taken, copied or edited 0.55-1.
 SAME_PICTURE_MIN = 0.4
+# A change seen only at the coarse scale (a quarter of the working size) must span this many coarse
+# pixels: averaging 4x4 pixels beats the noise down only for changes wide enough to average over, and a
+# few coarse pixels are what JPEG's colour smear around coloured text gives.
+COARSE_MIN_PIXELS = 8
 RELATIONS = ("identical", "same", "changed", "different")
 
 
@@ -719,7 +723,7 @@ def _compare_images(
         cthr = auto_threshold(coarse, cvalid, minimum=3.0)
         # A coarse pixel next to the uncovered area mixes it in: only wholly covered ones count.
         inside = cv2.erode(cv2.resize(valid, csize, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
-        cmask = cv2.min(_seeded(coarse, cthr), inside)
+        cmask = cv2.min(_seeded(coarse, cthr, min_pixels=COARSE_MIN_PIXELS), inside)
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.max(mask, cmask)
     mask[valid == 0] = 0
