@@ -428,6 +428,18 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
             and fine_match(gray_a, gray_b, fit.matrix) > fine_match(gray_a, gray_b, best.matrix if best.warped or best.method == "none" else np.eye(3))
         ):
             best, best_agr = fit, fit_agr
+    if size_a != size_b:
+        # A crop at the same scale is exact to the pixel; a feature fit of it is off by a fraction of a
+        # percent in scale, a pixel or two at the far edge. Take the crop when it explains as much.
+        m = _crop_match(gray_a, gray_b, False)
+        if m is not None:
+            agr = agreement(gray_a, gray_b, m)
+            current = best.matrix if best.warped or best.method == "none" else np.eye(3)
+            if _better(agr, best_agr) or (
+                agr.score > best_agr.score - PREFER_IDENTITY
+                and fine_match(gray_a, gray_b, m) > fine_match(gray_a, gray_b, current)
+            ):
+                best, best_agr = _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a), agr
     if best_agr.explained < TRY_FORMS_BELOW or best_agr.thin or best.method == "crop":
         best, best_agr = _other_forms(gray_a, gray_b, best, best_agr)
     return best, best_agr

@@ -270,7 +270,7 @@ def merge_boxes(
         The merged boxes.
     """
     if solid is None:
-        return _merge_within([list(b) for b in boxes], gap)
+        return [tuple(b) for b in _merge_within([list(b) for b in boxes], gap)]
     # The whole objects, merged among themselves, are the cores; each fragment joins the core nearest
     # to it (measured to the core itself, not to what other fragments already added to it, so fragments
     # never chain two objects together); fragments near no core group among themselves.
