@@ -537,6 +537,8 @@ def _read_inputs(
     Large JPEGs are decoded at a reduced size when only the working resolution is needed; the returned
     :class:`_Reduced` then says by how much and gives the full sizes.
     """
+    if b is not None and opts.split:
+        raise OptionError("split cuts one picture in two, but two were given", "give only A, or drop split", "split")
     # Byte-identical files need no decoding beyond A's size.
     fast = None
     if b is not None and not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
@@ -556,7 +558,9 @@ def _read_inputs(
         img_a = load_image(a)
     if b is None:
         if not opts.split:
-            raise InputError("compare needs two images", "give B, or split=auto for one picture holding both")
+            raise OptionError(
+                "compare needs two images", "give B, or set split to auto for one picture holding both", "split"
+            )
         img_a, img_b = split_image(img_a, opts.split)
     elif fast == "bytes":
         img_b = img_a

@@ -249,7 +249,7 @@ def test_cli_json_and_outputs(tmp_path: Path) -> None:
         (lambda d: ["compare", str(d / "truncated.jpg"), str(SAMPLES / "shelf_a.jpg")], "truncated"),
         (lambda d: ["compare", str(d / "one.png"), str(d / "one.png"), "--align", "off"], "too small"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--threshold", "-5"], "threshold"),
-        (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--min-area", "abc"], "min_area"),
+        (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--min-area", "abc"], "--min-area must be a number"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--method", "x"], "method"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--blur", "1e9"], "blur"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "--ignore-box", "1,2,3"], "box"),

@@ -364,7 +364,7 @@ def test_sigint_stops_between_frames_with_report_and_video_in_step(
         (["{dir}/notes.txt", "-o", "{dir}/o.mp4"], "not a video"),
         (["{dir}/garbage.mp4", "-o", "{dir}/o.mp4"], "garbage.mp4"),
         (["{src}", "-o", "{dir}/o.mp4", "--threshold", "lots"], "threshold must be a number"),
-        (["{src}", "-o", "{dir}/o.mp4", "--max-drop", "0"], "max_drop"),
+        (["{src}", "-o", "{dir}/o.mp4", "--max-drop", "0"], "--max-drop"),
         (["{src}", "-o", "{dir}/o.mp4", "--timing", "fast"], "timing must be one of"),
         (["{src}", "-o", "{dir}/o.mp4", "--codec", "nope"], "unknown video encoder"),
         (["{src}", "-o", "{dir}/o.xyz"], "cannot write a video named o.xyz"),
