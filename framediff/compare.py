@@ -41,6 +41,10 @@ SAME_PICTURE_MIN = 0.4
 # pixels: averaging 4x4 pixels beats the noise down only for changes wide enough to average over, and a
 # few coarse pixels are what JPEG's colour smear around coloured text gives.
 COARSE_MIN_PIXELS = 8
+# A pair is lossless when this share of the pixels where A and B agree are equal to within a level; its
+# smallest change is then this many pixels (A's), against 0.03% of the area for noisy pairs.
+LOSSLESS_SHARE = 0.995
+LOSSLESS_MIN_AREA = 1
 RELATIONS = ("identical", "same", "changed", "different")
 
 
@@ -55,7 +59,8 @@ class CompareOptions:
         method: ``absdiff`` (colour difference) or ``ssim`` (structural dissimilarity of the grey images).
         align: ``auto`` registers B onto A when they do not line up; ``off`` compares pixel to pixel.
         analysis_size: Longest side of the working images (0 = full resolution).
-        tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison).
+        tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison);
+            ``None``: 1, or 0 when the pair is lossless and already in place (nothing to forgive).
         merge_gap: Regions closer than this (A's pixels) are one change; ``None``: 2.5% of A's diagonal.
         min_contrast: Regions whose mean colour difference over their box is under this many levels
             are not reported (faint retouching you would not see).
@@ -69,7 +74,7 @@ class CompareOptions:
     method: str = "absdiff"
     align: str = "auto"
     analysis_size: int = 1200
-    tolerance: int = 1
+    tolerance: int | None = None
     merge_gap: int | None = None
     split: str | None = None
     min_contrast: float = 0.0
@@ -87,7 +92,7 @@ class CompareOptions:
                 f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 64"
             )
         s(self, "min_contrast", number("min_contrast", self.min_contrast, lo=0, hi=255))
-        s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True))
+        s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True, allow_none=True))
         s(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=1e6, integer=True, allow_none=True))
         if self.split is not None and str(self.split).lower() not in ("", "none", "off"):
             s(self, "split", choice("split", self.split, ("auto", "h", "v")))
@@ -336,6 +341,15 @@ def _channel_max(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lossless(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> bool:
+    """Whether A and B are pixel-exact where they agree (no compression, noise or resampling between them)."""
+    sa, sb, sv = a[::2, ::2], b[::2, ::2], valid[::2, ::2] > 0
+    n = int(np.count_nonzero(sv))
+    if n == 0:
+        return False
+    return int(np.count_nonzero((cv2.absdiff(sa, sb) <= 1) & sv)) >= LOSSLESS_SHARE * n
+
+
 def _seeded(diff: np.ndarray, low: float, min_pixels: int = 1) -> np.ndarray:
     """0/255 mask of the blobs above ``low`` that have a core above twice ``low`` (hysteresis).
 
@@ -374,7 +388,7 @@ def _global_ssim(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
 
 
 def _difference(
-    ya: np.ndarray, yb: np.ndarray, opts: CompareOptions, learn: np.ndarray | None = None
+    ya: np.ndarray, yb: np.ndarray, opts: CompareOptions, learn: np.ndarray | None = None, tolerance: int = 1
 ) -> np.ndarray:
     """The change map of two aligned, tone-matched YCrCb images.
 
@@ -388,7 +402,7 @@ def _difference(
     # Chroma on the other core meanwhile (OpenCV releases the GIL).
     chroma = POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5, learn)
     fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
-    out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25, learn=learn)
+    out = _envelope_diff(fa, fb, tolerance, activity=0.25, learn=learn)
     h, w = out.shape
     return cv2.max(out, cv2.resize(chroma.result(), (w, h), interpolation=cv2.INTER_LINEAR))
 
@@ -707,11 +721,15 @@ def _compare_images(
     # The global scores need nothing from the region search: compute them on the other core meanwhile.
     scores = POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
     learn = floor_valid if floor_valid is not valid else None
-    diff = _difference(ya, yb, opts, learn)
+    lossless = _lossless(ya[..., 0], yb[..., 0], floor_valid)
+    tolerance = opts.tolerance if opts.tolerance is not None else (0 if lossless and not alignment.warped else 1)
+    diff = _difference(ya, yb, opts, learn, tolerance)
     diff[valid == 0] = 0
 
     threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, floor_valid)
-    mask = _seeded(diff, threshold, min_pixels=6)
+    # A lossless pair (a screenshot, a rendered page, an exact copy with an edit) has no noise to hide
+    # in: a change of a few pixels is then as certain as a large one, and is kept.
+    mask = _seeded(diff, threshold, min_pixels=1 if lossless else 6)
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
@@ -736,7 +754,10 @@ def _compare_images(
     diag = float(np.hypot(*work_size))
     merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.025 * diag
     area_a = size_a[0] * size_a[1]
-    min_area = opts.min_area if opts.min_area is not None else max(16, int(3e-4 * area_a))
+    if opts.min_area is not None:
+        min_area = opts.min_area
+    else:
+        min_area = LOSSLESS_MIN_AREA if lossless else max(16, int(3e-4 * area_a))
     # Fragments (smaller than the merge gap) join their neighbours; two regions that are each at least
     # that big are separate changes unless they nearly touch.
     gap = int(round(merge_gap))

@@ -129,9 +129,9 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
 )
 @click.option(
     "--tolerance",
-    default="1",
+    default="auto",
     show_default=True,
-    help="Residual misregistration forgiven, in analysis pixels (0 = exact).",
+    help="Residual misregistration forgiven, in analysis pixels (0 = exact; auto: 1, or 0 for a lossless pair in place).",
     metavar="PX",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
