@@ -52,21 +52,18 @@ USE_KIT = True  # set by main(): the kit's clips and scorer, else material.py's
 
 
 def make_clip(work: Path, name: str, args: list[str]) -> Path:
-    """Generate a clip once (cached in ``work``): the kit's, or material.py's from the same options."""
+    """Generate a clip once (cached in ``work``): the kit's, or material.py's from the same options.
+
+    Either way in a process of its own, so this one stays small (a child's peak RSS counts its parent's
+    memory at the fork).
+    """
     if not USE_KIT:
         name = f"own-{name}"
     out = work / f"{name}.mp4"
     if not out.exists() or not out.with_suffix(".truth.json").exists():
         print(f"  making {out.name} ({' '.join(args) or 'defaults'})...", flush=True)
-        if USE_KIT:
-            subprocess.run([sys.executable, str(KIT / "make_dedup_video.py"), str(out), *args], check=True)
-        else:
-            ap = argparse.ArgumentParser()
-            for opt, default in (("--size", "1280x720"), ("--crf", "23"), ("--seed", "0"), ("--repeat", "1")):
-                ap.add_argument(opt, default=default)
-            o = ap.parse_args(args)
-            size = tuple(int(v) for v in o.size.split("x"))
-            material.make_dedup_clip(out, size, int(o.crf), int(o.seed), int(o.repeat))  # type: ignore[arg-type]
+        maker = [str(KIT / "make_dedup_video.py")] if USE_KIT else [str(Path(material.__file__)), "dedup"]
+        subprocess.run([sys.executable, *maker, str(out), *args], check=True, stdout=subprocess.DEVNULL)
     return out
 
 

@@ -61,12 +61,9 @@ def make_clip(workdir: Path, case: str) -> Path:
     parts = case.split(":")
     photo, seed = parts[0], parts[1]
     clip = workdir / f"{'' if USE_KIT else 'own-'}watch_{case.replace(':', '_')}.mp4"
-    if not USE_KIT:
-        size = tuple(int(v) for v in parts[2].split("x")) if len(parts) > 2 else (960, 540)
-        fps, crf = (int(parts[3]) if len(parts) > 3 else 15), (int(parts[4]) if len(parts) > 4 else 26)
-        material.make_watch_clip(clip, photo, int(seed), size, fps, crf)  # type: ignore[arg-type]
-    elif not clip.exists():
-        cmd = [sys.executable, str(KIT / "make_watch_video.py"), str(clip), "--photo", photo, "--seed", seed]
+    if not clip.exists():
+        maker = [str(KIT / "make_watch_video.py")] if USE_KIT else [str(Path(material.__file__)), "watch"]
+        cmd = [sys.executable, *maker, str(clip), "--photo", photo, "--seed", seed]
         for opt, value in zip(("--size", "--fps", "--crf"), parts[2:], strict=False):
             cmd += [opt, value]
         run(cmd)

@@ -38,8 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = (ROOT / ".." / "shared" / "bench").resolve()
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import material  # noqa: E402 - the benchmarks' own material, beside this script
+MATERIAL = Path(__file__).resolve().parent / "material.py"  # the benchmarks' own clips, when there is no kit
 
 LIMIT = 1.10  # issue 7: peak RSS within 10% of the RSS after the first minute
 
@@ -62,11 +61,10 @@ def make_clip(workdir: Path, size: str, fps: int, kit: bool) -> tuple[Path, floa
     """The looped clip (made once per size and rate; the kit's or material.py's), its duration in seconds
     and its frame count."""
     clip = workdir / f"{'' if kit else 'own-'}memory_{size}_{fps}.mp4"
-    if not kit:
-        material.make_watch_clip(clip, "chelsea", 5, tuple(int(v) for v in size.split("x")), fps)  # type: ignore[arg-type]
-    elif not clip.exists():
-        run([sys.executable, str(KIT / "make_watch_video.py"), str(clip), "--photo", "chelsea", "--seed", "5",
-             "--size", size, "--fps", str(fps)])  # fmt: skip
+    if not clip.exists():
+        maker = [str(KIT / "make_watch_video.py")] if kit else [str(MATERIAL), "watch"]
+        run([sys.executable, *maker, str(clip), "--photo", "chelsea", "--seed", "5", "--size", size,
+             "--fps", str(fps)])  # fmt: skip
     truth = json.loads(clip.with_suffix(".truth.json").read_text())
     return clip, truth["frames"] / truth["fps"], int(truth["frames"])
 
