@@ -2,8 +2,8 @@
 
 A generated fixed-camera clip (people walk through, so events, snapshots and the live view all have work)
 from the shared kit's ``make_watch_video.py`` when ``../shared/bench`` is there (the README's figure
-needs it), else from this project's ``benchmarks/material.py`` (or with ``--material own``), is served on 127.0.0.1 over HTTP, looped
-into one MPEG-TS stream with continuous timestamps (``ffmpeg -stream_loop``, packets copied, nothing
+needs it), else from this project's ``benchmarks/material.py`` (or with ``--material own``), is served
+on 127.0.0.1 over HTTP, looped into one MPEG-TS stream with continuous timestamps (``ffmpeg -stream_loop``, packets copied, nothing
 re-encoded), as fast as watch reads it. ``framediff watch`` runs on it as a separate process with every
 sink that keeps something per event or per frame: ``--events``, ``--regions``, ``--snapshots`` and
 ``--serve`` with a viewer reading the live picture the whole time. The benchmark samples the process's
