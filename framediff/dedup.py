@@ -45,6 +45,7 @@ import numpy as np
 
 from .errors import InputError, OptionError, OutputError
 from .options import choice, number
+from .paths import check_outputs
 from .prepare import to_bgr8, to_gray
 from .sources import Frame, Prefetch, luma_plane, usable_cores
 from .text import plural
@@ -165,6 +166,8 @@ def _shrink(gray: np.ndarray, k: int, cold: bool = True) -> np.ndarray:
     h, w = gray.shape
     if k == 1:
         return gray.copy()  # a view into the decoder's buffer must not outlive its frame
+    if h < k or w < k:  # a sliver (4000 x 3): no whole k x k block; one pixel at least on each side
+        return cv2.resize(gray, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
     gray = gray[: h - h % k, : w - w % k]
     # A decoded plane is usually no longer in the cache (the decoder's threads have streamed several
     # frames through it since), and OpenCV's halving reads memory slowly: 0.29 ms for a 1080p plane
@@ -440,7 +443,8 @@ class Deduplicator:
         bgr = to_bgr8(image)
         h, w = bgr.shape[:2]
         k = _factor(w, h, self.analysis_size)
-        small = cv2.resize(bgr, (w // k, h // k), interpolation=cv2.INTER_AREA) if k > 1 else bgr
+        size = (max(1, w // k), max(1, h // k))  # a sliver (4000 x 3) keeps one pixel on its short side
+        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA) if k > 1 else bgr
         y, cr, cb = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb))
         block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
         return _Prepared(y, block, _block_means(y, block), (cr, cb))
@@ -639,6 +643,15 @@ class DedupInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+def _common_folder(paths: list[Path]) -> Path | None:
+    """The folder a glob's files are named relative to in the output folder (``G1/x.png`` and
+    ``G2/x.png`` both stay); ``None`` when they all lie in one folder (bare names, as for a folder)."""
+    parents = {os.path.abspath(p.parent) for p in paths}
+    if len(parents) < 2:
+        return None
+    return Path(os.path.commonpath([os.path.abspath(p) for p in paths])).resolve()
+
+
 def dedup_video(
     input: str | os.PathLike,
     output: str | os.PathLike | None = None,
@@ -684,7 +697,7 @@ def dedup_video(
         OptionError: when an option is out of range.
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
-    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_output
+    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_folder
     from .gop_decode import GopDecoder, suits
     from .sources import ImageListSource, VideoSource, open_source
 
@@ -699,11 +712,9 @@ def dedup_video(
         from .dedup_plot import check_plot_path
 
         check_plot_path(plot)
-    for extra, option in ((report, "--report"), (plot, "--plot")):
+    for extra, option in ((out_path, "-o"), (report, "--report"), (plot, "--plot")):
         if extra is not None:
-            check_output(in_path, Path(os.fspath(extra)), option)
-    if out_path is not None:
-        check_output(in_path, out_path)
+            check_folder(Path(os.fspath(extra)), option)
 
     result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
     data: Any = None  # the per-frame series, kept only for a plot
@@ -713,6 +724,19 @@ def dedup_video(
         data = PlotData()
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
+        # Every output against every file read (a folder's images too) and against each other, before
+        # anything is opened for writing.
+        read = [("INPUT", in_path)] + [("INPUT", p) for p in (src.paths if folder else [])]
+        check_outputs([("-o", out_path), ("--report", report), ("--plot", plot)], read)
+        if folder and out_path is not None:
+            for extra, name in ((report, "--report"), (plot, "--plot")):
+                if extra is not None and Path(os.path.realpath(extra)).is_relative_to(
+                    os.path.realpath(out_path)
+                ):
+                    raise OutputError(
+                        f"{name} {extra} is inside the output folder {out_path}",
+                        "the folder receives the kept images only: write it elsewhere",
+                    )
         result.images = folder
         if data is not None:
             data.images = folder
@@ -742,7 +766,7 @@ def dedup_video(
                 # A real run decodes once, fully, and encodes the very frames it analysed, on a
                 # thread of its own so the encoder never waits for the analysis.
                 writer = (
-                    FolderWriter(out_path)
+                    FolderWriter(out_path, _common_folder(src.paths))
                     if folder
                     else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                 )
@@ -799,6 +823,10 @@ def dedup_video(
                 result.interrupted = True
             if progress is not None and not result.interrupted:
                 progress(result.frames)
+            if not result.frames and not result.interrupted:
+                # Nothing to write: an error, not an empty video or folder.
+                why = f" ({len(src.warnings)} refused, the first: {src.warnings[0]})" if src.warnings else ""
+                raise InputError(f"no frame of {in_path} could be read{why}", "check the input")
             result.duration = (last_time + step) if result.frames else 0.0
             result.threshold = dd.threshold
             result.warnings.extend(src.warnings)

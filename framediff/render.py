@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError
-from .paths import temp_path
+from .paths import disk_error, remove_quietly, temp_path
 from .regions import Region
 
 __all__ = ["draw_regions", "side_by_side", "heatmap", "write_image", "write_bytes", "PALETTE"]
@@ -192,7 +192,5 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, p)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write {p}: {e.strerror or e}", "check the folder and its permissions"
-        ) from None
+        remove_quietly(tmp)
+        raise disk_error(p, e) from None

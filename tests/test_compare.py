@@ -256,7 +256,7 @@ def test_cli_json_and_outputs(tmp_path: Path) -> None:
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg")], "two images"),
         (lambda d: ["compare", str(d), str(SAMPLES / "shelf_b.jpg")], "is a folder"),
         (lambda d: ["compare", str(d), str(SAMPLES), "-o", str(d / "a.png")], "outputs are folders"),
-        (lambda d: ["compare", str(d / "a.png"), str(SAMPLES / "shelf_b.jpg"), "-o", str(d / "a.png")], "never overwrites"),
+        (lambda d: ["compare", str(d / "a.png"), str(SAMPLES / "shelf_b.jpg"), "-o", str(d / "a.png")], "would overwrite A"),
         (lambda d: ["compare", str(SAMPLES / "shelf_a.jpg"), str(SAMPLES / "shelf_b.jpg"), "-o", str(d / "no" / "x.png")], "does not exist"),
     ],
 )  # fmt: skip

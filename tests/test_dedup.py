@@ -359,7 +359,7 @@ def test_sigint_stops_between_frames_with_report_and_video_in_step(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["{src}", "-o", "{src}"], "is the input"),
+        (["{src}", "-o", "{src}"], "would overwrite INPUT"),
         (["{dir}/missing.mp4", "-o", "{dir}/o.mp4"], "no such file"),
         (["{dir}/notes.txt", "-o", "{dir}/o.mp4"], "not a video"),
         (["{dir}/garbage.mp4", "-o", "{dir}/o.mp4"], "garbage.mp4"),

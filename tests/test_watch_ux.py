@@ -157,10 +157,10 @@ def test_a_file_watch_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     assert code == 0, term
     assert "watch" in term and "60/60" in term and "100%" in term, term  # frames of the file's total
     assert "1 change," in term and " fps" in term, term  # changes so far, analysis rate
-    assert term.rstrip().endswith("watched 60 frames, 1 changes"), term
+    assert term.rstrip().endswith("watched 60 frames, 1 change"), term
     # Piped (a log file, a service): only the summary.
     piped = subprocess.run(watch_cmd(object_clip), capture_output=True, text=True, timeout=60)
-    assert piped.returncode == 0 and piped.stderr == "watched 60 frames, 1 changes\n"
+    assert piped.returncode == 0 and piped.stderr == "watched 60 frames, 1 change\n"
     # -q: nothing at all, even on a terminal.
     code, quiet = _stderr_on_a_terminal(watch_cmd(object_clip, "-q"))
     assert code == 0 and quiet.strip() == ""
@@ -405,3 +405,21 @@ def test_an_ignore_box_drawn_on_the_page_is_shaded_in_the_recording_from_then_on
 
     assert all(0.9 < ratio(i) < 1.1 for i in range(5, 14))  # before: as it is
     assert all(0.25 < ratio(i) < 0.45 for i in range(since, 75))  # after: shaded
+
+
+def test_an_option_that_acts_through_its_callback_is_read_from_the_config_too(tmp_path: Path) -> None:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, f in enumerate(scene(3, seed=8)):
+        cv2.imwrite(str(folder / f"{i}.png"), f)
+    cfg = tmp_path / "cam.json"
+    cfg.write_text(json.dumps({"max_pixels": 1000}))  # --max-pixels: smaller than these 320x240 pictures
+    run = subprocess.run(watch_cmd(str(folder), "--config", str(cfg)), capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr.count("over the limit of 1000 pixels") == 3, run.stderr
+    assert "watched 0 frames" in run.stderr
+    run = subprocess.run(
+        watch_cmd(str(folder), "--config", str(cfg), "--max-pixels", "1000000"),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and "over the limit" not in run.stderr and "watched 3 frames" in run.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -12,23 +13,24 @@ import numpy as np
 
 from ..compare import CompareOptions, Comparison, compare, compare_pairs
 from ..errors import FramediffError, InputError, OutputError
-from ..paths import same_file
+from ..paths import check_outputs, make_folder
 from ..render import draw_regions, heatmap, side_by_side, write_image
-from .app import cli
+from .app import cli, max_pixels_option
 
 OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
 
 
-def _check_outputs(inputs: list[str], outputs: list[str | None], files: bool = True) -> None:
-    """Refuse an output that would overwrite an input or, for ``files``, lands in a missing folder (before
-    any work); each error names the option that gave the output."""
+def _outputs(
+    output: str | None, mask_out: str | None, heatmap_out: str | None
+) -> list[tuple[str, str | None]]:
+    return [("-o", output), ("--mask", mask_out), ("--heatmap", heatmap_out)]
+
+
+def _check_output_files(outputs: list[str | None]) -> None:
+    """Refuse, before any work, an output picture whose folder does not exist or whose type framediff
+    cannot write; each error names the option that gave it (overlaps are :func:`check_outputs`'s)."""
     for option, out in zip(OUTPUT_OPTIONS, outputs, strict=True):
-        if out and any(same_file(out, p) for p in inputs if p):
-            raise OutputError(
-                f"{option} {out} is also an input: framediff never overwrites an input",
-                "choose another file name",
-            )
-        if not files or not out:
+        if not out:
             continue
         folder = os.path.dirname(out)
         if folder and not os.path.isdir(folder):
@@ -61,18 +63,16 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Write A and B side by side, every region boxed and numbered (folders: a folder, one file per differing pair).",
 )
 @click.option(
     "--mask",
     "mask_out",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Write the changed-pixel mask (white = changed), A's size.",
 )
-@click.option(
-    "--heatmap", "heatmap_out", type=click.Path(dir_okay=False), help="Write the difference heatmap over A."
-)
+@click.option("--heatmap", "heatmap_out", type=click.Path(), help="Write the difference heatmap over A.")
 @click.option(
     "--ignore",
     type=click.Path(dir_okay=False),
@@ -135,6 +135,7 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     metavar="PX",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
+@max_pixels_option
 def compare_command(
     a: str,
     b: str | None,
@@ -188,7 +189,11 @@ def compare_command(
     for path in (a, b):
         if path is not None and os.path.isdir(path):
             raise InputError(f"{path} is a folder", "give two images, or two folders to compare file by file")
-    _check_outputs([a, b], [output, mask_out, heatmap_out])
+    for label, out in _outputs(output, mask_out, heatmap_out):
+        if out and os.path.isdir(out):
+            raise OutputError(f"{label} {out} is a folder", "give a file name (folders are for two folders)")
+    check_outputs(_outputs(output, mask_out, heatmap_out), [("A", a), ("B", b), ("--ignore", ignore)])
+    _check_output_files([output, mask_out, heatmap_out])
     result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
     _write_outputs(result, a, b, opts, output, mask_out, heatmap_out)
 
@@ -249,6 +254,14 @@ def _images_under(folder: str) -> set[str]:
     }
 
 
+def _output_names(names: list[str]) -> dict[str, str]:
+    """The PNG each pair's pictures are written as: ``x.png`` for ``x.jpg``, unless another pair's name
+    would give the same (``x.jpg`` next to ``x.png``): then the whole name, ``x.jpg.png``."""
+    stems = {n: Path(n).with_suffix(".png").as_posix() for n in names}
+    count = Counter(stems.values())
+    return {n: s if s == n or count[s] == 1 else n + ".png" for n, s in stems.items()}
+
+
 def compare_folders(
     a: str,
     b: str,
@@ -266,7 +279,6 @@ def compare_folders(
     for out in (output, mask_out, heatmap_out):
         if out and os.path.exists(out) and not os.path.isdir(out):
             raise OutputError(f"{out} is a file", "with two folders, outputs are folders (one file per pair)")
-    _check_outputs([a, b], [output, mask_out, heatmap_out], files=False)
     in_a, in_b = _images_under(a), _images_under(b)
     names = sorted(in_a & in_b)
     only_a, only_b = sorted(in_a - in_b), sorted(in_b - in_a)
@@ -274,6 +286,20 @@ def compare_folders(
         raise InputError(
             f"no images in {a} or {b}", "give folders holding PNG, JPEG, TIFF, WebP or BMP files"
         )
+    out_names = _output_names(names)
+    # Every file that may be written (one per pair and output folder) against every file read, before
+    # any is: an output folder inside an input folder could otherwise overwrite its pictures.
+    read = [("A", a), ("B", b), ("--ignore", ignore)]
+    read += [("A", os.path.join(a, n)) for n in sorted(in_a)] + [
+        ("B", os.path.join(b, n)) for n in sorted(in_b)
+    ]
+    planned = [
+        (label, os.path.join(folder, out_names[n]))
+        for label, folder in _outputs(output, mask_out, heatmap_out)
+        if folder
+        for n in names
+    ]
+    check_outputs(planned + _outputs(output, mask_out, heatmap_out), read)
     results = compare_pairs(((os.path.join(a, n), os.path.join(b, n)) for n in names), ignore=ignore, ignore_boxes=ignore_box, options=opts)  # fmt: skip
     records, different, failed = [], 0, 0
     for name, result in zip(names, results, strict=True):
@@ -285,11 +311,10 @@ def compare_folders(
             continue
         different += not result.identical
         if not result.identical:
-            stem = Path(name).with_suffix(".png")
-            outs = [os.path.join(d, stem) if d else None for d in (output, mask_out, heatmap_out)]
+            outs = [os.path.join(d, out_names[name]) if d else None for d in (output, mask_out, heatmap_out)]
             for path in outs:
                 if path:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    make_folder(os.path.dirname(path))
             _write_outputs(result, os.path.join(a, name), os.path.join(b, name), opts, *outs)
         records.append({"name": name, **result.to_dict()})
         if not as_json and not quiet:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..dedup import DedupInterrupted, DedupResult, dedup_video
-from .app import cli
+from .app import cli, max_pixels_option
 
 
 def _print_result(result: DedupResult) -> None:
@@ -54,6 +54,7 @@ def _print_result(result: DedupResult) -> None:
     help="Write FILE.png or FILE.svg: score over time, threshold, dropped and kept frames.",
 )
 @click.option("--dry-run", is_flag=True, help="Analyse and report only; write no video.")
+@max_pixels_option
 def dedup_command(
     input: str,
     output: str | None,

@@ -76,7 +76,10 @@ def _from_file(ctx: click.Context, path: str, excluded: set[str]) -> dict[str, A
             )
         if value is None or ctx.get_parameter_source(param.name) in _GIVEN:
             continue  # null: the option's default; given on the command line: that wins
-        values[param.name] = _value(param, key, value, path)
+        if param.expose_value:
+            values[param.name] = _value(param, key, value, path)
+        else:  # an option that only acts through its callback (--max-pixels): act now, with the file's value
+            param.process_value(ctx, _value(param, key, value, path))
     return values
 
 

@@ -34,6 +34,7 @@ is forgotten quietly.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -43,6 +44,7 @@ import select
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -62,7 +64,7 @@ _STATIC = {
 }
 _SNAPSHOT = re.compile(r"^/api/snapshot/([0-9]{1,9})$")
 _CLIP = re.compile(r"^/api/clip/([0-9]{1,9})$")
-_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # 18 digits: no int() of thousands
 _BOUNDARY = "framediff-frame"
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 _MAX_BODY = 65536  # the largest POST body taken (areas are a few hundred bytes)
@@ -368,15 +370,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         exact = length is not None and length <= _DRAIN_LIMIT
         left = length if exact else _DRAIN_LIMIT
+        deadline = time.monotonic() + 5 * _DRAIN_TIMEOUT  # a client dribbling its body holds no thread long
         try:
-            self.connection.settimeout(min(self.timeout or _DRAIN_TIMEOUT, _DRAIN_TIMEOUT) if exact else 0.2)
-            while left > 0:
-                chunk = self.rfile.read(min(left, 1 << 16)) if exact else self.rfile.read1(min(left, 1 << 16))
+            self.connection.settimeout(_DRAIN_TIMEOUT if exact else 0.2)
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 1 << 16))  # one read at a time: the deadline holds
                 if not chunk:
                     break
                 left -= len(chunk)
         except OSError:
             pass  # the client paused, stalled or left: the connection closes all the same
+        finally:
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(self.timeout)
 
     def _authorised(self, query: dict[str, list[str]]) -> bool:
         token = self.app.token

@@ -430,6 +430,9 @@ class ChangeDetector:
         # The same sample as flat indices: taking ~6000 values by index is much cheaper per frame than
         # masking the whole analysis image with a boolean grid (same values, same order).
         self._grid_at = np.flatnonzero(self._grid)
+        if not self._grid_at.size:  # a watched spot smaller than the grid's step: sample all of it
+            self._grid = self._valid.copy()
+            self._grid_at = np.flatnonzero(self._grid)
         gap = o.merge_gap if o.merge_gap is not None else 0.006 * max(width, height)
         # Both fragments grow by the kernel's radius, so a radius of half the gap joins them.
         g = max(1, int(round(gap * self.scale / 2)))

@@ -12,7 +12,6 @@ recording (their timestamps keep the rest in place) and counted.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import sys
@@ -27,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import OptionError, OutputError
-from ..paths import temp_path
+from ..paths import check_folder_writable, disk_error, make_folder, remove_quietly, temp_path
 from ..prepare import to_bgr8
 from ..regions import Region, ignore_mask
 from ..sources import FRAME_CONVERSION, Frame
@@ -116,7 +115,7 @@ class Recorder:
             self.tmp.touch()
         except OSError as e:
             raise OutputError(
-                f"cannot write {self.path}: {e.strerror}", "check the folder exists and is writable"
+                f"cannot write {self.path}: {e.strerror}", "free some space / choose another folder"
             ) from None
         self._thread = threading.Thread(target=self._run, name="framediff-record", daemon=True)
         self._thread.start()
@@ -253,16 +252,19 @@ class Recorder:
             self._error = e
         finally:
             if self._container is not None:
-                with warnings.catch_warnings(), contextlib.suppress(Exception):
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    self._container.close()
+                    try:
+                        self._container.close()  # where a full disk shows: the muxer's last write
+                    except Exception as e:  # noqa: BLE001 - reported by close()
+                        self._error = self._error or e
         try:
             if self._error is None and self.written:
                 os.replace(self.tmp, self.path)
                 return
         except OSError as e:
             self._error = e
-        self.tmp.unlink(missing_ok=True)
+        remove_quietly(self.tmp)
 
     def close(self, wait: bool = True) -> None:
         """Finish the video: encode what is queued, then move the file into place (nothing is kept when no
@@ -295,6 +297,8 @@ class Recorder:
         self._done.wait(timeout)
         if self._error is not None:
             error, self._error = self._error, None
+            if isinstance(error, OSError):
+                raise disk_error(self.path, error)
             raise OutputError(f"cannot write {self.path}: {error}", "check the disk and the name")
 
 
@@ -346,16 +350,9 @@ class EventClips:
         self.post = number("--post", post, lo=0, hi=3600)
         self.max_length = number("--max-clip", max_length, lo=1, hi=86400)
         self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            # Written to once now, so a folder the watch cannot write to fails before the watch starts.
-            probe = self.folder / ".framediff-write-test"
-            probe.touch()
-            probe.unlink()
-        except OSError as e:
-            raise OutputError(
-                f"cannot write clips into {self.folder}: {e.strerror}", "give a writable folder"
-            ) from None
+        # Checked now, so a folder the watch cannot write to fails before the watch starts; created with
+        # the first clip (or at a good end), so a run that fails first leaves no empty folder.
+        check_folder_writable(self.folder, "clips")
         self.debounce = max(1, int(debounce_frames))
         self.wait = wait
         self.max_held = max(self.debounce + 1, int(max_held))
@@ -410,6 +407,7 @@ class EventClips:
     def _open(self, change: int, first_frame: int, start: float, held: list[Frame]) -> None:
         """Start the clip file of change ``change`` and hand it the frames held for it."""
         path = self.folder / f"change-{change:05d}-frame-{first_frame:06d}.mp4"
+        make_folder(self.folder)
         self._clip = Recorder(path, fps=self.fps, wait=self.wait, annotate=False, backlog=len(held))
         self._path, self._id, self._started = str(path), change, start
         for f in held:
@@ -438,8 +436,14 @@ class EventClips:
                 self.saved.append(str(clip.path))
         self._finishing = still
 
-    def close(self) -> None:
-        """Finish every clip (the watch ended: no more frames will come) and wait until they are written."""
+    def close(self, failed: bool = False) -> None:
+        """Finish every clip (the watch ended: no more frames will come) and wait until they are written.
+
+        Args:
+            failed: The run failed: a folder no clip went into is not created.
+        """
+        if not failed:
+            make_folder(self.folder)
         self._end_clip()
         self._collect(wait=True)
         self._recent.clear()

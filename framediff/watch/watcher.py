@@ -127,7 +127,8 @@ class Watcher:
         cooldown: Seconds without change before a change ends.
         ignore: Ignore picture (white = ignore), any size (resized to the frames).
         ignore_boxes: Boxes to ignore, in source pixels.
-        zones: Named boxes in source pixels; events say which ones a change touches.
+        zones: Named boxes in source pixels; events say which ones a change touches. Names follow
+            :func:`~framediff.watch.detector.check_zone_name`.
         only_zones: Watch only inside the zones.
         realtime: Pace a file at its own frame rate instead of as fast as possible.
         max_frames: Stop after this many frames (``None``: no limit).
@@ -141,8 +142,12 @@ class Watcher:
         warn: Where warnings go (an ignore box or zone outside a picture whose size was only known once
             frames came); ``None``: Python's :mod:`warnings`.
 
+    Attributes:
+        shown_source: The source as status lines, errors, events and ``state.source`` show it: a stream
+            URL's password masked (``rtsp://user:***@cam/...``).
+
     Raises:
-        OptionError: when a setting is out of range.
+        OptionError: when a setting is out of range or a zone name is not allowed.
     """
 
     def __init__(
@@ -499,6 +504,8 @@ class Watcher:
                 if ahead is not None:
                     ahead.close()  # before closing the source: the reader may be inside a decode
                 src.close()
+                for warning in src.warnings:  # a picture of a folder left out, packets skipped
+                    self._warn(warning)
             # A live source dropped (error or end of stream): report it once, then reopen.
             was_lost = True
             lost_since = time.monotonic()
