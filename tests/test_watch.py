@@ -508,7 +508,7 @@ def test_watcher_callbacks_and_state(object_clip: str) -> None:
 # -- a real HTTP stream that drops -----------------------------------------------------------------------
 
 
-class _Server:
+class DroppingStream:
     """Serves one file over HTTP: the first request is cut off part-way, the second served whole, then 404."""
 
     def __init__(self, data: bytes, cut: float) -> None:
@@ -539,7 +539,7 @@ class _Server:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cam.ts"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> DroppingStream:
         self.thread.start()
         return self
 
@@ -553,7 +553,7 @@ def test_http_stream_drops_is_reopened_and_keeps_reporting(tmp_path: Path, capsy
     frames = scene(90, photo="rocket", seed=4, present=lambda i: 50 <= i < 70)
     ts = Path(write_video(tmp_path / "cam.ts", frames, codec="libx264", rate=FPS))
     ev = tmp_path / "ev.jsonl"
-    with _Server(ts.read_bytes(), cut=0.45) as server:
+    with DroppingStream(ts.read_bytes(), cut=0.45) as server:
         code, _, err = run_cli(
             [server.url, "--events", str(ev), "--reconnect-timeout", "1.5", "--cooldown", "0.5"], capsys
         )

@@ -23,12 +23,14 @@ from ..watch import (
     Event,
     FrameResult,
     JsonLines,
+    MqttPublisher,
     SnapshotWriter,
     Watcher,
     WatchOptions,
     WebhookPoster,
     parse_zone,
 )
+from ..watch.mqtt import MqttTarget, require_paho
 from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
 from ..watch.watcher import is_live_spec, stderr_log
@@ -106,6 +108,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     metavar="URL",
     multiple=True,
     help="POST each event as JSON to URL (repeatable); a slow or down server never stalls the watch.",
+)
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    metavar="URL",
+    help="Publish events to an MQTT broker, mqtt://[user:pass@]host[:port]/PREFIX: each event on "
+    "PREFIX/events, the state (retained) on PREFIX/state.",
 )
 @click.option("--ignore", "ignore_path", metavar="MASK", help="Picture, white = ignore (a screen, a tree).")
 @click.option(
@@ -211,6 +220,7 @@ def watch_command(
     exec_cmd: str | None,
     exec_timeout: str,
     webhooks: tuple[str, ...],
+    mqtt_url: str | None,
     record_path: str | None,
     clips_dir: str | None,
     pre: str | None,
@@ -303,6 +313,9 @@ def watch_command(
     )
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
+    if mqtt_url is not None:
+        MqttTarget.parse(mqtt_url)
+        require_paho()
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
     watcher.full_decode = bool(record_path or clips_dir or snapshots)
     # Opened before any output is made: a source that cannot be opened, or areas outside its picture,
@@ -367,6 +380,10 @@ def watch_command(
             watcher.on_event(lambda event, frame: runner.run(event.to_dict()))
         for hook in hooks:
             watcher.on_event(lambda event, frame, hook=hook: hook.post(event.to_dict()))
+        if mqtt_url is not None:
+            mqtt = MqttPublisher(mqtt_url)
+            sinks.append(mqtt)
+            mqtt.attach(watcher)
         if regions is not None:
             watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
         if recorder is not None:
