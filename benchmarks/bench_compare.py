@@ -649,6 +649,116 @@ def score_same(d: Path, items: list[dict]) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Set: a fixed camera, people moved (vtest.avi, boxes drawn by hand)
+
+
+def make_camera(d: Path, video: Path) -> list[dict]:
+    """The labelled frame pairs as PNGs, and a ``truth.json`` in ``score_pairs.py``'s format.
+
+    Every person's box in A and box in B are both changes (what was there is gone, and what is there is new);
+    the camera does not move, so both are in the same pixels.
+    """
+    items = load_items(d)
+    if items is not None:
+        return items
+    labels = json.loads(LABELS.read_text())
+    want = {f for p in labels["pairs"] for f in (p["a"], p["b"])}
+    frames: dict[int, np.ndarray] = {}
+    cap = cv2.VideoCapture(str(video))
+    i = 0
+    while len(frames) < len(want):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i in want:
+            frames[i] = frame
+        i += 1
+    cap.release()
+    if len(frames) < len(want):
+        raise RuntimeError(f"{video}: only {i} frames, the labels need frame {max(want)}")
+    d.mkdir(parents=True, exist_ok=True)
+    for f, img in frames.items():
+        write_image(d / f"frame{f:04d}.png", img)
+    items, truth = [], {}
+    for p in labels["pairs"]:
+        k = f"f{p['a']:04d}_{p['b']:04d}"
+        boxes = [q[s] for q in p["people"] for s in ("a", "b") if s in q]
+        truth[k] = {
+            "a": f"frame{p['a']:04d}.png",
+            "b": f"frame{p['b']:04d}.png",
+            "boxes": boxes,
+            "boxes_a": boxes,
+        }
+        items.append(
+            {"key": k, "a": str(d / truth[k]["a"]), "b": str(d / truth[k]["b"]), "people": len(p["people"])}
+        )
+    (d / "truth.json").write_text(json.dumps(truth, indent=1))
+    save_items(d, items)
+    return items
+
+
+def score_camera(d: Path, items: list[dict]) -> list[Row]:
+    res = run_json(d, items)
+    pred = {
+        k: {
+            "identical": relation(v) in ("identical", "same"),
+            "boxes": [[r["x"], r["y"], r["w"], r["h"]] for r in v.get("regions", [])],
+        }
+        for k, v in res.items()
+    }
+    (d / "pred_framediff.json").write_text(json.dumps(pred))
+    s = score(d, d / "pred_framediff.json")
+    errors = [k for k, v in res.items() if "error" in v]
+    shifts = [
+        max(abs(v["alignment"]["dx"]), abs(v["alignment"]["dy"])) for v in res.values() if "alignment" in v
+    ]
+    methods: dict[str, int] = {}
+    for v in res.values():
+        m = v.get("alignment", {}).get("method", "error")
+        methods[m] = methods.get(m, 0) + 1
+    worst = max(shifts) if shifts else math.nan
+    moved = [
+        k
+        for k, v in res.items()
+        if "alignment" in v and max(abs(v["alignment"]["dx"]), abs(v["alignment"]["dy"])) > 1
+    ]
+    n_changed = sum(relation(v) == "changed" for v in res.values())
+    # The pairs worth looking at: an alignment shift, an error, then the lowest recall (scored one by one).
+    truth = json.loads((d / "truth.json").read_text())
+    one = d / "one_pair"
+    one.mkdir(exist_ok=True)
+    recall = {}
+    for k in truth:
+        (one / "truth.json").write_text(json.dumps({k: truth[k]}))
+        (one / "pred.json").write_text(json.dumps({k: pred[k]}))
+        recall[k] = score(one, one / "pred.json")["recall"]
+    low = sorted(recall, key=recall.get)
+    print("  camera lowest recall: " + ", ".join(f"{k} {recall[k]:.2f}" for k in low[:5]))
+    annotate(d, items, moved + errors + [k for k in low if k not in moved and k not in errors])
+    n = len(items)
+    return [
+        (
+            "camera",
+            f"region F1 (precision {s['precision']:.3f}, recall {s['recall']:.3f})",
+            f"{s['f1']:.3f}",
+            ">= 0.85",
+            s["f1"] >= 0.85,
+        ),
+        (
+            "camera",
+            f"false boxes ({sum(it['people'] for it in items)} people)",
+            str(s["false_alarms"]),
+            "",
+            None,
+        ),
+        ("camera", "judged changed", pct(n_changed, n), "100%", n_changed == n),
+        ("camera", "alignment max |dx|,|dy| px", f"{worst:.2f}", "<= 1", worst <= 1),
+        ("camera", "alignment methods", ", ".join(f"{m} {c}" for m, c in sorted(methods.items())), "", None),
+        ("camera", "errors", pct(len(errors), n), "0", not errors),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Set: copies from make_copies.py
 
 
@@ -831,8 +941,10 @@ def main() -> None:
                 out / "copies", make_copies(out / "copies", photos, args.seed, args.copies_base)
             )
         elif s == "camera":
-            skip(s, "not written yet")
-            continue
+            if not Path(args.video).is_file():
+                skip(s, f"no {args.video} (bash ../shared/media/get-real-media.sh {Path(args.video).parent})")
+                continue
+            table += score_camera(out / "camera", make_camera(out / "camera", Path(args.video)))
         print(f"[{s}] {time.perf_counter() - t0:.0f} s", flush=True)
     print_table(table)
     print(f"\nannotated outputs: {out / 'annotated'}")

@@ -500,3 +500,15 @@ def test_without_paho_mqtt_one_error_says_how_to_install_it(tmp_path: Path) -> N
         "Error: --mqtt needs the paho-mqtt package (pip install 'framediff[mqtt]')"
     ), run.stderr
     assert not ev.exists()
+
+
+def test_mqtt_url_from_the_settings_file(broker: Broker, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "cam.json"
+    config.write_text(json.dumps({"mqtt": f"mqtt://127.0.0.1:{broker.port}/yard", "min_frames": 2}))
+    sub = Subscriber(broker.port, "yard")
+    ev = tmp_path / "ev.jsonl"
+    code, _, err = run_cli([CAMERA, "--events", str(ev), "--config", str(config)], capsys)
+    assert code == 0, err
+    assert sub.wait(lambda: "offline" in sub.states(), 5)
+    assert sub.events() == events_of(ev) and len(sub.events()) == 2
+    sub.close()
