@@ -25,7 +25,7 @@ from .options import choice, number
 from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
-from .sources import _apply_orientation, _jpeg_is_complete, load_image
+from .sources import _apply_orientation, _jpeg_is_complete, decode_image, load_image
 from .workers import POOL
 
 __all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
@@ -418,7 +418,7 @@ def _read_jpeg_reduced(path: str, k: int, orientation: int) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     # OpenCV would turn the picture upright itself here; ignore that so that it is done exactly as for
     # full-size reads (which must ignore it to keep alpha and depth).
-    image = cv2.imdecode(data, _REDUCED_FLAGS[k] | cv2.IMREAD_IGNORE_ORIENTATION)
+    image = decode_image(data, _REDUCED_FLAGS[k] | cv2.IMREAD_IGNORE_ORIENTATION, path)
     if image is None or image.size == 0 or not _jpeg_is_complete(data.tobytes()):
         return load_image(path)  # raises the reader's own clear error
     return _apply_orientation(image, orientation)

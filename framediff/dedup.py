@@ -35,7 +35,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,10 @@ import numpy as np
 
 from .errors import InputError, OptionError, OutputError
 from .options import choice, number
+from .paths import check_outputs
 from .prepare import to_bgr8, to_gray
-from .sources import Frame, Prefetch, usable_cores
+from .sources import Frame, Prefetch, luma_plane, usable_cores
+from .text import plural
 from .workers import one_opencv_thread
 
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
@@ -106,7 +108,7 @@ class _Prepared:
     luma alone); until then the decoder's planes are held as they are.
     """
 
-    __slots__ = ("small", "block", "means", "gain", "_chroma_src", "_chroma", "chroma_block")
+    __slots__ = ("small", "block", "means", "gain", "_chroma_src", "_chroma", "chroma_block", "time")
 
     def __init__(
         self,
@@ -123,6 +125,7 @@ class _Prepared:
         self._chroma_src = chroma
         self._chroma: tuple[np.ndarray, ...] | None = None
         self.chroma_block = BLOCK
+        self.time: float | None = None  # set by a reader that prepares frames ahead (the GOP workers)
 
     @property
     def chroma(self) -> tuple[np.ndarray, ...]:
@@ -163,6 +166,8 @@ def _shrink(gray: np.ndarray, k: int, cold: bool = True) -> np.ndarray:
     h, w = gray.shape
     if k == 1:
         return gray.copy()  # a view into the decoder's buffer must not outlive its frame
+    if h < k or w < k:  # a sliver (4000 x 3): no whole k x k block; one pixel at least on each side
+        return cv2.resize(gray, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
     gray = gray[: h - h % k, : w - w % k]
     # A decoded plane is usually no longer in the cache (the decoder's threads have streamed several
     # frames through it since), and OpenCV's halving reads memory slowly: 0.29 ms for a 1080p plane
@@ -250,14 +255,17 @@ def _color_score(a: _Prepared, b: _Prepared) -> float:
 class Deduplicator:
     """Decide, frame by frame, whether each frame repeats the last kept one.
 
-    Push frames in order; each call returns the :class:`Decision` for that frame at once (no look-ahead),
-    so it works on live streams as well as on files. It never opens or decodes anything itself.
+    :meth:`run` decides for a whole sequence exactly as ``framediff dedup`` does (the last frame kept);
+    :meth:`push` decides for one frame at once (no look-ahead), for live streams. A video frame is
+    compared on the decoder's own planes (luma and colour) however its source was opened, so
+    ``open_source(path)`` and ``open_source(path, gray=True)`` give the same decisions. It never opens or
+    decodes anything itself.
 
     Example::
 
         dd = Deduplicator()
-        with open_source("clip.mp4", gray=True) as src:
-            kept = [f.index for f in src if dd.push(f).keep]
+        with open_source("clip.mp4") as src:
+            kept = [f.index for f, d in dd.run(src) if d.keep]
 
     Args:
         threshold: Fixed change threshold in grey levels (see the module docs for the score); ``None``
@@ -316,15 +324,19 @@ class Deduplicator:
         chroma: tuple[np.ndarray, np.ndarray] | None = None,
         limited_range: bool = False,
     ) -> Decision:
-        """Decide for the next frame.
+        """Decide for the next frame, at once.
+
+        The last frame of a file is not known to be last here: :meth:`run` keeps it, as the CLI does.
 
         Args:
-            frame: A :class:`~framediff.sources.Frame` (its ``image`` and ``time`` are used) or an image
-                array: grey, or BGR/BGRA (then its colour is compared too).
-            time: Presentation time in seconds for an array (default: the frame number).
-            chroma: The two colour-difference planes (U and V, any subsampling) of a grey ``frame`` that
-                is a video's luma, so colour-only changes count.
-            limited_range: The grey image is a decoder's limited-range luma (black 16, white 235); it is
+            frame: A :class:`~framediff.sources.Frame` or an image array: grey, or BGR/BGRA (then its
+                colour is compared too). A video's frame is compared on its decoder's planes (``raw``),
+                whether the source gave it grey or in colour; other frames on their ``image``.
+            time: Presentation time in seconds for an array (default: the frame's ``time``, else the
+                frame number).
+            chroma: The two colour-difference planes (U and V, any subsampling) of a grey array that is
+                a video's luma, so colour-only changes count.
+            limited_range: The grey array is a decoder's limited-range luma (black 16, white 235); it is
                 stretched to full range after shrinking, so scores are full-range grey levels anyway.
 
         Returns:
@@ -334,8 +346,48 @@ class Deduplicator:
             InputError: when the frame is not an image.
         """
         if time is None:
-            time = float(getattr(frame, "time", self.count))
-        return self._push_prepared(self._prepare_frame(frame, chroma, limited_range), time)
+            t = getattr(frame, "time", None)
+            time = float(self.count if t is None else t)
+        prepared = (
+            frame if isinstance(frame, _Prepared) else self._prepare_frame(frame, chroma, limited_range)
+        )
+        return self._push_prepared(prepared, time)
+
+    def run(self, frames: Iterable[Any]) -> Iterator[tuple[Any, Decision]]:
+        """Decide for every frame of a sequence, as ``framediff dedup`` does.
+
+        Each decision comes one frame late, once the next frame shows the frame is not the last: the last
+        frame is always kept (reason ``last``), so a video that ends on a held picture keeps its length.
+        When reading the frames is interrupted (Ctrl-C), the last frame read is kept, then the
+        ``KeyboardInterrupt`` goes on.
+
+        Args:
+            frames: Frames in order, as :meth:`push` takes them (a :class:`~framediff.sources.FrameSource`).
+
+        Yields:
+            ``(frame, decision)`` for every frame, in order.
+        """
+        pending: tuple[Any, Decision] | None = None
+        try:
+            for frame in frames:
+                d = self.push(frame)
+                if pending is not None:
+                    yield pending
+                pending = (frame, d)
+        except KeyboardInterrupt:
+            if pending is not None:
+                yield self._keep_last(*pending)
+            raise
+        if pending is not None:
+            yield self._keep_last(*pending)
+
+    def _keep_last(self, frame: Any, d: Decision) -> tuple[Any, Decision]:
+        """The last frame's pair, kept if it was dropped (the counts follow)."""
+        if not d.keep:
+            d = Decision(d.index, d.time, True, d.score, d.threshold, "last")
+            self.kept += 1
+            self._kept = self._prev
+        return frame, d
 
     def _prepare_frame(
         self,
@@ -345,6 +397,12 @@ class Deduplicator:
         cold: bool = True,
     ) -> _Prepared:
         """Shrink a frame for comparison (reads only the options, never the state)."""
+        planes = _decoder_planes(frame)
+        if planes is not None:
+            # A video's frame: its decoder's planes, whatever the source converted them to, so every
+            # caller (the CLI, push() with a grey or a colour source) decides on the same pixels.
+            luma, chroma, limited_range = planes
+            return _prepare(luma, self.analysis_size, limited_range, chroma, cold)
         image = getattr(frame, "image", frame)
         if not isinstance(image, np.ndarray):
             raise InputError(f"cannot use a {type(image).__name__} as a frame", "push Frames or numpy arrays")
@@ -385,7 +443,8 @@ class Deduplicator:
         bgr = to_bgr8(image)
         h, w = bgr.shape[:2]
         k = _factor(w, h, self.analysis_size)
-        small = cv2.resize(bgr, (w // k, h // k), interpolation=cv2.INTER_AREA) if k > 1 else bgr
+        size = (max(1, w // k), max(1, h // k))  # a sliver (4000 x 3) keeps one pixel on its short side
+        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA) if k > 1 else bgr
         y, cr, cb = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb))
         block = max(BLOCK, -(-MIN_BLOCK_SOURCE // k))
         return _Prepared(y, block, _block_means(y, block), (cr, cb))
@@ -419,12 +478,15 @@ class DedupResult:
         output: The written video or folder (``None`` for a dry run).
         frames: Frames decoded.
         kept: Frames kept (for a video output: exactly the frames written).
-        duration: Input duration in seconds (last frame's time plus one frame).
-        saved: Seconds of repeated frames dropped (what ``timing="compact"`` removes from the output).
+        duration: Input duration in seconds (last frame's time plus one frame); for a folder of images,
+            the number of images.
+        saved: Seconds of repeated frames dropped (what ``timing="compact"`` removes from the output); for
+            a folder of images, the number of images dropped.
         threshold: The threshold at the end of the run (fixed, or the auto threshold reached).
         auto: True when the threshold followed the noise floor.
         warnings: Problems met (truncated input, audio dropped or re-encoded...).
         interrupted: True when the run was stopped early (Ctrl-C); the outputs hold what was processed.
+        images: True when the input was a folder of images (counted in images, not seconds).
     """
 
     input: str
@@ -437,6 +499,7 @@ class DedupResult:
     auto: bool = True
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    images: bool = False
 
     @property
     def dropped(self) -> int:
@@ -444,15 +507,13 @@ class DedupResult:
         return self.frames - self.kept
 
     def summary(self) -> str:
-        """One line for people: frames kept and dropped, and the time saved."""
+        """One line for people: frames kept and dropped, and the time saved (images have no time)."""
         pct = 100.0 * self.dropped / self.frames if self.frames else 0.0
         how = "auto" if self.auto else "fixed"
         head = "interrupted: " if self.interrupted else ""
-        return (
-            f"{head}kept {self.kept} of {self.frames} frames, dropped {self.dropped} ({pct:.1f}%), "
-            f"{self.saved:.2f} s of {self.duration:.2f} s were repeats; "
-            f"threshold {self.threshold:.2f} ({how})"
-        )
+        counted = f"kept {self.kept} of {plural(self.frames, 'image' if self.images else 'frame')}"
+        time = "" if self.images else f", {self.saved:.2f} s of {self.duration:.2f} s were repeats"
+        return f"{head}{counted}, dropped {self.dropped} ({pct:.1f}%){time}; threshold {self.threshold:.2f} ({how})"
 
 
 def _analysis_decoding(source: Any) -> None:
@@ -518,9 +579,24 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _chroma(frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
+def _decoder_planes(frame: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...], bool] | None:
+    """A video frame's luma, its colour planes (empty when not 8-bit planar YUV) and whether the luma is
+    limited range, from its decoder's frame; ``None`` for anything that is not a decoded video frame."""
+    raw = getattr(frame, "raw", None)
+    if getattr(getattr(raw, "format", None), "name", None) is None or not hasattr(raw, "planes"):
+        return None  # an array, an image file's frame (raw is its path), a camera's frame
+    luma = luma_plane(raw)
+    if luma is None:
+        # Packed or high-bit-depth video: FFmpeg's grey conversion, as a grey source gives it.
+        image = getattr(frame, "image", None)
+        gray = isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8
+        luma = image if gray else raw.to_ndarray(format="gray")
+        return luma, (), False
+    return luma, _chroma(raw) or (), _is_limited_range(raw)
+
+
+def _chroma(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """The U and V planes of an 8-bit planar YUV video frame, viewed without conversion (else None)."""
-    raw = frame.raw
     fmt = getattr(getattr(raw, "format", None), "name", "")
     if fmt not in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"):
         return None
@@ -540,16 +616,15 @@ def _prepare_decoded(dd: Deduplicator, frame: Frame) -> _Prepared:
     analysis there, and holding the decoder's full-size frame instead would cost ~3 MB a frame at 1080p.
     """
     # The worker has just decoded the frame: its planes are still in the cache (no streaming read first).
-    prepared = dd._prepare_frame(frame, _chroma(frame), _is_limited_range(frame), cold=False)
+    prepared = dd._prepare_frame(frame, cold=False)
     prepared.shrink_chroma(cold=False)
     return prepared
 
 
-def _is_limited_range(frame: Frame) -> bool:
-    """Whether a frame read with ``raw_luma`` carries limited-range (16-235) luma."""
-    raw = frame.raw
+def _is_limited_range(raw: Any) -> bool:
+    """Whether a decoder's frame carries limited-range (16-235) luma in its first plane."""
     fmt = getattr(getattr(raw, "format", None), "name", None)
-    if fmt is None:  # an image file: already full-range grey
+    if fmt is None:
         return False
     try:
         full = int(getattr(raw, "color_range", 0) or 0) == 2
@@ -566,6 +641,15 @@ class DedupInterrupted(KeyboardInterrupt):
     def __init__(self, result: DedupResult) -> None:
         super().__init__("interrupted")
         self.result = result
+
+
+def _common_folder(paths: list[Path]) -> Path | None:
+    """The folder a glob's files are named relative to in the output folder (``G1/x.png`` and
+    ``G2/x.png`` both stay); ``None`` when they all lie in one folder (bare names, as for a folder)."""
+    parents = {os.path.abspath(p.parent) for p in paths}
+    if len(parents) < 2:
+        return None
+    return Path(os.path.commonpath([os.path.abspath(p) for p in paths])).resolve()
 
 
 def dedup_video(
@@ -598,7 +682,8 @@ def dedup_video(
         codec: Video encoder (default H.264 ``libx264``; VP9 for ``.webm``).
         crf: Constant rate factor for the encoder (default 18, visually lossless for H.264).
         report: CSV file to write: ``frame,time,score,action``, one row per decoded frame.
-        plot: PNG file to write: the score over time, the threshold and the dropped runs.
+        plot: PNG or SVG file to write (by its suffix): the score over time, the threshold, the dropped
+            and the kept frames.
         dry_run: Analyse and report only; write no video.
         analysis_size: Longest side of the analysed image (see :class:`Deduplicator`).
         progress: Called with the number of frames done so far, now and then.
@@ -612,7 +697,7 @@ def dedup_video(
         OptionError: when an option is out of range.
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
-    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_output
+    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_folder
     from .gop_decode import GopDecoder, suits
     from .sources import ImageListSource, VideoSource, open_source
 
@@ -623,11 +708,13 @@ def dedup_video(
     if output is None and not dry_run:
         raise OptionError("no output given", "give -o OUTPUT, or --dry-run to analyse only")
     out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
-    for extra in (report, plot):
+    if plot is not None:
+        from .dedup_plot import check_plot_path
+
+        check_plot_path(plot)
+    for extra, option in ((out_path, "-o"), (report, "--report"), (plot, "--plot")):
         if extra is not None:
-            check_output(in_path, Path(os.fspath(extra)))
-    if out_path is not None:
-        check_output(in_path, out_path)
+            check_folder(Path(os.fspath(extra)), option)
 
     result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
     data: Any = None  # the per-frame series, kept only for a plot
@@ -637,6 +724,22 @@ def dedup_video(
         data = PlotData()
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
         folder = isinstance(src, ImageListSource)
+        # Every output against every file read (a folder's images too) and against each other, before
+        # anything is opened for writing.
+        read = [("INPUT", in_path)] + [("INPUT", p) for p in (src.paths if folder else [])]
+        check_outputs([("-o", out_path), ("--report", report), ("--plot", plot)], read)
+        if folder and out_path is not None:
+            for extra, name in ((report, "--report"), (plot, "--plot")):
+                if extra is not None and Path(os.path.realpath(extra)).is_relative_to(
+                    os.path.realpath(out_path)
+                ):
+                    raise OutputError(
+                        f"{name} {extra} is inside the output folder {out_path}",
+                        "the folder receives the kept images only: write it elsewhere",
+                    )
+        result.images = folder
+        if data is not None:
+            data.images = folder
         if folder:
             src.gray = False  # colour images: colour-only changes count too
         # A dry run of a file with key frames decodes chunks of it on every core, each with a
@@ -663,11 +766,10 @@ def dedup_video(
                 # A real run decodes once, fully, and encodes the very frames it analysed, on a
                 # thread of its own so the encoder never waits for the analysis.
                 writer = (
-                    FolderWriter(out_path)
+                    FolderWriter(out_path, _common_folder(src.paths))
                     if folder
                     else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
                 )
-            pending: tuple[Frame | None, Decision] | None = None
             last_time = 0.0
             step = 1.0 / src.fps if src.fps else 1.0
 
@@ -697,33 +799,34 @@ def dedup_video(
                     else Prefetch(src, _queue_depth(src, out_path is None), "framediff-decode")
                 )
                 with reader as items, _CtrlC() as ctrl_c:
-                    for item in items:
-                        if ctrl_c.pressed:
-                            result.interrupted = True
-                            break
-                        frame: Frame | None
-                        if parallel:
-                            index, t, prepared = item
-                            frame, d = None, dd._push_prepared(prepared, t)  # nothing to write: a dry run
-                        else:
-                            frame, index = item, item.index
-                            d = dd.push(frame, chroma=_chroma(frame), limited_range=_is_limited_range(frame))
-                        if pending is not None:
-                            commit(*pending)
-                        # One frame of delay: the last frame is always kept, so a video that ends on a held
-                        # picture still lasts as long as the input.
-                        pending = (frame, d)
-                        if progress is not None and index % 16 == 0:
-                            progress(index + 1)
+
+                    def frames() -> Iterator[Any]:
+                        for item in items:
+                            if ctrl_c.pressed:  # stop between two frames: the last one read is kept
+                                result.interrupted = True
+                                return
+                            if parallel:  # a frame a GOP worker prepared, timed here
+                                _, t, prepared = item
+                                prepared.time = t
+                                yield prepared
+                            else:
+                                yield item
+
+                    # The decisions of Deduplicator.run, as any caller gets them (the last frame kept).
+                    for frame, d in dd.run(frames()):
+                        commit(
+                            None if parallel else frame, d
+                        )  # a parallel run is a dry run: nothing to write
+                        if progress is not None and d.index % 16 == 0:
+                            progress(d.index + 1)
             except KeyboardInterrupt:
                 result.interrupted = True
-            if pending is not None:
-                frame, d = pending
-                if not d.keep:
-                    d = Decision(d.index, d.time, True, d.score, d.threshold, "last")
-                commit(frame, d)
             if progress is not None and not result.interrupted:
                 progress(result.frames)
+            if not result.frames and not result.interrupted:
+                # Nothing to write: an error, not an empty video or folder.
+                why = f" ({len(src.warnings)} refused, the first: {src.warnings[0]})" if src.warnings else ""
+                raise InputError(f"no frame of {in_path} could be read{why}", "check the input")
             result.duration = (last_time + step) if result.frames else 0.0
             result.threshold = dd.threshold
             result.warnings.extend(src.warnings)
@@ -744,7 +847,10 @@ def dedup_video(
     if plot is not None:
         from .dedup_plot import write_plot
 
-        write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
+        try:
+            write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
+        except OutputError as e:
+            raise OutputError(f"--plot: {e.message}", e.hint) from None
     if result.interrupted:
         raise DedupInterrupted(result)
     return result

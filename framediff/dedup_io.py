@@ -7,6 +7,7 @@ reader never sees a half-written file and an interrupted run still leaves a vali
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import queue
@@ -18,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionError, OutputError
-from .paths import same_file, temp_path
-from .sources import Frame
+from .paths import disk_error, remove_quietly, temp_path
+from .sources import METADATA_ERRORS, Frame
 
-__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_output"]
+__all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_folder"]
 
 # Encoder picked by the output's extension when --codec is not given: H.264, except where the container
 # cannot hold it.
@@ -33,26 +34,43 @@ CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom
 # frames: Matroska stores presentation times, and MP4/MOV's last packet is stretched (see finish()). Other
 # containers get H.264/H.265 without B-frames when frames keep their timestamps.
 B_FRAME_FORMATS = ("matroska", "webm", "mp4", "mov")
+# What a disk says when it refuses an output: full, over quota, read-only, not ours.
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
 # Seconds of audio muxed ahead of the video: none, the muxer interleaves, and Ctrl-C then cuts cleanly.
 AUDIO_AHEAD = 0.0
 
 
-def check_output(input_path: Path, output: Path) -> None:
-    """Refuse outputs that would overwrite the input or cannot be created.
+def video_error(path: Path, e: Exception) -> OutputError:
+    """The one-line error for a video the encoder or the disk could not write.
 
     Args:
-        input_path: The input file or folder.
+        path: The video.
+        e: What PyAV or the system said.
+
+    Returns:
+        An :class:`OutputError` to raise.
+    """
+    if isinstance(e, OSError) and getattr(e, "errno", None) in DISK_ERRNOS:
+        return disk_error(path, e)
+    return OutputError(f"cannot write {path}: {e}", "try another --codec or output type")
+
+
+def check_folder(output: Path, option: str = "-o") -> None:
+    """Refuse an output whose folder does not exist (whether it would overwrite an input is decided by
+    :func:`framediff.paths.check_outputs`).
+
+    Args:
         output: The requested output.
+        option: The command-line option that named it (``-o``, ``--report``, ``--plot``), for the message.
 
     Raises:
-        OutputError: when ``output`` is the input, or its folder does not exist.
+        OutputError: when the folder ``output`` goes into does not exist.
     """
-    if same_file(input_path, output):
-        raise OutputError(
-            f"output {output} is the input", "give a different -o OUTPUT; the input is never overwritten"
-        )
     if not output.parent.resolve().is_dir():
-        raise OutputError(f"folder {output.parent} does not exist", "create it or choose another -o OUTPUT")
+        raise OutputError(
+            f"{option} {output}: folder {output.parent} does not exist",
+            f"create it or choose another {option}",
+        )
 
 
 class ReportWriter:
@@ -63,51 +81,100 @@ class ReportWriter:
         self.tmp = temp_path(path)
         try:
             self.file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+            self.file.write("frame,time,score,action\n")
         except OSError as e:
+            remove_quietly(self.tmp)
             raise OutputError(
-                f"cannot write {path}: {e.strerror}", "check the folder and its permissions"
+                f"--report {path}: cannot write it: {e.strerror or e}",
+                "free some space / choose another folder",
             ) from None
-        self.file.write("frame,time,score,action\n")
 
     def write(self, index: int, time: float, score: float, action: str) -> None:
-        """Append one row (``nan`` score for the first frame, which has no reference)."""
+        """Append one row (``nan`` score for the first frame, which has no reference).
+
+        Raises:
+            OutputError: when the disk refuses it (full); :meth:`abort` then removes the partial file.
+        """
         s = "nan" if math.isnan(score) else f"{score:.3f}"
-        self.file.write(f"{index},{time:.4f},{s},{action}\n")
+        try:
+            self.file.write(f"{index},{time:.4f},{s},{action}\n")
+        except OSError as e:
+            raise disk_error(self.path, e) from None
 
     def finish(self) -> None:
-        """Close and move into place."""
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        """Close and move into place.
+
+        Raises:
+            OutputError: when the disk refuses the last rows; nothing is left behind.
+        """
+        try:
+            self.file.close()
+            os.replace(self.tmp, self.path)
+        except OSError as e:
+            self.abort()
+            raise disk_error(self.path, e) from None
 
     def abort(self) -> None:
         """Close and delete the partial file."""
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the rows still buffered cannot go anywhere: dropped
+            self.file.close()
+        remove_quietly(self.tmp)
 
 
 class FolderWriter:
-    """Copies the kept images of a folder input, byte for byte, into a new folder."""
+    """Copies the kept images of a folder input, byte for byte, into a new folder.
 
-    def __init__(self, output: Path) -> None:
+    Args:
+        output: The new (or empty) folder.
+        root: The folder the kept images are named relative to (the common folder of a glob's files);
+            ``None`` keeps their bare names.
+
+    Raises:
+        OutputError: when the folder exists and is not empty, or cannot be created.
+    """
+
+    def __init__(self, output: Path, root: Path | None = None) -> None:
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
             raise OutputError(f"{output} already exists", "give a new or empty folder as -o OUTPUT")
         self.output = output
+        self.root = root
         self.tmp = temp_path(output)
-        self.tmp.mkdir()
+        try:
+            self.tmp.mkdir()
+        except OSError as e:
+            raise disk_error(output, e) from None
         self.written = 0
         self.warnings: list[str] = []
 
     def write(self, frame: Frame) -> None:
-        """Copy the frame's image file (``frame.raw`` is its path)."""
+        """Copy the frame's image file (``frame.raw`` is its path).
+
+        Raises:
+            OutputError: when the disk refuses it (full); :meth:`abort` then removes the partial folder.
+        """
         src = Path(frame.raw)
-        shutil.copy2(src, self.tmp / src.name)
+        # Named as under the inputs' common folder, so files of one name in two folders both stay.
+        name = src.resolve().relative_to(self.root) if self.root is not None else Path(src.name)
+        try:
+            (self.tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, self.tmp / name)
+        except OSError as e:
+            raise disk_error(self.output / name, e) from None
         self.written += 1
 
     def finish(self) -> None:
-        """Move the finished folder into place."""
-        if self.output.exists():
-            self.output.rmdir()  # checked empty at the start
-        os.replace(self.tmp, self.output)
+        """Move the finished folder into place.
+
+        Raises:
+            OutputError: when it cannot be moved; nothing is left behind.
+        """
+        try:
+            if self.output.exists():
+                self.output.rmdir()  # checked empty at the start
+            os.replace(self.tmp, self.output)
+        except OSError as e:
+            self.abort()
+            raise disk_error(self.output, e) from None
 
     def abort(self) -> None:
         """Delete the partial folder."""
@@ -166,13 +233,18 @@ class VideoWriter:
         try:
             self.container = av.open(str(self.tmp), "w")
         except (ValueError, av.FFmpegError, OSError) as e:
-            self.tmp.unlink(missing_ok=True)
+            remove_quietly(self.tmp)
+            if getattr(e, "errno", None) in DISK_ERRNOS:
+                raise disk_error(output, e) from None
             raise OutputError(
                 f"cannot write a video named {output.name}: {getattr(e, 'strerror', None) or e}",
-                "use an .mp4, .mkv, .mov, .webm or .avi output",
+                "use an .mp4, .mkv, .mov, .webm or .avi -o OUTPUT",
             ) from None
         try:
             self._open_streams(crf)
+        except (OSError, av.FFmpegError) as e:  # the file is created when encoding starts
+            self.abort()
+            raise video_error(output, e) from None
         except BaseException:
             self.abort()
             raise
@@ -244,8 +316,13 @@ class VideoWriter:
 
         # A second reader of the same file: the video reader demuxes only video, and reading audio
         # alongside, a little ahead of the video, keeps memory flat without seeking.
-        self.audio_reader = av.open(self.source.spec)
+        self.audio_reader = av.open(self.source.spec, metadata_errors=METADATA_ERRORS)
         self.audio_in = self.audio_reader.streams.audio[0]
+        if self.audio_in.codec_context is None:  # a track FFmpeg cannot decode: the video goes on alone
+            self.audio_reader.close()
+            self.audio_reader, self.audio_in = None, None
+            self.warnings.append("audio dropped: its track cannot be read (unknown codec or corrupt header)")
+            return
         self._audio_packets = self.audio_reader.demux(self.audio_in)
         self._audio_done = False
         self._audio_next: Any = None  # a packet read ahead of the video, muxed later
@@ -305,7 +382,19 @@ class VideoWriter:
                             self.container.mux(p)
 
     def write(self, frame: Frame) -> None:
-        """Encode one kept frame (``frame.raw`` is the decoded ``av.VideoFrame``)."""
+        """Encode one kept frame (``frame.raw`` is the decoded ``av.VideoFrame``).
+
+        Raises:
+            OutputError: when the disk refuses the video (full); :meth:`abort` then removes it.
+        """
+        import av
+
+        try:
+            self._write(frame)
+        except (OSError, av.FFmpegError) as e:
+            raise video_error(self.output, e) from None
+
+    def _write(self, frame: Frame) -> None:
         vf = frame.raw
         if self.timing == "compact":
             pts = self.written
@@ -335,7 +424,20 @@ class VideoWriter:
 
     def finish(self, until: float = math.inf) -> None:
         """Flush the encoders, mux the audio up to ``until`` seconds (all of it by default; an interrupted
-        run stops it where its video stops), close and move into place."""
+        run stops it where its video stops), close and move into place.
+
+        Raises:
+            OutputError: when the disk refuses the end of the video (full); nothing is left behind.
+        """
+        import av
+
+        try:
+            self._finish(until)
+        except (OSError, av.FFmpegError) as e:
+            self.abort()
+            raise video_error(self.output, e) from None
+
+    def _finish(self, until: float) -> None:
         self._mux_video(self.video.encode(None))
         last = self._held
         if last is not None:
@@ -370,7 +472,7 @@ class VideoWriter:
             self.container.close()
         if getattr(self, "audio_in", None) is not None:
             self.audio_reader.close()
-        self.tmp.unlink(missing_ok=True)
+        remove_quietly(self.tmp)
 
 
 class EncodeThread:

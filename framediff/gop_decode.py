@@ -28,7 +28,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .sources import Frame, VideoSource, _av_reason, _Raised, put_unless_stopped, usable_cores
+from .sources import (
+    METADATA_ERRORS,
+    Frame,
+    VideoSource,
+    _av_reason,
+    _Raised,
+    put_unless_stopped,
+    usable_cores,
+)
 
 __all__ = ["GopDecoder", "suits"]
 
@@ -99,7 +107,7 @@ def suits(source: VideoSource, workers: int | None = None) -> bool:
     starts, count, n, ended = 0, 0, 0, True
     top: int | None = None
     try:
-        with av.open(source.spec) as container:
+        with av.open(source.spec, metadata_errors=METADATA_ERRORS) as container:
             stream = container.streams.video[source.stream.index]
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -255,7 +263,7 @@ class GopDecoder(Generic[T]):
         import av
 
         try:
-            with av.open(self._src.spec) as container:
+            with av.open(self._src.spec, metadata_errors=METADATA_ERRORS) as container:
                 stream = container.streams.video[self._src.stream.index]
                 stream.thread_type = "NONE"  # one thread a worker: the workers are the parallelism
                 stream.thread_count = 1

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 
 from .errors import OutputError
-from .paths import temp_path
+from .paths import disk_error, remove_quietly, temp_path
 from .regions import Region
 
-__all__ = ["draw_regions", "side_by_side", "heatmap", "write_image", "PALETTE"]
+__all__ = ["draw_regions", "side_by_side", "heatmap", "write_image", "write_bytes", "PALETTE"]
 
 # High-contrast colours (BGR) that stay visible on photos; boxes cycle through them.
 PALETTE = [(0, 0, 255), (0, 200, 255), (255, 0, 255), (255, 160, 0), (0, 255, 0), (255, 255, 0)]
@@ -72,22 +72,58 @@ def draw_regions(
     return out
 
 
-def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
+def side_by_side(
+    left: np.ndarray, right: np.ndarray, gap: int = 8, labels: Sequence[str] | None = None
+) -> np.ndarray:
     """Put two BGR pictures next to each other (the shorter one padded), separated by a white gap.
 
     Args:
         left: BGR uint8 picture.
         right: BGR uint8 picture.
         gap: Width of the separator in pixels.
+        labels: A caption for each picture (e.g. ``"A: before.png"``), written in a white band above it;
+            shortened with ``...`` to fit its picture's width.
 
     Returns:
         The combined picture.
     """
-    h = max(left.shape[0], right.shape[0])
+    band = _label_band(max(left.shape[1], right.shape[1])) if labels else 0
+    h = band + max(left.shape[0], right.shape[0])
     out = np.full((h, left.shape[1] + gap + right.shape[1], 3), 255, np.uint8)
-    out[: left.shape[0], : left.shape[1]] = left
-    out[: right.shape[0], left.shape[1] + gap :] = right
+    out[band : band + left.shape[0], : left.shape[1]] = left
+    out[band : band + right.shape[0], left.shape[1] + gap :] = right
+    if labels:
+        for text, x0, width in zip(
+            labels, (0, left.shape[1] + gap), (left.shape[1], right.shape[1]), strict=False
+        ):
+            _caption(out, text, x0, width, band)
     return out
+
+
+def _label_band(width: int) -> int:
+    """Height of the caption band over a picture ``width`` pixels wide: its text grows with the picture."""
+    return max(26, round(width / 24))
+
+
+def _caption(out: np.ndarray, text: str, x0: int, width: int, band: int) -> None:
+    """Write ``text`` in the band ``[0, band)`` over ``x0 .. x0 + width``, shortened to fit."""
+    scale = (band * 0.55) / 22  # FONT_HERSHEY_SIMPLEX capitals are ~22 px tall at scale 1
+    thick = max(1, round(band / 22))
+    # OpenCV's fonts are ASCII: other characters would come out as question marks anyway.
+    text = text.encode("ascii", "replace").decode()
+    room = width - 2 * max(4, band // 4)
+
+    def size(t: str) -> int:
+        return cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0]
+
+    if size(text) > room:
+        while len(text) > 1 and size(text + "...") > room:
+            text = text[:-1]
+        text += "..."
+    y = round(band * 0.5 + band * 0.55 / 2)
+    cv2.putText(
+        out, text, (x0 + max(4, band // 4), y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA
+    )
 
 
 def heatmap(image: np.ndarray, diff: np.ndarray, alpha: float = 0.6) -> np.ndarray:
@@ -132,6 +168,20 @@ def write_image(
         ok = False
     if not ok:
         raise OutputError(f"cannot write {p}: unknown image type {ext!r}", "use .png, .jpg or .webp")
+    write_bytes(p, buf.tobytes())
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file atomically (a temporary file in the same folder, renamed when complete).
+
+    Args:
+        path: Destination.
+        data: The whole content.
+
+    Raises:
+        OutputError: when the file cannot be written; nothing is left behind.
+    """
+    p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {p}: folder {folder} does not exist", "create it first")
@@ -139,10 +189,8 @@ def write_image(
     tmp = temp_path(p)
     try:
         with open(tmp, "xb") as f:
-            f.write(buf.tobytes())
+            f.write(data)
         os.replace(tmp, p)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write {p}: {e.strerror or e}", "check the folder and its permissions"
-        ) from None
+        remove_quietly(tmp)
+        raise disk_error(p, e) from None

@@ -14,6 +14,8 @@ import contextlib
 import os
 import queue
 import re
+import struct
+import sys
 import threading
 import time
 import warnings
@@ -25,18 +27,29 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import InputError, SourceError
+from .errors import InputError, OptionError, SourceError
 
 __all__ = [
     "FRAME_CONVERSION",
+    "METADATA_ERRORS",
     "decoded_bgr",
+    "luma_plane",
     "Frame",
     "LumaFrame",
     "FrameSource",
     "Prefetch",
     "put_unless_stopped",
     "open_source",
+    "image_paths",
     "read_image",
+    "decode_image",
+    "image_header_size",
+    "check_pixels",
+    "max_pixels",
+    "set_max_pixels",
+    "parse_pixels",
+    "quiet_codecs",
+    "DEFAULT_MAX_PIXELS",
     "load_image",
     "natural_key",
     "IMAGE_EXTENSIONS",
@@ -57,6 +70,10 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp
 # OpenCV prints its own warnings for unreadable files; we report those ourselves, once and clearly.
 with contextlib.suppress(AttributeError):  # very old OpenCV has no logging module
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+# How PyAV decodes a file's tags (title, encoder...): by default strictly as UTF-8, so one stray byte in a
+# tag raises UnicodeDecodeError and the whole video is lost. Every reader opens files with this.
+METADATA_ERRORS = "replace"
 
 # FFmpeg demuxers that turn text files into pictures of the text.
 _TEXT_FORMATS = {"tty", "bin", "idf", "xbin", "adf"}
@@ -138,8 +155,10 @@ def _exif_orientation(path: Path) -> int:
     try:
         from PIL import Image  # Pillow comes with scikit-image; it only reads the header here
 
-        with Image.open(path) as im:
-            return int(im.getexif().get(0x0112, 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's bomb warning: the size was checked already
+            with Image.open(path) as im:
+                return int(im.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - no readable EXIF simply means upright
         return 1
 
@@ -183,6 +202,223 @@ def _jpeg_is_complete(data: bytes) -> bool:
     return b"\xff\xd9" in data[pos:]
 
 
+DEFAULT_MAX_PIXELS = 200_000_000
+PIXELS_ENV = "FRAMEDIFF_MAX_PIXELS"
+_max_pixels: int | None = None  # set_max_pixels(); None: the environment variable, else the default
+
+
+def parse_pixels(text: str | int, what: str = "--max-pixels") -> int:
+    """A pixel count as a user writes it: ``400000000``, ``400M``, ``1.5G``.
+
+    Args:
+        text: The value.
+        what: Its name, for the error.
+
+    Returns:
+        The number of pixels.
+
+    Raises:
+        OptionError: when it is not a positive count.
+    """
+    raw = str(text).strip()
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(raw[-1:].lower(), 1)
+    try:
+        value = float(raw[:-1] if scale != 1 else raw) * scale
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value < 1e15):  # also refuses nan
+        example = "--max-pixels 400M" if what.startswith("-") else f"{what}=400M"
+        raise OptionError(f"{what} must be a pixel count like 400M, not {raw!r}", f"e.g. {example}")
+    return int(value)
+
+
+def set_max_pixels(limit: int | str | None) -> None:
+    """Set the largest picture (width x height) any reader accepts, for the whole process.
+
+    Args:
+        limit: Pixels (``400M`` style text accepted); ``None`` goes back to ``FRAMEDIFF_MAX_PIXELS`` or
+            the default of 200 million.
+
+    Raises:
+        OptionError: when ``limit`` is not a positive count.
+    """
+    global _max_pixels
+    _max_pixels = None if limit is None else parse_pixels(limit)
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: :func:`set_max_pixels`, else ``FRAMEDIFF_MAX_PIXELS``, else 200 million.
+
+    Raises:
+        OptionError: when the environment variable is not a pixel count.
+    """
+    if _max_pixels is not None:
+        return _max_pixels
+    env = os.environ.get(PIXELS_ENV)
+    return parse_pixels(env, PIXELS_ENV) if env else DEFAULT_MAX_PIXELS
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's start-of-frame segment (header segments skipped by length)."""
+    pos = 2
+    while pos + 9 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:
+            pos += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn, not DHT/JPG/DAC
+            h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return w, h
+        if marker == 0xDA:
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None
+
+
+_PIL_LOCK = threading.Lock()
+
+
+def image_header_size(data: bytes | memoryview) -> tuple[int, int] | None:
+    """A picture's ``(width, height)`` from its header alone, without decoding a pixel.
+
+    PNG and JPEG headers are read here; other formats by Pillow, which reads only the header too.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        The size the file declares, or ``None`` when its header is not understood.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return w, h
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    try:
+        import io
+
+        from PIL import Image
+
+        # Pillow's own bomb guard (a warning, then an error) is replaced by ours, which has its own
+        # limit: it is lifted only while this header is read.
+        with _PIL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(io.BytesIO(bytes(data))) as im:
+                    return im.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except Exception:  # noqa: BLE001 - a header Pillow does not know: OpenCV may still read the file
+        return None
+
+
+def check_pixels(name: str | os.PathLike, width: int, height: int) -> None:
+    """Refuse a picture larger than the pixel limit (a decompression bomb: a small file that declares a
+    huge picture, which would cost gigabytes to decode).
+
+    Args:
+        name: The file, for the message.
+        width: Its width.
+        height: Its height.
+
+    Raises:
+        InputError: when ``width * height`` exceeds :func:`max_pixels`.
+    """
+    limit = max_pixels()
+    if width * height > limit:
+        allowed = f"{limit / 1e6:g} MP" if limit >= 1_000_000 else f"{limit} pixels"
+        raise InputError(
+            f"{os.fspath(name)} is {width}x{height} pixels, over the limit of {allowed}",
+            f"if you trust the file, raise the limit with --max-pixels or {PIXELS_ENV}",
+        )
+
+
+# What image libraries print on the process's standard error by themselves (libpng, libjpeg, libtiff):
+# framediff reports a bad picture once, in its own words.
+CODEC_NOISE = (b"libpng ", b"Corrupt JPEG data", b"Premature end of JPEG", b"Invalid SOS", b"Not a JPEG")
+_QUIET = threading.Lock()
+_quiet_users = 0
+_quiet_saved: tuple[int, Any] | None = None
+
+
+@contextlib.contextmanager
+def quiet_codecs() -> Iterator[None]:
+    """While inside, what the image libraries print on file descriptor 2 is dropped.
+
+    Standard error is redirected to a temporary file, and what others wrote there meanwhile (Python's
+    own stderr, another thread's log line) is passed on when the last decoder leaves; only the codecs'
+    lines (:data:`CODEC_NOISE`) are dropped. Threads may decode at once: the first in redirects, the last
+    out restores.
+    """
+    global _quiet_users, _quiet_saved
+    with _QUIET:
+        if _quiet_users == 0:
+            try:
+                import tempfile
+
+                capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the last decoder leaves
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                saved = os.dup(2)
+                os.dup2(capture.fileno(), 2)
+                _quiet_saved = (saved, capture)
+            except OSError:  # no usable descriptor 2 (a daemon): nothing to silence
+                _quiet_saved = None
+        _quiet_users += 1
+    try:
+        yield
+    finally:
+        with _QUIET:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _quiet_saved is not None:
+                saved, capture = _quiet_saved
+                _quiet_saved = None
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                kept = [line for line in capture.read().splitlines(True) if not line.startswith(CODEC_NOISE)]
+                capture.close()
+                if kept:
+                    with contextlib.suppress(OSError):
+                        os.write(2, b"".join(kept))
+
+
+def decode_image(data: np.ndarray, flags: int, name: str | os.PathLike) -> np.ndarray | None:
+    """Decode a picture's bytes with OpenCV, refusing it first when its header declares more pixels than
+    the limit; the image libraries' own messages are silenced.
+
+    Args:
+        data: The file's bytes, as a uint8 array.
+        flags: ``cv2.IMREAD_*`` flags.
+        name: The file, for the messages.
+
+    Returns:
+        The pixels, or ``None`` when OpenCV cannot decode them.
+
+    Raises:
+        InputError: when the picture is over the pixel limit.
+    """
+    size = image_header_size(data.data)
+    if size is not None:
+        check_pixels(name, *size)
+    try:
+        with quiet_codecs():
+            image = cv2.imdecode(data, flags)
+    except cv2.error:  # OpenCV's own checks (its size limit, a header it refuses)
+        return None
+    if image is not None and image.size:
+        check_pixels(name, image.shape[1], image.shape[0])  # a format whose header was not understood
+    return image
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as OpenCV does, keeping depth and alpha, upright per its EXIF orientation.
 
@@ -205,7 +441,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     data = np.fromfile(str(p), dtype=np.uint8)
     if data.size == 0:
         raise InputError(f"{p} is empty", "give a non-empty image file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = decode_image(data, cv2.IMREAD_UNCHANGED, p)
     if image is None or image.size == 0:
         raise InputError(
             f"{p} is not an image OpenCV can read (or it is corrupt)", "give a PNG, JPEG, TIFF, WebP or BMP"
@@ -340,7 +576,11 @@ class VideoSource(FrameSource):
             options["rtsp_transport"] = "tcp"  # UDP loses packets on busy networks: smeared frames
         try:
             self.container = av.open(
-                spec, mode="r", timeout=(timeout, timeout) if live else None, options=options
+                spec,
+                mode="r",
+                timeout=(timeout, timeout) if live else None,
+                options=options,
+                metadata_errors=METADATA_ERRORS,
             )
         except av.error.FileNotFoundError:
             raise SourceError(f"{spec}: no such file", "check the path") from None
@@ -365,6 +605,12 @@ class VideoSource(FrameSource):
             self.container.close()
             raise SourceError(f"{spec} has no video stream", "give a file with video in it")
         self.stream = self.container.streams.video[0]
+        if self.stream.codec_context is None:  # FFmpeg has no decoder for what the header says it holds
+            self.container.close()
+            raise SourceError(
+                f"{spec} holds video framediff cannot decode (an unknown codec, or a corrupt header)",
+                "check the file plays, or convert it to H.264",
+            )
         if threads:
             self.stream.thread_type = "AUTO"  # frame + slice threads: decoding is the bottleneck
         if skip_loop_filter:
@@ -473,20 +719,15 @@ class VideoSource(FrameSource):
             A Frame, a LumaFrame, or with ``raw_luma`` a Frame viewing the decoder's luma plane.
         """
         if self.gray:
-            fmt = f.format.name
-            planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))
-            if planar and "10" not in fmt and "12" not in fmt and "16" not in fmt:
-                # Planar YUV: the first plane *is* the grey picture; take it without a colour conversion.
-                plane = f.planes[0]
-                buf = np.frombuffer(plane, np.uint8)
-                if buf.size == plane.line_size * f.height:
-                    luma = buf.reshape(f.height, plane.line_size)[:, : f.width]
-                    if self.raw_luma:
-                        return Frame(index, t, luma, f)
-                    # Limited-range video stores black..white as 16..235: LumaFrame stretches it as a
-                    # BGR conversion would (when asked), so grey frames match to_gray() of colour frames.
-                    full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
-                    return LumaFrame(index, t, luma, f, limited=not full)
+            luma = luma_plane(f)
+            if luma is not None:
+                if self.raw_luma:
+                    return Frame(index, t, luma, f)
+                # Limited-range video stores black..white as 16..235: LumaFrame stretches it as a
+                # BGR conversion would (when asked), so grey frames match to_gray() of colour frames.
+                fmt = f.format.name
+                full = fmt.startswith(("yuvj", "gray")) or _color_range(f) == 2
+                return LumaFrame(index, t, luma, f, limited=not full)
             return Frame(index, t, f.to_ndarray(format="gray"), f)
         return Frame(index, t, f.to_ndarray(format="bgr24"), f)
 
@@ -494,6 +735,28 @@ class VideoSource(FrameSource):
         # Closing a broken stream must not mask the real error.
         with contextlib.suppress(Exception):
             self.container.close()
+
+
+def luma_plane(f: Any) -> np.ndarray | None:
+    """The luma plane of a decoder's 8-bit planar frame (YUV, NV12/NV21 or grey), viewed without a copy.
+
+    Args:
+        f: The decoder's frame (PyAV ``VideoFrame``).
+
+    Returns:
+        A read-only H x W uint8 view (limited range as the decoder stores it), or ``None`` for packed or
+        high-bit-depth formats, which need a conversion.
+    """
+    fmt = f.format.name
+    planar = fmt.startswith(("yuv", "nv12", "nv21", "gray")) and not fmt.startswith(("yuyv", "uyvy"))
+    if not planar or "10" in fmt or "12" in fmt or "16" in fmt:
+        return None
+    # Planar YUV: the first plane *is* the grey picture; no colour conversion needed.
+    plane = f.planes[0]
+    buf = np.frombuffer(plane, np.uint8)
+    if buf.size != plane.line_size * f.height:
+        return None
+    return buf.reshape(f.height, plane.line_size)[:, : f.width]
 
 
 def decoded_bgr(raw: Any, width: int | None = None, height: int | None = None) -> np.ndarray:
@@ -666,6 +929,31 @@ def _av_reason(e: BaseException) -> str:
     return str(reason).strip().rstrip(".")
 
 
+def image_paths(spec: str | os.PathLike) -> list[Path] | None:
+    """The image files a folder or a glob pattern names, in the order they are read (natural order of
+    their names); ``None`` when ``spec`` is neither (a file, a stream, a camera, a missing path).
+
+    Args:
+        spec: What :func:`open_source` would be given.
+
+    Returns:
+        The image files, or ``None``.
+    """
+    text = os.fspath(spec)
+    if any(c in text for c in "*?[") and not Path(text).exists():
+        import glob
+
+        paths = sorted((Path(p) for p in glob.glob(text)), key=lambda p: natural_key(p.name))
+        return [p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    path = Path(text)
+    if path.is_dir():
+        return sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+            key=lambda p: natural_key(p.name),
+        )
+    return None
+
+
 def open_source(
     spec: str | os.PathLike | int,
     *,
@@ -697,20 +985,12 @@ def open_source(
         return VideoSource(text, gray=gray, live=True, timeout=timeout, skip_loop_filter=skip_loop_filter)
     if text.isdigit() or re.match(r"^/dev/video\d+$", text):
         return CameraSource(text, gray=gray)
-    if any(c in text for c in "*?[") and not Path(text).exists():
-        import glob
-
-        paths = sorted((Path(p) for p in glob.glob(text)), key=lambda p: natural_key(p.name))
-        return ImageListSource([p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS], text, gray)
+    listed = image_paths(text)
+    if listed is not None:
+        return ImageListSource(listed, text, gray)
     path = Path(text)
     if not path.exists():
         raise InputError(f"{text}: no such file or folder", "check the path")
-    if path.is_dir():
-        paths = sorted(
-            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-            key=lambda p: natural_key(p.name),
-        )
-        return ImageListSource(paths, text, gray)
     if path.stat().st_size == 0:
         raise InputError(f"{text} is empty", "give a non-empty file")
     if path.suffix.lower() in IMAGE_EXTENSIONS:

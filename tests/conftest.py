@@ -1,11 +1,14 @@
 """Shared fixtures: real photos from ``skimage.data`` and a small PyAV video writer.
 
 Everything here needs only framediff's own dependencies (scikit-image ships the photos; PyAV writes the
-videos), so the suite runs on a fresh machine.
+videos), so the suite runs on a fresh machine. :class:`MjpegServer` is a real local camera over HTTP.
 """
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -117,3 +120,48 @@ def moving_frames() -> list[np.ndarray]:
     """Twelve 320 x 240 frames panning across the astronaut photo (each one visibly different)."""
     base = cv2.resize(photo_bgr("astronaut"), (400, 240), interpolation=cv2.INTER_AREA)
     return [np.ascontiguousarray(base[:, 6 * i : 6 * i + 320]) for i in range(12)]
+
+
+class MjpegServer:
+    """An MJPEG camera over HTTP (multipart/x-mixed-replace, as IP cameras serve it) on a given port.
+
+    Each request gets ``frames`` JPEGs at ``fps``; ``once`` closes the server after the first request is
+    served, so the port is closed when the watch tries to reconnect.
+    """
+
+    def __init__(self, port: int, frames: list[np.ndarray], fps: float = 30, once: bool = False) -> None:
+        jpegs = [cv2.imencode(".jpg", f)[1].tobytes() for f in frames]
+        server = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    for j in jpegs:
+                        head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(j)
+                        self.wfile.write(head + j + b"\r\n")
+                        time.sleep(1 / fps)
+                except OSError:
+                    return  # the watch went away
+                if once:
+                    threading.Thread(target=server.close, daemon=True).start()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{port}/cam.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self._closed = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.httpd.shutdown()
+            self.httpd.server_close()

@@ -359,7 +359,7 @@ def test_sigint_stops_between_frames_with_report_and_video_in_step(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["{src}", "-o", "{src}"], "is the input"),
+        (["{src}", "-o", "{src}"], "would overwrite INPUT"),
         (["{dir}/missing.mp4", "-o", "{dir}/o.mp4"], "no such file"),
         (["{dir}/notes.txt", "-o", "{dir}/o.mp4"], "not a video"),
         (["{dir}/garbage.mp4", "-o", "{dir}/o.mp4"], "garbage.mp4"),
@@ -460,3 +460,221 @@ def test_video_ending_on_a_long_hold_lasts_as_long_as_the_input(tmp_path: Path, 
         if v.duration:  # Matroska gives no per-track duration
             assert abs(float(v.duration * v.time_base) - 4.0) <= 0.05
     assert abs(_beep_onset(out) - _beep_onset(src)) < 0.01
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli_keeps(path: Path, report: Path, capsys) -> list[bool]:
+    """The keep/drop decisions of ``framediff dedup PATH --dry-run``, from its report."""
+    with pytest.raises(SystemExit) as e:
+        main(["dedup", str(path), "--dry-run", "--report", str(report)])
+    assert e.value.code == 0
+    capsys.readouterr()
+    return [r["action"] == "keep" for r in _rows(report)]
+
+
+def _readme_snippet() -> str:
+    """The README's Python lines that run a Deduplicator over ``clip.mp4`` (they leave ``kept``)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("dd = Deduplicator()")
+    return text[start : text.index("```", start)]
+
+
+def test_api_and_cli_decide_alike_whatever_the_source_was_opened_as(tmp_path: Path, capsys) -> None:
+    """A colour-only change (grey cannot see it) and an ending on a hold: Deduplicator.run over a source
+    opened grey or in colour, push() (all but the last frame, which it cannot know) and the README's
+    snippet give exactly the CLI's decisions, on this clip and on the bundled sample."""
+    from framediff import open_source
+
+    frames, _ = _isoluminant_ball()
+    frames += [frames[-1]] * 6
+    ball = tmp_path / "ball.mp4"
+    _write_clip(ball, frames, audio=False)
+    for path in (ball, ROOT / "samples" / "clip.mp4"):
+        cli = _cli_keeps(path, tmp_path / "r.csv", capsys)
+        if path == ball:
+            assert not cli[-2] and cli[-1], "the hold is dropped, its last frame kept"
+        for gray in (True, False):
+            dd = Deduplicator()
+            with open_source(path, gray=gray) as src:
+                assert [d.keep for _, d in dd.run(src)] == cli, f"run(), gray={gray}"
+            assert dd.kept == sum(cli)
+            dd = Deduplicator()
+            with open_source(path, gray=gray) as src:
+                assert [dd.push(f).keep for f in src][:-1] == cli[:-1], f"push(), gray={gray}"
+        scope: dict = {}
+        exec(_readme_snippet().replace('"clip.mp4"', repr(str(path))), {"Deduplicator": Deduplicator, "open_source": open_source}, scope)  # fmt: skip
+        assert scope["kept"] == [i for i, k in enumerate(cli) if k]
+
+
+def _write_screen_recording(path: Path, frames: int, every: int, fps: int = 30) -> list[int]:
+    """A screen-recording-like clip: one text screen, changed once every ``every`` frames (a new line
+    of text), held in between. Returns the frames where the picture changes."""
+    screen = np.full((120, 160, 3), 240, np.uint8)
+    changes = []
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+        vs.options = {"crf": "20", "preset": "veryfast", "bf": "0"}
+        for i in range(frames):
+            if i % every == 0:
+                changes.append(i)
+                row = (i // every) % 9
+                if row == 0:
+                    screen[:] = 240
+                cv2.putText(screen, f"line {i // every}", (4, 12 + 12 * row), cv2.FONT_HERSHEY_PLAIN, 0.8, (20, 20, 20), 1)  # fmt: skip
+            vf = av.VideoFrame.from_ndarray(screen, format="bgr24")
+            vf.pts = i
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return changes
+
+
+def _green_runs(row: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, last)`` columns of each run of the plot's green in one image row (BGR), right of the
+    labels."""
+    from framediff.dedup_plot import GREEN, LEFT
+
+    green = np.all(np.abs(row[LEFT:].astype(int) - np.array(GREEN)) <= 8, axis=1).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], green, [0])))) + LEFT
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def test_plot_marks_every_kept_frame_visibly_in_png_and_svg(tmp_path: Path, capsys) -> None:
+    """A 2-minute screen recording, one change every 100 frames: each kept frame is under a pixel wide
+    in the plot, yet has its own green mark in the kept strip, at least 2 px wide, in PNG and in SVG."""
+    import xml.etree.ElementTree as ET
+
+    from framediff.dedup_plot import GREEN, LEFT, MIN_BAR, STRIP_BOTTOM, STRIP_TOP
+
+    clip = tmp_path / "screen.mp4"
+    changes = _write_screen_recording(clip, 3600, 100)
+    report, png, svg = tmp_path / "r.csv", tmp_path / "p.png", tmp_path / "p.svg"
+    for plot in (png, svg):
+        with pytest.raises(SystemExit) as e:
+            main(["dedup", str(clip), "--dry-run", "--report", str(report), "--plot", str(plot)])
+        assert e.value.code == 0
+    capsys.readouterr()
+    kept = [int(r["frame"]) for r in _rows(report) if r["action"] == "keep"]
+    assert set(changes + [3599]) <= set(kept) and len(kept) < 2 * len(changes), "a keep per change"
+    assert min(np.diff(kept)) >= 40, "kept frames far apart: each under a pixel wide in the shading"
+    image = cv2.imread(str(png))
+    # The strip: one green run per kept frame, in order, each at least 2 px wide and MIN_BAR high.
+    runs = _green_runs(image[STRIP_BOTTOM])
+    assert len(runs) == len(kept)
+    pw = image.shape[1] - LEFT - 20
+    for (a, b), k in zip(runs, kept, strict=True):
+        assert b - a + 1 >= 2
+        assert a - 1 <= LEFT + k / 3599 * (pw - 1) <= b + 1
+    assert len(_green_runs(image[STRIP_BOTTOM - MIN_BAR + 1])) == len(kept)
+    assert not _green_runs(image[STRIP_TOP - 2]), "the strip stays in its place"
+    # The SVG draws the same: it parses, and has one green bar per kept frame where the PNG has it.
+    root = ET.parse(svg).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    b, g, r = GREEN
+    bars = [
+        el
+        for el in root.iter("{http://www.w3.org/2000/svg}rect")
+        if el.get("fill") == f"#{r:02x}{g:02x}{b:02x}"
+    ]
+    spans: list[list[int]] = []
+    for el in bars:  # a mark of several heights is several touching bars
+        x0 = int(float(el.get("x")))
+        x1 = x0 + int(el.get("width")) - 1
+        if spans and spans[-1][1] + 1 == x0:
+            spans[-1][1] = x1
+        else:
+            spans.append([x0, x1])
+    assert [tuple(sp) for sp in spans] == runs
+    texts = [el.text or "" for el in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any(f"screen.mp4: kept {len(kept)} of 3600 frames" in t for t in texts)
+
+
+@pytest.mark.parametrize("name", ["p.jpg", "p.svg.txt", "plot"])
+def test_plot_with_another_suffix_is_refused_before_any_work(tmp_path: Path, capsys, name: str) -> None:
+    src = ROOT / "samples" / "clip.mp4"
+    with pytest.raises(SystemExit) as e:
+        main(["dedup", str(src), "-o", str(tmp_path / "o.mp4"), "--plot", str(tmp_path / name)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: --plot ") and ".png or" in err[0]
+    assert not list(tmp_path.iterdir()), "nothing is written"
+
+
+def test_folder_of_images_is_summed_up_in_images_not_seconds(tmp_path: Path, capsys) -> None:
+    frames, repeats = _frames()
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i, f in enumerate(frames[:41]):
+        cv2.imwrite(str(src / f"f{i}.png"), f)
+    plot = tmp_path / "p.png"
+    with pytest.raises(SystemExit) as e:
+        main(["dedup", str(src), "--dry-run", "--plot", str(plot)])
+    assert e.value.code == 0
+    err = capsys.readouterr().err
+    dropped = sum(repeats[:41])
+    assert f"kept {41 - dropped} of 41 images, dropped {dropped} (" in err
+    assert " s of " not in err and " s were" not in err
+    one = tmp_path / "one.png"
+    cv2.imwrite(str(one), frames[0])
+    with pytest.raises(SystemExit):
+        main(["dedup", str(one), "--dry-run"])
+    assert "kept 1 of 1 image, dropped 0 (0.0%)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["-o", "--report", "--plot"])
+def test_an_output_in_a_missing_folder_names_its_own_option(tmp_path: Path, capsys, option: str) -> None:
+    src = ROOT / "samples" / "clip.mp4"
+    missing = (
+        tmp_path / "missing" / ("o.mp4" if option == "-o" else "r.csv" if option == "--report" else "p.png")
+    )
+    args = ["dedup", str(src), option, str(missing)] + (
+        ["-o", str(tmp_path / "o.mp4")] if option != "-o" else []
+    )
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"Error: {option} {missing}: folder "), err
+    others = {"-o", "--report", "--plot"} - {option}
+    assert not any(f"{o} " in err[0] for o in others), "only the option that failed is named"
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_in_a_terminal_prints_the_summary_and_no_aborted_line(tmp_path: Path) -> None:
+    """A real terminal (a pty) and a real SIGINT once the progress bar moves: the interrupted summary is
+    the last line, exit status 130, and click's "Aborted." does not follow it."""
+    import pty
+    import re
+    import select
+    import time
+
+    clip = tmp_path / "long.mp4"
+    _write_screen_recording(clip, 6000, 50)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: framediff on the terminal
+        os.execv(sys.executable, [sys.executable, "-m", "framediff", "dedup", str(clip), "--dry-run"])
+    out, sent, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not sent and re.search(rb"\b([1-9]\d*)/6000", out):
+            os.kill(pid, signal.SIGINT)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert sent, text
+    assert os.waitstatus_to_exitcode(status) == 130, text
+    lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
+    assert lines[-1].startswith("interrupted: kept "), lines[-3:]
+    assert "Aborted" not in text and "Interrupted." not in text

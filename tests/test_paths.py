@@ -30,9 +30,9 @@ def _aliases(target: Path) -> dict[str, Path]:
 @pytest.mark.parametrize(
     ("command", "sample", "message"),
     [
-        (["compare", "{src}", "{other}", "-o", "{out}"], "shelf_a.jpg", "also an input"),
-        (["dedup", "{src}", "-o", "{out}"], "clip.mp4", "is the input"),
-        (["watch", "{src}", "--record", "{out}"], "camera.mp4", "is the watched source"),
+        (["compare", "{src}", "{other}", "-o", "{out}"], "shelf_a.jpg", "would overwrite A"),
+        (["dedup", "{src}", "-o", "{out}"], "clip.mp4", "would overwrite INPUT"),
+        (["watch", "{src}", "--record", "{out}"], "camera.mp4", "would overwrite SOURCE"),
     ],
 )
 def test_an_output_that_is_the_input_under_another_name_is_refused(

@@ -27,7 +27,7 @@ from framediff.cli import main
 from framediff.serve import LiveServer, LiveView, load_settings, parse_address
 from framediff.watch import Watcher
 
-from .conftest import photo_bgr, write_video
+from .conftest import MjpegServer, photo_bgr, write_video
 
 W, H, FPS = 640, 360, 15
 OBJECT_H = 110
@@ -590,14 +590,24 @@ def test_stalled_and_vanished_viewers_do_not_slow_the_watch(short_clip: str) -> 
 
 
 def test_status_says_reconnecting_and_frozen(tmp_path: Path, watch_proc: list[Watch]) -> None:
-    # Nobody answers at this address: the watch keeps trying, and says so.
+    # Nobody answers at this address yet: with --wait-for-source the watch keeps trying, and says so.
     dead = free_port()
     port = free_port()
-    url = f"http://127.0.0.1:{dead}/cam.ts"
-    watch = Watch([url, "--serve", str(port), "--reconnect-timeout", "30", "-q"], port)
+    url = f"http://127.0.0.1:{dead}/cam.mjpg"
+    watch = Watch([url, "--serve", str(port), "--wait-for-source", "-q"], port)
     watch_proc.append(watch)
-    wait_for(lambda: status_of(port)["state"] == "reconnecting", 10, "state reconnecting")
+    wait_for(lambda: status_of(port)["state"] == "connecting", 10, "state connecting")
     watch.stop()
+    # A camera that went away after it opened: reconnecting.
+    camera = MjpegServer(free_port(), scene(10, []), once=True)
+    try:
+        port = free_port()
+        watch = Watch([camera.url, "--serve", str(port), "--reconnect-timeout", "30", "-q"], port)
+        watch_proc.append(watch)
+        wait_for(lambda: status_of(port)["state"] == "reconnecting", 10, "state reconnecting")
+        watch.stop()
+    finally:
+        camera.close()
 
     # A picture that stops changing at all: frozen, on the status and in the events.
     frames = scene(15, []) + [scene(1, [])[0]] * 60

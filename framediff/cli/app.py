@@ -42,6 +42,23 @@ def cli() -> None:
     """
 
 
+def _set_max_pixels(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from ..sources import max_pixels, set_max_pixels
+
+    set_max_pixels(value)
+    max_pixels()  # a bad FRAMEDIFF_MAX_PIXELS is an error now, not at every picture
+
+
+# Shared by every command that reads pictures.
+max_pixels_option = click.option(
+    "--max-pixels",
+    metavar="N",
+    expose_value=False,
+    callback=_set_max_pixels,
+    help="Refuse pictures over N pixels, from their header (default 200M, or $FRAMEDIFF_MAX_PIXELS).",
+)
+
+
 def error(message: str) -> None:
     """Print ``Error: message`` on stderr as the single line a user sees."""
     click.echo(f"Error: {message}", err=True)

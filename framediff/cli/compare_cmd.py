@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -12,18 +13,42 @@ import numpy as np
 
 from ..compare import CompareOptions, Comparison, compare, compare_pairs
 from ..errors import FramediffError, InputError, OutputError
-from ..paths import same_file
+from ..paths import check_outputs, make_folder
 from ..render import draw_regions, heatmap, side_by_side, write_image
-from .app import cli
+from .app import cli, max_pixels_option
+
+OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
 
 
-def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
-    """Refuse an output that would overwrite an input."""
-    for out in outputs:
-        if out and any(same_file(out, p) for p in inputs if p):
+def _outputs(
+    output: str | None, mask_out: str | None, heatmap_out: str | None
+) -> list[tuple[str, str | None]]:
+    return [("-o", output), ("--mask", mask_out), ("--heatmap", heatmap_out)]
+
+
+def _check_output_files(outputs: list[str | None]) -> None:
+    """Refuse, before any work, an output picture whose folder does not exist or whose type framediff
+    cannot write; each error names the option that gave it (overlaps are :func:`check_outputs`'s)."""
+    for option, out in zip(OUTPUT_OPTIONS, outputs, strict=True):
+        if not out:
+            continue
+        folder = os.path.dirname(out)
+        if folder and not os.path.isdir(folder):
             raise OutputError(
-                f"{out} is also an input: framediff never overwrites an input", "choose another file name"
+                f"{option} {out}: folder {folder} does not exist", f"create it or choose another {option}"
             )
+        if Path(out).suffix and not cv2.haveImageWriter(out):
+            raise OutputError(
+                f"{option} {out}: not a picture type framediff writes", "use .png, .jpg or .webp"
+            )
+
+
+def _write(option: str, path: str, image: np.ndarray) -> None:
+    """Write one output picture; an error names the option that asked for it."""
+    try:
+        write_image(path, image)
+    except OutputError as e:
+        raise OutputError(f"{option}: {e.message}", e.hint) from None
 
 
 @cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,18 +63,16 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Write A and B side by side, every region boxed and numbered (folders: a folder, one file per differing pair).",
 )
 @click.option(
     "--mask",
     "mask_out",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Write the changed-pixel mask (white = changed), A's size.",
 )
-@click.option(
-    "--heatmap", "heatmap_out", type=click.Path(dir_okay=False), help="Write the difference heatmap over A."
-)
+@click.option("--heatmap", "heatmap_out", type=click.Path(), help="Write the difference heatmap over A.")
 @click.option(
     "--ignore",
     type=click.Path(dir_okay=False),
@@ -112,6 +135,7 @@ def _check_outputs(inputs: list[str], outputs: list[str | None]) -> None:
     metavar="PX",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
+@max_pixels_option
 def compare_command(
     a: str,
     b: str | None,
@@ -165,7 +189,11 @@ def compare_command(
     for path in (a, b):
         if path is not None and os.path.isdir(path):
             raise InputError(f"{path} is a folder", "give two images, or two folders to compare file by file")
-    _check_outputs([a, b], [output, mask_out, heatmap_out])
+    for label, out in _outputs(output, mask_out, heatmap_out):
+        if out and os.path.isdir(out):
+            raise OutputError(f"{label} {out} is a folder", "give a file name (folders are for two folders)")
+    check_outputs(_outputs(output, mask_out, heatmap_out), [("A", a), ("B", b), ("--ignore", ignore)])
+    _check_output_files([output, mask_out, heatmap_out])
     result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
     _write_outputs(result, a, b, opts, output, mask_out, heatmap_out)
 
@@ -196,17 +224,21 @@ def _write_outputs(
         )
         right_img = result.image_b if result.image_b is not None else _load_bgr(a, b, opts, 1)
         right = draw_regions(right_img, result.regions_in_b())
-        write_image(output, side_by_side(left, right))
+        if b is not None:
+            labels = (f"A: {Path(a).name}", f"B: {Path(b).name}")
+        else:  # both halves of one picture (--split)
+            labels = (f"A: {Path(a).name}, first half", f"B: {Path(a).name}, second half")
+        _write("-o", output, side_by_side(left, right, labels=labels))
     if mask_out:
         w, h = result.size_a
         m = np.zeros((h, w), np.uint8)
         if result.mask is not None:
             m = cv2.resize(result.mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        write_image(mask_out, m)
+        _write("--mask", mask_out, m)
     if heatmap_out:
         base = result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0)
         diff = result.diff if result.diff is not None else np.zeros(base.shape[:2], np.uint8)
-        write_image(heatmap_out, heatmap(base, diff))
+        _write("--heatmap", heatmap_out, heatmap(base, diff))
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
@@ -220,6 +252,14 @@ def _images_under(folder: str) -> set[str]:
         for p in root.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
     }
+
+
+def _output_names(names: list[str]) -> dict[str, str]:
+    """The PNG each pair's pictures are written as: ``x.png`` for ``x.jpg``, unless another pair's name
+    would give the same (``x.jpg`` next to ``x.png``): then the whole name, ``x.jpg.png``."""
+    stems = {n: Path(n).with_suffix(".png").as_posix() for n in names}
+    count = Counter(stems.values())
+    return {n: s if s == n or count[s] == 1 else n + ".png" for n, s in stems.items()}
 
 
 def compare_folders(
@@ -239,7 +279,6 @@ def compare_folders(
     for out in (output, mask_out, heatmap_out):
         if out and os.path.exists(out) and not os.path.isdir(out):
             raise OutputError(f"{out} is a file", "with two folders, outputs are folders (one file per pair)")
-    _check_outputs([a, b], [output, mask_out, heatmap_out])
     in_a, in_b = _images_under(a), _images_under(b)
     names = sorted(in_a & in_b)
     only_a, only_b = sorted(in_a - in_b), sorted(in_b - in_a)
@@ -247,6 +286,20 @@ def compare_folders(
         raise InputError(
             f"no images in {a} or {b}", "give folders holding PNG, JPEG, TIFF, WebP or BMP files"
         )
+    out_names = _output_names(names)
+    # Every file that may be written (one per pair and output folder) against every file read, before
+    # any is: an output folder inside an input folder could otherwise overwrite its pictures.
+    read = [("A", a), ("B", b), ("--ignore", ignore)]
+    read += [("A", os.path.join(a, n)) for n in sorted(in_a)] + [
+        ("B", os.path.join(b, n)) for n in sorted(in_b)
+    ]
+    planned = [
+        (label, os.path.join(folder, out_names[n]))
+        for label, folder in _outputs(output, mask_out, heatmap_out)
+        if folder
+        for n in names
+    ]
+    check_outputs(planned + _outputs(output, mask_out, heatmap_out), read)
     results = compare_pairs(((os.path.join(a, n), os.path.join(b, n)) for n in names), ignore=ignore, ignore_boxes=ignore_box, options=opts)  # fmt: skip
     records, different, failed = [], 0, 0
     for name, result in zip(names, results, strict=True):
@@ -258,11 +311,10 @@ def compare_folders(
             continue
         different += not result.identical
         if not result.identical:
-            stem = Path(name).with_suffix(".png")
-            outs = [os.path.join(d, stem) if d else None for d in (output, mask_out, heatmap_out)]
+            outs = [os.path.join(d, out_names[name]) if d else None for d in (output, mask_out, heatmap_out)]
             for path in outs:
                 if path:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    make_folder(os.path.dirname(path))
             _write_outputs(result, os.path.join(a, name), os.path.join(b, name), opts, *outs)
         records.append({"name": name, **result.to_dict()})
         if not as_json and not quiet:

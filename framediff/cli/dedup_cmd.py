@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..dedup import DedupInterrupted, DedupResult, dedup_video
-from .app import cli
+from .app import cli, max_pixels_option
 
 
 def _print_result(result: DedupResult) -> None:
@@ -51,9 +51,10 @@ def _print_result(result: DedupResult) -> None:
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=str),
-    help="Write FILE.png: score over time, threshold, dropped runs.",
+    help="Write FILE.png or FILE.svg: score over time, threshold, dropped and kept frames.",
 )
 @click.option("--dry-run", is_flag=True, help="Analyse and report only; write no video.")
+@max_pixels_option
 def dedup_command(
     input: str,
     output: str | None,
@@ -115,7 +116,8 @@ def dedup_command(
         if bar is not None:
             bar.__exit__(None, None, None)
         _print_result(e.result)
-        raise
+        # The summary says it was interrupted; exit 130 without click's extra "Aborted." line.
+        raise click.exceptions.Exit(130) from None
     if bar is not None:
         bar.__exit__(None, None, None)
     _print_result(result)

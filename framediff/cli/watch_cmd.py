@@ -4,33 +4,38 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
-from pathlib import Path
+import time
 
 import click
 import numpy as np
 
 from ..errors import InputError, OptionError
-from ..paths import same_file
+from ..paths import check_outputs
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
-from ..sources import Frame, read_image
+from ..sources import Frame, FrameSource, image_paths, read_image
+from ..text import plural
 from ..watch import (
     CommandRunner,
     Event,
     FrameResult,
     JsonLines,
+    MqttPublisher,
     SnapshotWriter,
     Watcher,
     WatchOptions,
     WebhookPoster,
     parse_zone,
 )
+from ..watch.mqtt import MqttTarget, require_paho
 from ..watch.record import EventClips, Recorder
 from ..watch.sinks import frame_colour
 from ..watch.watcher import is_live_spec, stderr_log
-from .app import cli
+from .app import cli, max_pixels_option
+from .settings_file import with_settings_file
 
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
@@ -65,6 +70,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     "--exec", "exec_cmd", metavar="CMD", help="Run CMD per event; the event is JSON in $FRAMEDIFF_EVENT."
 )
 @click.option(
+    "--exec-timeout",
+    default="5",
+    show_default=True,
+    metavar="SECONDS",
+    help="With --exec: stop a command still running after SECONDS (4 run at once; more events wait).",
+)
+@click.option(
     "--record",
     "record_path",
     metavar="FILE",
@@ -96,6 +108,13 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     metavar="URL",
     multiple=True,
     help="POST each event as JSON to URL (repeatable); a slow or down server never stalls the watch.",
+)
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    metavar="URL",
+    help="Publish events to an MQTT broker, mqtt://[user:pass@]host[:port]/PREFIX: each event on "
+    "PREFIX/events, the state (retained) on PREFIX/state.",
 )
 @click.option("--ignore", "ignore_path", metavar="MASK", help="Picture, white = ignore (a screen, a tree).")
 @click.option(
@@ -152,7 +171,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     default="60",
     show_default=True,
     metavar="SECONDS",
-    help="Keep reopening a dropped live source this long.",
+    help="Keep reopening a live source that dropped (after it had opened) this long.",
+)
+@click.option(
+    "--wait-for-source",
+    is_flag=True,
+    help="Keep trying to open a camera or stream that is not up yet (default: fail at once).",
 )
 @click.option(
     "--frozen-after",
@@ -179,9 +203,14 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     "--config",
     "config_path",
     metavar="FILE",
-    help="Settings file of ignore boxes and zones (JSON); with --serve, the page saves to it.",
+    help="Settings file (JSON): ignore boxes, zones and any other option (min_frames, events...); "
+    "the command line overrides it. With --serve, the page saves the areas to it.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors still show).")
+@max_pixels_option
+# The areas have keys of their own in the file (ignore_boxes, zones, only_zones); a token stays out of it
+# (FRAMEDIFF_TOKEN keeps it out of files and of the process list).
+@with_settings_file("config_path", exclude=("zone", "ignore_box", "only_zones", "token"))
 def watch_command(
     source: str,
     reference: str,
@@ -189,7 +218,9 @@ def watch_command(
     regions_path: str | None,
     snapshots: str | None,
     exec_cmd: str | None,
+    exec_timeout: str,
     webhooks: tuple[str, ...],
+    mqtt_url: str | None,
     record_path: str | None,
     clips_dir: str | None,
     pre: str | None,
@@ -212,6 +243,7 @@ def watch_command(
     max_frames: str | None,
     duration: str | None,
     reconnect_timeout: str,
+    wait_for_source: bool,
     frozen_after: str,
     timeout: str,
     serve: str | None,
@@ -262,18 +294,33 @@ def watch_command(
         reconnect_timeout=reconnect_timeout,
         frozen_after=frozen_after,
         timeout=timeout,
+        wait_for_source=wait_for_source,
         log=None if quiet else stderr_log,
+        warn=_warn,
     )
-    runner = CommandRunner(exec_cmd) if exec_cmd else None
+    # `--exec ""` is a mistake to report, not a way to switch the hook off.
+    runner = CommandRunner(exec_cmd, timeout=exec_timeout) if exec_cmd is not None else None
     if not clips_dir and (pre is not None or post is not None or max_clip is not None):
         raise OptionError(
             "--pre, --post and --max-clip shape the clips of --clips", "add --clips DIR, or leave them out"
         )
-    _check_outputs(source, record_path, clips_dir, events_path, regions_path)
+    _check_outputs(
+        source,
+        options,
+        [("--ignore", ignore_path), ("--config", config_path)],
+        [("--events", events_path), ("--regions", regions_path), ("--record", record_path)]
+        + [("--clips", clips_dir), ("--snapshots", snapshots), ("--config", config_path if serve else None)],
+    )
     for url in webhooks:  # checked before anything starts
         WebhookPoster.check_url(url)
+    if mqtt_url is not None:
+        MqttTarget.parse(mqtt_url)
+        require_paho()
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
     watcher.full_decode = bool(record_path or clips_dir or snapshots)
+    # Opened before any output is made: a source that cannot be opened, or areas outside its picture,
+    # fail at once and leave nothing behind.
+    opened = watcher.open()
     live = is_live_spec(source)
     recorder: Recorder | None = None
     clips: EventClips | None = None
@@ -281,6 +328,7 @@ def watch_command(
     # half-written file is left behind).
     sinks: list = []
     server = None
+    failed = False
     try:
         if clips_dir:
             clips = EventClips(
@@ -294,11 +342,16 @@ def watch_command(
             sinks.append(clips)
         if record_path:
             # A live source never waits for the recording's encoder: frames it cannot take are left out.
-            recorder = Recorder(record_path, zones=zones, wait=not live)
+            recorder = Recorder(record_path, zones=zones, ignore=ignore, ignore_boxes=boxes, wait=not live)
             sinks.append(recorder)
         shots = SnapshotWriter(snapshots, zones) if snapshots else None
-        events = JsonLines(events_path) if events_path else None
-        regions = JsonLines(regions_path, flush_every=50) if regions_path else None
+
+        # A reader that leaves (`--events - | head -1`) ends the watch quietly, with status 0.
+        def reader_gone() -> None:
+            watcher.stop("output closed")
+
+        events = JsonLines(events_path, on_closed=reader_gone) if events_path else None
+        regions = JsonLines(regions_path, flush_every=50, on_closed=reader_gone) if regions_path else None
         sinks += [s for s in (shots, events, regions) if s is not None]
         hooks = [WebhookPoster(url) for url in webhooks]
         sinks += hooks + ([runner] if runner is not None else [])
@@ -327,6 +380,10 @@ def watch_command(
             watcher.on_event(lambda event, frame: runner.run(event.to_dict()))
         for hook in hooks:
             watcher.on_event(lambda event, frame, hook=hook: hook.post(event.to_dict()))
+        if mqtt_url is not None:
+            mqtt = MqttPublisher(mqtt_url)
+            sinks.append(mqtt)
+            mqtt.attach(watcher)
         if regions is not None:
             watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
         if recorder is not None:
@@ -337,6 +394,7 @@ def watch_command(
                 recorder.write(frame, result.regions, changing=watcher.machine.active)
 
         if serve is not None:
+            from_env = click.get_current_context().get_parameter_source("token")
             server = start_server(
                 watcher,
                 serve,
@@ -345,40 +403,114 @@ def watch_command(
                 ignore_picture=ignore,
                 ignore_path=ignore_path,
                 log=None if quiet else stderr_log,
+                show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
             )
-            for sink in (shots, recorder):  # zones drawn on the page also go on pictures and recording
-                if sink is not None:
-                    server.live.areas_listeners.append(lambda b, z, sink=sink: setattr(sink, "zones", z))
+            # Areas drawn on the page also go on the pictures and the recording.
+            if shots is not None:
+                server.live.areas_listeners.append(lambda b, z: setattr(shots, "zones", z))
+            if recorder is not None:
+                server.live.areas_listeners.append(recorder.set_areas)
 
-        state = watcher.run()
+        # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
+        to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
+        shown = not (quiet or live or to_terminal) and sys.stderr.isatty()
+        bar = _ProgressBar(watcher, opened) if shown else None
+        try:
+            state = watcher.run()
+        finally:
+            if bar is not None:
+                bar.close()
+    except BaseException:
+        failed = True
+        raise
     finally:
-        _close_all(server, sinks)
+        watcher.close()
+        _close_all(server, sinks, failed)
     if not quiet:
         why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
-        click.echo(f"watched {state.frames} frames, {state.changes} changes{why}", err=True)
+        click.echo(
+            f"watched {plural(state.frames, 'frame')}, {plural(state.changes, 'change')}{why}", err=True
+        )
         for name, sink in (("--record", recorder), ("--clips", clips)):
             if sink is not None and sink.skipped:
                 click.echo(
-                    f"{name}: {sink.skipped} frames left out (the encoder could not keep up with the source)",
+                    f"{name}: {plural(sink.skipped, 'frame')} left out (the encoder could not keep up with the source)",
                     err=True,
                 )
 
 
-def _check_outputs(source: str, record: str | None, clips: str | None, *files: str | None) -> None:
-    """Refuse outputs that would overwrite the input or each other (before anything is written)."""
-    if record == "" or clips == "":
+def _warn(text: str) -> None:
+    click.echo(f"Warning: {text}", err=True)
+
+
+class _ProgressBar:
+    """A file's progress on a terminal, as dedup shows it: frames, analysis rate, changes so far."""
+
+    EVERY = 0.1  # seconds between redraws: drawing at every frame would cost more than some analyses
+
+    def __init__(self, watcher: Watcher, src: FrameSource | None) -> None:
+        total = src.frame_count if src is not None else None
+        duration, fps = getattr(src, "duration", None), getattr(src, "fps", None)
+        if not total and duration and fps:
+            total = round(duration * fps)  # WebM/MKV give no frame count: estimate it
+        if watcher.max_frames is not None:
+            total = min(total or watcher.max_frames, watcher.max_frames)
+        self.watcher = watcher
+        self.t0 = time.monotonic()
+        self.shown = 0
+        self.next = 0.0
+        self.bar = click.progressbar(
+            length=total or 1,
+            label="watch",
+            file=sys.stderr,
+            show_pos=bool(total),
+            show_percent=bool(total),
+            item_show_func=self._item,
+        )
+        self.bar.__enter__()
+        watcher.on_frame(self._frame)
+
+    def _item(self, _item: object) -> str:
+        st = self.watcher.state
+        rate = st.frames / max(time.monotonic() - self.t0, 1e-6)
+        return f"{st.changes} change{'' if st.changes == 1 else 's'}, {rate:.0f} fps"
+
+    def _frame(self, result: FrameResult, frame: Frame) -> None:
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + self.EVERY
+            frames = self.watcher.state.frames
+            self.bar.update(frames - self.shown, frames)
+            self.shown = frames
+
+    def close(self) -> None:
+        """Draw the last count and end the bar's line (before the summary is printed)."""
+        frames = self.watcher.state.frames
+        self.bar.update(frames - self.shown, frames)
+        self.bar.__exit__(None, None, None)
+
+
+def _check_outputs(
+    source: str,
+    options: WatchOptions,
+    inputs: list[tuple[str, str | None]],
+    outputs: list[tuple[str, str | None]],
+) -> None:
+    """Refuse outputs that would overwrite an input or each other (before anything is written)."""
+    if any(label in ("--record", "--clips") and path == "" for label, path in outputs):
         raise OptionError("--record and --clips need a name", "e.g. --record boxes.mp4 --clips clips/")
-    named = [Path(p).resolve() for p in (record, *files) if p and p != "-"]
-    for p in named:
-        if same_file(p, source):
-            raise OptionError(f"{p.name} is the watched source", "write the output under another name")
-    if len(set(named)) < len(named):
-        raise OptionError("two outputs have the same name", "give --record, --events and --regions their own")
+    read = list(inputs)
+    if not is_live_spec(source):
+        read += [("SOURCE", source)] + [("SOURCE", p) for p in image_paths(source) or []]
+    if options.fixed_reference:
+        read.append(("--reference", options.reference))
+    check_outputs(outputs, read)
 
 
-def _close_all(server: object, sinks: list) -> None:
+def _close_all(server: object, sinks: list, failed: bool = False) -> None:
     """Close the live view, then every output, the valuable ones first, each on its own; a Ctrl-C or
-    SIGTERM meanwhile is ignored (the watch is already ending, and it would cut a video short)."""
+    SIGTERM meanwhile is ignored (the watch is already ending, and it would cut a video short). After a
+    failed run, outputs nothing was written to are not created."""
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -389,7 +521,10 @@ def _close_all(server: object, sinks: list) -> None:
             server.close()
         for sink in sinks:
             try:
-                sink.close()
+                if isinstance(sink, (JsonLines, SnapshotWriter, EventClips)):
+                    sink.close(failed=failed)
+                else:
+                    sink.close()
             except Exception as e:  # noqa: BLE001 - the others are still closed; the first error is raised
                 error = error or e
     finally:

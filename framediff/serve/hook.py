@@ -71,6 +71,7 @@ def start_server(
     ignore_picture: np.ndarray | None = None,
     ignore_path: str | None = None,
     log: Callable[[str], None] | None = None,
+    show_token: bool = True,
 ) -> LiveServer:
     """Start the live view of a watcher (before :meth:`Watcher.run`).
 
@@ -82,6 +83,8 @@ def start_server(
         ignore_picture: The ``--ignore`` picture (shaded on the live picture).
         ignore_path: Its path, shown among the settings.
         log: Where the page's address is printed.
+        show_token: Print the address with its token (``False`` when the token came from the environment,
+            which is there to keep it out of sight: logs and terminals must not show it either).
 
     Returns:
         The running server; call :meth:`LiveServer.close` after the watch.
@@ -108,5 +111,10 @@ def start_server(
     server = LiveServer(live, address, token=token)
     server.start()
     if log is not None:
-        log(f"live view at {server.url}")
+        if show_token or not token:
+            log(f"live view at {server.url}")
+        else:
+            log(
+                f"live view at {server.base_url} (token not shown: add ?token=TOKEN, or send it as a Bearer header)"
+            )
     return server

@@ -22,18 +22,29 @@ Security: binding anything but loopback needs a token; with a token every reques
 (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``), else 401. Without a token (loopback only) the
 ``Host`` header must name a loopback host, so a web page on another site cannot reach the view through
 DNS rebinding; requests that change something must be JSON POSTs from the same origin (a cross-site
-form cannot send them).
+form cannot send them). Every refusal drains what is left of the request's body (up to 1 MiB) and closes
+the connection, so bytes a refused request carried are never read as a request of their own (a
+cross-site ``text/plain`` POST cannot smuggle a JSON one inside its body). Browsers that say where a
+request comes from (``Sec-Fetch-Site``) get 403 for anything but the page's own requests and top-level
+navigation, so another site's ``<img>``, ``<iframe>`` or ``fetch`` reaches nothing; the answers also
+forbid framing (``X-Frame-Options``, CSP ``frame-ancestors``). Live pictures are limited in total and
+per client address. Malformed requests get 400 and never a traceback; a client that leaves mid-answer
+is forgotten quietly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
 import os
 import re
+import select
 import socket
+import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -53,9 +64,21 @@ _STATIC = {
 }
 _SNAPSHOT = re.compile(r"^/api/snapshot/([0-9]{1,9})$")
 _CLIP = re.compile(r"^/api/clip/([0-9]{1,9})$")
-_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # 18 digits: no int() of thousands
 _BOUNDARY = "framediff-frame"
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+_MAX_BODY = 65536  # the largest POST body taken (areas are a few hundred bytes)
+_DRAIN_LIMIT = 1 << 20  # a refused request's body is read and dropped up to this size, else cut off
+_DRAIN_TIMEOUT = 2.0  # seconds each read of a refused body may wait
+_LENGTH = re.compile(r"^[0-9]{1,12}$")  # int() would also take "+1", " 1" and "1_0"
+# Headers every answer carries: nothing is cached, sniffed, framed by another site, or told the URL.
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # the token may be in the page's URL
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -110,6 +133,22 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 32
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """The net under every request: never a traceback on the watch's stderr, at most one line.
+
+        A client that leaves before its answer (a closed tab, a reset) is normal and says nothing; anything
+        else ends that one connection with a one-line warning, and the watch goes on.
+        """
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        name = type(error).__name__ if error is not None else "error"
+        print(
+            f"warning: live view: a request from {client_address[0]} failed ({name}); connection closed",
+            file=sys.stderr,
+            flush=True,
+        )
+
 
 class LiveServer:
     """Serves a :class:`LiveView` over HTTP from a background thread.
@@ -120,6 +159,8 @@ class LiveServer:
         token: Secret every request must carry; required for a non-loopback host.
         timeout: Socket timeout in seconds: a viewer that stops reading for this long is dropped.
         max_streams: Most live pictures streamed at once (more get 503).
+        max_streams_per_client: Most live pictures streamed at once to one client address, so that one
+            client cannot hold every slot (default: a quarter of ``max_streams``, at least 1).
 
     Raises:
         OptionError: when a non-loopback host is given without a token, or the address cannot be bound.
@@ -133,6 +174,7 @@ class LiveServer:
         token: str | None = None,
         timeout: float = 10.0,
         max_streams: int = 16,
+        max_streams_per_client: int | None = None,
     ) -> None:
         host, port = address
         if not is_loopback(host) and not token:
@@ -146,7 +188,10 @@ class LiveServer:
         self.token = token
         self.timeout = timeout
         self.max_streams = max_streams
-        self._streams = threading.Semaphore(max_streams)
+        per_client = max_streams // 4 if max_streams_per_client is None else max_streams_per_client
+        self.max_streams_per_client = max(1, per_client)
+        self._streams_lock = threading.Lock()
+        self._streams: dict[str, int] = {}  # client address -> live pictures streamed to it now
         handler = type("Handler", (_Handler,), {"app": self, "timeout": timeout})
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         server_class = type("Server", (_Server,), {"address_family": family})
@@ -163,11 +208,35 @@ class LiveServer:
     @property
     def url(self) -> str:
         """The page's address (with the token, so it opens in a browser as is)."""
+        return self.base_url + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def base_url(self) -> str:
+        """The page's address without the token (what may be shown when the token must stay secret)."""
         h = self.host.strip("[]")
         shown = f"[{h}]" if ":" in h else h
         if h in ("0.0.0.0", "::"):
             shown = socket.gethostname()
-        return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{shown}:{self.port}/"
+
+    def take_stream(self, client: str) -> bool:
+        """Take a live-picture slot for ``client`` (an address); False when none is free for it."""
+        with self._streams_lock:
+            if sum(self._streams.values()) >= self.max_streams:
+                return False
+            if self._streams.get(client, 0) >= self.max_streams_per_client:
+                return False
+            self._streams[client] = self._streams.get(client, 0) + 1
+            return True
+
+    def release_stream(self, client: str) -> None:
+        """Give back a slot taken by :meth:`take_stream`."""
+        with self._streams_lock:
+            left = self._streams.get(client, 0) - 1
+            if left > 0:
+                self._streams[client] = left
+            else:
+                self._streams.pop(client, None)
 
     def start(self) -> None:
         """Start the live view's encoder and serve in a background thread."""
@@ -194,9 +263,15 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "framediff"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    _body_done = False  # whether this request's body was read (or dropped); reset for each request
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Silent: a request log on stderr would drown the watch's own status lines."""
+
+    def parse_request(self) -> bool:
+        """Parse the request line and headers (the base class), with a fresh body state per request."""
+        self._body_done = False
+        return super().parse_request()
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
@@ -216,10 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(length))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")  # the token may be in the page's URL
-        for k, v in (headers or {}).items():
+        for k, v in {**_HEADERS, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
 
@@ -260,7 +332,57 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), "application/json")
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps({"error": message}).encode(), "application/json", headers)
+        """Refuse the request, and end the connection.
+
+        What is left of the request's body is read and dropped first, then the connection closes after the
+        answer: nothing a refused request carried is ever parsed as a request of its own (a cross-site
+        ``text/plain`` POST could otherwise hide a JSON ``POST /api/areas`` in its body). Draining before
+        the close also lets the client read the answer (closing on unread bytes resets the connection).
+        """
+        self._drain_body()
+        self.close_connection = True
+        body = json.dumps({"error": message}).encode()
+        self._send(status, body, "application/json", {**(headers or {}), "Connection": "close"})
+
+    def _body_length(self) -> int | None:
+        """The declared body length: 0 when there is none, ``None`` when it cannot be trusted (chunked,
+        two lengths, or not a plain number)."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            return None
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return 0
+        if len(lengths) > 1 or not _LENGTH.match(lengths[0].strip()):
+            return None
+        return int(lengths[0])
+
+    def _drain_body(self) -> None:
+        """Read and drop what is left of the request's body (bounded in size and time).
+
+        A body of a known length up to ``_DRAIN_LIMIT`` is read exactly; one of unknown length (chunked)
+        or a larger one is read until the client pauses, up to the same limit.
+        """
+        if self._body_done:
+            return
+        self._body_done = True
+        length = self._body_length()
+        if length == 0:
+            return
+        exact = length is not None and length <= _DRAIN_LIMIT
+        left = length if exact else _DRAIN_LIMIT
+        deadline = time.monotonic() + 5 * _DRAIN_TIMEOUT  # a client dribbling its body holds no thread long
+        try:
+            self.connection.settimeout(_DRAIN_TIMEOUT if exact else 0.2)
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 1 << 16))  # one read at a time: the deadline holds
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass  # the client paused, stalled or left: the connection closes all the same
+        finally:
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(self.timeout)
 
     def _authorised(self, query: dict[str, list[str]]) -> bool:
         token = self.app.token
@@ -280,14 +402,48 @@ class _Handler(BaseHTTPRequestHandler):
             given = query["token"][0]
         return hmac.compare_digest(given.encode(), token.encode())
 
+    def _cross_site(self) -> bool:
+        """Whether a browser says this request comes from another site's page.
+
+        Browsers send ``Sec-Fetch-Site`` to loopback and HTTPS addresses. Only the page's own requests
+        (``same-origin``) and what the user typed or bookmarked (``none``) get in, and a link followed
+        from elsewhere may still open the page itself (a top-level navigation). Another site's ``<img>``
+        (which could hold live-picture slots), ``<iframe>``, form or ``fetch`` is refused.
+        """
+        site = (self.headers.get("Sec-Fetch-Site") or "").strip().lower()
+        if site in ("", "same-origin", "none"):
+            return False
+        navigation = (
+            self.command in ("GET", "HEAD")
+            and (self.headers.get("Sec-Fetch-Mode") or "").lower() == "navigate"
+            and (self.headers.get("Sec-Fetch-Dest") or "document").lower() == "document"
+        )
+        return not navigation
+
     def _route(self) -> tuple[str, dict[str, list[str]]] | None:
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query, max_num_fields=20)
+        """Check the request (framing, query, token, origin); its path and query, or ``None`` when it was
+        refused (the answer is sent)."""
+        if self._body_length() is None:
+            self._error(HTTPStatus.BAD_REQUEST, "send the body with one Content-Length (no chunked encoding)")
+            return None
+        try:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query, max_num_fields=20)
+        except ValueError:  # more than 20 fields, or a path urlsplit cannot take
+            self._error(HTTPStatus.BAD_REQUEST, "malformed request path or query (at most 20 fields)")
+            return None
         if not self._authorised(query):
             self._error(
                 HTTPStatus.UNAUTHORIZED, "unauthorised", {"WWW-Authenticate": 'Bearer realm="framediff"'}
             )
             return None
+        if self._cross_site():
+            self._error(HTTPStatus.FORBIDDEN, "cross-site request refused")
+            return None
+        if self.command != "POST" and self._body_length():
+            # A GET that carries a body: answered, then the connection ends (its body is never a request).
+            self._drain_body()
+            self.close_connection = True
         return parts.path, query
 
     # -- GET ----------------------------------------------------------------------------------------------
@@ -356,15 +512,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self) -> None:
         """The live picture as multipart JPEGs, newest frame each time this viewer is ready for one."""
         app = self.app
-        if not app._streams.acquire(blocking=False):
-            self._error(HTTPStatus.SERVICE_UNAVAILABLE, f"too many live viewers (at most {app.max_streams})")
+        client = self.client_address[0]
+        if not app.take_stream(client):
+            self._error(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"too many live viewers (at most {app.max_streams}, {app.max_streams_per_client} a client)",
+            )
             return
         self.close_connection = True
         try:
             with app.live.viewer():
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
-                self.send_header("Cache-Control", "no-store")
+                for k, v in _HEADERS.items():
+                    self.send_header(k, v)
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(f"--{_BOUNDARY}\r\n".encode())
@@ -372,6 +533,8 @@ class _Handler(BaseHTTPRequestHandler):
                 while not app.live.closed:
                     seq, jpeg = app.live.next_jpeg(seq, timeout=1.0)
                     if jpeg is None:
+                        if self._peer_gone():  # no frame to write, so no write would notice
+                            break
                         continue
                     # The closing boundary goes right after the picture: browsers show a part when the
                     # next boundary arrives, so this shows each frame at once instead of one late.
@@ -381,7 +544,16 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the viewer left or stalled past the socket timeout: its thread ends, nothing else
         finally:
-            app._streams.release()
+            app.release_stream(client)
+
+    def _peer_gone(self) -> bool:
+        """Whether the client closed its side (checked while no frame comes: a viewer that left must give
+        its slot back even when the source is down)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
 
     # -- POST ---------------------------------------------------------------------------------------------
 
@@ -399,21 +571,22 @@ class _Handler(BaseHTTPRequestHandler):
         if (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
             self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
             return
-        origin = self.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != (self.headers.get("Host") or ""):
+        if not _same_origin(self.headers.get("Origin"), self.headers.get("Host")):
             self._error(HTTPStatus.FORBIDDEN, "cross-origin request refused")
             return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= 65536:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+        length = self._body_length() or 0  # _route refused an untrustworthy length
+        if length > _MAX_BODY:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body too large (at most {_MAX_BODY} bytes)")
+            return
+        raw = self.rfile.read(length)
+        self._body_done = True
+        if len(raw) < length:  # the client left half-way: nothing to answer
+            self.close_connection = True
             return
         try:
-            data = json.loads(self.rfile.read(length) or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            self._error(HTTPStatus.BAD_REQUEST, "the body is not JSON")
+            data = json.loads(raw or b"{}")
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep, a 5000-digit number
+            self._error(HTTPStatus.BAD_REQUEST, "the body is not JSON this view can take")
             return
         live = self.app.live
         try:
@@ -429,6 +602,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json({"saved": live.save()})
         except FramediffError as e:
             self._error(HTTPStatus.BAD_REQUEST, str(e))
+
+
+def _same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether an ``Origin`` header (when there is one) names the host the request was sent to."""
+    if not origin:
+        return True
+    try:
+        return urlsplit(origin).netloc == (host or "")
+    except ValueError:  # "http://[" and the like: no origin of ours
+        return False
 
 
 def _int(query: dict[str, list[str]], name: str, default: int) -> int | None:

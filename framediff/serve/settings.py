@@ -1,4 +1,5 @@
-"""The watch settings file: ignore boxes and named zones drawn in the live view, read back by ``--config``.
+"""The watch settings file of ``--config``: a camera's areas (ignore boxes and named zones, drawn in the live
+view or by hand) and any other watch settings (detection, outputs).
 
 The file is plain JSON so it can also be written by hand or by a script::
 
@@ -6,11 +7,18 @@ The file is plain JSON so it can also be written by hand or by a script::
       "ignore_boxes": [[600, 40, 200, 120]],
       "zones": {"door": [10, 20, 200, 300]},
       "only_zones": false,
-      "size": [960, 540]
+      "size": [960, 540],
+      "sensitivity": 6,
+      "min_frames": 3,
+      "events": "door-events.jsonl"
     }
 
 Boxes are ``[x, y, w, h]`` in source pixels; ``size`` records the frame size the boxes were drawn on
-(informational: a camera whose resolution changed needs its areas redrawn).
+(informational: a camera whose resolution changed needs its areas redrawn). Every other key is a watch
+option by its long name, dashes as underscores (``--min-frames`` is ``min_frames``; ``min-frames`` is
+read as well), with a JSON value:
+a number, a string, ``true``/``false`` for a flag, a list of strings for a repeatable option. They are
+kept in :attr:`AreaSettings.options` as read; the command checks their names and values.
 """
 
 from __future__ import annotations
@@ -24,33 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OptionError, OutputError
+from ..watch.detector import check_zone_name  # the one rule for zone names, re-exported here
 
-__all__ = ["AreaSettings", "load_settings", "save_settings", "check_zone_name", "check_box"]
+__all__ = ["AREA_KEYS", "AreaSettings", "load_settings", "save_settings", "check_zone_name", "check_box"]
 
 Box = tuple[int, int, int, int]
 
-# Zone names are drawn on the picture (OpenCV's fonts are ASCII) and travel in JSON, events and HTML.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}$")
-
-
-def check_zone_name(name: Any) -> str:
-    """Validate a zone name.
-
-    Args:
-        name: The candidate name.
-
-    Returns:
-        The name, stripped.
-
-    Raises:
-        OptionError: when it is not 1-40 letters, digits, spaces, ``_``, ``.`` or ``-``.
-    """
-    text = str(name).strip() if isinstance(name, str) else ""
-    if not _NAME.match(text):
-        raise OptionError(
-            f"zone name {str(name)[:60]!r} is not allowed", "use 1-40 letters, digits, spaces, _ . or -"
-        )
-    return text
+AREA_KEYS = ("ignore_boxes", "zones", "only_zones", "size")  # the keys the live view edits and saves
+_OPTION_KEY = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
 
 
 def check_box(value: Any, what: str = "box") -> Box:
@@ -66,18 +55,37 @@ def check_box(value: Any, what: str = "box") -> Box:
     Raises:
         OptionError: when it is not four integers with x, y >= 0 and w, h > 0.
     """
-    ok = (
-        isinstance(value, (list, tuple))
-        and len(value) == 4
-        and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() for v in value
-        )
-    )
-    if ok:
-        x, y, w, h = (int(v) for v in value)
+    numbers = [_whole(v) for v in value] if isinstance(value, (list, tuple)) and len(value) == 4 else []
+    if numbers and None not in numbers:
+        x, y, w, h = numbers
         if x >= 0 and y >= 0 and w > 0 and h > 0 and max(x + w, y + h) <= 1_000_000:
             return x, y, w, h
-    raise OptionError(f"{what} {value!r} is not [x, y, w, h]", "give four integers, x,y >= 0 and w,h > 0")
+    raise OptionError(
+        f"{what} {_shown(value)} is not [x, y, w, h]",
+        "give four integers, x,y >= 0 and w,h > 0, up to 1000000",
+    )
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (``3`` or ``3.0``), else ``None``. Never calls
+    ``float()`` on an int, which overflows for a few hundred digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():  # False for nan and inf
+        return int(value)
+    return None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A short repr for an error message, safe for any value a request can hold (deep nesting, huge
+    integers, long strings)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past str()'s digit limit, nesting past the stack
+        return f"(a {type(value).__name__})"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
@@ -89,12 +97,15 @@ class AreaSettings:
         zones: Named zones, in source pixels.
         only_zones: Watch only inside the zones (``None``: not said; the command line decides).
         size: ``(width, height)`` of the frames the areas were drawn on, when known.
+        options: The file's other watch settings (``{"sensitivity": 6, "events": "ev.jsonl"}``), as
+            read: JSON numbers, strings, booleans or lists of strings.
     """
 
     ignore_boxes: list[Box] = field(default_factory=list)
     zones: dict[str, Box] = field(default_factory=dict)
     only_zones: bool | None = None
     size: tuple[int, int] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to the settings file."""
@@ -106,6 +117,8 @@ class AreaSettings:
             d["only_zones"] = self.only_zones
         if self.size is not None:
             d["size"] = list(self.size)
+        for key, value in self.options.items():
+            d[key] = list(value) if isinstance(value, tuple) else value
         return d
 
     @classmethod
@@ -119,17 +132,27 @@ class AreaSettings:
             The settings.
 
         Raises:
-            OptionError: when a field is malformed or unknown.
+            OptionError: when a field is malformed, or a setting is not a plain JSON value.
         """
         if not isinstance(data, dict):
             raise OptionError(
                 "the settings are not a JSON object", 'e.g. {"zones": {"door": [0, 0, 100, 200]}}'
             )
-        unknown = sorted(set(data) - {"ignore_boxes", "zones", "only_zones", "size"})
-        if unknown:
-            raise OptionError(
-                f"unknown setting {unknown[0]!r}", "known: ignore_boxes, zones, only_zones, size"
-            )
+        options = {k: v for k, v in data.items() if k not in AREA_KEYS}
+        for key, value in options.items():
+            if not _OPTION_KEY.match(key):
+                raise OptionError(
+                    f"unknown setting {key[:60]!r}", "settings are watch options, e.g. min_frames"
+                )
+            plain = (str, int, float, bool, type(None))
+            if not (
+                isinstance(value, plain)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            ):
+                raise OptionError(
+                    f"setting {key} is not a number, a string, true/false or a list of strings",
+                    f'e.g. "{key}": 3',
+                )
         boxes = data.get("ignore_boxes", [])
         if not isinstance(boxes, list):
             raise OptionError("ignore_boxes is not a list", "give a list of [x, y, w, h]")
@@ -147,6 +170,7 @@ class AreaSettings:
             zones={check_zone_name(n): check_box(b, f"zone {n!r}") for n, b in zones.items()},
             only_zones=only,
             size=size,
+            options=options,
         )
 
 
@@ -186,19 +210,26 @@ def load_settings(path: str | os.PathLike) -> AreaSettings:
 def save_settings(path: str | os.PathLike, settings: AreaSettings) -> str:
     """Write a settings file atomically (a temporary name in the same folder, then renamed).
 
+    The file's own settings other than the areas (detection, outputs) are kept, after the areas: the live
+    view saves only what it edits, and a camera's whole setup stays in the one file. Settings in
+    ``settings.options`` replace the file's of the same name.
+
     Args:
         path: Where to write.
-        settings: The areas to save.
+        settings: The areas (and options) to save.
 
     Returns:
         The path written.
 
     Raises:
-        OutputError: when the file cannot be written.
+        OutputError: when the file cannot be written, or it holds what is no longer a settings file
+            (it is then left as it is, rather than lose its settings).
     """
     p = Path(path)
-    # One box a line: the file stays easy to read and to edit by hand.
     d = settings.to_dict()
+    kept = _options_on_disk(p)
+    d = {**d, **{k: v for k, v in kept.items() if k not in d}}
+    # One box a line: the file stays easy to read and to edit by hand.
     lines = ["{", '  "ignore_boxes": [']
     lines.append(",\n".join(f"    {json.dumps(b)}" for b in d["ignore_boxes"]))
     lines.append("  ],")
@@ -218,3 +249,15 @@ def save_settings(path: str | os.PathLike, settings: AreaSettings) -> str:
     except OSError as e:
         raise OutputError(f"cannot write config {p}: {e.strerror}", "check the folder is writable") from None
     return str(p)
+
+
+def _options_on_disk(p: Path) -> dict[str, Any]:
+    """The settings other than the areas in the file at ``p`` (none when there is no file yet)."""
+    if not p.exists():
+        return {}
+    try:
+        return load_settings(p).options
+    except InputError as e:
+        raise OutputError(
+            f"cannot save to {p}: {e.message}", "fix or delete the file, then save again"
+        ) from None

@@ -11,6 +11,7 @@ Two levels of API:
 
 from .detector import ChangeDetector, FrameResult, WatchOptions, parse_zone
 from .events import Event, EventMachine
+from .mqtt import MqttPublisher
 from .record import EventClips, Recorder
 from .sinks import CommandRunner, JsonLines, SnapshotWriter, WebhookPoster, draw_regions
 from .watcher import Watcher, WatchState
@@ -20,6 +21,7 @@ __all__ = [
     "CommandRunner",
     "Event",
     "EventClips",
+    "MqttPublisher",
     "EventMachine",
     "FrameResult",
     "JsonLines",

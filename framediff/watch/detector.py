@@ -23,6 +23,7 @@ state it needs (the reference, a noise estimate, per-pixel stillness counters). 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,19 @@ from ..prepare import analysis_scale, resize_to, to_gray
 from ..regions import Region, ignore_mask, keep_seeded, parse_box
 from ..sources import read_image
 
-__all__ = ["WatchOptions", "FrameResult", "ChangeDetector", "parse_zone", "analysis_side", "shrink_frame"]
+__all__ = [
+    "WatchOptions",
+    "FrameResult",
+    "ChangeDetector",
+    "parse_zone",
+    "check_zone_name",
+    "analysis_side",
+    "shrink_frame",
+]
+
+# Zone names are drawn on pictures (OpenCV's fonts are ASCII) and travel in JSON, events, file names of
+# tools downstream and HTML: one rule wherever a name comes from (--zone, the live view, --config).
+_ZONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}")
 
 REFERENCE_MODES = ("previous", "background")
 
@@ -115,6 +128,26 @@ def shrink_frame(image: np.ndarray, options: WatchOptions, limited: bool = False
     return small
 
 
+def check_zone_name(name: object) -> str:
+    """Validate a zone name: the one rule for ``--zone``, the live view and the settings file.
+
+    Args:
+        name: The candidate name.
+
+    Returns:
+        The name, stripped of surrounding spaces.
+
+    Raises:
+        OptionError: when it is not 1-40 ASCII letters, digits, spaces, ``_``, ``.`` or ``-``, starting
+            with a letter or digit.
+    """
+    text = name.strip() if isinstance(name, str) else ""
+    if not _ZONE_NAME.fullmatch(text):
+        shown = repr(name[:60]) if isinstance(name, str) else f"of type {type(name).__name__}"
+        raise OptionError(f"zone name {shown} is not allowed", "use 1-40 letters, digits, spaces, _ . or -")
+    return text
+
+
 def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
     """Parse ``NAME=x,y,w,h`` into a named box.
 
@@ -125,13 +158,13 @@ def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
         ``(name, (x, y, w, h))``.
 
     Raises:
-        OptionError: when there is no name or the box is malformed.
+        OptionError: when there is no name, the name breaks :func:`check_zone_name`'s rule, or the box is
+            malformed.
     """
     name, sep, box = str(text).partition("=")
-    name = name.strip()
-    if not sep or not name:
+    if not sep or not name.strip():
         raise OptionError(f"zone {text!r} is not NAME=x,y,w,h", "e.g. --zone door=10,20,200,300")
-    return name, parse_box(box)
+    return check_zone_name(name), parse_box(box)
 
 
 @dataclass(frozen=True)
@@ -268,6 +301,7 @@ class ChangeDetector:
 
     Raises:
         InputError: when a fixed reference image cannot be read.
+        OptionError: when a zone name is not allowed (see :func:`check_zone_name`).
     """
 
     def __init__(
@@ -282,7 +316,7 @@ class ChangeDetector:
     ) -> None:
         self.options = options or WatchOptions()
         self.fps = float(fps) if fps and fps > 0 else 15.0
-        self.zones = dict(zones or {})
+        self.zones = {check_zone_name(n): b for n, b in (zones or {}).items()}
         self._only_zones_wanted = only_zones  # kept: zones edited later (set_areas) may become non-empty
         self.only_zones = only_zones and bool(self.zones)
         self._ignore_src = ignore
@@ -340,11 +374,14 @@ class ChangeDetector:
             zones: New named zones in source pixels (``None``: keep).
 
         Raises:
-            OptionError: when the new areas leave nothing watched (the old ones then stay in force).
+            OptionError: when a zone name is not allowed, or the new areas leave nothing watched (the old
+                ones then stay in force).
         """
         old = (self._ignore_boxes, self.zones, self.only_zones)
         if ignore_boxes is not None:
             self._ignore_boxes = list(ignore_boxes)
+        if zones is not None:
+            zones = {check_zone_name(n): b for n, b in zones.items()}  # before anything changes
         if zones is not None:
             self.zones = dict(zones)
             self.only_zones = self._only_zones_wanted and bool(self.zones)
@@ -394,6 +431,9 @@ class ChangeDetector:
         # The same sample as flat indices: taking ~6000 values by index is much cheaper per frame than
         # masking the whole analysis image with a boolean grid (same values, same order).
         self._grid_at = np.flatnonzero(self._grid)
+        if not self._grid_at.size:  # a watched spot smaller than the grid's step: sample all of it
+            self._grid = self._valid.copy()
+            self._grid_at = np.flatnonzero(self._grid)
         gap = o.merge_gap if o.merge_gap is not None else 0.006 * max(width, height)
         # Both fragments grow by the kernel's radius, so a radius of half the gap joins them.
         g = max(1, int(round(gap * self.scale / 2)))

@@ -2,8 +2,9 @@
 (the debug recording) or as they are (a clip of each change, from a little before it to a little after).
 
 Users tuning a detector ask for exactly this (Motion's "motion boxes" debug movie): every analysed frame
-at its own size and time, changed regions boxed in red, zones outlined and named, the frame number and
-time in the corner, and a red border while a change is open. Drawing, colour conversion and encoding
+at its own size and time, changed regions boxed in red, zones outlined and named, the ignored areas
+shaded (ignore boxes outlined in magenta) as the live view shows them, the frame number and time in the
+corner, and a red border while a change is open. Drawing, colour conversion and encoding
 run on a thread of their own behind a short queue, so the analysis waits only when the encoder falls
 behind a file; a live source never waits: frames the encoder cannot take in time are left out of the
 recording (their timestamps keep the rest in place) and counted.
@@ -11,7 +12,6 @@ recording (their timestamps keep the rest in place) and counted.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import sys
@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 
 from ..errors import OptionError, OutputError
-from ..paths import temp_path
+from ..paths import check_folder_writable, disk_error, make_folder, remove_quietly, temp_path
 from ..prepare import to_bgr8
-from ..regions import Region
+from ..regions import Region, ignore_mask
 from ..sources import FRAME_CONVERSION, Frame
 from .events import CHANGE_END, CHANGE_START, Event
-from .sinks import draw_regions, frame_colour
+from .sinks import IGNORE_COLOUR, draw_regions, frame_colour, shade_ignored
 
 __all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]
 
@@ -51,6 +51,8 @@ class Recorder:
         fps: Nominal frame rate for the file's header. Timestamps are the frames' own, shifted so the
             file starts at 0.
         zones: Named zone boxes to outline on every frame.
+        ignore: The ignore picture (white = ignore, any size), shaded on every frame.
+        ignore_boxes: Boxes to ignore, in source pixels: shaded and outlined on every frame.
         wait: Whether :meth:`write` waits for the encoder when it is behind (files); if not, the frame
             is left out of the recording (live sources, which must not fall behind).
         crf: x264 quality (lower is better; 23 is x264's default).
@@ -73,6 +75,8 @@ class Recorder:
         fps: float | None = None,
         zones: dict[str, tuple[int, int, int, int]] | None = None,
         *,
+        ignore: np.ndarray | None = None,
+        ignore_boxes: list[tuple[int, int, int, int]] | None = None,
         wait: bool = True,
         crf: int = 23,
         preset: str = "veryfast",
@@ -90,6 +94,9 @@ class Recorder:
         self.tmp = temp_path(self.path)
         self.fps = fps
         self.zones = zones or {}
+        self.ignore = ignore
+        self.ignore_boxes = list(ignore_boxes or [])
+        self._mask: tuple[Any, np.ndarray | None] = (None, None)  # (what it was made of, the mask)
         self.wait = wait
         self.crf, self.preset = crf, preset
         self.annotate = annotate
@@ -108,10 +115,17 @@ class Recorder:
             self.tmp.touch()
         except OSError as e:
             raise OutputError(
-                f"cannot write {self.path}: {e.strerror}", "check the folder exists and is writable"
+                f"cannot write {self.path}: {e.strerror}", "free some space / choose another folder"
             ) from None
         self._thread = threading.Thread(target=self._run, name="framediff-record", daemon=True)
         self._thread.start()
+
+    def set_areas(
+        self, ignore_boxes: list[tuple[int, int, int, int]], zones: dict[str, tuple[int, int, int, int]]
+    ) -> None:
+        """Draw other ignore boxes and zones from the next frame on (edited on the live view)."""
+        # Each is replaced whole, never changed in place: the encoder's thread reads them as they are.
+        self.ignore_boxes, self.zones = list(ignore_boxes), dict(zones)
 
     def write(self, frame: Frame, regions: list[Region], changing: bool = False) -> None:
         """Queue one analysed frame with its regions (``changing``: a change is open: red border).
@@ -171,6 +185,14 @@ class Recorder:
             return raw
         picture = to_bgr8(frame_colour(frame))  # grey, BGRA or 16-bit pictures from a folder too
         if self.annotate:
+            boxes = self.ignore_boxes
+            mask = self._ignored(picture.shape[1], picture.shape[0], boxes)
+            if mask is not None:
+                picture = picture.copy()  # it may be the frame's own picture, which others read
+                shade_ignored(picture, mask)
+                th = max(1, round(max(picture.shape[:2]) / 500))  # as draw_regions' lines
+                for x, y, bw, bh in boxes:
+                    cv2.rectangle(picture, (x, y), (x + bw - 1, y + bh - 1), IGNORE_COLOUR, th)
             picture = draw_regions(picture, regions, self.zones, f"{index}  {t:.2f}s")
             if changing:
                 h, w = picture.shape[:2]
@@ -183,6 +205,13 @@ class Recorder:
         if picture.shape[:2] != (s.height, s.width):  # a camera that came back at another size
             picture = cv2.resize(picture, (s.width, s.height), interpolation=cv2.INTER_AREA)
         return av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
+
+    def _ignored(self, width: int, height: int, boxes: list[tuple[int, int, int, int]]) -> np.ndarray | None:
+        """The ignore mask at this size, made again only when the size or the boxes change."""
+        key = (width, height, tuple(boxes))
+        if self._mask[0] != key:
+            self._mask = (key, ignore_mask((width, height), self.ignore, boxes))
+        return self._mask[1]
 
     def _encode(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> None:
         vf = self._picture(frame, regions, changing, index, t)
@@ -223,16 +252,19 @@ class Recorder:
             self._error = e
         finally:
             if self._container is not None:
-                with warnings.catch_warnings(), contextlib.suppress(Exception):
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    self._container.close()
+                    try:
+                        self._container.close()  # where a full disk shows: the muxer's last write
+                    except Exception as e:  # noqa: BLE001 - reported by close()
+                        self._error = self._error or e
         try:
             if self._error is None and self.written:
                 os.replace(self.tmp, self.path)
                 return
         except OSError as e:
             self._error = e
-        self.tmp.unlink(missing_ok=True)
+        remove_quietly(self.tmp)
 
     def close(self, wait: bool = True) -> None:
         """Finish the video: encode what is queued, then move the file into place (nothing is kept when no
@@ -265,6 +297,8 @@ class Recorder:
         self._done.wait(timeout)
         if self._error is not None:
             error, self._error = self._error, None
+            if isinstance(error, OSError):
+                raise disk_error(self.path, error)
             raise OutputError(f"cannot write {self.path}: {error}", "check the disk and the name")
 
 
@@ -316,16 +350,9 @@ class EventClips:
         self.post = number("--post", post, lo=0, hi=3600)
         self.max_length = number("--max-clip", max_length, lo=1, hi=86400)
         self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            # Written to once now, so a folder the watch cannot write to fails before the watch starts.
-            probe = self.folder / ".framediff-write-test"
-            probe.touch()
-            probe.unlink()
-        except OSError as e:
-            raise OutputError(
-                f"cannot write clips into {self.folder}: {e.strerror}", "give a writable folder"
-            ) from None
+        # Checked now, so a folder the watch cannot write to fails before the watch starts; created with
+        # the first clip (or at a good end), so a run that fails first leaves no empty folder.
+        check_folder_writable(self.folder, "clips")
         self.debounce = max(1, int(debounce_frames))
         self.wait = wait
         self.max_held = max(self.debounce + 1, int(max_held))
@@ -380,6 +407,7 @@ class EventClips:
     def _open(self, change: int, first_frame: int, start: float, held: list[Frame]) -> None:
         """Start the clip file of change ``change`` and hand it the frames held for it."""
         path = self.folder / f"change-{change:05d}-frame-{first_frame:06d}.mp4"
+        make_folder(self.folder)
         self._clip = Recorder(path, fps=self.fps, wait=self.wait, annotate=False, backlog=len(held))
         self._path, self._id, self._started = str(path), change, start
         for f in held:
@@ -408,8 +436,14 @@ class EventClips:
                 self.saved.append(str(clip.path))
         self._finishing = still
 
-    def close(self) -> None:
-        """Finish every clip (the watch ended: no more frames will come) and wait until they are written."""
+    def close(self, failed: bool = False) -> None:
+        """Finish every clip (the watch ended: no more frames will come) and wait until they are written.
+
+        Args:
+            failed: The run failed: a folder no clip went into is not created.
+        """
+        if not failed:
+            make_folder(self.folder)
         self._end_clip()
         self._collect(wait=True)
         self._recent.clear()

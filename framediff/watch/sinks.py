@@ -6,12 +6,14 @@ through its callbacks, so a program embedding framediff can use them, replace th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -20,15 +22,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import OptionError, OutputError
+from ..options import number
+from ..paths import check_folder_writable, disk_error, make_folder
 from ..prepare import to_bgr8
+from ..redact import mask_password
 from ..regions import Region
 from ..render import write_image
 from ..sources import decoded_bgr, read_image
@@ -41,59 +46,182 @@ __all__ = [
     "draw_regions",
     "frame_colour",
     "put_label",
+    "shade_ignored",
+    "IGNORE_COLOUR",
     "EVENT_ENV",
 ]
 
 EVENT_ENV = "FRAMEDIFF_EVENT"
+IGNORE_COLOUR = (255, 0, 200)  # BGR magenta: ignore boxes, on the live view and in --record
+IGNORE_SHADE = 0.35  # ignored pixels keep this much of their brightness: still visible, clearly apart
 
 
 class JsonLines:
     """Writes one JSON object a line to a file or to stdout (``-``).
 
     Lines are written straight to the file (not to a temporary name) so that ``tail -f`` and other
-    programs see events as they happen; ``flush_every`` lines are buffered at most.
+    programs see events as they happen; ``flush_every`` lines are buffered at most. The file is created
+    (an earlier one truncated) only when the first line is written, or when the run ends well without
+    any: a run that fails before it starts leaves an earlier file as it was and no empty one behind. A
+    line the disk refuses (full) is cut off again, so the file only ever holds whole lines. When the
+    reader of a pipe goes away (``--events - | head -1``), nothing more is written and ``on_closed`` is
+    called once, so the caller can end quietly as Unix tools do.
 
     Args:
         target: A path, or ``-`` for standard output.
         flush_every: Flush after this many lines (1 for events: each is visible at once).
+        on_closed: Called (once) when the reader has closed the pipe.
 
     Raises:
-        OutputError: when the file cannot be created.
+        OutputError: when the file could not be created (its folder is missing or not writable).
     """
 
-    def __init__(self, target: str | os.PathLike, flush_every: int = 1) -> None:
+    def __init__(
+        self,
+        target: str | os.PathLike,
+        flush_every: int = 1,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
         self.target = os.fspath(target)
         self.flush_every = max(1, flush_every)
-        self._pending = 0
+        self.on_closed = on_closed
+        self.closed_by_reader = False
+        self._pending: list[bytes] = []
         self._own = self.target != "-"
+        self._fd: int | None = None
+        self._good = 0  # bytes of whole lines in the file
+        self._failed: OutputError | None = None
+        self._closed = False
+        self._unflushed = 0  # lines on stdout since its last flush
+        self._fh = sys.stdout
         if self._own:
-            try:
-                self._fh: IO[str] = open(self.target, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            except OSError as e:
+            folder = os.path.dirname(os.path.abspath(self.target))
+            if os.path.isdir(self.target):
+                raise OutputError(f"cannot write {self.target}: it is a folder", "give a file name")
+            if not os.path.isdir(folder):
                 raise OutputError(
-                    f"cannot write {self.target}: {e.strerror}", "check the folder exists and is writable"
-                ) from None
-        else:
-            self._fh = sys.stdout
+                    f"cannot write {self.target}: no folder {folder}",
+                    "check the folder exists and is writable",
+                )
+            writable = (
+                os.access(self.target, os.W_OK) if os.path.exists(self.target) else os.access(folder, os.W_OK)
+            )
+            if not writable:
+                raise OutputError(
+                    f"cannot write {self.target}: not writable", "free some space / choose another folder"
+                )
 
     def write(self, record: dict[str, Any]) -> None:
-        """Write one record as a line."""
-        self._fh.write(json.dumps(record, separators=(", ", ": ")) + "\n")
-        self._pending += 1
-        if self._pending >= self.flush_every:
+        """Write one record as a line (nothing once the reader has gone).
+
+        Raises:
+            OutputError: when the disk refuses it (full, gone read-only); the file keeps its whole lines.
+        """
+        if self.closed_by_reader:
+            return
+        line = json.dumps(record, separators=(", ", ": ")) + "\n"
+        if not self._own:
+            try:
+                self._fh.write(line)
+            except BrokenPipeError:
+                self._reader_gone()
+                return
+            self._unflushed += 1
+            if self._unflushed >= self.flush_every:
+                self.flush()
+            return
+        if self._failed is not None:
+            raise self._failed
+        self._pending.append(line.encode("utf-8"))
+        if len(self._pending) >= self.flush_every:
             self.flush()
 
-    def flush(self) -> None:
-        """Push buffered lines to the file."""
-        self._pending = 0
-        with contextlib.suppress(BrokenPipeError):  # a reader like `head` went away: nothing more to say
-            self._fh.flush()
+    def _open(self) -> None:
+        try:
+            self._fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as e:
+            self._failed = disk_error(self.target, e)
+            raise self._failed from None
 
-    def close(self) -> None:
-        """Flush and close (stdout is flushed, not closed)."""
-        self.flush()
-        if self._own and not self._fh.closed:
-            self._fh.close()
+    def flush(self) -> None:
+        """Push buffered lines to the file (whole lines only: on a refusal the file is cut back).
+
+        Raises:
+            OutputError: when the disk refuses them.
+        """
+        if self.closed_by_reader:
+            return
+        if not self._own:
+            self._unflushed = 0
+            try:
+                self._fh.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+            return
+        if self._failed is not None:
+            raise self._failed
+        if not self._pending:
+            return
+        if self._fd is None:
+            self._open()
+        assert self._fd is not None
+        data, self._pending = b"".join(self._pending), []
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except BrokenPipeError:  # a FIFO whose reader left
+            self._reader_gone()
+            return
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._good)
+            self._failed = disk_error(self.target, e)
+            raise self._failed from None
+        self._good += len(data)
+
+    def _reader_gone(self) -> None:
+        """The pipe's reader left: stop writing, and tell the caller once."""
+        self.closed_by_reader = True
+        if not self._own:
+            # The lines still buffered can never be delivered: point stdout at /dev/null so that the
+            # interpreter's own flush at exit does not fail (and print its own complaint) on them.
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._fh.fileno())
+                os.close(devnull)
+        if self.on_closed is not None:
+            self.on_closed()
+
+    def close(self, failed: bool = False) -> None:
+        """Flush and close (stdout is flushed, not closed).
+
+        Args:
+            failed: The run failed: a file no line was written to is not created (nor truncated).
+
+        Raises:
+            OutputError: when the disk refuses the last lines.
+        """
+        if self._closed:
+            return
+        if not self._own:
+            self._closed = True
+            self.flush()
+            return
+        try:
+            if (
+                self._failed is None
+                and not self.closed_by_reader
+                and (self._pending or (self._fd is None and not failed))
+            ):
+                if self._fd is None:
+                    self._open()
+                self.flush()
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._closed = True
 
 
 def frame_colour(frame: Any) -> np.ndarray:
@@ -109,6 +237,17 @@ def frame_colour(frame: Any) -> np.ndarray:
     except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
         pass
     return frame.image
+
+
+def shade_ignored(image: np.ndarray, mask: np.ndarray) -> None:
+    """Darken, in place, the pixels the detector does not look at (as the live view shows them).
+
+    Args:
+        image: BGR picture.
+        mask: Its ignore mask, same height and width, non-zero where ignored.
+    """
+    dark = cv2.convertScaleAbs(image, alpha=IGNORE_SHADE)
+    cv2.copyTo(dark, mask.astype(np.uint8, copy=False), image)
 
 
 def put_label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, weight: int) -> None:
@@ -176,12 +315,8 @@ class SnapshotWriter:
     ) -> None:
         self.folder = Path(folder)
         self.zones = zones or {}
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(
-                f"cannot create {self.folder}: {e.strerror}", "give a writable folder"
-            ) from None
+        # Created with the first snapshot (or at a good end): a run that fails first leaves no empty folder.
+        check_folder_writable(self.folder, "snapshots")
 
     def save(self, image: np.ndarray, regions: Sequence[Region], name: str, label: str | None = None) -> str:
         """Write one annotated snapshot.
@@ -199,11 +334,21 @@ class SnapshotWriter:
             OutputError: when the file cannot be written.
         """
         path = self.folder / f"{name}.jpg"
+        make_folder(self.folder)
         write_image(path, draw_regions(image, regions, self.zones, label), quality=90)  # atomic
         return str(path)
 
-    def close(self) -> None:
-        """Nothing to release; present for symmetry with the other sinks."""
+    def close(self, failed: bool = False) -> None:
+        """Create the folder if no snapshot did, unless the run failed.
+
+        Args:
+            failed: The run failed: leave no empty folder behind.
+
+        Raises:
+            OutputError: when the folder cannot be created.
+        """
+        if not failed:
+            make_folder(self.folder)
 
 
 class CommandRunner:
@@ -211,16 +356,27 @@ class CommandRunner:
 
     The command line is split once, like a shell would split words, and run without a shell: nothing in
     an event (a zone name, a path) can ever be interpreted as shell syntax. Commands run in the background
-    so a slow script does not stall the watch; they are waited for (a few seconds) at the end.
+    so a slow script does not stall the watch, and everything about them is bounded, whatever the hook
+    does: at most ``max_running`` run at once; events wait in a queue of ``max_queue`` (when it is full
+    the oldest waiting event is dropped, with one warning on stderr per burst of drops); a command still
+    running after ``timeout`` seconds is stopped (SIGTERM to its process group, SIGKILL a second later);
+    and :meth:`close` waits for all of them together, a few seconds at most.
 
     Args:
         command: The command line, e.g. ``"notify-send framediff"`` or ``"python hook.py --loud"``.
+        timeout: Seconds a command may run before it is stopped.
+        max_running: Commands running at once at most.
+        max_queue: Events waiting for a free slot at most.
 
     Raises:
-        OptionError: when the command is empty, cannot be parsed, or is not found.
+        OptionError: when the command is empty, cannot be parsed, or is not found, or the timeout is out
+            of range.
     """
 
-    def __init__(self, command: str) -> None:
+    # After SIGTERM, how long a command has to clean up before SIGKILL.
+    KILL_GRACE = 1.0
+
+    def __init__(self, command: str, timeout: float = 5.0, max_running: int = 4, max_queue: int = 16) -> None:
         try:
             self.argv = shlex.split(command)
         except ValueError as e:
@@ -231,29 +387,169 @@ class CommandRunner:
             raise OptionError(
                 f"--exec command {self.argv[0]!r} not found", "give a full path or a program on PATH"
             )
-        self._running: list[subprocess.Popen] = []
+        self.timeout = float(number("exec_timeout", timeout, lo=0.1, hi=86400))
+        self.max_running = max(1, int(max_running))
+        self.max_queue = max(1, int(max_queue))
+        self.started = 0
         self.failures = 0
+        self.dropped = 0
+        self.stopped = 0  # commands stopped for outliving the timeout (or still running at close)
+        self._queue: deque[dict[str, str]] = deque()
+        # Running commands and when each must end; then those sent SIGTERM and when they get SIGKILL.
+        self._running: list[tuple[subprocess.Popen, float]] = []
+        self._ending: list[tuple[subprocess.Popen, float]] = []
+        self._warned_drop = False  # one warning per burst of drops: reset once the queue has emptied
+        self._warned_stop = False
+        self._closing = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None  # started with the first event
 
     def run(self, event: dict[str, Any]) -> None:
-        """Start the command for one event (does not wait for it)."""
+        """Queue the command for one event (returns at once; it starts as soon as a slot is free)."""
         env = dict(os.environ)
         env[EVENT_ENV] = json.dumps(event)
         env["FRAMEDIFF_EVENT_TYPE"] = str(event.get("event", ""))
-        self._running = [p for p in self._running if p.poll() is None]
+        with self._cond:
+            if self._closing:
+                return
+            if len(self._queue) >= self.max_queue:
+                self._queue.popleft()
+                self.dropped += 1
+                if not self._warned_drop:
+                    self._warned_drop = True
+                    print(
+                        f"warning: --exec: {self.max_running} commands still running and {self.max_queue} "
+                        "events waiting: dropping the oldest (a hook is slow; see --exec-timeout)",
+                        file=sys.stderr,
+                    )
+            self._queue.append(env)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._supervise, name="framediff-exec", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    @property
+    def waiting(self) -> int:
+        """Events queued for a free slot."""
+        with self._cond:
+            return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        """Commands alive now (running, or stopped and not yet gone)."""
+        with self._cond:
+            return len(self._running) + len(self._ending)
+
+    def _supervise(self) -> None:
+        """The commands' own thread: starts queued ones, reaps finished ones, stops overdue ones."""
+        with self._cond:
+            while True:
+                self._tick(time.monotonic())
+                if self._closing and not (self._queue or self._running or self._ending):
+                    return
+                # Polling a handful of children ten times a second costs nothing; idle, it sleeps.
+                busy = self._running or self._ending
+                self._cond.wait(0.05 if busy else None)
+
+    def _tick(self, now: float) -> None:
+        """One round of the supervisor (called with the lock held)."""
+        still: list[tuple[subprocess.Popen, float]] = []
+        for p, deadline in self._running:
+            if p.poll() is not None:
+                continue
+            if now < deadline:
+                still.append((p, deadline))
+                continue
+            self._signal(p, signal.SIGTERM)
+            self._ending.append((p, now + self.KILL_GRACE))
+            self.stopped += 1
+            if not self._warned_stop and not self._closing:
+                self._warned_stop = True
+                print(
+                    f"warning: --exec: a command ran longer than {self.timeout:g} s and was stopped "
+                    "(raise --exec-timeout if it needs longer)",
+                    file=sys.stderr,
+                )
+        self._running = still
+        ending: list[tuple[subprocess.Popen, float]] = []
+        for p, kill_at in self._ending:
+            if now >= kill_at:
+                # The whole group: a hook's own children (a shell's sleep) must not outlive it either.
+                self._signal(p, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=1.0)
+            elif p.poll() is None or self._group_alive(p):
+                ending.append((p, kill_at))
+        self._ending = ending
+        while self._queue and len(self._running) + len(self._ending) < self.max_running:
+            self._start(self._queue.popleft(), now)
+        if not self._queue:
+            self._warned_drop = False
+
+    def _start(self, env: dict[str, str], now: float) -> None:
         try:
-            self._running.append(
-                subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, close_fds=True)  # noqa: S603
+            # A session (and process group) of its own, so that a timeout stops the hook's children too.
+            p = subprocess.Popen(  # noqa: S603 - argv from the user's own --exec, never a shell
+                self.argv, env=env, stdin=subprocess.DEVNULL, close_fds=True, start_new_session=True
             )
         except OSError as e:
             self.failures += 1
             print(f"warning: --exec failed: {e}", file=sys.stderr)
+            return
+        self.started += 1
+        self._running.append((p, now + self.timeout))
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Wait a little for commands still running, so their work is not cut short by our exit."""
-        for p in self._running:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=timeout)
-        self._running = []
+    @staticmethod
+    def _signal(p: subprocess.Popen, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, sig)
+
+    @staticmethod
+    def _group_alive(p: subprocess.Popen) -> bool:
+        try:
+            os.killpg(p.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Let running and waiting commands finish, all together, for ``timeout`` seconds at most (and
+        never past their own timeout), then stop the rest; events still waiting then are not run."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while (self._queue or self._running) and time.monotonic() < end:
+                self._cond.wait(0.05)
+            left = len(self._queue)
+            self._queue.clear()
+            self._closing = True
+            now = time.monotonic()
+            for p, _deadline in self._running:
+                self._signal(p, signal.SIGTERM)
+                self._ending.append((p, now + self.KILL_GRACE))
+                self.stopped += 1
+            self._running = []
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(self.KILL_GRACE + 2.0)
+        if left or self.dropped:
+            print(
+                f"warning: --exec: {self.dropped + left} events not run (the command could not keep up)",
+                file=sys.stderr,
+            )
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """``(url without user info, Basic Authorization header or None)``; urllib cannot post to a URL that
+    still holds ``user:password@``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    host = parts.netloc.rpartition("@")[2]
+    bare = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return bare, f"Basic {token}"
 
 
 class WebhookPoster:
@@ -264,8 +560,12 @@ class WebhookPoster:
     (and counted) rather than letting memory grow. A failed post is retried once after a second, then
     given up with a warning; warnings are not repeated for every event while the server stays down.
 
+    A URL with a user name (``https://user:password@host/hook``) posts with HTTP Basic authentication:
+    the user info is taken out of the URL and sent as an ``Authorization`` header (an explicit
+    ``Authorization`` in ``headers`` wins), and warnings show the URL without it.
+
     Args:
-        url: ``http://`` or ``https://`` URL to POST to.
+        url: ``http://`` or ``https://`` URL to POST to (user info, percent-encoded, allowed).
         timeout: Seconds to wait for each request.
         headers: Extra request headers (e.g. ``{"Authorization": "Bearer ..."}``).
         max_queue: Events waiting at most.
@@ -281,9 +581,12 @@ class WebhookPoster:
         headers: dict[str, str] | None = None,
         max_queue: int = 256,
     ) -> None:
-        self.url = self.check_url(url)
+        self.url, auth = _split_userinfo(self.check_url(url))
         self.timeout = timeout
-        self.headers = {"Content-Type": "application/json", "User-Agent": "framediff", **(headers or {})}
+        self.headers = {"Content-Type": "application/json", "User-Agent": "framediff"}
+        if auth is not None:
+            self.headers["Authorization"] = auth
+        self.headers.update(headers or {})
         self.sent = 0
         self.failures = 0
         self.dropped = 0
@@ -310,7 +613,8 @@ class WebhookPoster:
             ok = False
         if not ok:
             raise OptionError(
-                f"--webhook {url!r} is not an http:// or https:// URL", "e.g. --webhook http://host:8123/hook"
+                f"--webhook {mask_password(url)!r} is not an http:// or https:// URL",
+                "e.g. --webhook http://host:8123/hook",
             )
         return url
 

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,14 +23,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import FramediffError, SourceError
+from ..errors import FramediffError, OptionError, SourceError
 from ..options import number
+from ..redact import mask_password
 from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source, usable_cores
 from ..workers import one_opencv_thread
-from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, shrink_frame
+from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name, shrink_frame
 from .events import Event, EventMachine
 
-__all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec"]
+__all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec", "areas_outside"]
 
 EventCallback = Callable[[Event, Frame], None]
 FrameCallback = Callable[[FrameResult, Frame], None]
@@ -40,8 +42,9 @@ class WatchState:
     """What the watch loop is doing now; safe to read from another thread under ``lock``.
 
     Attributes:
-        source: The source being watched.
-        status: ``starting``, ``running``, ``reconnecting``, ``frozen`` or ``ended``.
+        source: The source being watched, as it may be shown (a URL's password masked).
+        status: ``starting`` (also while waiting for a source that is not up yet), ``running``,
+            ``reconnecting``, ``frozen`` or ``ended``.
         frames: Frames analysed so far.
         frame: Index of the last frame.
         time: Stream time of the last frame.
@@ -76,6 +79,33 @@ class WatchState:
         return last.image if last is not None else None
 
 
+def areas_outside(
+    size: tuple[int, int],
+    ignore_boxes: Sequence[tuple[int, int, int, int]] = (),
+    zones: dict[str, tuple[int, int, int, int]] | None = None,
+) -> list[str]:
+    """The ignore boxes and zones that lie wholly outside a picture (each as ``zone door 900,900,10,10``).
+
+    A box that only reaches past an edge is not listed: it covers the picture up to that edge.
+
+    Args:
+        size: ``(width, height)`` of the frames.
+        ignore_boxes: Boxes to ignore, in source pixels.
+        zones: Named zones, in source pixels.
+
+    Returns:
+        One description per box outside, in the order given (ignore boxes first).
+    """
+    w, h = size
+    named = [("ignore box", b) for b in ignore_boxes]
+    named += [(f"zone {name}", b) for name, b in (zones or {}).items()]
+    return [
+        f"{what} {','.join(str(v) for v in b)}"
+        for what, b in named
+        if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0
+    ]
+
+
 def is_live_spec(spec: str) -> bool:
     """Whether ``spec`` names a live source (a stream URL, a camera index or ``/dev/videoN``), not a file."""
     return is_stream_url(spec) or spec.isdigit() or bool(re.match(r"^/dev/video\d+$", spec))
@@ -97,18 +127,27 @@ class Watcher:
         cooldown: Seconds without change before a change ends.
         ignore: Ignore picture (white = ignore), any size (resized to the frames).
         ignore_boxes: Boxes to ignore, in source pixels.
-        zones: Named boxes in source pixels; events say which ones a change touches.
+        zones: Named boxes in source pixels; events say which ones a change touches. Names follow
+            :func:`~framediff.watch.detector.check_zone_name`.
         only_zones: Watch only inside the zones.
         realtime: Pace a file at its own frame rate instead of as fast as possible.
         max_frames: Stop after this many frames (``None``: no limit).
         duration: Stop after this many seconds (stream time for files, wall-clock for live sources).
-        reconnect_timeout: Seconds to keep trying to reopen a live source that dropped (or never came up).
+        reconnect_timeout: Seconds to keep trying to reopen a live source that dropped after opening.
+        wait_for_source: Keep trying, without limit, to open a live source that is not up yet; without it a
+            source that cannot be opened the first time is an error at once.
         frozen_after: Seconds of identical frames after which ``source_frozen`` is raised (0 = never).
         timeout: Seconds to wait for a stream to connect or to deliver data.
         log: Where status lines (``reconnecting ...``) go; ``None`` silences them.
+        warn: Where warnings go (an ignore box or zone outside a picture whose size was only known once
+            frames came); ``None``: Python's :mod:`warnings`.
+
+    Attributes:
+        shown_source: The source as status lines, errors, events and ``state.source`` show it: a stream
+            URL's password masked (``rtsp://user:***@cam/...``).
 
     Raises:
-        OptionError: when a setting is out of range.
+        OptionError: when a setting is out of range or a zone name is not allowed.
     """
 
     def __init__(
@@ -128,7 +167,9 @@ class Watcher:
         reconnect_timeout: float = 60.0,
         frozen_after: float = 10.0,
         timeout: float = 10.0,
+        wait_for_source: bool = False,
         log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.source = os.fspath(source) if not isinstance(source, int) else str(source)
         self.options = options or WatchOptions()
@@ -136,7 +177,7 @@ class Watcher:
         self.cooldown = cooldown
         self.ignore = ignore
         self.ignore_boxes = list(ignore_boxes)
-        self.zones = dict(zones or {})
+        self.zones = {check_zone_name(n): b for n, b in (zones or {}).items()}
         self.only_zones = only_zones
         self.realtime = realtime
         # Frames that go out as pictures (snapshots, a recording, clips) are decoded in full: skipping the
@@ -147,8 +188,12 @@ class Watcher:
         self.reconnect_timeout = float(number("reconnect_timeout", reconnect_timeout, lo=0, hi=1e9))
         self.frozen_after = float(number("frozen_after", frozen_after, lo=0, hi=1e9))
         self.timeout = float(number("timeout", timeout, lo=0.1, hi=3600))
+        self.wait_for_source = wait_for_source
         self.log = log
-        self.state = WatchState(self.source)
+        self.warn = warn
+        # What is shown of the source (status, messages, events): a stream URL's password stays secret.
+        self.shown_source = mask_password(self.source)
+        self.state = WatchState(self.shown_source)
         self.machine = EventMachine(min_frames, cooldown, self.options.light_change)
         self._event_callbacks: list[EventCallback] = []
         self._frame_callbacks: list[FrameCallback] = []
@@ -156,6 +201,9 @@ class Watcher:
         self.stop_reason: str | None = None
         self.detector: ChangeDetector | None = None
         self._fps: float | None = None
+        self._first: FrameSource | None = None  # opened by open() and not read yet
+        self._opened = False  # the source was opened at least once
+        self._checked_size: tuple[int, int] | None = None  # the picture size the areas were checked on
 
     # -- hooks ------------------------------------------------------------------------------------------
 
@@ -181,6 +229,57 @@ class Watcher:
         return self._stop.is_set()
 
     # -- the loop ---------------------------------------------------------------------------------------
+
+    def open(self) -> FrameSource | None:
+        """Open the source now, before the outputs are made, so that what cannot work fails at once.
+
+        :meth:`run` calls it when it was not called before. A file, or a live source without
+        ``wait_for_source``, that cannot be opened is an error here; a live source that is not up yet
+        with ``wait_for_source`` is left for :meth:`run` to wait for (``None`` is returned). When the
+        picture size is known, every ignore box and zone must lie at least partly inside the picture.
+
+        Returns:
+            The opened source (read by :meth:`run`; do not iterate it), or ``None``.
+
+        Raises:
+            SourceError: when the source cannot be opened.
+            OptionError: when an ignore box or zone lies outside the picture.
+        """
+        if self._first is None and not self._opened:
+            live = is_live_spec(self.source)
+            try:
+                self._first = open_source(self.source, gray=True, timeout=self.timeout)
+            except FramediffError as e:
+                if not (live and self.wait_for_source):
+                    raise self._never_opened(e, live) from None
+                return None
+            self._opened = True
+            size = self._first.size
+            outside = areas_outside(size, self.ignore_boxes, self.zones) if size else []
+            if outside:
+                self._first.close()
+                self._first = None
+                raise OptionError(
+                    f"{outside[0]} lies outside the {size[0]}x{size[1]} picture",
+                    f"move it inside: x below {size[0]}, y below {size[1]}",
+                )
+            self._checked_size = size
+        return self._first
+
+    def close(self) -> None:
+        """Release a source that :meth:`open` opened when :meth:`run` is not going to read it after all
+        (an output that failed before the watch started). Harmless otherwise."""
+        if self._first is not None:
+            self._first.close()
+            self._first = None
+
+    def _never_opened(self, error: FramediffError, live: bool) -> FramediffError:
+        """The error for a source that could not be opened the first time (a live one: how to wait)."""
+        if not live:
+            return error
+        hint = f"{error.hint}; or --wait-for-source to wait until it is up" if error.hint else None
+        message = mask_password(error.message)  # the decoder's message quotes the URL
+        return SourceError(message, hint or "check the address, or --wait-for-source to wait for it")
 
     def run(self, handle_signals: bool = True) -> WatchState:
         """Watch until the source ends, a limit is reached, :meth:`stop` is called, or a signal arrives.
@@ -240,30 +339,46 @@ class Watcher:
 
     def _say(self, text: str) -> None:
         if self.log is not None:
-            self.log(text)
+            self.log(mask_password(text))  # reasons from the decoder may quote the URL
+
+    def _warn(self, text: str) -> None:
+        if self.warn is not None:
+            self.warn(text)
+        else:
+            warnings.warn(text, stacklevel=2)
 
     def _open(self, live: bool, lost_since: float | None, reason: str) -> FrameSource | None:
-        """Open the source; for a live one, retry with backoff until the reconnect timeout."""
+        """Open the source; retry a live one with backoff: one that dropped until the reconnect timeout,
+        one never opened yet (``wait_for_source``) without limit."""
+        if self._first is not None:
+            src, self._first = self._first, None
+            return src
         delay = 0.5
         attempt = 0
         while not self.stopped:
             try:
-                return open_source(self.source, gray=True, timeout=self.timeout)
+                src = open_source(self.source, gray=True, timeout=self.timeout)
+                self._opened = True
+                return src
             except FramediffError as e:
                 if not live:
                     raise
+                if not self._opened and not self.wait_for_source:
+                    raise self._never_opened(e, live) from None
                 reason = str(e.message)
             attempt += 1
             waited = time.monotonic() - lost_since if lost_since is not None else 0.0
-            if waited >= self.reconnect_timeout:
+            if self._opened and waited >= self.reconnect_timeout:
                 raise SourceError(
-                    f"{self.source} unreachable for {waited:.0f} s ({reason})",
+                    mask_password(f"{self.source} unreachable for {waited:.0f} s ({reason})"),
                     "check the address, or raise --reconnect-timeout",
                 )
-            with self.state.lock:
-                self.state.status = "reconnecting"
-            self._say(f"reconnecting to {self.source} (attempt {attempt}, {waited:.0f} s): {reason}")
-            self._stop.wait(min(delay, max(0.05, self.reconnect_timeout - waited)))
+            with self.state.lock:  # a source not up yet is still "starting" (the page: "connecting")
+                self.state.status = "reconnecting" if self._opened else "starting"
+            verb = "reconnecting to" if self._opened else "waiting for"
+            self._say(f"{verb} {self.source} (attempt {attempt}, {waited:.0f} s): {reason}")
+            left = self.reconnect_timeout - waited if self._opened else delay
+            self._stop.wait(min(delay, max(0.05, left)))
             delay = min(delay * 2, 10.0)
         return None
 
@@ -281,6 +396,7 @@ class Watcher:
         frozen_since: float | None = None
         frozen = False
         probe: np.ndarray | None = None
+        self.open()
         while not self.stopped:
             src = self._open(live, lost_since, lost_reason)
             if src is None:
@@ -388,15 +504,26 @@ class Watcher:
                 if ahead is not None:
                     ahead.close()  # before closing the source: the reader may be inside a decode
                 src.close()
+                for warning in src.warnings:  # a picture of a folder left out, packets skipped
+                    self._warn(warning)
             # A live source dropped (error or end of stream): report it once, then reopen.
             was_lost = True
             lost_since = time.monotonic()
             base_index = (last.index + 1) if last is not None else base_index
             base_time = last.time if last is not None else base_time
             self._emit(
-                Event("source_lost", max(base_index - 1, 0), base_time, extra={"reason": lost_reason}), last
+                Event(
+                    "source_lost",
+                    max(base_index - 1, 0),
+                    base_time,
+                    extra={"reason": mask_password(lost_reason)},  # the decoder's message may quote the URL
+                ),
+                last,
             )
-            self._say(f"lost {self.source}: {lost_reason}")
+            # A stream's own error already says "lost SOURCE: ..." (printing it again doubled it).
+            self._say(
+                lost_reason if lost_reason.startswith("lost ") else f"lost {self.source}: {lost_reason}"
+            )
         return last
 
     def tune_decoder(self, src: FrameSource, live: bool = False) -> None:
@@ -450,6 +577,12 @@ class Watcher:
             # A camera that came back at another resolution: a new scene, learnt afresh (never a change).
             self._say(f"{self.source}: the picture is now {w}x{h}; starting afresh")
             self.detector = self._make_detector()
+        if self._checked_size != (w, h):
+            # Known only now (a folder, a stream whose header had no size, a camera that came back at
+            # another size): areas outside the picture can only be warned about, the watch is running.
+            self._checked_size = (w, h)
+            for what in areas_outside((w, h), self.ignore_boxes, self.zones):
+                self._warn(f"{what} lies outside the {w}x{h} picture; it has no effect")
         result = self.detector.push(pixels, frame.index, frame.time, limited=limited, small=small)
         with self.state.lock:
             st = self.state
