@@ -1,9 +1,12 @@
 """Benchmark ``framediff dedup`` against ffmpeg's mpdecimate (issue 4), in one run.
 
-Material and scores come from the shared kit (``../shared/bench`` from the repository root):
-``make_dedup_video.py`` makes clips from real photos with known duplicates (holds, frames on twos,
-grain) and traps (slow fade, 1 px/frame pan, blinking caret, small moving ball); ``score_decisions.py``
-scores one ``keep``/``drop`` a line against the truth.
+Material and scores: clips from real photos with known duplicates (holds, frames on twos, grain) and
+traps (slow fade, 1 px/frame pan, blinking caret, small moving ball), and a scorer of one ``keep``/``drop``
+a frame against the truth. They come from the shared kit (``../shared/bench`` from the repository root:
+``make_dedup_video.py``, ``score_decisions.py``) when it is there, which the README's figures need; from a
+clone without it, from this project's own ``benchmarks/material.py`` (the same kinds of clips, not the
+same clips: the figures are the same measurements on other material). ``--material own`` forces the
+latter; every figure is printed with the material it was measured on.
 
 It prints, for the 720p public clip and a 1080p one (plus any ``--extra`` clips):
 
@@ -22,7 +25,7 @@ Usage (from the repository root)::
 
     python benchmarks/bench_dedup.py [--work DIR] [--rounds 7] [--write-rounds 3] [--extra "--crf 30 --seed 5" ...]
 
-Needs ffmpeg on PATH (the kit encodes the clips with it, and it is the peer).
+Needs ffmpeg on PATH (the peer; the kit also encodes its clips with it).
 """
 
 from __future__ import annotations
@@ -42,14 +45,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 KIT = (ROOT / ".." / "shared" / "bench").resolve()
 FRAMEDIFF = [sys.executable, "-m", "framediff"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import material  # noqa: E402 - the benchmarks' own material, beside this script
+
+USE_KIT = True  # set by main(): the kit's clips and scorer, else material.py's
 
 
 def make_clip(work: Path, name: str, args: list[str]) -> Path:
-    """Generate a kit clip once (cached in ``work``)."""
+    """Generate a clip once (cached in ``work``): the kit's, or material.py's from the same options.
+
+    Either way in a process of its own, so this one stays small (a child's peak RSS counts its parent's
+    memory at the fork).
+    """
+    if not USE_KIT:
+        name = f"own-{name}"
     out = work / f"{name}.mp4"
     if not out.exists() or not out.with_suffix(".truth.json").exists():
         print(f"  making {out.name} ({' '.join(args) or 'defaults'})...", flush=True)
-        subprocess.run([sys.executable, str(KIT / "make_dedup_video.py"), str(out), *args], check=True)
+        maker = [str(KIT / "make_dedup_video.py")] if USE_KIT else [str(Path(material.__file__)), "dedup"]
+        subprocess.run([sys.executable, *maker, str(out), *args], check=True, stdout=subprocess.DEVNULL)
     return out
 
 
@@ -135,8 +149,14 @@ def count_frames(path: Path) -> int:
         return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
 
 
-def score(truth: Path, decisions: list[str], out: Path) -> tuple[float, float, str]:
-    """Score decisions with the kit's scorer; return recall, false-drop rate and its per-segment lines."""
+def score(
+    truth: Path, decisions: list[str], out: Path
+) -> tuple[float, float, list[tuple[str, int, int, int, int]]]:
+    """Score decisions with the kit's scorer (or material.py's); return recall, false-drop rate and per
+    segment ``(name, repeats dropped, repeats, unique frames lost, unique frames)``."""
+    if not USE_KIT:
+        recall, false_drops, segments = material.score_decisions(truth, decisions)
+        return recall, false_drops, [(k, *v) for k, v in segments.items()]
     out.write_text("\n".join(decisions) + "\n")
     text = subprocess.run(
         [sys.executable, str(KIT / "score_decisions.py"), str(truth), str(out)],
@@ -146,7 +166,9 @@ def score(truth: Path, decisions: list[str], out: Path) -> tuple[float, float, s
     ).stdout
     m = re.search(r"recall=([\d.]+) false_drop_rate=([\d.]+)", text)
     assert m, text
-    return float(m.group(1)), float(m.group(2)), text
+    rows = re.findall(r"^(\S+)\s+dup_recall (\d+)/(\d+)\s+false_drops (\d+)/(\d+)", text, re.M)
+    segments = [(seg, int(a), int(b), int(c), int(d)) for seg, a, b, c, d in rows if seg != "ALL"]
+    return float(m.group(1)), float(m.group(2)), segments
 
 
 def quality(work: Path, clip: Path) -> None:
@@ -158,18 +180,16 @@ def quality(work: Path, clip: Path) -> None:
         ours = [row["action"] for row in csv.DictReader(f)]
     log = run(mpdecimate_cmd(clip, debug=True)).err
     theirs = re.findall(r"\b(keep|drop) pts:-?\d+", log)
-    r1, f1, text1 = score(truth, ours, work / f"{clip.stem}.framediff.txt")
-    r2, f2, text2 = score(truth, theirs, work / f"{clip.stem}.mpdecimate.txt")
-    print(f"\n{clip.name} ({len(ours)} frames)")
+    r1, f1, seg1 = score(truth, ours, work / f"{clip.stem}.framediff.txt")
+    r2, f2, seg2 = score(truth, theirs, work / f"{clip.stem}.mpdecimate.txt")
+    print(f"\n{clip.name} ({len(ours)} frames; {'the kit' if USE_KIT else 'material.py'}'s clip and scorer)")
     print(
         f"  framediff   dup recall {r1:.3f}  false drops {100 * f1:.1f}%  {'PASS' if r1 >= 0.98 and f1 <= 0.01 else 'FAIL'}"
     )
     print(f"  mpdecimate  dup recall {r2:.3f}  false drops {100 * f2:.1f}%")
-    for name, text in (("framediff", text1), ("mpdecimate", text2)):
-        for seg, hit, dups, lost, uniq in re.findall(
-            r"^(\S+)\s+dup_recall (\d+)/(\d+)\s+false_drops (\d+)/(\d+)", text, re.M
-        ):
-            if seg != "ALL" and (int(lost) or hit != dups):
+    for name, segments in (("framediff", seg1), ("mpdecimate", seg2)):
+        for seg, hit, dups, lost, uniq in segments:
+            if lost or hit != dups:
                 print(f"    {name:10s} {seg}: dropped {hit}/{dups} repeats, lost {lost}/{uniq} unique frames")
 
 
@@ -326,10 +346,26 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-dry", action="store_true", help="skip the dry-run timing")
+    ap.add_argument(
+        "--material",
+        choices=("auto", "kit", "own"),
+        default="auto",
+        help="the kit's clips and scorer (auto: when ../shared/bench is there) or benchmarks/material.py's",
+    )
     a = ap.parse_args()
-    if not (KIT / "make_dedup_video.py").exists():
-        raise SystemExit(f"the shared bench kit is not at {KIT}")
+    global USE_KIT
+    have_kit = (KIT / "make_dedup_video.py").exists()
+    if a.material == "kit" and not have_kit:
+        raise SystemExit(f"--material kit: the shared bench kit is not at {KIT}")
+    USE_KIT = have_kit and a.material != "own"
     a.work.mkdir(parents=True, exist_ok=True)
+    if USE_KIT:
+        print(f"material: the shared kit's ({KIT}): clips from make_dedup_video.py, decisions scored by "
+              "score_decisions.py; every figure below is on the kit's clips (the README's table needs the kit)")  # fmt: skip
+    else:
+        why = "--material own" if have_kit else f"no kit at {KIT}"
+        print(f"material: benchmarks/material.py's own clips and scorer ({why}); the README's figures need the "
+              "kit (../shared/bench): these are the same measurements on other clips of the same kinds")  # fmt: skip
     print(f"clips in {a.work}")
     c720 = make_clip(a.work, "public720", [])
     c1080 = make_clip(a.work, "clip1080", ["--size", "1920x1080"])

@@ -1,9 +1,13 @@
 """Benchmark of ``framediff watch``: events on generated fixed-camera clips, and speed at 1080p30.
 
-Uses the shared kit (``../shared/bench`` next to the repository): ``make_watch_video.py`` makes each clip
-with its ignore mask and truth, ``score_events.py`` scores the events, and ``baseline_motion.py`` (the
-classic OpenCV recipe) runs on the same clips in the same run. Speed is measured on a 1080p30 H.264 clip
-made from the public clip with ffmpeg, decoding included.
+With the shared kit (``../shared/bench`` next to the repository), which the README's figures need:
+``make_watch_video.py`` makes each clip with its ignore mask and truth, ``score_events.py`` scores the
+events, and ``baseline_motion.py`` (the classic OpenCV recipe, the peer) runs on the same clips in the
+same run. From a clone without the kit (or with ``--material own``), this project's
+``benchmarks/material.py`` makes clips of the same kind (fixed camera, noise, light drift, a flickering
+screen under the ignore mask, people and a cart crossing) and scores them the same way; the peer is the
+kit's and is left out. Speed is measured on a 1080p30 H.264 clip made from the public case's clip
+(``chelsea:5``) with ffmpeg, decoding included.
 
 Usage::
 
@@ -27,6 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = (ROOT / ".." / "shared" / "bench").resolve()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import material  # noqa: E402 - the benchmarks' own material, beside this script
+
+USE_KIT = True  # set by main(): the kit's clips, scorer and peer, else material.py's clips and scorer
 
 # photo:seed[:WxH[:fps[:crf]]]. The first is the public case; the others vary photo, noise seed, size,
 # frame rate and compression, as the unseen acceptance clips may.
@@ -52,9 +60,10 @@ def make_clip(workdir: Path, case: str) -> Path:
     """Make (or reuse) the clip for ``photo:seed[:size[:fps[:crf]]]``."""
     parts = case.split(":")
     photo, seed = parts[0], parts[1]
-    clip = workdir / f"watch_{case.replace(':', '_')}.mp4"
+    clip = workdir / f"{'' if USE_KIT else 'own-'}watch_{case.replace(':', '_')}.mp4"
     if not clip.exists():
-        cmd = [sys.executable, str(KIT / "make_watch_video.py"), str(clip), "--photo", photo, "--seed", seed]
+        maker = [str(KIT / "make_watch_video.py")] if USE_KIT else [str(Path(material.__file__)), "watch"]
+        cmd = [sys.executable, *maker, str(clip), "--photo", photo, "--seed", seed]
         for opt, value in zip(("--size", "--fps", "--crf"), parts[2:], strict=False):
             cmd += [opt, value]
         run(cmd)
@@ -62,7 +71,9 @@ def make_clip(workdir: Path, case: str) -> Path:
 
 
 def score(truth: Path, events: Path) -> dict[str, str]:
-    """caught, false_events and median_latency as printed by score_events.py."""
+    """caught, false_events and median_latency as printed by score_events.py (or material.py's scorer)."""
+    if not USE_KIT:
+        return {k: str(v) for k, v in material.score_events(truth, events).items()}
     out = run([sys.executable, str(KIT / "score_events.py"), str(truth), str(events)]).stdout
     return dict(re.findall(r"(caught|false_events|median_latency)=(\S+)", out.strip().splitlines()[-1]))
 
@@ -89,8 +100,11 @@ def bench_events(workdir: Path, cases: list[str]) -> bool:
             "-q",
         ]
         run(cmd, cwd=ROOT)
-        run([sys.executable, str(KIT / "baseline_motion.py"), str(clip), str(base)])
-        for tool, path in (("framediff watch", ours), ("classic recipe", base)):
+        tools = [("framediff watch", ours)]
+        if USE_KIT:  # the peer is the kit's
+            run([sys.executable, str(KIT / "baseline_motion.py"), str(clip), str(base)])
+            tools.append(("classic recipe", base))
+        for tool, path in tools:
             s = score(truth, path)
             print(
                 f"{case:28s} {tool:18s} {s['caught']:>7s} {s['false_events']:>6s} {s['median_latency']:>8s}"
@@ -104,7 +118,7 @@ def bench_events(workdir: Path, cases: list[str]) -> bool:
 
 def make_speed_clip(workdir: Path, public: Path) -> Path:
     """A 20 s 1080p30 H.264 clip: the public clip's 600 frames upscaled and played at 30 fps."""
-    out = workdir / "watch_1080p30.mp4"
+    out = workdir / f"{'' if USE_KIT else 'own-'}watch_1080p30.mp4"
     if not out.exists():
         if shutil.which("ffmpeg") is None:
             sys.exit("ffmpeg is needed to make the 1080p clip")
@@ -184,9 +198,25 @@ def main() -> None:
     ap.add_argument(
         "--repeats", type=int, default=3, help="Speed runs (the best is kept: the machine is shared)."
     )
+    ap.add_argument(
+        "--material",
+        choices=("auto", "kit", "own"),
+        default="auto",
+        help="the kit's clips, scorer and peer (auto: when ../shared/bench is there) or material.py's",
+    )
     a = ap.parse_args()
-    if not (KIT / "make_watch_video.py").exists():
-        sys.exit(f"benchmark kit not found at {KIT}")
+    global USE_KIT
+    have_kit = (KIT / "make_watch_video.py").exists()
+    if a.material == "kit" and not have_kit:
+        sys.exit(f"--material kit: benchmark kit not found at {KIT}")
+    USE_KIT = have_kit and a.material != "own"
+    if USE_KIT:
+        print(f"material: the shared kit's ({KIT}): clips from make_watch_video.py, events scored by "
+              "score_events.py, the classic recipe from baseline_motion.py; the README's figures need the kit")  # fmt: skip
+    else:
+        why = "--material own" if have_kit else f"no kit at {KIT}"
+        print(f"material: benchmarks/material.py's own clips and scorer ({why}); the README's figures and the "
+              "classic-recipe peer need the kit (../shared/bench): left out here")  # fmt: skip
     tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="bench_watch_")
     workdir = Path(a.workdir or tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)

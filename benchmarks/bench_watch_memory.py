@@ -1,8 +1,9 @@
 """Memory of ``framediff watch`` over a long stream: peak RSS against RSS after the first minute (issue 7).
 
-A generated fixed-camera clip from the shared kit (``make_watch_video.py``: people walk through, objects
-are left, so events, snapshots and the live view all have work) is served on 127.0.0.1 over HTTP, looped
-into one MPEG-TS stream with continuous timestamps (``ffmpeg -stream_loop``, packets copied, nothing
+A generated fixed-camera clip (people walk through, so events, snapshots and the live view all have work)
+from the shared kit's ``make_watch_video.py`` when ``../shared/bench`` is there (the README's figure
+needs it), else from this project's ``benchmarks/material.py`` (or with ``--material own``), is served
+on 127.0.0.1 over HTTP, looped into one MPEG-TS stream with continuous timestamps (``ffmpeg -stream_loop``, packets copied, nothing
 re-encoded), as fast as watch reads it. ``framediff watch`` runs on it as a separate process with every
 sink that keeps something per event or per frame: ``--events``, ``--regions``, ``--snapshots`` and
 ``--serve`` with a viewer reading the live picture the whole time. The benchmark samples the process's
@@ -37,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = (ROOT / ".." / "shared" / "bench").resolve()
+MATERIAL = Path(__file__).resolve().parent / "material.py"  # the benchmarks' own clips, when there is no kit
+
 LIMIT = 1.10  # issue 7: peak RSS within 10% of the RSS after the first minute
 
 
@@ -54,12 +57,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_clip(workdir: Path, size: str, fps: int) -> tuple[Path, float, int]:
-    """The looped clip (made once per size and rate), its duration in seconds and its frame count."""
-    clip = workdir / f"memory_{size}_{fps}.mp4"
+def make_clip(workdir: Path, size: str, fps: int, kit: bool) -> tuple[Path, float, int]:
+    """The looped clip (made once per size and rate; the kit's or material.py's), its duration in seconds
+    and its frame count."""
+    clip = workdir / f"{'' if kit else 'own-'}memory_{size}_{fps}.mp4"
     if not clip.exists():
-        run([sys.executable, str(KIT / "make_watch_video.py"), str(clip), "--photo", "chelsea", "--seed", "5",
-             "--size", size, "--fps", str(fps)])  # fmt: skip
+        maker = [str(KIT / "make_watch_video.py")] if kit else [str(MATERIAL), "watch"]
+        run([sys.executable, *maker, str(clip), "--photo", "chelsea", "--seed", "5", "--size", size,
+             "--fps", str(fps)])  # fmt: skip
     truth = json.loads(clip.with_suffix(".truth.json").read_text())
     return clip, truth["frames"] / truth["fps"], int(truth["frames"])
 
@@ -151,16 +156,30 @@ def main() -> None:
     ap.add_argument("--file", action="store_true", help="Watch one long generated file instead of a stream.")
     ap.add_argument("--workdir", help="Folder for the clip and the outputs (default: a temporary folder).")
     ap.add_argument("--interval", type=float, default=0.2, help="Seconds between RSS samples.")
+    ap.add_argument(
+        "--material",
+        choices=("auto", "kit", "own"),
+        default="auto",
+        help="the kit's clip (auto: when ../shared/bench is there) or benchmarks/material.py's",
+    )
     a = ap.parse_args()
-    if not (KIT / "make_watch_video.py").exists():
-        sys.exit(f"benchmark kit not found at {KIT}")
+    have_kit = (KIT / "make_watch_video.py").exists()
+    if a.material == "kit" and not have_kit:
+        sys.exit(f"--material kit: benchmark kit not found at {KIT}")
+    kit = have_kit and a.material != "own"
+    if kit:
+        print(f"material: the shared kit's make_watch_video.py ({KIT}); the README's figure needs the kit")
+    else:
+        why = "--material own" if have_kit else f"no kit at {KIT}"
+        print(f"material: benchmarks/material.py's own clip ({why}); the README's figure needs the kit "
+              "(../shared/bench): this is the same measurement on another clip of the same kind")  # fmt: skip
     if shutil.which("ffmpeg") is None:
         sys.exit("ffmpeg is needed to loop the clip")
     tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="bench_watch_memory_")
     workdir = Path(a.workdir or tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
 
-    clip, clip_s, clip_frames = make_clip(workdir, a.size, a.fps)
+    clip, clip_s, clip_frames = make_clip(workdir, a.size, a.fps, kit)
     loops = max(2, math.ceil(a.minutes * 60.0 / clip_s))
     frames = int(round(a.minutes * 60.0 * a.fps))
     server = None

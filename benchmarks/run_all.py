@@ -1,8 +1,10 @@
 """Run every framediff benchmark against its peer in one go and print one table of where framediff stands.
 
-Each job's own benchmark does the work (material from ``../shared/bench``, peers in the same run); this
-runner calls them one after another, shows their full output, and ends with the key figures pulled from
-that output: accuracy next to the peer's, and time ratios (framediff / peer: below 1 is faster).
+Each job's own benchmark does the work (material from ``../shared/bench`` when it is there, which the
+README's figures need, else the benchmarks' own ``material.py``; peers in the same run; each says which
+material it used); this runner calls them one after another, shows their full output, and ends with the
+key figures pulled from that output: accuracy next to the peer's, and time ratios (framediff / peer: below
+1 is faster).
 
 Usage (from the repository root)::
 
@@ -67,6 +69,10 @@ def main() -> None:
     for label, key, pattern in summary:
         for line in grab(out[key], pattern):
             print(f"{label:22s} {line.strip()}")
+    # Which figures are on the kit's material (the README's) and which on the benchmarks' own.
+    for key, text in out.items():
+        for line in grab(text, r"^(material: .*)$"):
+            print(f"{key:22s} {line.strip()}")
 
 
 if __name__ == "__main__":

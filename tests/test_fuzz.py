@@ -333,7 +333,8 @@ def _write(folder: Path, items: list[tuple[str, bytes]], suffix: str) -> list[Pa
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory) -> dict[str, list[Path]]:
-    """The variants on disk: ``{sample name: [paths]}``, 60 per image and 90 per video (420 in all)."""
+    """The variants on disk: ``{sample name: [paths]}``, 60 per image, 90 per video and 45 of a short-GOP
+    copy of camera.mp4 (465 in all)."""
     rng = np.random.default_rng(SEED)
     root = tmp_path_factory.mktemp("fuzz")
     out: dict[str, list[Path]] = {}
@@ -344,7 +345,24 @@ def broken(tmp_path_factory) -> dict[str, list[Path]]:
     for name in VIDEOS:
         data = (SAMPLES / name).read_bytes()
         out[name] = _write(root / Path(name).stem, variants(data, mp4_mangled, rng, 90), ".mp4")
+    data = short_gop_camera(root / "camera-gop.mp4").read_bytes()
+    out[GOP] = _write(root / "camera-gop", variants(data, mp4_mangled, rng, 45), ".mp4")
     return out
+
+
+GOP = "camera-gop.mp4"
+
+
+def short_gop_camera(path: Path) -> Path:
+    """camera.mp4 three times over, re-encoded with a key frame every 24 frames: the samples have one
+    key frame each, and dedup's GOP-parallel decoder (``gop_decode``) only takes files with many."""
+    import av
+
+    from .conftest import write_video
+
+    with av.open(str(SAMPLES / "camera.mp4")) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    return write_video(path, frames * 3, rate=15, options={"g": "24"}, container_options={"movflags": "+faststart"})
 
 
 def _outdir(tmp: Path, path: Path, what: str) -> Path:
@@ -393,6 +411,8 @@ def test_fuzz_dedup(broken: dict[str, list[Path]], tmp_path: Path) -> None:
                              "--report", str(out / "r.csv")])  # fmt: skip
             else:  # a dry run: decoded in parallel chunks when the file suits it
                 runs.append(["dedup", str(path), "--dry-run", "--plot", str(out / "p.png")])
+    for path in broken[GOP]:  # dry runs decoded in parallel chunks (on two cores or more)
+        runs.append(["dedup", str(path), "--dry-run", "--report", str(_outdir(tmp_path, path, "dedup") / "r.csv")])
     for name in IMAGES:  # a folder of broken pictures, with the sample among them
         folder = broken[name][0].parent
         shutil.copyfile(SAMPLES / name, folder / f"zz-original{Path(name).suffix}")

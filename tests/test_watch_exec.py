@@ -78,10 +78,10 @@ def _logged_pids(log: Path) -> set[int]:
 
 @pytest.fixture(scope="module")
 def busy_clip(tmp_path_factory) -> str:
-    """Ten seconds at 15 fps of an object that comes and goes every 4 frames: about 5 events a second
+    """Twenty seconds at 15 fps of an object that comes and goes every 4 frames: about 5 events a second
     (with ``--reference previous --min-frames 1 --cooldown 0.1``)."""
     d = tmp_path_factory.mktemp("busy")
-    return write_clip(d / "busy.mp4", scene(150, present=lambda i: (i // 4) % 2 == 1))
+    return write_clip(d / "busy.mp4", scene(300, present=lambda i: (i // 4) % 2 == 1))
 
 
 BUSY = ["--reference", "previous", "--min-frames", "1", "--cooldown", "0.1", "--realtime"]
@@ -102,17 +102,23 @@ def test_exec_with_stuck_hooks_is_bounded_and_shuts_down_fast(busy_clip: str, tm
         str(tmp_path / "ev.jsonl"),
     ]
     cmd += ["--exec", f"{sys.executable} {hook} {log}", "--exec-timeout", "1"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err_file:
+        proc = subprocess.Popen(cmd, stderr=err_file, text=True)
     most = 0
     seen: set[int] = set()
     try:
-        end = time.monotonic() + 5.0
+        # Until the queue has overflowed (events come at ~5 a second, stuck hooks leave at 2 a second:
+        # about 5 s), and one second more.
+        end = time.monotonic() + 30.0
         while time.monotonic() < end and proc.poll() is None:
             running = _children(proc.pid)
             seen |= running
             most = max(most, len(running))
+            if "dropping the oldest" in errors.read_text():
+                end = min(end, time.monotonic() + 1.0)
             time.sleep(0.02)
-        assert proc.poll() is None, "the watch ended before it was stopped"
+        assert proc.poll() is None, "the watch ended before it was stopped: " + errors.read_text()
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -121,7 +127,7 @@ def test_exec_with_stuck_hooks_is_bounded_and_shuts_down_fast(busy_clip: str, tm
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    err = proc.stderr.read() if proc.stderr else ""
+    err = errors.read_text()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     events = [json.loads(line) for line in (tmp_path / "ev.jsonl").read_text().splitlines()]
@@ -135,7 +141,8 @@ def test_exec_with_stuck_hooks_is_bounded_and_shuts_down_fast(busy_clip: str, tm
     assert err.count("dropping the oldest") == 1, err
     assert "events not run" in err
     # All together: 3 s for the last hooks at most, then a second between SIGTERM and SIGKILL.
-    assert shutdown < 6.0, f"shutdown took {shutdown:.1f} s"
+    assert shutdown < 7.0, f"shutdown took {shutdown:.1f} s"
+    print(f"at most {most} hooks at once, {len(seen)} in all; shutdown {shutdown:.2f} s")
     pids = _logged_pids(log)
     assert len(pids) >= 2 * 5  # each hook and its child
     assert not _all_gone(pids), "hooks or their children outlived the watch"
