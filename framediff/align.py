@@ -71,11 +71,17 @@ _LOCAL = threading.local()
 def _features(gray: np.ndarray, n: int, levels: int = 3) -> tuple[list, np.ndarray | None]:
     # ORB objects are not thread-safe: one per thread. Three pyramid levels suffice because both images
     # are brought to the same size first; hand-held shots differ in scale by a few percent only.
+    # Each pyramid level is 1.2x smaller; ORB needs about 64 px (twice its border of 31, plus one) at the
+    # smallest, so a small or thin picture gets fewer levels.
+    levels = max(1, min(levels, 1 + int(np.log(max(1.0, min(gray.shape[:2]) / 64.0)) / np.log(1.2))))
     orb = getattr(_LOCAL, "orb", None)
     if orb is None or orb.getMaxFeatures() != n or orb.getNLevels() != levels:
         orb = _LOCAL.orb = cv2.ORB_create(nfeatures=n, fastThreshold=10, nlevels=levels)
     # Equalised contrast finds corners in dark or flat photos too (night shots, microscopy, stars).
-    return orb.detectAndCompute(cv2.equalizeHist(gray), None)
+    try:
+        return orb.detectAndCompute(cv2.equalizeHist(gray), None)
+    except cv2.error:  # a picture too small or thin for any feature: no fit, as with too few features
+        return [], None
 
 
 def _inverse(h: np.ndarray | None) -> np.ndarray | None:
