@@ -611,7 +611,7 @@ def test_sigterm_ends_cleanly_with_open_change_closed(tmp_path: Path) -> None:
         (["{clip}", "--zone", "door"], "NAME=x,y,w,h"),
         (["{clip}", "--ignore-box", "1,2,3"], "x,y,w,h"),
         (["{clip}", "--reference", "{dir}/nothing.png"], "no such file"),
-        (["{clip}", "--min-frames", "0"], "min_frames"),
+        (["{clip}", "--min-frames", "0"], "--min-frames"),
         (["{clip}", "--light-change", "maybe"], "light-change must be one of"),
         (["{clip}", "--exec", "no-such-program-here --x"], "not found"),
         (["{clip}", "--webhook", "ftp://example.org/hook"], "not an http:// or https:// URL"),

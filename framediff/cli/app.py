@@ -86,8 +86,9 @@ def in_flags(e: FramediffError, args: list[str]) -> str:
         args: The command-line arguments.
     """
     setting = getattr(e, "setting", None)
-    if setting is None and isinstance(e, OptionError):
-        # Option errors start with the setting's name ("analysis_size 5 is too small").
+    if setting is None and isinstance(e, OptionError) and "_" in e.message.split(" ", 1)[0]:
+        # Option errors start with the setting's name ("analysis_size 5 is too small"); a plain word
+        # ("zone name ...") may be the subject of the sentence, not a setting, and is left as it is.
         setting = e.message.split(" ", 1)[0]
     flag = "--" + setting.replace("_", "-") if setting else ""
     if not setting or flag not in _flags():
