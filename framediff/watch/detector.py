@@ -353,6 +353,7 @@ class ChangeDetector:
         self._since_seed = 0
         self._gain = 1.0
         self._noise: float | None = None
+        self._boot: _Bootstrap | None = None
         if self._fixed is not None and self._size is not None:
             self._ref = self._prepare(self._fixed_at_size())
 
@@ -441,6 +442,7 @@ class ChangeDetector:
         self._min_area = max(6.0, min_area * self.scale * self.scale)
         self._frames_still = max(3, int(round(0.5 * self.fps)))  # still for half a second: test for a ghost
         self._frames_settle = int(round(5.0 * self.fps))
+        self._frames_early = int(round(3.0 * self.fps))
         self._frames_absorb = int(round(o.absorb_after * self.fps)) if o.absorb_after > 0 else 0
         self._alpha = min(0.5, 1.0 / (o.adapt * self.fps))
         if self._fixed is not None:
@@ -509,6 +511,10 @@ class ChangeDetector:
             self._prev = cur
             self._still = np.zeros(cur.shape, np.uint16)
             self._since_seed = 0
+            if self.options.reference == "background":
+                # The first frame is only a first guess: whatever moves in it (people walking) is not
+                # background. The background is bootstrapped from what stays steady (see _Bootstrap).
+                self._boot = _Bootstrap(cur, self.fps)
             result.warmup = True
             return result
         if self._still is None or self._prev is None:  # fixed reference: first frame after (re)start
@@ -517,14 +523,26 @@ class ChangeDetector:
         ref = self._ref
         self._since_seed += 1
         mode = "image" if self._fixed is not None else self.options.reference
+        # 0. Start-up: pixels whose background is not known yet are neither reported nor learnt from.
+        boot, unknown = self._boot, None
+        if boot is not None:
+            boot.observe(cur, self._prev, self._grid_at)
 
         # 1. Light: gain and offset from watched pixels. A real object covers a minority of them, so the
         # median ratio follows the light and not the object.
         samp = self._grid_at
+        if boot is not None:
+            known_samp = samp[boot.known.take(samp)]
+            samp = known_samp if known_samp.size >= 200 else samp
         rs, cs = ref.take(samp), cur.take(samp)
         ok = rs > 12  # ratios of near-black pixels are noise
         gain = _median(cs[ok] / rs[ok]) if np.count_nonzero(ok) > 50 else 1.0
         gain = min(max(gain, 0.2), 5.0)
+        if boot is not None:
+            # Newly steady pixels join the background at the background's exposure, not this frame's.
+            unknown = boot.learn(ref, cur, gain)
+            if unknown is None:
+                self._boot = None
         # The light model is a tone curve (reference level -> current level): the median difference per
         # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
         # highlights saturate and blacks stay black when the light rises.
@@ -540,6 +558,8 @@ class ChangeDetector:
         absd = np.abs(diff)
         if self._invalid is not None:
             np.copyto(absd, 0, where=self._invalid)
+        if unknown is not None:
+            np.copyto(absd, 0, where=unknown)
         if o.threshold is not None:
             hi = np.float32(o.threshold)
             result.threshold = float(hi)
@@ -623,10 +643,12 @@ class ChangeDetector:
             inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
             if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
                 continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
+            if inside and max(gw, gh) >= 16 and _thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
+                continue  # the same, lying diagonally (a tape across a car park): thin all along
             regions.append(
                 Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
             )
-        regions = _merge_overlapping(regions)
+        regions = _merge_fragments(_merge_overlapping(regions))
         regions.sort(key=lambda r: r.area, reverse=True)
         result.regions = regions
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
@@ -649,6 +671,8 @@ class ChangeDetector:
             # person who stands still switches nothing and is never learnt.
             r2 = np.multiply(diff, diff, out=diff)  # diff is not needed after this
             learn = quiet | (self._flicker > 0.08)
+            if unknown is not None:
+                learn &= ~unknown  # what passes over a pixel before its background is known is no noise
             # A running mean over the frames seen so far, then an exponential one: the estimate is
             # useful from the first second on instead of after a few time constants. Pixels that do not
             # learn keep their value (the mask leaves them alone).
@@ -713,7 +737,13 @@ class ChangeDetector:
             st = self._still[y : y + h, x : x + w][sub]
             # The object must be (nearly) all still: a moving object has moving edges.
             still_frames = _percentile(st, 10) if st.size else 0
-            if still_frames < self._frames_still:
+            # Soon after the start a still change is most likely what the first frames showed and has
+            # left: it is tested as soon as it has been still for the bootstrap's settling time (a
+            # ghost tested only after half a second would be reported for half a second).
+            need = self._frames_still
+            if self._since_seed <= self._frames_early:
+                need = min(need, _Bootstrap.settle_frames(self.fps))
+            if still_frames < need:
                 keep.append(g)
                 continue
             absorb = self._frames_absorb and still_frames >= self._frames_absorb
@@ -757,6 +787,92 @@ class ChangeDetector:
                     hit.append(name)
                     break
         return hit
+
+
+class _Bootstrap:
+    """The background's start: learnt from what stays steady in the first frames, not from frame 0.
+
+    Frame 0 is only a first guess: people walking through it would leave "ghosts" where they stood, and
+    their dark clothes would bias the light model of the darkest levels (boxes on dark windows). So for
+    the first 1.5 s each pixel is *unknown* (neither reported nor learnt from) until it has been steady
+    for 0.2 s (at least two frames); it then takes that steady value as its background. "Steady" is
+    judged on moving things, not only on pixels: the inside of a plainly coloured object hardly changes
+    from frame to frame, so the box of a blob of motion (grown by 2 px) is not steady. Pixels still
+    unknown at the end (leaves, a flapping tape, a stream of traffic) take the temporal median of frames
+    spread over the bootstrap.
+
+    An object that enters after its pixels became known (from 0.2 s on) is reported as usual; one that is
+    already there and stays is background, as it would be from frame 0.
+    """
+
+    @staticmethod
+    def settle_frames(fps: float) -> int:
+        """Frames a pixel must stay steady to be known: 0.2 s, at least 2 (one frame proves nothing)."""
+        return int(max(2, round(0.2 * fps)))
+
+    def __init__(self, first: np.ndarray, fps: float) -> None:
+        self.frames = 1
+        self.length = int(min(max(round(1.5 * fps), 8), 90))
+        self.settle = self.settle_frames(fps)
+        self.steady = np.zeros(first.shape, np.uint8)
+        self.known = np.zeros(first.shape, bool)
+        # A few frames spread over the bootstrap, for the median of the pixels never steady.
+        self.every = max(1, self.length // 12)
+        self.kept = [first]
+
+    def observe(self, cur: np.ndarray, prev: np.ndarray, samp: np.ndarray) -> None:
+        """Count, per pixel, the frames it has been steady, up to this one.
+
+        Args:
+            cur: The frame at analysis size.
+            prev: The previous frame.
+            samp: Flat indices of the sample grid (for the frame-to-frame noise).
+        """
+        self.frames += 1
+        step = cur - prev
+        # Frame-to-frame noise (MAD of the difference of two noisy frames, so sqrt(2) sigma).
+        sigma = 1.4826 * _median(np.abs(step.take(samp))) if samp.size else 1.0
+        motion = (np.abs(step) > max(4.0, 3.0 * sigma)).view(np.uint8)
+        motion = cv2.morphologyEx(motion, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        moving = np.zeros(cur.shape, np.uint8)
+        if motion.any():
+            # Blobs of motion joined across a few pixels (a walker's outline is one blob), each box grown
+            # by 2 px: the steady-looking inside of a moving object is not background.
+            n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(motion, np.ones((5, 5), np.uint8)))
+            hh, ww = cur.shape
+            for x, y, w, h, area in stats[1:]:
+                if area < 8:
+                    continue
+                moving[max(0, y - 2) : min(hh, y + h + 2), max(0, x - 2) : min(ww, x + w + 2)] = 1
+        self.steady += 1
+        np.multiply(self.steady, 1 - moving, out=self.steady)
+        np.minimum(self.steady, 250, out=self.steady)
+        if self.frames % self.every == 0:
+            self.kept.append(cur)
+
+    def learn(self, ref: np.ndarray, cur: np.ndarray, gain: float) -> np.ndarray | None:
+        """Set the newly steady pixels of ``ref`` from ``cur``, brought to the background's exposure.
+
+        Args:
+            ref: The background, updated in place.
+            cur: The frame at analysis size.
+            gain: This frame's light relative to the background (measured on the known pixels).
+
+        Returns:
+            The pixels still unknown, or ``None`` once the bootstrap is over (every pixel known).
+        """
+        new = (self.steady >= self.settle) & ~self.known
+        if new.any():
+            # Exposure flickers while a camera settles: a patch learnt at a brighter frame than its
+            # neighbours would stand out as a change on the next darker frame.
+            np.copyto(ref, cur * np.float32(1.0 / gain), where=new)
+            self.known |= new
+        if self.frames < self.length and not self.known.all():
+            return ~self.known
+        unknown = ~self.known
+        if unknown.any():
+            np.copyto(ref, np.median(np.stack(self.kept), axis=0).astype(np.float32), where=unknown)
+        return None
 
 
 def _median(x: np.ndarray) -> float:
@@ -912,6 +1028,64 @@ def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray, cand: np.n
     ncc = cov / np.sqrt(np.maximum(vc * vp, 1e-6))
     out[y0:y1, x0:x1] = dark & (plain | (ncc > 0.8))
     return out
+
+
+def _thin(sub: np.ndarray, length: int) -> bool:
+    """Whether a change's pixels form a thin line: a band at most 4 px wide, 4 times as long as thick.
+
+    The thickness is twice the largest distance from a changed pixel to the outside (the widest
+    inscribed circle; a band 4 px wide measures 3.8, one 5 px wide 5.7), so a line crossing the box
+    diagonally is thin although its box is not. A far car or person worth a box is at least 5 px thick at
+    analysis size (13 px in a 1280 px frame), so only tapes, wires and shimmering edges are dropped.
+    """
+    dist = cv2.distanceTransform(np.pad((sub > 0).view(np.uint8), 1), cv2.DIST_L2, 3)
+    thick = 2.0 * float(dist.max())
+    return thick <= 5.0 and length >= 4.0 * thick
+
+
+def _merge_fragments(regions: list[Region]) -> list[Region]:
+    """Join a fragment to the object it broke off: a small piece just below, above or beside a box.
+
+    Parts of one object come apart where it looks like the background (jeans on grey pavement split a
+    walker's legs from the body; a pole or a sign cuts a person or a car in two). A piece is a fragment
+    of a box when it holds at most 30% of the box's changed pixels, is at most half as tall (below or
+    above; half as wide beside), lies along it (60% of its width, or height, within the box's) and the
+    gap is at most a quarter of the box's height (or width). It joins the nearest such box, once: two
+    people or two cars side by side are of similar size and stay apart, and joins do not chain.
+    """
+    order = sorted(range(len(regions)), key=lambda k: regions[k].area)
+    boxes = list(regions)
+    taken: set[int] = set()  # fragments joined to a box
+    grown: set[int] = set()  # boxes that took a fragment (not fragments themselves any more)
+    for j in order:
+        f = regions[j]
+        best, best_gap = -1, 1e9
+        for i, big in enumerate(regions):
+            if i == j or i in taken or f.area > 0.3 * big.area:
+                continue
+            ox = min(f.x + f.w, big.x + big.w) - max(f.x, big.x)
+            oy = min(f.y + f.h, big.y + big.h) - max(f.y, big.y)
+            gap_y = max(f.y - (big.y + big.h), big.y - (f.y + f.h))
+            gap_x = max(f.x - (big.x + big.w), big.x - (f.x + f.w))
+            if ox >= 0.6 * f.w and f.h <= 0.5 * big.h and gap_y <= 0.25 * big.h:
+                gap = max(gap_y, 0) / big.h
+            elif oy >= 0.6 * f.h and f.w <= 0.5 * big.w and gap_x <= 0.25 * big.w:
+                gap = max(gap_x, 0) / big.w
+            else:
+                continue
+            if gap < best_gap:
+                best, best_gap = i, gap
+        if best < 0 or j in grown:
+            continue
+        big = boxes[best]
+        x0, y0 = min(f.x, big.x), min(f.y, big.y)
+        x1, y1 = max(f.x + f.w, big.x + big.w), max(f.y + f.h, big.y + big.h)
+        area = f.area + big.area
+        score = (f.score * f.area + big.score * big.area) / max(area, 1)
+        boxes[best] = Region(x0, y0, x1 - x0, y1 - y0, area, score)
+        taken.add(j)
+        grown.add(best)
+    return [b for k, b in enumerate(boxes) if k not in taken]
 
 
 def _merge_overlapping(regions: list[Region]) -> list[Region]:
