@@ -67,8 +67,6 @@ NOISE_QUANTILE = 0.1  # low percentile of recent per-frame noise levels: the flo
 NOISE_WINDOW = 256  # frames of history the noise floor is estimated from
 NOISE_WARMUP = 8  # frames of history needed before the floor is trusted
 NOISE_REFRESH = 8  # frames between re-estimates of the floor
-# A dry run's decoder skips deblocking on B-frames (see _analysis_decoding).
-ANALYSIS_DECODER = {"skip_loop_filter": "bidir"}
 
 
 @dataclass(frozen=True)
@@ -516,18 +514,19 @@ class DedupResult:
         return f"{head}{counted}, dropped {self.dropped} ({pct:.1f}%){time}; threshold {self.threshold:.2f} ({how})"
 
 
-def _analysis_decoding(source: Any) -> None:
-    """Decode for analysis only: B-frames without the deblocking filter.
+def dry_run_decoding(source: Any) -> None:
+    """Set up a dry run's decoder (FFmpeg's frame threads) for speed, decoding every frame fully.
 
-    Deblocking only smooths block edges, and B-frames are the most numerous frames: skipping it there
-    makes H.264/HEVC decoding ~10% cheaper, and no decision on the benchmark clips changed (the analysis
-    averages blocks anyway). Reference frames stay exact, so errors do not build up: skipping it on all
-    frames ("all", ~8% cheaper still) let blocking build up along the references and turned a repeat on
-    the 720p benchmark clip into a keep. Only a dry run does this; a real run encodes the frames it
-    analyses, so it decodes them fully (``benchmarks/bench_dedup.py`` checks that both decide alike).
+    Every frame is decoded exactly as a real run, the GOP-parallel decoder and the Python API decode it,
+    so all of them score every frame alike and make the same decisions. Skipping the deblocking filter on
+    B-frames made dry-run decoding ~5% cheaper in CPU, but it moved the scores of grainy B-frames (52 of
+    100 on the GOP test clip) and turned 6 decisions of a 1530-frame 1080p clip from keep to drop or
+    back, against ``-o`` on the same file (issue 25, item 12: one decision path, whatever the caller).
+
+    Args:
+        source: The opened :class:`~framediff.sources.VideoSource`.
     """
     cc = source.stream.codec_context
-    cc.options = {**cc.options, **ANALYSIS_DECODER}
     # More frames in flight than FFmpeg's default (cores + 1): H.264 frame threads wait on each other's
     # reference rows, and with the analysis thread taking turns on the same cores, FFmpeg's default kept
     # only ~1.6 of 2 cores busy. 8 threads on 2 cores made the dry run ~5% faster (6-16 alike; memory
@@ -747,7 +746,7 @@ def dedup_video(
         parallel = out_path is None and isinstance(src, VideoSource) and suits(src)
         if isinstance(src, VideoSource):
             if out_path is None and not parallel:
-                _analysis_decoding(src)
+                dry_run_decoding(src)
             # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
             # of the small image, so a full-size copy and stretch per frame would only cost time.
             src.raw_luma = True
@@ -794,7 +793,7 @@ def dedup_video(
                 # frame's decode (measured: shrinking there made the dry run ~5% slower, not faster).
                 # The GOP workers shrink the frames they decode, so that runs on every core.
                 reader: Any = (
-                    GopDecoder(src, functools.partial(_prepare_decoded, dd), options=ANALYSIS_DECODER)
+                    GopDecoder(src, functools.partial(_prepare_decoded, dd))
                     if parallel
                     else Prefetch(src, _queue_depth(src, out_path is None), "framediff-decode")
                 )

@@ -151,7 +151,8 @@ class GopDecoder(Generic[T]):
         prepare: Runs in a worker on each decoded frame (a :class:`~framediff.sources.Frame` whose
             ``raw`` is the decoder's frame, valid only during the call); what it returns is yielded.
         workers: Decoding threads (default: one a core).
-        options: FFmpeg decoder options for the workers' decoders (``{"skip_loop_filter": "bidir"}``).
+        options: FFmpeg decoder options for the workers' decoders (none by default: every frame decoded
+            fully, exactly as by one decoder).
         ahead: Prepared frames a chunk may hold before the consumer reaches it (default: ``AHEAD``
             shared out among the workers, at least 32 each, so memory does not grow with the cores).
     """
