@@ -44,12 +44,14 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OptionError, OutputError
+from .media.frames import LIMITED_GAIN, Frame, is_limited_range, luma_plane
+from .media.prefetch import Prefetch
+from .media.video import tune_decoder
 from .options import choice, number
 from .paths import check_outputs
 from .prepare import to_bgr8, to_gray
-from .sources import Frame, Prefetch, luma_plane, usable_cores
 from .text import plural
-from .workers import one_opencv_thread
+from .workers import one_opencv_thread, usable_cores
 
 __all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
 
@@ -119,7 +121,7 @@ class _Prepared:
         self.small = small
         self.block = block
         self.means = means
-        self.gain = gain  # grey levels per luma code value (255/219 for limited-range video)
+        self.gain = gain  # grey levels per luma code value (LIMITED_GAIN for limited-range video)
         self._chroma_src = chroma
         self._chroma: tuple[np.ndarray, ...] | None = None
         self.chroma_block = BLOCK
@@ -223,7 +225,7 @@ def _prepare(
     small = _shrink(gray, k, cold)
     # Limited-range luma (16-235) is compared as it is and its scores scaled to full-range grey levels:
     # the same numbers as stretching every frame first, without the work.
-    gain = 255.0 / 219.0 if limited_range else 1.0
+    gain = LIMITED_GAIN if limited_range else 1.0
     return _Prepared(small, block, _block_means(small, block), chroma, gain)
 
 
@@ -327,7 +329,7 @@ class Deduplicator:
         The last frame of a file is not known to be last here: :meth:`run` keeps it, as the CLI does.
 
         Args:
-            frame: A :class:`~framediff.sources.Frame` or an image array: grey, or BGR/BGRA (then its
+            frame: A :class:`~framediff.media.frames.Frame` or an image array: grey, or BGR/BGRA (then its
                 colour is compared too). A video's frame is compared on its decoder's planes (``raw``),
                 whether the source gave it grey or in colour; other frames on their ``image``.
             time: Presentation time in seconds for an array (default: the frame's ``time``, else the
@@ -360,7 +362,7 @@ class Deduplicator:
         ``KeyboardInterrupt`` goes on.
 
         Args:
-            frames: Frames in order, as :meth:`push` takes them (a :class:`~framediff.sources.FrameSource`).
+            frames: Frames in order, as :meth:`push` takes them (a :class:`~framediff.media.frames.FrameSource`).
 
         Yields:
             ``(frame, decision)`` for every frame, in order.
@@ -524,14 +526,13 @@ def dry_run_decoding(source: Any) -> None:
     back, against ``-o`` on the same file (issue 25, item 12: one decision path, whatever the caller).
 
     Args:
-        source: The opened :class:`~framediff.sources.VideoSource`.
+        source: The opened :class:`~framediff.media.video.VideoSource`.
     """
-    cc = source.stream.codec_context
     # More frames in flight than FFmpeg's default (cores + 1): H.264 frame threads wait on each other's
     # reference rows, and with the analysis thread taking turns on the same cores, FFmpeg's default kept
     # only ~1.6 of 2 cores busy. 8 threads on 2 cores made the dry run ~5% faster (6-16 alike; memory
     # stays bounded: one frame per thread).
-    cc.thread_count = min(16, 4 * usable_cores())
+    tune_decoder(source.stream, thread_count=min(16, 4 * usable_cores()))
 
 
 def _queue_depth(source: Any, dry_run: bool) -> int:
@@ -591,7 +592,7 @@ def _decoder_planes(frame: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...], boo
         gray = isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8
         luma = image if gray else raw.to_ndarray(format="gray")
         return luma, (), False
-    return luma, _chroma(raw) or (), _is_limited_range(raw)
+    return luma, _chroma(raw) or (), is_limited_range(raw)
 
 
 def _chroma(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -611,27 +612,13 @@ def _chroma(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
 def _prepare_decoded(dd: Deduplicator, frame: Frame) -> _Prepared:
     """A decoded frame, shrunk for comparison in full (colour planes too), so its decoder frame can go.
 
-    Runs in a :class:`~framediff.gop_decode.GopDecoder` worker: the prepared frame waits for the
+    Runs in a :class:`~framediff.media.gop.GopDecoder` worker: the prepared frame waits for the
     analysis there, and holding the decoder's full-size frame instead would cost ~3 MB a frame at 1080p.
     """
     # The worker has just decoded the frame: its planes are still in the cache (no streaming read first).
     prepared = dd._prepare_frame(frame, cold=False)
     prepared.shrink_chroma(cold=False)
     return prepared
-
-
-def _is_limited_range(raw: Any) -> bool:
-    """Whether a decoder's frame carries limited-range (16-235) luma in its first plane."""
-    fmt = getattr(getattr(raw, "format", None), "name", None)
-    if fmt is None:
-        return False
-    try:
-        full = int(getattr(raw, "color_range", 0) or 0) == 2
-    except (TypeError, ValueError):
-        full = False
-    # Only 8-bit planar YUV comes as the decoder's own plane; other formats are converted by FFmpeg.
-    plane = fmt.startswith(("yuv", "nv12", "nv21")) and not any(x in fmt for x in ("10", "12", "16", "yuyv"))
-    return plane and not full and not fmt.startswith("yuvj")
 
 
 class DedupInterrupted(KeyboardInterrupt):
@@ -697,8 +684,9 @@ def dedup_video(
         DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
     """
     from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_folder
-    from .gop_decode import GopDecoder, suits
-    from .sources import ImageListSource, VideoSource, open_source
+    from .media.gop import GopDecoder, suits
+    from .media.sources import ImageListSource, open_source
+    from .media.video import VideoSource
 
     timing = choice("timing", timing, ("keep", "compact"))
     crf = number("crf", crf, lo=0, hi=63, allow_none=True)
@@ -742,7 +730,7 @@ def dedup_video(
         if folder:
             src.gray = False  # colour images: colour-only changes count too
         # A dry run of a file with key frames decodes chunks of it on every core, each with a
-        # single-threaded decoder, which costs less CPU than FFmpeg's frame threads (gop_decode).
+        # single-threaded decoder, which costs less CPU than FFmpeg's frame threads (media.gop).
         parallel = out_path is None and isinstance(src, VideoSource) and suits(src)
         if isinstance(src, VideoSource):
             if out_path is None and not parallel:

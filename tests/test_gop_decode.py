@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from framediff import gop_decode
+from framediff.media import gop as gop_decode
 from framediff.dedup import DedupInterrupted, dedup_video
 from framediff.gop_decode import GopDecoder, suits
 from framediff.sources import open_source

@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _set_max_pixels(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    from ..sources import max_pixels, set_max_pixels
+    from ..media.images import max_pixels, set_max_pixels
 
     set_max_pixels(value)
     max_pixels()  # a bad FRAMEDIFF_MAX_PIXELS is an error now, not at every picture

@@ -241,17 +241,12 @@ def _write_outputs(
         _write("--heatmap", heatmap_out, heatmap(base, diff))
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
-
-
 def _images_under(folder: str) -> set[str]:
-    """Relative paths of the image files under ``folder`` (recursively, by suffix)."""
+    """Relative paths of the image files under ``folder`` (recursively, by the one suffix list)."""
+    from ..media.images import is_image_file
+
     root = Path(folder)
-    return {
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    }
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if is_image_file(p)}
 
 
 def _output_names(names: list[str]) -> dict[str, str]:
@@ -346,8 +341,8 @@ def compare_folders(
 def _load_bgr(a: str, b: str | None, opts: CompareOptions, which: int) -> np.ndarray:
     """Re-read an input as BGR for drawing (only needed after a fast-path answer)."""
     from ..compare import split_image
+    from ..media.images import read_image
     from ..prepare import to_bgr8
-    from ..sources import read_image
 
     if b is None:
         return to_bgr8(split_image(read_image(a), opts.split or "auto")[which])

@@ -82,7 +82,7 @@ def dedup_command(
     bar = None
     progress = None
     if sys.stderr.isatty():
-        from ..sources import open_source
+        from ..media.sources import open_source
 
         # Only to size the bar; the run opens the input again.
         with open_source(input, gray=True) as probe:

@@ -12,11 +12,12 @@ import click
 import numpy as np
 
 from ..errors import InputError, OptionError
+from ..media.frames import Frame, FrameSource, frame_colour
+from ..media.images import image_paths, read_image
 from ..paths import check_outputs
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
-from ..sources import Frame, FrameSource, image_paths, read_image
 from ..text import plural
 from ..watch import (
     CommandRunner,
@@ -32,7 +33,6 @@ from ..watch import (
 )
 from ..watch.mqtt import MqttTarget, require_paho
 from ..watch.record import EventClips, Recorder
-from ..watch.sinks import frame_colour
 from ..watch.watcher import is_live_spec, stderr_log
 from .app import cli, max_pixels_option
 from .settings_file import with_settings_file

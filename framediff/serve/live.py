@@ -28,9 +28,9 @@ import cv2
 import numpy as np
 
 from ..errors import FramediffError, OptionError
+from ..media.frames import Frame, decoded_colour
 from ..prepare import to_bgr8, to_gray
 from ..regions import Region, ignore_mask
-from ..sources import Frame, decoded_bgr
 from ..watch import Event, FrameResult, Watcher
 from ..watch.sinks import put_label
 from .settings import AreaSettings, check_box, check_zone_name, save_settings
@@ -512,10 +512,9 @@ def _clip(box: Box, w: int, h: int) -> Box:
 def _colour_at(frame: Frame, w: int, h: int) -> np.ndarray:
     """The frame at ``w`` x ``h`` in BGR: the decoder's colour frame when there is one (converted and
     scaled in one step), else the analysed pixels."""
-    raw = frame.raw
-    if hasattr(raw, "to_ndarray"):
-        with contextlib.suppress(Exception):
-            return np.ascontiguousarray(decoded_bgr(raw, w, h))
+    colour = decoded_colour(frame, (w, h))
+    if colour is not None:
+        return np.ascontiguousarray(colour)
     img = frame.image
     if img.shape[1] != w or img.shape[0] != h:
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)

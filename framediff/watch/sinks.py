@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 
 from ..errors import OptionError, OutputError
+from ..media.frames import frame_colour
 from ..options import number
 from ..paths import check_folder_writable, disk_error, make_folder
 from ..prepare import to_bgr8
 from ..redact import mask_password
 from ..regions import Region
 from ..render import write_image
-from ..sources import decoded_bgr, read_image
 
 __all__ = [
     "JsonLines",
@@ -222,21 +222,6 @@ class JsonLines:
                 os.close(self._fd)
                 self._fd = None
             self._closed = True
-
-
-def frame_colour(frame: Any) -> np.ndarray:
-    """A frame's picture in colour (BGR): the decoder's frame converted when there is one, an image
-    file read again, else the grey pixels (a colour picture is better, but a grey one is better than none).
-    """
-    raw = getattr(frame, "raw", None)
-    try:
-        if hasattr(raw, "to_ndarray"):
-            return decoded_bgr(raw)
-        if raw is not None and not hasattr(raw, "shape"):
-            return read_image(raw)
-    except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
-        pass
-    return frame.image
 
 
 def shade_ignored(image: np.ndarray, mask: np.ndarray) -> None:
