@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import OptionError
-from .render import write_bytes, write_image
+from .media.images import write_bytes, write_image
 
 __all__ = ["PlotData", "PLOT_SUFFIXES", "check_plot_path", "render_plot", "render_svg", "write_plot"]
 

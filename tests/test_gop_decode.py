@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from framediff.media import gop as gop_decode
 from framediff.dedup import DedupInterrupted, dedup_video
 from framediff.gop_decode import GopDecoder, suits
+from framediff.media import gop as gop_decode
 from framediff.sources import open_source
 
 from .conftest import photo_bgr, write_video

@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 
 from ..compare import RELATIONS, CompareOptions, Comparison, compare, compare_pairs
+from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import FramediffError, InputError, OutputError
+from ..media.images import write_image
 from ..paths import check_outputs, make_folder
-from ..render import draw_regions, heatmap, side_by_side, write_image
 from .app import cli, max_pixels_option
 
 OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below

@@ -1,5 +1,5 @@
-"""Image files: reading (EXIF orientation, 16-bit, alpha), DCT-scaled JPEG reads, pixel limits, and the
-one list of image suffixes every command uses to pick pictures out of a folder.
+"""Image files: reading (EXIF orientation, 16-bit, alpha), DCT-scaled JPEG reads, pixel limits, the one
+list of image suffixes every command uses to pick pictures out of a folder, and atomic writes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, OutputError
+from ..paths import disk_error, remove_quietly, temp_path
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -44,6 +45,8 @@ __all__ = [
     "read_image",
     "read_jpeg_reduced",
     "set_max_pixels",
+    "write_bytes",
+    "write_image",
 ]
 
 # Every suffix OpenCV reads: folder dedup, folder compare and watch all see the same files.
@@ -489,3 +492,54 @@ def read_jpeg_reduced(path: str | os.PathLike, k: int, orientation: int) -> np.n
     if image is None or image.size == 0 or not jpeg_is_complete(data.tobytes()):
         return load_image(path)  # raises the reader's own clear error
     return apply_orientation(image, orientation)
+
+
+def write_image(
+    path: str | os.PathLike, image: np.ndarray, quality: int = 92, fmt: str | None = None
+) -> None:
+    """Write a picture atomically (a temporary file in the same folder, renamed when complete).
+
+    Args:
+        path: Destination; the format follows the extension (.png, .jpg, .webp...) unless ``fmt`` is given.
+        image: The pixels.
+        quality: JPEG/WebP quality.
+        fmt: Encode as this format (e.g. ``".png"``) whatever the file is called.
+
+    Raises:
+        OutputError: when the format is unknown or the file cannot be written; nothing is left behind.
+    """
+    p = Path(path)
+    ext = (fmt or p.suffix or ".png").lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+    try:
+        ok, buf = cv2.imencode(ext, image, params)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"cannot write {p}: unknown image type {ext!r}", "use .png, .jpg or .webp")
+    write_bytes(p, buf.tobytes())
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file atomically (a temporary file in the same folder, renamed when complete).
+
+    Args:
+        path: Destination.
+        data: The whole content.
+
+    Raises:
+        OutputError: when the file cannot be written; nothing is left behind.
+    """
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {p}: folder {folder} does not exist", "create it first")
+    # A name of our own per call (threads may write at once); plain open() keeps the usual permissions.
+    tmp = temp_path(p)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except OSError as e:
+        remove_quietly(tmp)
+        raise disk_error(p, e) from None

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..draw import draw_recording
 from ..errors import OptionError, OutputError
 from ..media.encode import add_video_stream, stamp_frame
 from ..media.frames import FRAME_CONVERSION, Frame, frame_colour
@@ -32,7 +33,6 @@ from ..paths import check_folder_writable, disk_error, make_folder, remove_quiet
 from ..prepare import to_bgr8
 from ..regions import Region, ignore_mask
 from .events import CHANGE_END, CHANGE_START, Event
-from .sinks import IGNORE_COLOUR, draw_regions, shade_ignored
 
 __all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]
 
@@ -189,18 +189,15 @@ class Recorder:
         picture = to_bgr8(frame_colour(frame))  # grey, BGRA or 16-bit pictures from a folder too
         if self.annotate:
             boxes = self.ignore_boxes
-            mask = self._ignored(picture.shape[1], picture.shape[0], boxes)
-            if mask is not None:
-                picture = picture.copy()  # it may be the frame's own picture, which others read
-                shade_ignored(picture, mask)
-                th = max(1, round(max(picture.shape[:2]) / 500))  # as draw_regions' lines
-                for x, y, bw, bh in boxes:
-                    cv2.rectangle(picture, (x, y), (x + bw - 1, y + bh - 1), IGNORE_COLOUR, th)
-            picture = draw_regions(picture, regions, self.zones, f"{index}  {t:.2f}s")
-            if changing:
-                h, w = picture.shape[:2]
-                th = max(2, round(max(h, w) / 250))
-                cv2.rectangle(picture, (0, 0), (w - 1, h - 1), (0, 0, 255), 2 * th)  # half of it is outside
+            picture = draw_recording(
+                picture,
+                regions,
+                self.zones,
+                f"{index}  {t:.2f}s",
+                ignored=self._ignored(picture.shape[1], picture.shape[0], boxes),
+                ignore_boxes=boxes,
+                changing=changing,
+            )
         if self._stream is None:
             self._open(picture.shape[1], picture.shape[0])
         s = self._stream
