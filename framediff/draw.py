@@ -1,6 +1,6 @@
 """Every picture framediff draws: compare's numbered boxes, side-by-side pictures and heatmaps; watch's
 regions, zones and ignored areas on snapshots, recordings and the live view (dedup's plot is drawn by
-:mod:`framediff.dedup_plot`).
+:mod:`framediff.dedup.plot`).
 
 Functions that return new BGR uint8 arrays, and the few that draw in place say so. Pictures are written
 by :func:`framediff.media.images.write_image`.

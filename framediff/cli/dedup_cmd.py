@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -79,20 +80,15 @@ def dedup_command(
     framediff dedup anim.mkv -o short.mp4 --timing compact    constant rate, no audio
     framediff dedup frames/ -o unique/                        folder of unique images
     """
-    bar = None
-    progress = None
+    bar: Any = None
+    progress = on_total = None
     if sys.stderr.isatty():
-        from ..media.sources import open_source
-
-        # Only to size the bar; the run opens the input again.
-        with open_source(input, gray=True) as probe:
-            total = probe.frame_count
-            duration, fps = getattr(probe, "duration", None), probe.fps
-            if not total and duration and fps:
-                total = round(duration * fps)  # WebM/MKV give no frame count: estimate it
-        bar = click.progressbar(length=total or 1, label="dedup", file=sys.stderr, show_pos=bool(total))
-        bar.__enter__()
         done = [0]
+
+        def on_total(total: int | None) -> None:
+            nonlocal bar
+            bar = click.progressbar(length=total or 1, label="dedup", file=sys.stderr, show_pos=bool(total))
+            bar.__enter__()
 
         def progress(n: int) -> None:
             bar.update(n - done[0])
@@ -111,6 +107,7 @@ def dedup_command(
             plot=plot,
             dry_run=dry_run,
             progress=progress,
+            on_total=on_total,
         )
     except DedupInterrupted as e:
         if bar is not None:
