@@ -33,7 +33,7 @@ from ..media.frames import Frame, decoded_colour
 from ..prepare import to_bgr8, to_gray
 from ..regions import Region, ignore_mask
 from ..watch import Event, FrameResult, Watcher
-from .settings import AreaSettings, check_box, check_zone_name, save_settings
+from ..watch.settings import AreaSettings, check_box, check_zone_name, save_settings
 
 __all__ = ["LiveView"]
 
