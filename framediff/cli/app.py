@@ -42,21 +42,10 @@ def cli() -> None:
     """
 
 
-def _set_max_pixels(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    from ..media.images import max_pixels, set_max_pixels
+# Defined with the other shared options; named here too, where the commands found it.
+from .options import max_pixels_option  # noqa: E402
 
-    set_max_pixels(value)
-    max_pixels()  # a bad FRAMEDIFF_MAX_PIXELS is an error now, not at every picture
-
-
-# Shared by every command that reads pictures.
-max_pixels_option = click.option(
-    "--max-pixels",
-    metavar="N",
-    expose_value=False,
-    callback=_set_max_pixels,
-    help="Refuse pictures over N pixels, from their header (default 200M, or $FRAMEDIFF_MAX_PIXELS).",
-)
+__all__ = ["cli", "error", "in_flags", "max_pixels_option"]
 
 
 def error(message: str) -> None:

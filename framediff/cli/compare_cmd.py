@@ -16,7 +16,15 @@ from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import FramediffError, InputError, OutputError
 from ..media.images import write_image
 from ..paths import check_outputs, make_folder
-from .app import cli, max_pixels_option
+from .app import cli
+from .options import (
+    analysis_size_option,
+    ignore_options,
+    max_pixels_option,
+    min_area_option,
+    quiet_option,
+    threshold_option,
+)
 
 OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
 
@@ -74,12 +82,11 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     help="Write the changed-pixel mask (white = changed), A's size.",
 )
 @click.option("--heatmap", "heatmap_out", type=click.Path(), help="Write the difference heatmap over A.")
-@click.option(
-    "--ignore",
-    type=click.Path(dir_okay=False),
-    help="Mask picture of areas to ignore (white = ignore), A's size.",
+@ignore_options(
+    "Mask picture of areas to ignore (white = ignore), A's size.",
+    "Box of A to ignore (repeatable).",
+    box_metavar="X,Y,W,H",
 )
-@click.option("--ignore-box", multiple=True, metavar="X,Y,W,H", help="Box of A to ignore (repeatable).")
 @click.option(
     "--align",
     default="auto",
@@ -87,20 +94,10 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     help="auto: register B onto A when they do not line up; off: compare pixel to pixel.",
     metavar="auto|off",
 )
-@click.option(
-    "--threshold",
-    default="auto",
-    show_default=True,
-    help="Colour difference (0-255) that counts as a change; auto follows the pair's noise.",
-    metavar="N|auto",
+@threshold_option(
+    "Colour difference (0-255) that counts as a change; auto follows the pair's noise.", "N|auto", "auto"
 )
-@click.option(
-    "--min-area",
-    default="auto",
-    show_default=True,
-    help="Smallest region reported, in A's pixels (auto: 0.03% of A).",
-    metavar="PX|auto",
-)
+@min_area_option("Smallest region reported, in A's pixels (auto: 0.03% of A).", "PX|auto", "auto")
 @click.option(
     "--blur",
     default="1.0",
@@ -121,13 +118,7 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     metavar="auto|h|v",
     help="A holds both pictures: side by side (h), stacked (v) or auto.",
 )
-@click.option(
-    "--analysis-size",
-    default="1200",
-    show_default=True,
-    help="Longest side of the working images (0 = full size).",
-    metavar="PX",
-)
+@analysis_size_option("Longest side of the working images (0 = full size).", "1200")
 @click.option(
     "--tolerance",
     default="auto",
@@ -135,7 +126,7 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     help="Residual misregistration forgiven, in analysis pixels (0 = exact; auto: 1, or 0 for a lossless pair in place).",
     metavar="PX",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
+@quiet_option("Print nothing; only the exit status tells.")
 @max_pixels_option
 def compare_command(
     a: str,

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from ..dedup import DedupInterrupted, DedupResult, dedup_video
-from .app import cli, max_pixels_option
+from .app import cli
+from .options import max_pixels_option, threshold_option
 
 
 def _print_result(result: DedupResult) -> None:
@@ -26,11 +27,7 @@ def _print_result(result: DedupResult) -> None:
     type=click.Path(dir_okay=True, path_type=str),
     help="Trimmed video, or folder of unique images for a folder INPUT.",
 )
-@click.option(
-    "--threshold",
-    metavar="LEVEL",
-    help="Fixed change threshold in grey levels (default: auto, from the video's noise floor).",
-)
+@threshold_option("Fixed change threshold in grey levels (default: auto, from the video's noise floor).")
 @click.option("--max-drop", metavar="N", help="Keep a frame anyway after N consecutive drops.")
 @click.option(
     "--timing",

@@ -26,7 +26,15 @@ from ..watch import (
 )
 from ..watch.outputs import Attached, WatchOutputs, attach
 from ..watch.watcher import is_live_spec, stderr_log
-from .app import cli, max_pixels_option
+from .app import cli
+from .options import (
+    analysis_size_option,
+    ignore_options,
+    max_pixels_option,
+    min_area_option,
+    quiet_option,
+    threshold_option,
+)
 from .settings_file import with_settings_file
 
 
@@ -108,9 +116,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Publish events to an MQTT broker, mqtt://[user:pass@]host[:port]/PREFIX: each event on "
     "PREFIX/events, the state (retained) on PREFIX/state.",
 )
-@click.option("--ignore", "ignore_path", metavar="MASK", help="Picture, white = ignore (a screen, a tree).")
-@click.option(
-    "--ignore-box", multiple=True, metavar="x,y,w,h", help="Box to ignore, in source pixels (repeatable)."
+@ignore_options(
+    "Picture, white = ignore (a screen, a tree).",
+    "Box to ignore, in source pixels (repeatable).",
+    mask_name="ignore_path",
+    mask_metavar="MASK",
+    box_metavar="x,y,w,h",
 )
 @click.option(
     "--zone", multiple=True, metavar="NAME=x,y,w,h", help="Named zone; events list zones hit (repeatable)."
@@ -130,22 +141,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Sudden global light changes: report as light_change events, or stay silent (never a change).",
 )
 @click.option("--shadows", default="ignore", show_default=True, metavar="ignore|keep", help="Cast shadows.")
-@click.option(
-    "--threshold", metavar="LEVEL", help="Fixed threshold in grey levels (default: auto, per pixel)."
-)
+@threshold_option("Fixed threshold in grey levels (default: auto, per pixel).")
 @click.option(
     "--sensitivity", default="5", show_default=True, metavar="K", help="Noise sigmas a change must exceed."
 )
-@click.option(
-    "--min-area", metavar="PIXELS", help="Smallest region in source pixels (default 0.05% of the frame)."
-)
-@click.option(
-    "--analysis-size",
-    default="auto",
-    show_default=True,
-    metavar="PX",
-    help="Longest side of the analysis image (auto: 480, or 384 above 1280 px).",
-)
+@min_area_option("Smallest region in source pixels (default 0.05% of the frame).")
+@analysis_size_option("Longest side of the analysis image (auto: 480, or 384 above 1280 px).", "auto")
 @click.option(
     "--absorb-after",
     default="60",
@@ -198,7 +199,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Settings file (JSON): ignore boxes, zones and any other option (min_frames, events...); "
     "the command line overrides it. With --serve, the page saves the areas to it.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors still show).")
+@quiet_option("No status lines on stderr (errors still show).")
 @max_pixels_option
 # The areas have keys of their own in the file (ignore_boxes, zones, only_zones); a token stays out of it
 # (FRAMEDIFF_TOKEN keeps it out of files and of the process list).
