@@ -107,20 +107,20 @@ def mpdecimate_cmd(clip: Path, debug: bool = False) -> list[str]:
 # The dry run's floor: a fresh Python decoding the clip as the dry run decodes it and doing nothing else
 # (no analysis). It imports the decoder from framediff, so it decodes exactly as the dry run does: key-frame
 # chunks on every core (framediff.gop_decode) where the file suits that, else FFmpeg's frame threads with
-# the settings of framediff.dedup._analysis_decoding.
+# the settings of framediff.dedup.dry_run_decoding.
 DECODE_ONLY = r"""
 import sys
-from framediff.dedup import ANALYSIS_DECODER, _analysis_decoding
+from framediff.dedup import dry_run_decoding
 from framediff.gop_decode import GopDecoder, suits
 from framediff.sources import open_source
 with open_source(sys.argv[1], gray=True) as src:
     src.raw_luma = True
     if suits(src):
-        with GopDecoder(src, lambda frame: None, options=ANALYSIS_DECODER) as frames:
+        with GopDecoder(src, lambda frame: None) as frames:
             for _ in frames:
                 pass
     else:
-        _analysis_decoding(src)
+        dry_run_decoding(src)
         for _ in src:
             pass
 """

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .agreement import Agreement, agreement
 from .prepare import resize_to
 from .workers import POOL
 
-__all__ = ["Alignment", "estimate_alignment", "warp_to"]
+__all__ = ["Alignment", "choose_alignment", "estimate_alignment", "fine_match", "mostly_equal", "warp_to"]
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Alignment:
         shift: How far B's content moved relative to A, in pixels (mean over the corners), ``(dx, dy)``.
         rotation: Degrees B is turned relative to A, counter-clockwise positive (OpenCV's convention).
         scale: Scale factor of the fit's linear part (B's pixels to A's pixels).
+        mirrored: Whether B is A's mirror image (left and right swapped) before the fit.
     """
 
     method: str = "none"
@@ -41,6 +43,7 @@ class Alignment:
     shift: tuple[float, float] = (0.0, 0.0)
     rotation: float = 0.0
     scale: float = 1.0
+    mirrored: bool = False
 
     @property
     def warped(self) -> bool:
@@ -55,6 +58,7 @@ class Alignment:
             "dy": round(self.shift[1], 2),
             "rotation": round(self.rotation, 3),
             "scale": round(self.scale, 4),
+            "mirrored": self.mirrored,
             "inliers": self.inliers,
             "matches": self.matches,
             "matrix": [[round(float(v), 6) for v in row] for row in self.matrix],
@@ -64,18 +68,36 @@ class Alignment:
 _LOCAL = threading.local()
 
 
-def _features(gray: np.ndarray, n: int) -> tuple[list, np.ndarray | None]:
+def _features(gray: np.ndarray, n: int, levels: int = 3) -> tuple[list, np.ndarray | None]:
     # ORB objects are not thread-safe: one per thread. Three pyramid levels suffice because both images
     # are brought to the same size first; hand-held shots differ in scale by a few percent only.
+    # Each pyramid level is 1.2x smaller; ORB needs about 64 px (twice its border of 31, plus one) at the
+    # smallest, so a small or thin picture gets fewer levels.
+    levels = max(1, min(levels, 1 + int(np.log(max(1.0, min(gray.shape[:2]) / 64.0)) / np.log(1.2))))
     orb = getattr(_LOCAL, "orb", None)
-    if orb is None or orb.getMaxFeatures() != n:
-        orb = _LOCAL.orb = cv2.ORB_create(nfeatures=n, fastThreshold=10, nlevels=3)
+    if orb is None or orb.getMaxFeatures() != n or orb.getNLevels() != levels:
+        orb = _LOCAL.orb = cv2.ORB_create(nfeatures=n, fastThreshold=10, nlevels=levels)
     # Equalised contrast finds corners in dark or flat photos too (night shots, microscopy, stars).
-    return orb.detectAndCompute(cv2.equalizeHist(gray), None)
+    try:
+        return orb.detectAndCompute(cv2.equalizeHist(gray), None)
+    except cv2.error:  # a picture too small or thin for any feature: no fit, as with too few features
+        return [], None
+
+
+def _inverse(h: np.ndarray | None) -> np.ndarray | None:
+    """The inverse of a homography, or None when it is degenerate (a fit on nearly collinear points)."""
+    if h is None or not np.all(np.isfinite(h)):
+        return None
+    try:
+        inv = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return None
+    return inv if np.all(np.isfinite(inv)) and abs(float(np.linalg.det(h[:2, :2]))) > 1e-9 else None
 
 
 def estimate_alignment(
-    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500
+    gray_a: np.ndarray, gray_b: np.ndarray, *, max_side: int = 400, features: int = 500, force: bool = False,
+    levels: int = 3,
 ) -> Alignment:
     """Estimate the homography that maps B onto A.
 
@@ -84,6 +106,9 @@ def estimate_alignment(
         gray_b: Image to register, grey uint8 (any size).
         max_side: Features are found on copies at most this large (the fit is scaled back).
         features: How many ORB features to look for in each image.
+        force: Return the fit even when it is within a third of a pixel of the identity.
+        levels: ORB pyramid levels (3 covers the few percent of scale of a hand-held re-take; more find
+            heavy crops and rescales).
 
     Returns:
         The :class:`Alignment`; ``method`` is ``none`` when the images already line up (or no reliable
@@ -95,8 +120,8 @@ def estimate_alignment(
     # The copies' true factors (sizes are whole pixels).
     sa, sb = small_a.shape[1] / gray_a.shape[1], small_b.shape[1] / gray_b.shape[1]
     # OpenCV releases the GIL: find both images' features at once.
-    fut = POOL.submit(_features, small_b, features)
-    ka, da = _features(small_a, features)
+    fut = POOL.submit(_features, small_b, features, levels)
+    ka, da = _features(small_a, features, levels)
     kb, db = fut.result()
     if da is None or db is None or len(ka) < 8 or len(kb) < 8:
         return Alignment(method="none")
@@ -112,11 +137,16 @@ def estimate_alignment(
         return Alignment(method="none", matches=len(good))
     inliers = int(inl.sum())
     mask = inl.ravel().astype(bool)
+    if _inverse(h) is None:
+        return Alignment(method="none", matches=len(good))
     h = _refine(gray_a, gray_b, h, pa[mask], pb[mask], 2.0 / min(sa, sb))
+    inv = _inverse(h / h[2, 2]) if h[2, 2] != 0 else None
+    if inv is None:
+        return Alignment(method="none", matches=len(good))
     h = h / h[2, 2]
     ha, wa = gray_a.shape
     corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
-    moved = cv2.perspectiveTransform(corners, np.linalg.inv(h)).reshape(-1, 2) - corners.reshape(-1, 2)
+    moved = cv2.perspectiveTransform(corners, inv).reshape(-1, 2) - corners.reshape(-1, 2)
     a = h[:2, :2]
     scale = float(np.sqrt(abs(np.linalg.det(a))))
     rotation = float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
@@ -124,7 +154,7 @@ def estimate_alignment(
     sane = 0.5 < scale < 2.0 and inliers >= max(8, 0.15 * len(good))
     if not sane:
         return Alignment(method="none", matches=len(good), inliers=inliers)
-    if gray_a.shape == gray_b.shape and float(np.abs(moved).max()) < 0.35:
+    if not force and gray_a.shape == gray_b.shape and float(np.abs(moved).max()) < 0.35:
         # Already aligned to within a third of a pixel: resampling would only blur B.
         return Alignment(method="none", matches=len(good), inliers=inliers)
     return Alignment("homography", h, inliers, len(good), shift, rotation, scale)
@@ -160,11 +190,11 @@ def _refine(
         The refined homography, or the least-squares fit of the inliers when tracking fails.
     """
     fallback, _ = cv2.findHomography(pb, pa, 0)
-    fallback = h if fallback is None else fallback
+    fallback = h if _inverse(fallback) is None else fallback
     if len(pa) > keep:
         idx = np.linspace(0, len(pa) - 1, keep).astype(int)
         pa, pb = pa[idx], pb[idx]
-    guess = cv2.perspectiveTransform(pa.reshape(-1, 1, 2), np.linalg.inv(h)).astype(np.float32)
+    guess = cv2.perspectiveTransform(pa.reshape(-1, 1, 2), _inverse(h)).astype(np.float32)
     if gray_a.shape != gray_b.shape:
         # The tracker wants two images of one size: pad both to the larger extent (coordinates unchanged).
         hh, ww = max(gray_a.shape[0], gray_b.shape[0]), max(gray_a.shape[1], gray_b.shape[1])
@@ -192,12 +222,13 @@ def _refine(
         return fallback
     sel = inl.ravel().astype(bool)
     h3, _ = cv2.findHomography(src[sel], dst[sel], 0)
-    refined = h3 if h3 is not None else h2
+    refined = h3 if _inverse(h3) is not None else h2
+    inv_refined, inv_fallback = _inverse(refined), _inverse(fallback)
+    if inv_refined is None or inv_fallback is None:
+        return fallback
     ha, wa = gray_a.shape[:2]
     corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
-    move = cv2.perspectiveTransform(corners, np.linalg.inv(refined)) - cv2.perspectiveTransform(
-        corners, np.linalg.inv(fallback)
-    )
+    move = cv2.perspectiveTransform(corners, inv_refined) - cv2.perspectiveTransform(corners, inv_fallback)
     return refined if float(np.abs(move).max()) <= max_move else fallback
 
 
@@ -234,3 +265,307 @@ def warp_to(
     if erode > 0:
         valid = cv2.erode(valid, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
     return warped, valid
+
+
+def mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether most pixels are (almost) equal, which only happens when B is already aligned with A.
+
+    Any shift, rotation or rescale changes nearly every pixel of a photo; an edit leaves most untouched.
+    Checking a subsample costs microseconds and saves the feature matching.
+    """
+    sa, sb = a[::2, ::2], b[::2, ::2]
+    # Only textured pixels tell: a flat background (night sky, paper) matches whatever the shift.
+    k = np.ones((3, 3), np.uint8)
+    textured = cv2.subtract(cv2.dilate(sa, k), cv2.erode(sa, k)) > 24
+    n = int(np.count_nonzero(textured))
+    if n < 0.02 * sa.size:
+        return False
+    d = cv2.absdiff(sa, sb)[textured]
+    # Most, not half: on a screenshot shifted by a line or two, the pixels along the edges parallel to
+    # the shift keep their values, about half of all edge pixels.
+    return float(np.count_nonzero(d <= 1)) > 0.8 * n
+
+
+# A fit must explain this much more of the picture than leaving B in place before B is moved: on a fixed
+# camera the still background is the truth, and a large moving object must not drag the fit along.
+PREFER_IDENTITY = 0.03
+# Fits moving B less than this (working pixels) are below what the low-resolution evidence can judge.
+SMALL_MOVE = 4.0
+# Below this share explained, the plain and fitted B are both unrelated to A: try B's mirror image.
+TRY_MIRROR_BELOW = 0.6
+# Below this share, B's seven other dihedral forms (cheap: no features) are also judged: a nearly
+# symmetric picture's mirror image explains most of it, but not all.
+TRY_FORMS_BELOW = 0.95
+# The side of the copies a crop is searched on first (template matching), before it is pinned down.
+CROP_SEARCH_SIDE = 320
+
+
+def _largest_move(m: np.ndarray, plain: np.ndarray, size_a: tuple[int, int]) -> float:
+    """How far (A's pixels) fit ``m`` puts any corner of A away from where ``plain`` puts it."""
+    ha, wa = size_a
+    corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
+    d = cv2.perspectiveTransform(corners, np.linalg.inv(m)) - cv2.perspectiveTransform(corners, np.linalg.inv(plain))
+    return float(np.abs(d).max())
+
+
+def _phase_shift(gray_a: np.ndarray, gray_b: np.ndarray, plain: np.ndarray) -> np.ndarray | None:
+    """The sub-pixel translation (after ``plain``) that phase correlation finds, as a homography."""
+    h, w = gray_a.shape[:2]
+    b = gray_b if gray_b.shape == gray_a.shape else cv2.warpPerspective(gray_b, plain, (w, h))
+    win = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(gray_b.astype(np.float32) if b is gray_b else b.astype(np.float32),
+                                            gray_a.astype(np.float32), win)
+    if response < 0.05 or max(abs(dx), abs(dy)) > SMALL_MOVE:
+        return None
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]]) @ plain
+
+
+def fine_match(gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray) -> float:
+    """How well B mapped by ``matrix`` matches A pixel for pixel: correlation on A's detailed pixels.
+
+    Only the pixels with the strongest gradients tell a sub-pixel misregistration apart; correlation
+    (rather than a difference) ignores exposure and contrast changes.
+    """
+    h, w = gray_a.shape[:2]
+    step = 2 if h * w > 600_000 else 1
+    b = cv2.warpPerspective(gray_b, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    cover = cv2.warpPerspective(np.full(gray_b.shape[:2], 255, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST)
+    a = gray_a[::step, ::step].astype(np.float32)
+    bb = b[::step, ::step].astype(np.float32)
+    cover = cv2.erode(cover[::step, ::step], np.ones((5, 5), np.uint8)) > 0
+    gx, gy = cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)
+    mag = cv2.magnitude(gx, gy)
+    sel = cover & (mag >= np.percentile(mag[cover], 80) if cover.any() else cover)
+    if int(sel.sum()) < 50:
+        return -1.0
+    x, y = a[sel] - a[sel].mean(), bb[sel] - bb[sel].mean()
+    d = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / d) if d > 0 else -1.0
+
+
+def _resized(size_a: tuple[int, int], size_b: tuple[int, int]) -> np.ndarray | None:
+    """The plain rescale from B onto A when both have (nearly) the same aspect ratio, else ``None``."""
+    (ha, wa), (hb, wb) = size_a, size_b
+    if abs((wa / ha) / (wb / hb) - 1.0) > 0.02:
+        return None
+    return np.diag([wa / wb, ha / hb, 1.0])
+
+
+def _with_fit(al: Alignment, matrix: np.ndarray, size_a: tuple[int, int]) -> Alignment:
+    """``al`` with ``matrix`` as its homography, and shift, rotation and scale read off it."""
+    ha, wa = size_a
+    corners = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]]).reshape(-1, 1, 2)
+    moved = cv2.perspectiveTransform(corners, np.linalg.inv(matrix)).reshape(-1, 2) - corners.reshape(-1, 2)
+    a = matrix[:2, :2]
+    if al.mirrored:
+        a = a @ np.diag([-1.0, 1.0])  # the rotation of the fit that follows the mirroring
+    al.matrix = matrix
+    al.scale = float(np.sqrt(abs(np.linalg.det(matrix[:2, :2]))))
+    al.rotation = float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
+    al.shift = (float(moved[:, 0].mean()), float(moved[:, 1].mean()))
+    al.method = "homography"
+    return al
+
+
+def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto") -> tuple[Alignment, Agreement]:
+    """Register B onto A by the fit that explains most of A, and say how much it explains.
+
+    Candidates: B left in place (or plainly rescaled when only its size differs), the feature homography,
+    and, when neither explains much, the homography of B's mirror image (features are not mirror
+    invariant). Each is judged by :func:`~framediff.agreement.agreement`, which does not depend on any
+    change threshold; leaving B in place wins unless a fit explains clearly more (a fixed camera whose
+    scene changed must not be "aligned" on the moving object).
+
+    Args:
+        gray_a: A, grey uint8, working resolution.
+        gray_b: B, grey uint8, working resolution (any size).
+        mode: ``auto``, or ``off`` to compare pixel to pixel (the common top-left area).
+
+    Returns:
+        ``(alignment, agreement)`` of the chosen fit.
+    """
+    size_a, size_b = gray_a.shape[:2], gray_b.shape[:2]
+    if mode == "off":
+        al = Alignment(method="off")
+        return al, agreement(gray_a, gray_b, None if size_a != size_b else np.eye(3))
+    if size_a == size_b:
+        plain = Alignment(method="none")
+        plain_agr = agreement(gray_a, gray_b, np.eye(3))
+        if mostly_equal(gray_a, gray_b):
+            return plain, plain_agr  # most pixels match exactly: B is already in place
+    else:
+        m = _resized(size_a, size_b)
+        if m is not None:
+            plain = _with_fit(Alignment(), m, size_a)
+            plain_agr = agreement(gray_a, gray_b, m)
+        else:
+            plain = Alignment(method="crop")  # the common top-left area
+            plain_agr = agreement(gray_a, gray_b, None)
+            # Or the whole of B stretched onto A (a picture squeezed to another aspect ratio).
+            stretch = np.diag([size_a[1] / size_b[1], size_a[0] / size_b[0], 1.0])
+            stretch_agr = agreement(gray_a, gray_b, stretch)
+            if _better(stretch_agr, plain_agr, 0.0):
+                plain, plain_agr = _with_fit(Alignment(), stretch, size_a), stretch_agr
+    best, best_agr = plain, plain_agr
+    fit = estimate_alignment(gray_a, gray_b)
+    plain_m = plain.matrix if plain.method != "crop" else None
+    large = fit.warped and _largest_move(fit.matrix, np.eye(3) if plain_m is None else plain_m, size_a) > SMALL_MOVE
+    if plain_m is not None:
+        # Moves of a few pixels are too fine for the low-resolution evidence. Candidates are B in place,
+        # the phase-correlation shift and a small feature fit; the one whose pixels match A best wins.
+        cands: list[tuple[Alignment | None, np.ndarray]] = [(plain, plain_m)]
+        if fit.warped and not large:
+            cands.append((fit, fit.matrix))
+        shift = _phase_shift(gray_a, gray_b, plain_m)
+        if shift is not None:
+            cands.append((None, shift))
+        _, i = max((fine_match(gray_a, gray_b, m), i) for i, (_, m) in enumerate(cands))
+        al, m = cands[i]
+        if i > 0 and (_largest_move(m, plain_m, size_a) >= 0.35 or size_a != size_b):
+            if al is None:
+                al = _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a)
+            best, best_agr = al, agreement(gray_a, gray_b, m)
+    if large:
+        # A large move must explain more than leaving B (nearly) in place: a fixed camera must not follow
+        # a moving object. When both explain the picture, the pixels decide.
+        fit_agr = agreement(gray_a, gray_b, fit.matrix)
+        if fit_agr.score > best_agr.score + PREFER_IDENTITY or (
+            fit_agr.score > best_agr.score - PREFER_IDENTITY
+            and fine_match(gray_a, gray_b, fit.matrix) > fine_match(gray_a, gray_b, best.matrix if best.warped or best.method == "none" else np.eye(3))
+        ):
+            best, best_agr = fit, fit_agr
+    if size_a != size_b:
+        # A crop at the same scale is exact to the pixel; a feature fit of it is off by a fraction of a
+        # percent in scale, a pixel or two at the far edge. Take the crop when it explains as much.
+        m = _crop_match(gray_a, gray_b, False)
+        if m is not None:
+            agr = agreement(gray_a, gray_b, m)
+            current = best.matrix if best.warped or best.method == "none" else np.eye(3)
+            if _better(agr, best_agr) or (
+                agr.score > best_agr.score - PREFER_IDENTITY
+                and fine_match(gray_a, gray_b, m) > fine_match(gray_a, gray_b, current)
+            ):
+                best, best_agr = _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a), agr
+    if best_agr.explained < TRY_FORMS_BELOW or best_agr.thin or best.method == "crop":
+        best, best_agr = _other_forms(gray_a, gray_b, best, best_agr)
+    return best, best_agr
+
+
+def _better(new: Agreement, old: Agreement, margin: float = PREFER_IDENTITY) -> bool:
+    """Whether ``new`` explains A clearly better than ``old``.
+
+    A fit judged on a few textured blocks only (``thin``: the overlap is nearly flat) is weak evidence:
+    any fit that explains most of a textured overlap beats it.
+    """
+    if old.thin and not new.thin:
+        return new.explained >= TRY_MIRROR_BELOW
+    if new.thin and not old.thin:
+        return False
+    return new.score > old.score + margin
+
+
+def _crop_match(gray_a: np.ndarray, gray_b: np.ndarray, mirror: bool) -> np.ndarray | None:
+    """Where the smaller picture lies inside the larger one at the same scale (a crop), as B -> A.
+
+    Template matching (normalised correlation, blind to exposure and contrast) on copies whose longest
+    side is ``CROP_SEARCH_SIDE`` finds the place; a second match at full working resolution, in a window
+    of a few pixels around it, pins it to the pixel.
+
+    Returns:
+        The translation (after the mirroring when ``mirror``) from B's pixels to A's, or ``None`` when
+        neither picture fits inside the other or the match is weak.
+    """
+    b = cv2.flip(gray_b, 1) if mirror else gray_b
+    (ha, wa), (hb, wb) = gray_a.shape[:2], b.shape[:2]
+    if hb <= ha and wb <= wa:
+        big, small, sign = gray_a, b, 1.0
+    elif hb >= ha and wb >= wa:
+        big, small, sign = b, gray_a, -1.0
+    else:
+        return None
+    if big.shape == small.shape:
+        return None
+    s = min(1.0, CROP_SEARCH_SIDE / max(big.shape))
+    lo_big = resize_to(big, s, fast=True)
+    lo_small = resize_to(small, s, fast=True)
+    if min(lo_small.shape) < 16 or lo_small.shape[0] > lo_big.shape[0] or lo_small.shape[1] > lo_big.shape[1]:
+        return None
+    res = cv2.matchTemplate(lo_big, lo_small, cv2.TM_CCOEFF_NORMED)
+    _, peak, _, (x, y) = cv2.minMaxLoc(res)
+    if not np.isfinite(peak) or peak < 0.5:
+        return None
+    # Pin it down at full resolution in a window a few low-resolution pixels around the coarse place.
+    r = int(np.ceil(2.0 / s)) + 1
+    x0, y0 = max(0, int(round(x / s)) - r), max(0, int(round(y / s)) - r)
+    x1 = min(big.shape[1], int(round(x / s)) + r + small.shape[1])
+    y1 = min(big.shape[0], int(round(y / s)) + r + small.shape[0])
+    if x1 - x0 >= small.shape[1] and y1 - y0 >= small.shape[0]:
+        fine = cv2.matchTemplate(big[y0:y1, x0:x1], small, cv2.TM_CCOEFF_NORMED)
+        _, _, _, (fx, fy) = cv2.minMaxLoc(fine)
+        ox, oy = float(x0 + fx), float(y0 + fy)
+    else:
+        ox, oy = x / s, y / s
+    m = np.array([[1.0, 0.0, sign * ox], [0.0, 1.0, sign * oy], [0.0, 0.0, 1.0]])
+    if mirror:
+        m = m @ np.array([[-1.0, 0.0, wb - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return m
+
+
+def _dihedral(w: int, h: int, quarter_turns: int, mirror: bool) -> tuple[np.ndarray, int, int]:
+    """The matrix taking B's pixels to those of B mirrored and turned, with the turned picture's size."""
+    m = np.eye(3)
+    if mirror:
+        m = np.array([[-1.0, 0.0, w - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    for _ in range(quarter_turns % 4):  # np.rot90: (x, y) -> (y, w - 1 - x), counter-clockwise
+        m = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]]) @ m
+        w, h = h, w
+    return m, w, h
+
+
+def _other_forms(
+    gray_a: np.ndarray, gray_b: np.ndarray, best: Alignment, best_agr: Agreement
+) -> tuple[Alignment, Agreement]:
+    """When B explains little of A: try B mirrored, turned by quarter turns, and a finer feature search.
+
+    Features are not mirror invariant, and a picture with few corners (a gradient, a logo) gives no fit
+    at all: its seven other dihedral forms, rescaled onto A, are judged directly. A fit of B's mirror
+    image catches mirrored crops; a search with more features and pyramid levels catches heavy crops
+    and rescales that the quick search missed.
+    """
+    size_a, size_b = gray_a.shape[:2], gray_b.shape[:2]
+    hb, wb = size_b
+
+    def consider(al: Alignment, m: np.ndarray) -> None:
+        nonlocal best, best_agr
+        agr = agreement(gray_a, gray_b, m)
+        if _better(agr, best_agr):
+            best, best_agr = _with_fit(al, m, size_a), agr
+
+    def settled() -> bool:
+        return best_agr.explained >= TRY_MIRROR_BELOW and not best_agr.thin and best.method != "crop"
+
+    for mirror in (False, True):
+        for turns in range(4):
+            if not mirror and turns == 0:
+                continue
+            d, w2, h2 = _dihedral(wb, hb, turns, mirror)
+            s = _resized(size_a, (h2, w2))
+            if s is not None:
+                consider(Alignment(mirrored=mirror), s @ d)
+    if settled():
+        return best, best_agr
+    for mirror in (False, True):
+        m = _crop_match(gray_a, gray_b, mirror)
+        if m is not None:
+            consider(Alignment(mirrored=mirror), m)
+    if settled():
+        return best, best_agr
+    flip, _, _ = _dihedral(wb, hb, 0, True)
+    for mirror in (True, False):
+        b = cv2.flip(gray_b, 1) if mirror else gray_b
+        fit = estimate_alignment(gray_a, b, force=True, features=1500 if not mirror else 500, levels=6 if not mirror else 3)
+        if fit.warped:
+            consider(Alignment(inliers=fit.inliers, matches=fit.matches, mirrored=mirror), fit.matrix @ flip if mirror else fit.matrix)
+        if settled():
+            break
+    return best, best_agr

@@ -18,19 +18,34 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .align import Alignment, estimate_alignment, warp_to
+from .agreement import Agreement
+from .align import Alignment, choose_alignment, warp_to
 from .errors import FramediffError, InputError, OptionError
 from .measure import phash, ssim_map
 from .options import choice, number
-from .prepare import analysis_scale, resize_to, to_bgr8, tone_luts
+from .prepare import analysis_scale, flatten_alpha_like, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
 from .sources import _apply_orientation, _jpeg_is_complete, decode_image, load_image
+from .transform import describe_transform, tone_change, transform_words
 from .workers import POOL
 
 __all__ = ["compare", "compare_pairs", "Comparison", "CompareOptions", "split_image"]
 
 MIN_SIDE = 8  # below this there is no structure to compare (and SSIM's window does not fit)
+MIN_OVERLAP = 0.05  # B covering less of A than this after alignment: nothing in common to compare
+# A pair whose best alignment explains less than this share of the picture's structure shows different
+# things. Unrelated photos explain 0-0.3, the same picture re-taken, copied or edited 0.55-1.
+SAME_PICTURE_MIN = 0.4
+# A change seen only at the coarse scale (a quarter of the working size) must span this many coarse
+# pixels: averaging 4x4 pixels beats the noise down only for changes wide enough to average over, and a
+# few coarse pixels are what JPEG's colour smear around coloured text gives.
+COARSE_MIN_PIXELS = 8
+# A pair is lossless when this share of the pixels where A and B agree are equal to within a level; its
+# smallest change is then this many pixels (A's), against 0.03% of the area for noisy pairs.
+LOSSLESS_SHARE = 0.995
+LOSSLESS_MIN_AREA = 1
+RELATIONS = ("identical", "same", "changed", "different")
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,8 @@ class CompareOptions:
         method: ``absdiff`` (colour difference) or ``ssim`` (structural dissimilarity of the grey images).
         align: ``auto`` registers B onto A when they do not line up; ``off`` compares pixel to pixel.
         analysis_size: Longest side of the working images (0 = full resolution).
-        tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison).
+        tolerance: Residual misregistration forgiven, in analysis pixels (0 = exact pixel comparison);
+            ``None``: 1, or 0 when the pair is lossless and already in place (nothing to forgive).
         merge_gap: Regions closer than this (A's pixels) are one change; ``None``: 2.5% of A's diagonal.
         min_contrast: Regions whose mean colour difference over their box is under this many levels
             are not reported (faint retouching you would not see).
@@ -58,7 +74,7 @@ class CompareOptions:
     method: str = "absdiff"
     align: str = "auto"
     analysis_size: int = 1200
-    tolerance: int = 1
+    tolerance: int | None = None
     merge_gap: int | None = None
     split: str | None = None
     min_contrast: float = 0.0
@@ -76,7 +92,7 @@ class CompareOptions:
                 f"analysis_size {self.analysis_size} is too small", "use 0 (full size) or at least 64"
             )
         s(self, "min_contrast", number("min_contrast", self.min_contrast, lo=0, hi=255))
-        s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True))
+        s(self, "tolerance", number("tolerance", self.tolerance, lo=0, hi=5, integer=True, allow_none=True))
         s(self, "merge_gap", number("merge_gap", self.merge_gap, lo=0, hi=1e6, integer=True, allow_none=True))
         if self.split is not None and str(self.split).lower() not in ("", "none", "off"):
             s(self, "split", choice("split", self.split, ("auto", "h", "v")))
@@ -89,7 +105,7 @@ class Comparison:
     """The answer of :func:`compare`.
 
     Attributes:
-        identical: True when no changed region was found.
+        identical: True when the pictures are the same (``relation`` identical or same: exit status 0).
         regions: Changed regions in A's pixel coordinates, largest first.
         ssim: Mean SSIM of the grey images over the area both cover (after alignment and light correction).
         mse: Mean squared error over that area (8-bit units).
@@ -103,6 +119,12 @@ class Comparison:
         method: The difference method used.
         overlap: Share of A that B covers after alignment.
         fast_path: ``"bytes"`` or ``"pixels"`` when the answer came without analysis.
+        relation: ``identical`` (pixel-equal), ``same`` (the same picture: only compression, light,
+            noise, resampling differ), ``changed`` (the same picture or scene with local changes: the
+            regions) or ``different`` (no common content).
+        explained: Share of the picture's structure that B explains once aligned (0-1), the global
+            evidence behind ``different``.
+        transform: What B is relative to A when they show the same picture (see :meth:`transform`).
     """
 
     identical: bool
@@ -119,6 +141,9 @@ class Comparison:
     method: str
     overlap: float = 1.0
     fast_path: str | None = None
+    relation: str = "same"
+    explained: float = 1.0
+    tone: dict[str, Any] = field(default_factory=dict)
     # Working images kept for drawing the outputs (not part of the JSON answer).
     image_a: np.ndarray | None = field(default=None, repr=False)
     image_b: np.ndarray | None = field(default=None, repr=False)
@@ -130,6 +155,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``framediff compare --json`` prints."""
         return {
+            "relation": self.relation,
             "identical": self.identical,
             "regions": [dict(id=i + 1, **r.to_dict()) for i, r in enumerate(self.regions)],
             "ssim": round(self.ssim, 6),
@@ -145,7 +171,23 @@ class Comparison:
             "method": self.method,
             "threshold": round(self.threshold, 2),
             "fast_path": self.fast_path,
+            "explained": round(self.explained, 4),
+            "transform": self.transform(),
         }
+
+    def transform(self) -> dict[str, Any] | None:
+        """What B is relative to A, when both show the same picture (``None`` for different pictures).
+
+        Keys: ``mirrored``; ``rotation`` (degrees B is turned, counter-clockwise positive; 90, 180 and
+        -90 for quarter turns); ``scale`` (B's size over A's: 0.5 = half size); ``aspect`` (B's width
+        scale over its height scale, 1.0 unless squeezed); ``crop``: ``b_in_a`` (where B's content lies in
+        A, when B shows only part of A) and ``a_in_b`` (where A's content lies in B, when B shows more,
+        e.g. a border or a larger scene), ``[x, y, w, h]`` in that picture's pixels; ``light`` (exposure
+        or contrast changed), ``colour`` (colour balance changed), ``grey`` (B is grey and A is not).
+        """
+        if self.relation == "different":
+            return None
+        return describe_transform(self.alignment, self.size_a, self.size_b, self.tone)
 
     def regions_in_b(self) -> list[tuple[int, int, int, int]]:
         """The changed regions as boxes in B's own pixels (through the alignment, when B was warped)."""
@@ -164,16 +206,23 @@ class Comparison:
         return out
 
     def summary(self) -> str:
-        """One human line: the verdict and the key numbers."""
-        if self.identical:
-            what = "identical" if self.fast_path else "same (no changed region)"
+        """One human line: the relation first, then the key numbers."""
+        if self.relation == "identical":
+            what = "identical"
+        elif self.relation == "same":
+            what = "same"
+        elif self.relation == "different":
+            what = f"different pictures ({100 * (1 - self.explained):.0f}% of the structure unexplained)"
         else:
             n = len(self.regions)
-            what = f"different: {n} changed region{'s' if n != 1 else ''}, {100 * self.changed_fraction:.2f}% of the area"
+            what = f"changed: {n} region{'s' if n != 1 else ''}, {100 * self.changed_fraction:.2f}% of the area"
         extra = []
+        t = self.transform()
+        if t:
+            extra += transform_words(t)
         if self.size_a != self.size_b:
             extra.append(f"sizes {self.size_a[0]}x{self.size_a[1]} vs {self.size_b[0]}x{self.size_b[1]}")
-        if self.alignment.warped:
+        if self.alignment.warped and self.relation != "different":
             al = self.alignment
             extra.append(
                 f"aligned: shift {al.shift[0]:+.1f},{al.shift[1]:+.1f} px, rotation {al.rotation:+.2f} deg"
@@ -212,11 +261,18 @@ def split_image(image: np.ndarray, how: str = "auto") -> tuple[np.ndarray, np.nd
     return image[: h // 2], image[h - h // 2 :]
 
 
-def _envelope_diff(a: np.ndarray, b: np.ndarray, radius: int, activity: float = 0.0) -> np.ndarray:
+def _envelope_diff(
+    a: np.ndarray, b: np.ndarray, radius: int, activity: float = 0.0, learn: np.ndarray | None = None
+) -> np.ndarray:
     """How far each pixel of ``a`` lies outside the local range of ``b`` (and vice versa), per channel.
 
     A residual misregistration of up to ``radius`` pixels moves an edge within the neighbourhood's
     min/max, so it costs nothing; a real change puts values outside that range in at least one direction.
+
+    Compression and resampling errors grow with local contrast, so a share of it is forgiven:
+    ``activity``, or, when ``learn`` (a mask of where A and B agree) is given, the share this pair's own
+    errors take there (at least ``activity``/4: a lossless pair forgives almost nothing, and so keeps
+    changes of a few pixels; a heavily compressed one forgives its ringing).
     """
     if radius <= 0:
         return cv2.absdiff(a, b)
@@ -227,10 +283,27 @@ def _envelope_diff(a: np.ndarray, b: np.ndarray, radius: int, activity: float = 
     d2 = cv2.max(cv2.subtract(amin, b), cv2.subtract(b, amax))
     d = cv2.max(d1, d2)
     if activity > 0:
-        # Compression and resampling errors grow with local contrast: forgive a share of it.
         contrast = cv2.max(cv2.subtract(amax, amin), cv2.subtract(bmax, bmin))
+        if learn is not None:
+            activity = _learnt_activity(d, contrast, learn, activity)
         d = cv2.subtract(d, cv2.convertScaleAbs(contrast, alpha=activity))
     return d
+
+
+def _learnt_activity(d: np.ndarray, contrast: np.ndarray, learn: np.ndarray, default: float) -> float:
+    """The share of local contrast that this pair's errors reach where A and B agree (99th percentile)."""
+    step = 2 if d.size > 200_000 else 1
+    dd, cc = d[::step, ::step], contrast[::step, ::step]
+    lm = learn if learn.shape[:2] == d.shape[:2] else cv2.resize(learn, (d.shape[1], d.shape[0]), interpolation=cv2.INTER_NEAREST)
+    lm = lm[::step, ::step]
+    if dd.ndim == 3:
+        lm = np.repeat(lm[..., None], dd.shape[2], axis=2)
+    sel = (cc >= 24) & (lm > 0)
+    n = int(np.count_nonzero(sel))
+    if n < 200:
+        return default
+    ratio = dd[sel].astype(np.float32) / cc[sel].astype(np.float32)
+    return float(np.clip(np.percentile(ratio, 99.0) * 1.1, default / 4.0, 0.6))
 
 
 def _load_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -257,23 +330,6 @@ def _side_by_side(
     return img_a, fb.result()
 
 
-def _mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether most pixels are (almost) equal, which only happens when B is already aligned with A.
-
-    Any shift, rotation or rescale changes nearly every pixel of a photo; an edit leaves most untouched.
-    Checking a subsample costs microseconds and saves the feature matching.
-    """
-    sa, sb = a[::2, ::2], b[::2, ::2]
-    # Only textured pixels tell: a flat background (night sky, paper) matches whatever the shift.
-    k = np.ones((3, 3), np.uint8)
-    textured = cv2.subtract(cv2.dilate(sa, k), cv2.erode(sa, k)) > 24
-    n = int(np.count_nonzero(textured))
-    if n < 0.02 * sa.size:
-        return False
-    d = cv2.absdiff(sa, sb)[textured]
-    return float(np.count_nonzero(d <= 1)) > 0.5 * n
-
-
 def _channel_max(image: np.ndarray) -> np.ndarray:
     """Per-pixel maximum over channels (OpenCV's, much faster than numpy's ``max(axis=2)``)."""
     if image.ndim == 2:
@@ -283,6 +339,15 @@ def _channel_max(image: np.ndarray) -> np.ndarray:
     for p in planes[1:]:
         out = cv2.max(out, p)
     return out
+
+
+def _lossless(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> bool:
+    """Whether A and B are pixel-exact where they agree (no compression, noise or resampling between them)."""
+    sa, sb, sv = a[::2, ::2], b[::2, ::2], valid[::2, ::2] > 0
+    n = int(np.count_nonzero(sv))
+    if n == 0:
+        return False
+    return int(np.count_nonzero((cv2.absdiff(sa, sb) <= 1) & sv)) >= LOSSLESS_SHARE * n
 
 
 def _seeded(diff: np.ndarray, low: float, min_pixels: int = 1) -> np.ndarray:
@@ -322,7 +387,9 @@ def _global_ssim(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     return float(m[inner].mean()) if inner.any() else float(m.mean())
 
 
-def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndarray:
+def _difference(
+    ya: np.ndarray, yb: np.ndarray, opts: CompareOptions, learn: np.ndarray | None = None, tolerance: int = 1
+) -> np.ndarray:
     """The change map of two aligned, tone-matched YCrCb images.
 
     Luma is compared at full working resolution, tolerating residual misregistration and forgiving
@@ -333,21 +400,24 @@ def _difference(ya: np.ndarray, yb: np.ndarray, opts: CompareOptions) -> np.ndar
         fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
         return np.clip((1.0 - ssim_map(fa, fb)) * 127.5, 0, 255).astype(np.uint8)
     # Chroma on the other core meanwhile (OpenCV releases the GIL).
-    chroma = POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5)
+    chroma = POOL.submit(_chroma_difference, ya, yb, opts.blur + 0.5, learn)
     fa, fb = gaussian_blur(ya[..., 0], opts.blur), gaussian_blur(yb[..., 0], opts.blur)
-    out = _envelope_diff(fa, fb, opts.tolerance, activity=0.25)
+    out = _envelope_diff(fa, fb, tolerance, activity=0.25, learn=learn)
     h, w = out.shape
     return cv2.max(out, cv2.resize(chroma.result(), (w, h), interpolation=cv2.INTER_LINEAR))
 
 
-def _chroma_difference(ya: np.ndarray, yb: np.ndarray, sigma: float) -> np.ndarray:
+def _chroma_difference(
+    ya: np.ndarray, yb: np.ndarray, sigma: float, learn: np.ndarray | None = None
+) -> np.ndarray:
     """The chroma change map at half resolution (as JPEG stores chroma), blurred by ``sigma``.
 
     The three channels go through together (OpenCV filters interleaved channels in one pass); luma's
     share of that is thrown away, which still costs less than splitting the channels out first.
     """
     half = _envelope_diff(
-        gaussian_blur(resize_to(ya, 0.5), sigma), gaussian_blur(resize_to(yb, 0.5), sigma), 1, activity=0.25
+        gaussian_blur(resize_to(ya, 0.5), sigma), gaussian_blur(resize_to(yb, 0.5), sigma), 1, activity=0.25,
+        learn=learn,
     )
     _, cr, cb = cv2.split(half)
     return cv2.max(cr, cb)
@@ -381,6 +451,7 @@ def compare(
     """
     opts = _merged_options(options, kwargs)
     img_a, img_b, fast, reduced = _read_inputs(a, b, opts)
+    img_a, img_b = flatten_alpha_like(img_a, img_b), flatten_alpha_like(img_b, img_a)
     return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes, reduced)
 
 
@@ -480,6 +551,8 @@ def _read_inputs(
     Large JPEGs are decoded at a reduced size when only the working resolution is needed; the returned
     :class:`_Reduced` then says by how much and gives the full sizes.
     """
+    if b is not None and opts.split:
+        raise OptionError("split cuts one picture in two, but two were given", "give only A, or drop split", "split")
     # Byte-identical files need no decoding beyond A's size.
     fast = None
     if b is not None and not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
@@ -499,7 +572,9 @@ def _read_inputs(
         img_a = load_image(a)
     if b is None:
         if not opts.split:
-            raise InputError("compare needs two images", "give B, or split=auto for one picture holding both")
+            raise OptionError(
+                "compare needs two images", "give B, or set split to auto for one picture holding both", "split"
+            )
         img_a, img_b = split_image(img_a, opts.split)
     elif fast == "bytes":
         img_b = img_a
@@ -601,7 +676,8 @@ def _compare_images(
         fast = "pixels"
     if fast:
         return Comparison(
-            True, [], 1.0, 0.0, float("inf"), 0.0, 0, size_a, size_b, Alignment(), 0.0, opts.method, 1.0, fast
+            True, [], 1.0, 0.0, float("inf"), 0.0, 0, size_a, size_b, Alignment(), 0.0, opts.method, 1.0, fast,
+            relation="identical",
         )
 
     bgr_a, bgr_b = to_bgr8(img_a), to_bgr8(img_b)
@@ -612,15 +688,9 @@ def _compare_images(
     ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
     work_size = (wa.shape[1], wa.shape[0])
 
-    if opts.align == "off":
-        alignment = Alignment(method="off")
-    elif ga.shape == gb.shape and _mostly_equal(ga, gb):
-        alignment = Alignment(method="none")  # most pixels match exactly: B is already in place
-    else:
-        alignment = estimate_alignment(ga, gb)
-    if alignment.method == "none" and ga.shape != gb.shape:
-        alignment.method = "crop"  # no reliable fit: compare the common top-left area
+    alignment, agreed = choose_alignment(ga, gb, opts.align)
     wb, valid = warp_to(wb, alignment, work_size)
+    _shave_shift_border(valid, alignment)
     if alignment.warped and scale != 1.0:
         # Report the fit in full-resolution pixels: B's pixels -> A's pixels.
         s_mat = np.diag([scale, scale, 1.0])
@@ -629,14 +699,20 @@ def _compare_images(
     if ign is not None:
         valid[cv2.resize(ign, work_size, interpolation=cv2.INTER_AREA) > 127] = 0
     covered = float(np.count_nonzero(valid)) / valid.size
-    if covered < 0.05:
-        raise InputError(
-            "the images hardly overlap after alignment (less than 5% of A)",
-            "check that they show the same scene, or use --align off",
-        )
+    if covered < MIN_OVERLAP or agreed.explained < SAME_PICTURE_MIN:
+        # Nothing in common: different pictures. No local change search, which would only measure noise.
+        return _different(wa, wb, valid, agreed, hd, size_a, size_b, alignment, opts, covered, scale)
+    # Where A and B agree, seen from the global evidence: the noise floor is measured there only.
+    agree_mask = cv2.resize(agreed.mask, work_size, interpolation=cv2.INTER_NEAREST) if agreed.mask is not None else None
+    floor_valid = valid
+    if agree_mask is not None:
+        fv = cv2.min(valid, agree_mask)
+        if np.count_nonzero(fv) >= 0.1 * max(1, np.count_nonzero(valid)):
+            floor_valid = fv
 
     # Exposure, contrast and white balance are not changes: give A the tones of B, channel by channel.
-    luts = tone_luts(wa, wb, valid)
+    luts = tone_luts(wa, wb, floor_valid)
+    tone = tone_change(wa, wb, luts, floor_valid)
     if any(lut is not None for lut in luts):
         wa = cv2.merge(
             [cv2.LUT(wa[..., c], lut) if lut is not None else wa[..., c] for c, lut in enumerate(luts)]
@@ -644,11 +720,16 @@ def _compare_images(
     ya, yb = cv2.cvtColor(wa, cv2.COLOR_BGR2YCrCb), cv2.cvtColor(wb, cv2.COLOR_BGR2YCrCb)
     # The global scores need nothing from the region search: compute them on the other core meanwhile.
     scores = POOL.submit(_global_scores, ya[..., 0].copy(), yb[..., 0].copy(), valid.copy())
-    diff = _difference(ya, yb, opts)
+    learn = floor_valid if floor_valid is not valid else None
+    lossless = _lossless(ya[..., 0], yb[..., 0], floor_valid)
+    tolerance = opts.tolerance if opts.tolerance is not None else (0 if lossless and not alignment.warped else 1)
+    diff = _difference(ya, yb, opts, learn, tolerance)
     diff[valid == 0] = 0
 
-    threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, valid)
-    mask = _seeded(diff, threshold, min_pixels=6)
+    threshold = opts.threshold if opts.threshold is not None else auto_threshold(diff, floor_valid)
+    # A lossless pair (a screenshot, a rendered page, an exact copy with an edit) has no noise to hide
+    # in: a change of a few pixels is then as certain as a large one, and is kept.
+    mask = _seeded(diff, threshold, min_pixels=1 if lossless else 6)
     if opts.method == "absdiff" and opts.threshold is None:
         # Faint but wide changes (a patch of sky swapped for another) hide under the pixel noise; at a
         # coarser scale the noise averages out while they stay: look there too, with that scale's floor.
@@ -657,11 +738,14 @@ def _compare_images(
         # compared (a shift of tone too faint for any single pixel).
         coarse = cv2.max(
             resize_to(diff, 0.25, fast=True),
-            _channel_max(_envelope_diff(ca, cb, 1, activity=0.25)),
+            _channel_max(_envelope_diff(ca, cb, 1, activity=0.25, learn=learn)),
         )
-        cvalid = cv2.resize(valid, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_NEAREST)
+        csize = (coarse.shape[1], coarse.shape[0])
+        cvalid = cv2.resize(floor_valid, csize, interpolation=cv2.INTER_NEAREST)
         cthr = auto_threshold(coarse, cvalid, minimum=3.0)
-        cmask = _seeded(coarse, cthr)
+        # A coarse pixel next to the uncovered area mixes it in: only wholly covered ones count.
+        inside = cv2.erode(cv2.resize(valid, csize, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
+        cmask = cv2.min(_seeded(coarse, cthr, min_pixels=COARSE_MIN_PIXELS), inside)
         cmask = cv2.resize(cmask, (diff.shape[1], diff.shape[0]), interpolation=cv2.INTER_NEAREST)
         mask = cv2.max(mask, cmask)
     mask[valid == 0] = 0
@@ -670,7 +754,10 @@ def _compare_images(
     diag = float(np.hypot(*work_size))
     merge_gap = opts.merge_gap * scale if opts.merge_gap is not None else 0.025 * diag
     area_a = size_a[0] * size_a[1]
-    min_area = opts.min_area if opts.min_area is not None else max(16, int(3e-4 * area_a))
+    if opts.min_area is not None:
+        min_area = opts.min_area
+    else:
+        min_area = LOSSLESS_MIN_AREA if lossless else max(16, int(3e-4 * area_a))
     # Fragments (smaller than the merge gap) join their neighbours; two regions that are each at least
     # that big are separate changes unless they nearly touch.
     gap = int(round(merge_gap))
@@ -686,6 +773,9 @@ def _compare_images(
     changed = float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(valid)))
     return Comparison(
         identical=not regions,
+        relation="changed" if regions else "same",
+        explained=agreed.explained,
+        tone=tone,
         regions=regions,
         ssim=s,
         mse=m,
@@ -703,5 +793,61 @@ def _compare_images(
         diff=diff,
         mask=mask,
         valid=valid,
+        scale=scale,
+    )
+
+
+def _shave_shift_border(valid: np.ndarray, alignment: Alignment) -> None:
+    """Leave out a frame as wide as a small shift along the picture's border.
+
+    A picture shifted by a pixel or two gets its new border strip from somewhere (padding, a mirrored
+    edge, a wider sensor crop): a strip that no comparison can call a change.
+    """
+    if not alignment.warped or alignment.mirrored:
+        return
+    move = max(abs(alignment.shift[0]), abs(alignment.shift[1]))
+    if move > 4.0:
+        return
+    n = int(np.ceil(move)) + 1
+    valid[:n], valid[-n:], valid[:, :n], valid[:, -n:] = 0, 0, 0, 0
+
+
+def _different(
+    wa: np.ndarray,
+    wb: np.ndarray,
+    valid: np.ndarray,
+    agreed: Agreement,
+    hd: int,
+    size_a: tuple[int, int],
+    size_b: tuple[int, int],
+    alignment: Alignment,
+    opts: CompareOptions,
+    covered: float,
+    scale: float,
+) -> Comparison:
+    """The answer for two pictures with nothing in common: every compared pixel counts as changed."""
+    ga, gb = cv2.cvtColor(wa, cv2.COLOR_BGR2GRAY), cv2.cvtColor(wb, cv2.COLOR_BGR2GRAY)
+    if not np.count_nonzero(valid):
+        valid = np.full(ga.shape, 255, np.uint8)  # no overlap at all: score the pictures as they lie
+        gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]), interpolation=cv2.INTER_AREA) if gb.shape != ga.shape else gb
+    s, m, p = _global_scores(ga, gb, valid)
+    return Comparison(
+        identical=False,
+        relation="different",
+        explained=agreed.explained,
+        regions=[],
+        ssim=s,
+        mse=m,
+        psnr=p,
+        changed_fraction=1.0 - agreed.explained if covered >= MIN_OVERLAP else 1.0,
+        hash_distance=hd,
+        size_a=size_a,
+        size_b=size_b,
+        alignment=alignment,
+        threshold=float("nan"),
+        method=opts.method,
+        overlap=covered,
+        image_a=None,
+        image_b=None,
         scale=scale,
     )

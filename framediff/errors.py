@@ -34,7 +34,18 @@ class SourceError(FramediffError):
 
 
 class OptionError(FramediffError, ValueError):
-    """An option value is out of range or malformed."""
+    """An option value is out of range or malformed.
+
+    Args:
+        message: What is wrong, in one line, starting with the setting's name.
+        hint: What the user can do about it (optional).
+        setting: The library's name of the setting (``analysis_size``), so that a command line can name
+            its own flag (``--analysis-size``) instead.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, setting: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.setting = setting
 
 
 class OutputError(FramediffError):

@@ -45,19 +45,19 @@ def number(
     if allow_none and (value is None or (isinstance(value, str) and value.strip().lower() in ("auto", ""))):
         return None
     if isinstance(value, bool):
-        raise OptionError(f"{name} must be a number, got {value!r}")
+        raise OptionError(f"{name} must be a number, got {value!r}", setting=name)
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise OptionError(f"{name} must be a number, got {value!r}", _range_hint(lo, hi)) from None
+        raise OptionError(f"{name} must be a number, got {value!r}", _range_hint(lo, hi), name) from None
     if math.isnan(v) or math.isinf(v):
-        raise OptionError(f"{name} must be a finite number, got {value!r}", _range_hint(lo, hi))
+        raise OptionError(f"{name} must be a finite number, got {value!r}", _range_hint(lo, hi), name)
     if integer:
         if v != int(v):
-            raise OptionError(f"{name} must be a whole number, got {value!r}", _range_hint(lo, hi))
+            raise OptionError(f"{name} must be a whole number, got {value!r}", _range_hint(lo, hi), name)
         v = int(v)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise OptionError(f"{name} {value!r} is out of range", _range_hint(lo, hi))
+        raise OptionError(f"{name} {value!r} is out of range", _range_hint(lo, hi), name)
     return v
 
 
@@ -87,7 +87,7 @@ def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     """
     v = str(value).strip().lower()
     if v not in choices:
-        raise OptionError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise OptionError(f"{name} must be one of {', '.join(choices)}; got {value!r}", setting=name)
     return v
 
 

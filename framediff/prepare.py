@@ -11,6 +11,7 @@ import numpy as np
 from .errors import InputError
 
 __all__ = [
+    "flatten_alpha_like",
     "to_gray",
     "to_bgr8",
     "to_uint8",
@@ -58,6 +59,45 @@ def _drop_alpha(image: np.ndarray) -> np.ndarray:
     out = bgr * alpha + white * (1.0 - alpha)
     # Round (not truncate) back to the integer type, so an opaque pixel keeps its exact value.
     return np.rint(out).astype(image.dtype) if image.dtype.kind == "u" else out
+
+
+def _has_transparency(image: np.ndarray) -> bool:
+    if image.ndim != 3 or image.shape[2] != 4:
+        return False
+    top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0
+    return bool((image[..., 3] < top).any())
+
+
+def _grey_histogram(image: np.ndarray) -> np.ndarray:
+    g = to_gray(image)
+    small = cv2.resize(g, (64, 64), interpolation=cv2.INTER_AREA)
+    hist = np.bincount((small // 8).ravel(), minlength=32).astype(np.float64)
+    return hist / hist.sum()
+
+
+def flatten_alpha_like(image: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Flatten a picture with transparent pixels the way its opaque counterpart most likely was.
+
+    A transparent pixel has no colour of its own. Viewers show it over white; converters that drop the
+    alpha channel (a PNG saved as JPEG) keep whatever colour is stored under it, often black. When one
+    picture of a pair has transparency and the other has none, the flattening whose grey levels are
+    distributed most like the other picture's is taken, so a logo is not "different" from its own JPEG.
+
+    Args:
+        image: The picture, any array :func:`to_bgr8` takes.
+        other: The picture it is compared with.
+
+    Returns:
+        ``image`` unchanged when it has no transparency or ``other`` has some too; else a 3-channel
+        picture of the same depth: composited over white, or its stored colours.
+    """
+    if not _has_transparency(image) or _has_transparency(other):
+        return image
+    over_white, stored = _drop_alpha(image), np.ascontiguousarray(image[..., :3])
+    target = _grey_histogram(other)
+    d_white = float(np.abs(_grey_histogram(over_white) - target).sum())
+    d_stored = float(np.abs(_grey_histogram(stored) - target).sum())
+    return stored if d_stored < d_white else over_white
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:

@@ -246,7 +246,11 @@ def _as_u8(mask: np.ndarray) -> np.ndarray:
 
 
 def merge_boxes(
-    boxes: Sequence[tuple[int, int, int, int]], gap: int, solid: int | None = None, solid_gap: int = 0
+    boxes: Sequence[tuple[int, int, int, int]],
+    gap: int,
+    solid: int | None = None,
+    solid_gap: int = 0,
+    touching: Sequence[int] | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """Merge boxes that overlap or lie within ``gap`` pixels of each other, until none do.
 
@@ -254,36 +258,71 @@ def merge_boxes(
         boxes: ``(x, y, w, h)`` boxes.
         gap: Largest distance between two boxes that still belong to one change.
         solid: Boxes at least this wide and tall are whole objects, not fragments: two of them are
-            merged only within ``solid_gap`` (default: ``None``, every pair uses ``gap``).
+            merged only within ``solid_gap``, and a fragment between two of them joins the nearer one
+            instead of bridging them (two people a few steps apart with a speck between them stay two
+            changes). ``None``: every pair uses ``gap``.
         solid_gap: The distance used between two solid boxes.
+        touching: Optional label per box: solid boxes merge when their labels are equal (their pixels
+            lie within ``solid_gap`` of each other), instead of when their boxes do (two people side by
+            side have overlapping boxes but do not touch).
 
     Returns:
         The merged boxes.
     """
-    out = [list(b) for b in boxes]
+    if solid is None:
+        return [tuple(b) for b in _merge_within([list(b) for b in boxes], gap)]
+    # The whole objects, merged among themselves, are the cores; each fragment joins the core nearest
+    # to it (measured to the core itself, not to what other fragments already added to it, so fragments
+    # never chain two objects together); fragments near no core group among themselves.
+    if touching is None:
+        cores = _merge_within([list(b) for b in boxes if min(b[2], b[3]) >= solid], solid_gap)
+    else:
+        by_label: dict[int, list[int]] = {}
+        for b, label in zip(boxes, touching, strict=True):
+            if min(b[2], b[3]) >= solid:
+                by_label[label] = _union(by_label[label], b) if label in by_label else list(b)
+        cores = list(by_label.values())
+    grown = [list(c) for c in cores]
+    loose = []
+    for p in (b for b in boxes if min(b[2], b[3]) < solid):
+        d, i = min(((_box_distance(p, c), i) for i, c in enumerate(cores)), default=(gap + 1, -1))
+        if d <= gap:
+            grown[i] = _union(grown[i], p)
+        else:
+            loose.append(list(p))
+    return [tuple(b) for b in grown + _merge_within(loose, gap)]
+
+
+def _box_distance(a: Sequence[int], b: Sequence[int]) -> int:
+    """The gap between two boxes along the axis where they are farther apart (0 when they overlap)."""
+    dx = max(b[0] - (a[0] + a[2]), a[0] - (b[0] + b[2]), 0)
+    dy = max(b[1] - (a[1] + a[3]), a[1] - (b[1] + b[3]), 0)
+    return max(dx, dy)
+
+
+def _union(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def _merge_within(out: list[list[int]], gap: int) -> list[list[int]]:
+    """Merge boxes within ``gap`` of each other until none are (in place; returns the list)."""
     changed = True
     while changed and len(out) > 1:
         changed = False
         i = 0
         while i < len(out):
-            ax, ay, aw, ah = out[i]
             j = i + 1
             while j < len(out):
-                bx, by, bw, bh = out[j]
-                g = gap
-                if solid is not None and min(aw, ah, bw, bh) >= solid:
-                    g = solid_gap  # two whole objects side by side are two changes
-                if ax - g <= bx + bw and bx - g <= ax + aw and ay - g <= by + bh and by - g <= ay + ah:
-                    x0, y0 = min(ax, bx), min(ay, by)
-                    x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
-                    out[i] = [x0, y0, x1 - x0, y1 - y0]
-                    ax, ay, aw, ah = out[i]
+                if _box_distance(out[i], out[j]) <= gap:
+                    out[i] = _union(out[i], out[j])
                     del out[j]
                     changed = True
                 else:
                     j += 1
             i += 1
-    return [tuple(b) for b in out]
+    return out
 
 
 def find_regions(
@@ -315,7 +354,16 @@ def find_regions(
     if not contours:
         return []
     boxes = [tuple(int(v) for v in cv2.boundingRect(c)) for c in contours]
-    merged = merge_boxes(boxes, merge_gap, solid, merge_gap // 4) if merge_gap > 0 else boxes
+    touching = None
+    if merge_gap > 0 and solid is not None:
+        # Whole objects are one change when their pixels touch (within a pixel or two): label the mask
+        # grown by a pixel, and read each blob's label at one of its own pixels. Boxes would merge two
+        # people walking past each other, whose boxes overlap while they do not.
+        r = 1
+        grown = cv2.dilate(_as_u8(mask), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        labels = cv2.connectedComponents(grown, connectivity=8)[1]
+        touching = [int(labels[c[0, 0, 1], c[0, 0, 0]]) for c in contours]
+    merged = merge_boxes(boxes, merge_gap, solid, merge_gap // 4, touching) if merge_gap > 0 else boxes
     regions = []
     for x, y, w, h in merged:
         sub = mask[y : y + h, x : x + w] > 0

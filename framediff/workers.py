@@ -7,13 +7,14 @@ pool, so sharing one pool between modules cannot deadlock (only callers wait).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import cv2
 
-__all__ = ["POOL", "one_opencv_thread"]
+__all__ = ["POOL", "one_opencv_thread", "usable_cores"]
 
 POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="framediff-worker")
 
@@ -32,3 +33,11 @@ def one_opencv_thread() -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(threads)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1

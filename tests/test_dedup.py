@@ -364,7 +364,7 @@ def test_sigint_stops_between_frames_with_report_and_video_in_step(
         (["{dir}/notes.txt", "-o", "{dir}/o.mp4"], "not a video"),
         (["{dir}/garbage.mp4", "-o", "{dir}/o.mp4"], "garbage.mp4"),
         (["{src}", "-o", "{dir}/o.mp4", "--threshold", "lots"], "threshold must be a number"),
-        (["{src}", "-o", "{dir}/o.mp4", "--max-drop", "0"], "max_drop"),
+        (["{src}", "-o", "{dir}/o.mp4", "--max-drop", "0"], "--max-drop"),
         (["{src}", "-o", "{dir}/o.mp4", "--timing", "fast"], "timing must be one of"),
         (["{src}", "-o", "{dir}/o.mp4", "--codec", "nope"], "unknown video encoder"),
         (["{src}", "-o", "{dir}/o.xyz"], "cannot write a video named o.xyz"),
@@ -536,7 +536,7 @@ def _write_screen_recording(path: Path, frames: int, every: int, fps: int = 30) 
 def _green_runs(row: np.ndarray) -> list[tuple[int, int]]:
     """``(first, last)`` columns of each run of the plot's green in one image row (BGR), right of the
     labels."""
-    from framediff.dedup_plot import GREEN, LEFT
+    from framediff.dedup.plot import GREEN, LEFT
 
     green = np.all(np.abs(row[LEFT:].astype(int) - np.array(GREEN)) <= 8, axis=1).astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], green, [0])))) + LEFT
@@ -548,7 +548,7 @@ def test_plot_marks_every_kept_frame_visibly_in_png_and_svg(tmp_path: Path, caps
     in the plot, yet has its own green mark in the kept strip, at least 2 px wide, in PNG and in SVG."""
     import xml.etree.ElementTree as ET
 
-    from framediff.dedup_plot import GREEN, LEFT, MIN_BAR, STRIP_BOTTOM, STRIP_TOP
+    from framediff.dedup.plot import GREEN, LEFT, MIN_BAR, STRIP_BOTTOM, STRIP_TOP
 
     clip = tmp_path / "screen.mp4"
     changes = _write_screen_recording(clip, 3600, 100)

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from framediff import gop_decode
 from framediff.dedup import DedupInterrupted, dedup_video
 from framediff.gop_decode import GopDecoder, suits
+from framediff.media import gop as gop_decode
 from framediff.sources import open_source
 
 from .conftest import photo_bgr, write_video
@@ -208,3 +208,34 @@ def test_a_second_pass_gives_nothing_and_ends(clips: dict[str, Path]) -> None:
         assert len(list(frames)) == 100
         assert list(frames) == []
     assert list(frames) == []  # after closing too
+
+
+def test_dry_runs_the_real_run_and_the_api_score_every_frame_alike(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25 item 12, one decision path: on H.264 with B-frames and grain, where a dry run that skipped
+    deblocking scored 52 of the 100 frames differently from ``-o`` (and so could decide differently on a
+    frame near the threshold), the sequential dry run, the GOP-parallel dry run, the real run and the
+    Python API give the same score and decision for every frame."""
+    from framediff.dedup import Deduplicator
+
+    path = clips["closed"]
+    reports = {name: tmp_path / f"{name}.csv" for name in ("dry", "parallel", "real")}
+    monkeypatch.setattr(gop_decode, "suits", lambda src: False)
+    dedup_video(path, dry_run=True, report=reports["dry"])
+    monkeypatch.undo()
+    monkeypatch.setattr(gop_decode, "CHUNKS_PER_WORKER", 0)  # 5 chunks: the GOP decoder takes the file
+    with open_source(path, gray=True) as src:
+        assert suits(src, workers=2)
+    dedup_video(path, dry_run=True, report=reports["parallel"])
+    dedup_video(path, tmp_path / "out.mp4", report=reports["real"])
+    real = reports["real"].read_text()
+    assert reports["dry"].read_text() == real
+    assert reports["parallel"].read_text() == real
+    rows = [line.split(",") for line in real.splitlines()[1:]]
+    assert len(rows) == 100 and {r[3] for r in rows} == {"keep", "drop"}
+    for gray in (True, False):
+        dd = Deduplicator()
+        with open_source(path, gray=gray) as src:
+            api = [(f"{d.score:.3f}", d.action) for _, d in dd.run(src)]
+        assert api == [(r[2], r[3]) for r in rows], f"gray={gray}"

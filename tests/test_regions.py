@@ -267,3 +267,23 @@ def test_keep_seeded_matches_counting_seeds_blob_by_blob(blobs: int) -> None:
                 expected |= blob
         assert expected.any() and not expected.all()
         assert np.array_equal(kept, expected), (min_seeds, min_pixels)
+
+
+def test_a_fragment_between_two_objects_joins_one_of_them_and_does_not_bridge_them() -> None:
+    mask = np.zeros((200, 300), np.uint8)
+    mask[50:130, 40:80] = 255  # a person where they stood in A
+    mask[60:140, 120:160] = 255  # the same person in B, 40 px further on
+    mask[90:93, 84:90] = 255  # a speck between them (a fluttering tape), close to both
+    mask[94:96, 100:116] = 255
+    boxes = sorted(r.box for r in find_regions(mask, merge_gap=24, solid=24))
+    assert len(boxes) == 2, boxes
+    assert boxes[0][0] == 40 and boxes[0][0] + boxes[0][2] <= 116 and boxes[1][0] <= 120 and boxes[1][2] >= 40
+
+
+def test_two_objects_whose_boxes_overlap_but_which_do_not_touch_stay_two() -> None:
+    mask = np.zeros((200, 200), np.uint8)
+    cv2.line(mask, (20, 20), (100, 100), 255, 12)  # two diagonal bars: boxes overlap, pixels 30+ px apart
+    cv2.line(mask, (60, 20), (140, 100), 255, 12)
+    assert len(find_regions(mask, merge_gap=24, solid=24)) == 2
+    cv2.line(mask, (60, 60), (100, 60), 255, 6)  # joined by a bar: one change
+    assert len(find_regions(mask, merge_gap=24, solid=24)) == 1

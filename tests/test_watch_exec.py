@@ -214,8 +214,8 @@ def test_exec_timeout_stops_the_hook_and_its_children(tmp_path: Path, capsys) ->
     [
         (["--exec", ""], "--exec needs a command"),
         (["--exec", "   "], "--exec needs a command"),
-        (["--exec", "sleep 1", "--exec-timeout", "0"], "exec_timeout"),
-        (["--exec", "sleep 1", "--exec-timeout", "soon"], "exec_timeout"),
+        (["--exec", "sleep 1", "--exec-timeout", "0"], "--exec-timeout"),
+        (["--exec", "sleep 1", "--exec-timeout", "soon"], "--exec-timeout"),
     ],
 )
 def test_bad_exec_options_are_one_error_line(busy_clip: str, capsys, args: list[str], message: str) -> None:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import FramediffError
+from ..errors import FramediffError, OptionError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Each command's module, imported when that command is used: ``framediff dedup`` need not load the live
@@ -42,26 +42,53 @@ def cli() -> None:
     """
 
 
-def _set_max_pixels(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    from ..sources import max_pixels, set_max_pixels
+# Defined with the other shared options; named here too, where the commands found it.
+from .options import max_pixels_option  # noqa: E402
 
-    set_max_pixels(value)
-    max_pixels()  # a bad FRAMEDIFF_MAX_PIXELS is an error now, not at every picture
-
-
-# Shared by every command that reads pictures.
-max_pixels_option = click.option(
-    "--max-pixels",
-    metavar="N",
-    expose_value=False,
-    callback=_set_max_pixels,
-    help="Refuse pictures over N pixels, from their header (default 200M, or $FRAMEDIFF_MAX_PIXELS).",
-)
+__all__ = ["cli", "error", "in_flags", "max_pixels_option"]
 
 
 def error(message: str) -> None:
     """Print ``Error: message`` on stderr as the single line a user sees."""
     click.echo(f"Error: {message}", err=True)
+
+
+def _flags() -> set[str]:
+    """Every long option of every command."""
+    return {
+        opt
+        for command in cli.commands.values()
+        for param in command.params
+        for opt in getattr(param, "opts", [])
+        if opt.startswith("--")
+    }
+
+
+def in_flags(e: FramediffError, args: list[str]) -> str:
+    """The error's line with the library's setting name (``analysis_size``) as the CLI's flag.
+
+    The library names its settings as Python does; a user of the command line typed ``--analysis-size``.
+    Only a flag given on the command line is named so: a value from a settings file keeps the file's name.
+
+    Args:
+        e: The error.
+        args: The command-line arguments.
+    """
+    setting = getattr(e, "setting", None)
+    if setting is None and isinstance(e, OptionError) and "_" in e.message.split(" ", 1)[0]:
+        # Option errors start with the setting's name ("analysis_size 5 is too small"); a plain word
+        # ("zone name ...") may be the subject of the sentence, not a setting, and is left as it is.
+        setting = e.message.split(" ", 1)[0]
+    flag = "--" + setting.replace("_", "-") if setting else ""
+    if not setting or flag not in _flags():
+        return str(e)
+    typed = any(a == flag or a.startswith(flag + "=") for a in args)
+    message = e.message
+    if typed and message.startswith(setting):
+        message = flag + message[len(setting) :]
+    # A hint that tells what to set is about the flag on the command line, typed or not.
+    hint = e.hint.replace(f"set {setting} to ", f"{flag} ").replace(f"drop {setting}", f"drop {flag}") if e.hint else None
+    return f"{message} ({hint})" if hint else message
 
 
 def main(args: list[str] | None = None) -> None:
@@ -73,7 +100,7 @@ def main(args: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=args, prog_name="framediff", standalone_mode=False)
     except FramediffError as e:
-        error(str(e))
+        error(in_flags(e, sys.argv[1:] if args is None else list(args)))
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else str(e))

@@ -11,11 +11,20 @@ import click
 import cv2
 import numpy as np
 
-from ..compare import CompareOptions, Comparison, compare, compare_pairs
+from ..compare import RELATIONS, CompareOptions, Comparison, compare, compare_pairs
+from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import FramediffError, InputError, OutputError
+from ..media.images import write_image
 from ..paths import check_outputs, make_folder
-from ..render import draw_regions, heatmap, side_by_side, write_image
-from .app import cli, max_pixels_option
+from .app import cli
+from .options import (
+    analysis_size_option,
+    ignore_options,
+    max_pixels_option,
+    min_area_option,
+    quiet_option,
+    threshold_option,
+)
 
 OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
 
@@ -73,12 +82,11 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     help="Write the changed-pixel mask (white = changed), A's size.",
 )
 @click.option("--heatmap", "heatmap_out", type=click.Path(), help="Write the difference heatmap over A.")
-@click.option(
-    "--ignore",
-    type=click.Path(dir_okay=False),
-    help="Mask picture of areas to ignore (white = ignore), A's size.",
+@ignore_options(
+    "Mask picture of areas to ignore (white = ignore), A's size.",
+    "Box of A to ignore (repeatable).",
+    box_metavar="X,Y,W,H",
 )
-@click.option("--ignore-box", multiple=True, metavar="X,Y,W,H", help="Box of A to ignore (repeatable).")
 @click.option(
     "--align",
     default="auto",
@@ -86,20 +94,10 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     help="auto: register B onto A when they do not line up; off: compare pixel to pixel.",
     metavar="auto|off",
 )
-@click.option(
-    "--threshold",
-    default="auto",
-    show_default=True,
-    help="Colour difference (0-255) that counts as a change; auto follows the pair's noise.",
-    metavar="N|auto",
+@threshold_option(
+    "Colour difference (0-255) that counts as a change; auto follows the pair's noise.", "N|auto", "auto"
 )
-@click.option(
-    "--min-area",
-    default="auto",
-    show_default=True,
-    help="Smallest region reported, in A's pixels (auto: 0.03% of A).",
-    metavar="PX|auto",
-)
+@min_area_option("Smallest region reported, in A's pixels (auto: 0.03% of A).", "PX|auto", "auto")
 @click.option(
     "--blur",
     default="1.0",
@@ -120,21 +118,15 @@ def _write(option: str, path: str, image: np.ndarray) -> None:
     metavar="auto|h|v",
     help="A holds both pictures: side by side (h), stacked (v) or auto.",
 )
-@click.option(
-    "--analysis-size",
-    default="1200",
-    show_default=True,
-    help="Longest side of the working images (0 = full size).",
-    metavar="PX",
-)
+@analysis_size_option("Longest side of the working images (0 = full size).", "1200")
 @click.option(
     "--tolerance",
-    default="1",
+    default="auto",
     show_default=True,
-    help="Residual misregistration forgiven, in analysis pixels (0 = exact).",
+    help="Residual misregistration forgiven, in analysis pixels (0 = exact; auto: 1, or 0 for a lossless pair in place).",
     metavar="PX",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit status tells.")
+@quiet_option("Print nothing; only the exit status tells.")
 @max_pixels_option
 def compare_command(
     a: str,
@@ -241,17 +233,12 @@ def _write_outputs(
         _write("--heatmap", heatmap_out, heatmap(base, diff))
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
-
-
 def _images_under(folder: str) -> set[str]:
-    """Relative paths of the image files under ``folder`` (recursively, by suffix)."""
+    """Relative paths of the image files under ``folder`` (recursively, by the one suffix list)."""
+    from ..media.images import is_image_file
+
     root = Path(folder)
-    return {
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    }
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if is_image_file(p)}
 
 
 def _output_names(names: list[str]) -> dict[str, str]:
@@ -302,6 +289,7 @@ def compare_folders(
     check_outputs(planned + _outputs(output, mask_out, heatmap_out), read)
     results = compare_pairs(((os.path.join(a, n), os.path.join(b, n)) for n in names), ignore=ignore, ignore_boxes=ignore_box, options=opts)  # fmt: skip
     records, different, failed = [], 0, 0
+    relations: dict[str, int] = {}
     for name, result in zip(names, results, strict=True):
         if isinstance(result, FramediffError):
             failed += 1
@@ -310,6 +298,7 @@ def compare_folders(
                 click.echo(f"{name}: error: {result}")
             continue
         different += not result.identical
+        relations[result.relation] = relations.get(result.relation, 0) + 1
         if not result.identical:
             outs = [os.path.join(d, out_names[name]) if d else None for d in (output, mask_out, heatmap_out)]
             for path in outs:
@@ -329,8 +318,9 @@ def compare_folders(
             click.echo(f"{n}: only in {a}")
         for n in only_b:
             click.echo(f"{n}: only in {b}")
+        counts = [f"{relations[r]} {r}" for r in RELATIONS if relations.get(r)]
         click.echo(
-            f"{len(names)} pairs: {len(names) - different - failed} same, {different} different"
+            f"{len(names)} pair{'s' if len(names) != 1 else ''}: " + (", ".join(counts) or "none compared")
             + (f", {failed} failed" if failed else "")
             + (f"; {len(only_a) + len(only_b)} without a partner" if only_a or only_b else "")
         )
@@ -343,8 +333,8 @@ def compare_folders(
 def _load_bgr(a: str, b: str | None, opts: CompareOptions, which: int) -> np.ndarray:
     """Re-read an input as BGR for drawing (only needed after a fast-path answer)."""
     from ..compare import split_image
+    from ..media.images import read_image
     from ..prepare import to_bgr8
-    from ..sources import read_image
 
     if b is None:
         return to_bgr8(split_image(read_image(a), opts.split or "auto")[which])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from ..dedup import DedupInterrupted, DedupResult, dedup_video
-from .app import cli, max_pixels_option
+from .app import cli
+from .options import max_pixels_option, threshold_option
 
 
 def _print_result(result: DedupResult) -> None:
@@ -25,11 +27,7 @@ def _print_result(result: DedupResult) -> None:
     type=click.Path(dir_okay=True, path_type=str),
     help="Trimmed video, or folder of unique images for a folder INPUT.",
 )
-@click.option(
-    "--threshold",
-    metavar="LEVEL",
-    help="Fixed change threshold in grey levels (default: auto, from the video's noise floor).",
-)
+@threshold_option("Fixed change threshold in grey levels (default: auto, from the video's noise floor).")
 @click.option("--max-drop", metavar="N", help="Keep a frame anyway after N consecutive drops.")
 @click.option(
     "--timing",
@@ -79,20 +77,15 @@ def dedup_command(
     framediff dedup anim.mkv -o short.mp4 --timing compact    constant rate, no audio
     framediff dedup frames/ -o unique/                        folder of unique images
     """
-    bar = None
-    progress = None
+    bar: Any = None
+    progress = on_total = None
     if sys.stderr.isatty():
-        from ..sources import open_source
-
-        # Only to size the bar; the run opens the input again.
-        with open_source(input, gray=True) as probe:
-            total = probe.frame_count
-            duration, fps = getattr(probe, "duration", None), probe.fps
-            if not total and duration and fps:
-                total = round(duration * fps)  # WebM/MKV give no frame count: estimate it
-        bar = click.progressbar(length=total or 1, label="dedup", file=sys.stderr, show_pos=bool(total))
-        bar.__enter__()
         done = [0]
+
+        def on_total(total: int | None) -> None:
+            nonlocal bar
+            bar = click.progressbar(length=total or 1, label="dedup", file=sys.stderr, show_pos=bool(total))
+            bar.__enter__()
 
         def progress(n: int) -> None:
             bar.update(n - done[0])
@@ -111,6 +104,7 @@ def dedup_command(
             plot=plot,
             dry_run=dry_run,
             progress=progress,
+            on_total=on_total,
         )
     except DedupInterrupted as e:
         if bar is not None:

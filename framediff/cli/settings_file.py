@@ -1,7 +1,7 @@
 """Options of a command taken from its ``--config`` settings file, unless given on the command line.
 
 A camera's whole setup (areas, detection settings, outputs) can live in one JSON file (see
-:mod:`framediff.serve.settings`); each key is an option's long name with dashes as underscores. Which
+:mod:`framediff.watch.settings`); each key is an option's long name with dashes as underscores. Which
 options the command line gave is told by click's :class:`~click.core.ParameterSource`, so an option
 given with its default value still overrides the file.
 """
@@ -17,7 +17,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import InputError
-from ..serve.settings import AREA_KEYS, load_settings
+from ..watch.settings import AREA_KEYS, load_settings
 
 __all__ = ["with_settings_file", "setting_key"]
 

@@ -3,38 +3,38 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
+from typing import Any
 
 import click
 import numpy as np
 
 from ..errors import InputError, OptionError
+from ..media.frames import Frame, FrameSource
+from ..media.images import image_paths, read_image
 from ..paths import check_outputs
 from ..prepare import to_gray
 from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
-from ..sources import Frame, FrameSource, image_paths, read_image
 from ..text import plural
 from ..watch import (
-    CommandRunner,
-    Event,
     FrameResult,
-    JsonLines,
-    MqttPublisher,
-    SnapshotWriter,
     Watcher,
     WatchOptions,
-    WebhookPoster,
     parse_zone,
 )
-from ..watch.mqtt import MqttTarget, require_paho
-from ..watch.record import EventClips, Recorder
-from ..watch.sinks import frame_colour
+from ..watch.outputs import Attached, WatchOutputs, attach
 from ..watch.watcher import is_live_spec, stderr_log
-from .app import cli, max_pixels_option
+from .app import cli
+from .options import (
+    analysis_size_option,
+    ignore_options,
+    max_pixels_option,
+    min_area_option,
+    quiet_option,
+    threshold_option,
+)
 from .settings_file import with_settings_file
 
 
@@ -116,9 +116,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Publish events to an MQTT broker, mqtt://[user:pass@]host[:port]/PREFIX: each event on "
     "PREFIX/events, the state (retained) on PREFIX/state.",
 )
-@click.option("--ignore", "ignore_path", metavar="MASK", help="Picture, white = ignore (a screen, a tree).")
-@click.option(
-    "--ignore-box", multiple=True, metavar="x,y,w,h", help="Box to ignore, in source pixels (repeatable)."
+@ignore_options(
+    "Picture, white = ignore (a screen, a tree).",
+    "Box to ignore, in source pixels (repeatable).",
+    mask_name="ignore_path",
+    mask_metavar="MASK",
+    box_metavar="x,y,w,h",
 )
 @click.option(
     "--zone", multiple=True, metavar="NAME=x,y,w,h", help="Named zone; events list zones hit (repeatable)."
@@ -138,22 +141,12 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Sudden global light changes: report as light_change events, or stay silent (never a change).",
 )
 @click.option("--shadows", default="ignore", show_default=True, metavar="ignore|keep", help="Cast shadows.")
-@click.option(
-    "--threshold", metavar="LEVEL", help="Fixed threshold in grey levels (default: auto, per pixel)."
-)
+@threshold_option("Fixed threshold in grey levels (default: auto, per pixel).")
 @click.option(
     "--sensitivity", default="5", show_default=True, metavar="K", help="Noise sigmas a change must exceed."
 )
-@click.option(
-    "--min-area", metavar="PIXELS", help="Smallest region in source pixels (default 0.05% of the frame)."
-)
-@click.option(
-    "--analysis-size",
-    default="auto",
-    show_default=True,
-    metavar="PX",
-    help="Longest side of the analysis image (auto: 480, or 384 above 1280 px).",
-)
+@min_area_option("Smallest region in source pixels (default 0.05% of the frame).")
+@analysis_size_option("Longest side of the analysis image (auto: 480, or 384 above 1280 px).", "auto")
 @click.option(
     "--absorb-after",
     default="60",
@@ -206,7 +199,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
     help="Settings file (JSON): ignore boxes, zones and any other option (min_frames, events...); "
     "the command line overrides it. With --serve, the page saves the areas to it.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No status lines on stderr (errors still show).")
+@quiet_option("No status lines on stderr (errors still show).")
 @max_pixels_option
 # The areas have keys of their own in the file (ignore_boxes, zones, only_zones); a token stays out of it
 # (FRAMEDIFF_TOKEN keeps it out of files and of the process list).
@@ -298,12 +291,21 @@ def watch_command(
         log=None if quiet else stderr_log,
         warn=_warn,
     )
-    # `--exec ""` is a mistake to report, not a way to switch the hook off.
-    runner = CommandRunner(exec_cmd, timeout=exec_timeout) if exec_cmd is not None else None
-    if not clips_dir and (pre is not None or post is not None or max_clip is not None):
-        raise OptionError(
-            "--pre, --post and --max-clip shape the clips of --clips", "add --clips DIR, or leave them out"
-        )
+    outputs = WatchOutputs(
+        events=events_path,
+        regions=regions_path,
+        snapshots=snapshots,
+        exec=exec_cmd,
+        exec_timeout=exec_timeout,
+        webhooks=webhooks,
+        mqtt=mqtt_url,
+        record=record_path,
+        clips=clips_dir,
+        pre=pre,
+        post=post,
+        max_clip=max_clip,
+    )
+    outputs.check()
     _check_outputs(
         source,
         options,
@@ -311,109 +313,24 @@ def watch_command(
         [("--events", events_path), ("--regions", regions_path), ("--record", record_path)]
         + [("--clips", clips_dir), ("--snapshots", snapshots), ("--config", config_path if serve else None)],
     )
-    for url in webhooks:  # checked before anything starts
-        WebhookPoster.check_url(url)
-    if mqtt_url is not None:
-        MqttTarget.parse(mqtt_url)
-        require_paho()
+    outputs.check_services()  # checked before anything starts
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
-    watcher.full_decode = bool(record_path or clips_dir or snapshots)
+    watcher.full_decode = outputs.pictures
     # Opened before any output is made: a source that cannot be opened, or areas outside its picture,
     # fail at once and leave nothing behind.
     opened = watcher.open()
-    live = is_live_spec(source)
-    recorder: Recorder | None = None
-    clips: EventClips | None = None
-    # Each output joins the list as soon as it exists, so a later one that fails still closes it (no
-    # half-written file is left behind).
-    sinks: list = []
+    attached = Attached()
     server = None
     failed = False
     try:
-        if clips_dir:
-            clips = EventClips(
-                clips_dir,
-                pre if pre is not None else 1.0,
-                post if post is not None else 2.0,
-                max_length=max_clip if max_clip is not None else 600.0,
-                debounce_frames=watcher.machine.min_frames,
-                wait=not live,
-            )
-            sinks.append(clips)
-        if record_path:
-            # A live source never waits for the recording's encoder: frames it cannot take are left out.
-            recorder = Recorder(record_path, zones=zones, ignore=ignore, ignore_boxes=boxes, wait=not live)
-            sinks.append(recorder)
-        shots = SnapshotWriter(snapshots, zones) if snapshots else None
-
-        # A reader that leaves (`--events - | head -1`) ends the watch quietly, with status 0.
-        def reader_gone() -> None:
-            watcher.stop("output closed")
-
-        events = JsonLines(events_path, on_closed=reader_gone) if events_path else None
-        regions = JsonLines(regions_path, flush_every=50, on_closed=reader_gone) if regions_path else None
-        sinks += [s for s in (shots, events, regions) if s is not None]
-        hooks = [WebhookPoster(url) for url in webhooks]
-        sinks += hooks + ([runner] if runner is not None else [])
-
-        if clips is not None:  # before the other sinks: events then name their clip
-
-            @watcher.on_frame
-            def _hold(result: FrameResult, frame: Frame) -> None:
-                clips.fps = clips.fps or watcher.state.fps
-                clips.frame(frame)
-
-            watcher.on_event(clips.event)
-        if shots is not None:
-
-            @watcher.on_event
-            def _snapshot(event: Event, frame: Frame) -> None:
-                if event.event == "change_start":
-                    name = f"change-{event.id:05d}-frame-{frame.index:06d}"
-                    event.snapshot = shots.save(
-                        frame_colour(frame), event.regions, name, f"{frame.index}  {frame.time:.2f}s"
-                    )
-
-        if events is not None:
-            watcher.on_event(lambda event, frame: events.write(event.to_dict()))
-        if runner is not None:
-            watcher.on_event(lambda event, frame: runner.run(event.to_dict()))
-        for hook in hooks:
-            watcher.on_event(lambda event, frame, hook=hook: hook.post(event.to_dict()))
-        if mqtt_url is not None:
-            mqtt = MqttPublisher(mqtt_url)
-            sinks.append(mqtt)
-            mqtt.attach(watcher)
-        if regions is not None:
-            watcher.on_frame(lambda result, frame: regions.write(result.to_dict()))
-        if recorder is not None:
-
-            @watcher.on_frame
-            def _record(result: FrameResult, frame: Frame) -> None:
-                recorder.fps = recorder.fps or watcher.state.fps
-                recorder.write(frame, result.regions, changing=watcher.machine.active)
-
+        attach(watcher, outputs, attached)
         if serve is not None:
-            from_env = click.get_current_context().get_parameter_source("token")
-            server = start_server(
-                watcher,
-                serve,
-                token=token,
-                config_path=config_path,
-                ignore_picture=ignore,
-                ignore_path=ignore_path,
-                log=None if quiet else stderr_log,
-                show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
-            )
+            server = _serve(watcher, serve, token, config_path, ignore, ignore_path, quiet)
             # Areas drawn on the page also go on the pictures and the recording.
-            if shots is not None:
-                server.live.areas_listeners.append(lambda b, z: setattr(shots, "zones", z))
-            if recorder is not None:
-                server.live.areas_listeners.append(recorder.set_areas)
-
+            server.live.areas_listeners.append(attached.areas_changed)
         # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
         to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
-        shown = not (quiet or live or to_terminal) and sys.stderr.isatty()
+        shown = not (quiet or is_live_spec(source) or to_terminal) and sys.stderr.isatty()
         bar = _ProgressBar(watcher, opened) if shown else None
         try:
             state = watcher.run()
@@ -425,18 +342,43 @@ def watch_command(
         raise
     finally:
         watcher.close()
-        _close_all(server, sinks, failed)
+        attached.close(failed, first=server)
     if not quiet:
-        why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
+        _summary(watcher, state, attached)
+
+
+def _serve(
+    watcher: Watcher,
+    serve: str,
+    token: str | None,
+    config_path: str | None,
+    ignore: np.ndarray | None,
+    ignore_path: str | None,
+    quiet: bool,
+) -> Any:
+    """Start the live view (``--serve``); its token is shown unless it came from the environment."""
+    from_env = click.get_current_context().get_parameter_source("token")
+    return start_server(
+        watcher,
+        serve,
+        token=token,
+        config_path=config_path,
+        ignore_picture=ignore,
+        ignore_path=ignore_path,
+        log=None if quiet else stderr_log,
+        show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
+    )
+
+
+def _summary(watcher: Watcher, state: Any, attached: Attached) -> None:
+    """The closing lines on stderr: frames and changes, and frames the video outputs left out."""
+    why = f" ({watcher.stop_reason})" if watcher.stop_reason else ""
+    click.echo(f"watched {plural(state.frames, 'frame')}, {plural(state.changes, 'change')}{why}", err=True)
+    for name, skipped in attached.skipped():
         click.echo(
-            f"watched {plural(state.frames, 'frame')}, {plural(state.changes, 'change')}{why}", err=True
+            f"{name}: {plural(skipped, 'frame')} left out (the encoder could not keep up with the source)",
+            err=True,
         )
-        for name, sink in (("--record", recorder), ("--clips", clips)):
-            if sink is not None and sink.skipped:
-                click.echo(
-                    f"{name}: {plural(sink.skipped, 'frame')} left out (the encoder could not keep up with the source)",
-                    err=True,
-                )
 
 
 def _warn(text: str) -> None:
@@ -505,30 +447,3 @@ def _check_outputs(
     if options.fixed_reference:
         read.append(("--reference", options.reference))
     check_outputs(outputs, read)
-
-
-def _close_all(server: object, sinks: list, failed: bool = False) -> None:
-    """Close the live view, then every output, the valuable ones first, each on its own; a Ctrl-C or
-    SIGTERM meanwhile is ignored (the watch is already ending, and it would cut a video short). After a
-    failed run, outputs nothing was written to are not created."""
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, signal.SIG_IGN)
-    error: BaseException | None = None
-    try:
-        if server is not None:
-            server.close()
-        for sink in sinks:
-            try:
-                if isinstance(sink, (JsonLines, SnapshotWriter, EventClips)):
-                    sink.close(failed=failed)
-                else:
-                    sink.close()
-            except Exception as e:  # noqa: BLE001 - the others are still closed; the first error is raised
-                error = error or e
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if error is not None:
-        raise error

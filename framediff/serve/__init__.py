@@ -3,7 +3,8 @@
 - :class:`LiveView` observes a :class:`~framediff.watch.Watcher` (latest frame, events, snapshots, area
   edits) without slowing it down;
 - :class:`LiveServer` serves it: the page, an MJPEG live picture, and a JSON API;
-- :func:`load_settings` / :func:`save_settings` read and write the areas file of ``--config``.
+- :func:`load_settings` / :func:`save_settings` (from :mod:`framediff.watch.settings`) read and write the
+  areas file of ``--config``.
 
 Example::
 
@@ -19,9 +20,9 @@ Example::
         server.close()
 """
 
+from ..watch.settings import AreaSettings, load_settings, save_settings
 from .live import LiveView
 from .server import LiveServer, is_loopback, parse_address
-from .settings import AreaSettings, load_settings, save_settings
 
 __all__ = [
     "AreaSettings",

@@ -12,9 +12,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..watch import Watcher
+from ..watch.settings import load_settings
 from .live import LiveView
 from .server import LiveServer, parse_address
-from .settings import load_settings
 
 __all__ = ["merge_config", "start_server"]
 

@@ -27,13 +27,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..draw import draw_live
 from ..errors import FramediffError, OptionError
+from ..media.frames import Frame, decoded_colour
 from ..prepare import to_bgr8, to_gray
 from ..regions import Region, ignore_mask
-from ..sources import Frame, decoded_bgr
 from ..watch import Event, FrameResult, Watcher
-from ..watch.sinks import put_label
-from .settings import AreaSettings, check_box, check_zone_name, save_settings
+from ..watch.settings import AreaSettings, check_box, check_zone_name, save_settings
 
 __all__ = ["LiveView"]
 
@@ -41,9 +41,6 @@ Box = tuple[int, int, int, int]
 AreasListener = Callable[[list[Box], dict[str, Box]], None]
 
 _STATUS_LABELS = {"running": "connected", "starting": "connecting"}
-_ZONE = (0, 220, 255)  # BGR yellow, as in the snapshots of --snapshots
-_CHANGE = (0, 0, 255)
-_IGNORE = (255, 0, 200)
 
 
 @dataclasses.dataclass
@@ -278,27 +275,8 @@ class LiveView:
             if (boxes or self.ignore_picture is not None)
             else None
         )
-        if shade is not None:
-            small = cv2.resize(shade, (w, h), interpolation=cv2.INTER_NEAREST) > 0
-            img[small] = (img[small] * 0.35).astype(np.uint8)
-        th = max(2, round(max(w, h) / 480))  # 1 px lines vanish in JPEG and in a scaled-down <img>
-        fs = 0.5 * max(1.0, max(w, h) / 800)  # text: readable, never covering much of the picture
-        ft = max(1, round(fs * 2))
-
-        def rect(box: Box, colour: tuple[int, int, int]) -> tuple[int, int]:
-            x, y, bw, bh = (round(v * scale) for v in box)
-            cv2.rectangle(img, (x, y), (x + max(bw, 1) - 1, y + max(bh, 1) - 1), colour, th)
-            return x, y
-
-        for b in boxes:
-            rect(b, _IGNORE)
-        for name, b in zones.items():
-            x, y = rect(b, _ZONE)
-            cv2.putText(img, name, (x + 4, y + round(20 * fs) + th), cv2.FONT_HERSHEY_SIMPLEX, fs, _ZONE, ft)
-        for r in regions:
-            rect((r.x, r.y, r.w, r.h), _CHANGE)
-        if label:
-            put_label(img, f"{frame.index}  {frame.time:.2f}s", (4, h - 10), fs, ft)
+        small = cv2.resize(shade, (w, h), interpolation=cv2.INTER_NEAREST) if shade is not None else None
+        draw_live(img, scale, regions, zones, boxes, small, f"{frame.index}  {frame.time:.2f}s" if label else None)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return buf.tobytes()
 
@@ -512,10 +490,9 @@ def _clip(box: Box, w: int, h: int) -> Box:
 def _colour_at(frame: Frame, w: int, h: int) -> np.ndarray:
     """The frame at ``w`` x ``h`` in BGR: the decoder's colour frame when there is one (converted and
     scaled in one step), else the analysed pixels."""
-    raw = frame.raw
-    if hasattr(raw, "to_ndarray"):
-        with contextlib.suppress(Exception):
-            return np.ascontiguousarray(decoded_bgr(raw, w, h))
+    colour = decoded_colour(frame, (w, h))
+    if colour is not None:
+        return np.ascontiguousarray(colour)
     img = frame.image
     if img.shape[1] != w or img.shape[0] != h:
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)

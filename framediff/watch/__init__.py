@@ -9,14 +9,19 @@ Two levels of API:
   (``on_event``, ``on_frame``) and a thread-safe :class:`WatchState` for live views.
 """
 
+from ..draw import draw_watch_frame as draw_regions  # its old name here, kept for one release
 from .detector import ChangeDetector, FrameResult, WatchOptions, parse_zone
 from .events import Event, EventMachine
 from .mqtt import MqttPublisher
+from .outputs import Attached, WatchOutputs, attach
 from .record import EventClips, Recorder
-from .sinks import CommandRunner, JsonLines, SnapshotWriter, WebhookPoster, draw_regions
+from .sinks import CommandRunner, JsonLines, SnapshotWriter, WebhookPoster
 from .watcher import Watcher, WatchState
 
 __all__ = [
+    "Attached",
+    "WatchOutputs",
+    "attach",
     "ChangeDetector",
     "CommandRunner",
     "Event",

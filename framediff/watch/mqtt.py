@@ -28,7 +28,7 @@ from ..errors import OptionError
 from ..redact import mask_password
 
 if TYPE_CHECKING:
-    from ..sources import Frame
+    from ..media.frames import Frame
     from .detector import FrameResult
     from .watcher import Watcher
 

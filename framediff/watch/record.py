@@ -25,13 +25,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..draw import draw_recording
 from ..errors import OptionError, OutputError
+from ..media.encode import add_video_stream, stamp_frame
+from ..media.frames import FRAME_CONVERSION, Frame, frame_colour
 from ..paths import check_folder_writable, disk_error, make_folder, remove_quietly, temp_path
 from ..prepare import to_bgr8
 from ..regions import Region, ignore_mask
-from ..sources import FRAME_CONVERSION, Frame
 from .events import CHANGE_END, CHANGE_START, Event
-from .sinks import IGNORE_COLOUR, draw_regions, frame_colour, shade_ignored
 
 __all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]
 
@@ -156,15 +157,17 @@ class Recorder:
         # AVI has no timestamps, only a frame rate: there the time base is one frame (a millisecond base
         # would declare 1000 frames a second and index an empty entry for every missing millisecond).
         self._time_base = 1 / rate if self.path.suffix.lower() == ".avi" else _TIME_BASE
-        s = self._container.add_stream("libx264", rate=rate)
         # 4:2:0 needs even sizes: a picture one pixel off is cropped (a decoder's frame is scaled by it).
-        s.width, s.height = width - width % 2, height - height % 2
-        s.pix_fmt = "yuv420p"
-        s.time_base = self._time_base
-        s.codec_context.time_base = self._time_base
-        s.options = {"crf": str(self.crf), "preset": self.preset}
-        s.thread_type = "AUTO"  # x264's frame threads, as the ffmpeg command would use
-        self._stream = s
+        self._stream = add_video_stream(
+            self._container,
+            "libx264",
+            rate,
+            width,
+            height,
+            pix_fmt="yuv420p",
+            time_base=self._time_base,
+            options={"crf": str(self.crf), "preset": self.preset},
+        )
 
     def _picture(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> Any:
         """The ``av.VideoFrame`` to encode for one queued frame."""
@@ -186,18 +189,15 @@ class Recorder:
         picture = to_bgr8(frame_colour(frame))  # grey, BGRA or 16-bit pictures from a folder too
         if self.annotate:
             boxes = self.ignore_boxes
-            mask = self._ignored(picture.shape[1], picture.shape[0], boxes)
-            if mask is not None:
-                picture = picture.copy()  # it may be the frame's own picture, which others read
-                shade_ignored(picture, mask)
-                th = max(1, round(max(picture.shape[:2]) / 500))  # as draw_regions' lines
-                for x, y, bw, bh in boxes:
-                    cv2.rectangle(picture, (x, y), (x + bw - 1, y + bh - 1), IGNORE_COLOUR, th)
-            picture = draw_regions(picture, regions, self.zones, f"{index}  {t:.2f}s")
-            if changing:
-                h, w = picture.shape[:2]
-                th = max(2, round(max(h, w) / 250))
-                cv2.rectangle(picture, (0, 0), (w - 1, h - 1), (0, 0, 255), 2 * th)  # half of it is outside
+            picture = draw_recording(
+                picture,
+                regions,
+                self.zones,
+                f"{index}  {t:.2f}s",
+                ignored=self._ignored(picture.shape[1], picture.shape[0], boxes),
+                ignore_boxes=boxes,
+                changing=changing,
+            )
         if self._stream is None:
             self._open(picture.shape[1], picture.shape[0])
         s = self._stream
@@ -215,14 +215,10 @@ class Recorder:
 
     def _encode(self, frame: Frame, regions: list[Region], changing: bool, index: int, t: float) -> None:
         vf = self._picture(frame, regions, changing, index, t)
-        vf.pict_type = 0  # a decoder's I/P/B label would be taken as a forced frame type by the encoder
-        s = self._stream
         if self._t0 is None:
             self._t0 = t  # the file starts at 0 (a live stream's clock may be far along)
         self._last_pts = max(round((t - self._t0) / self._time_base), self._last_pts + 1)
-        vf.pts = self._last_pts
-        vf.time_base = self._time_base
-        for packet in s.encode(vf):
+        for packet in self._stream.encode(stamp_frame(vf, self._last_pts, self._time_base)):
             self._container.mux(packet)
         self.written += 1
 

@@ -26,34 +26,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from ..draw import draw_watch_frame
 from ..errors import OptionError, OutputError
+from ..media.images import write_image
 from ..options import number
 from ..paths import check_folder_writable, disk_error, make_folder
-from ..prepare import to_bgr8
 from ..redact import mask_password
 from ..regions import Region
-from ..render import write_image
-from ..sources import decoded_bgr, read_image
 
 __all__ = [
     "JsonLines",
     "SnapshotWriter",
     "CommandRunner",
     "WebhookPoster",
-    "draw_regions",
-    "frame_colour",
-    "put_label",
-    "shade_ignored",
-    "IGNORE_COLOUR",
     "EVENT_ENV",
 ]
 
 EVENT_ENV = "FRAMEDIFF_EVENT"
-IGNORE_COLOUR = (255, 0, 200)  # BGR magenta: ignore boxes, on the live view and in --record
-IGNORE_SHADE = 0.35  # ignored pixels keep this much of their brightness: still visible, clearly apart
 
 
 class JsonLines:
@@ -224,81 +215,6 @@ class JsonLines:
             self._closed = True
 
 
-def frame_colour(frame: Any) -> np.ndarray:
-    """A frame's picture in colour (BGR): the decoder's frame converted when there is one, an image
-    file read again, else the grey pixels (a colour picture is better, but a grey one is better than none).
-    """
-    raw = getattr(frame, "raw", None)
-    try:
-        if hasattr(raw, "to_ndarray"):
-            return decoded_bgr(raw)
-        if raw is not None and not hasattr(raw, "shape"):
-            return read_image(raw)
-    except Exception:  # noqa: BLE001 - an odd pixel format or a file gone: the grey picture will do
-        pass
-    return frame.image
-
-
-def shade_ignored(image: np.ndarray, mask: np.ndarray) -> None:
-    """Darken, in place, the pixels the detector does not look at (as the live view shows them).
-
-    Args:
-        image: BGR picture.
-        mask: Its ignore mask, same height and width, non-zero where ignored.
-    """
-    dark = cv2.convertScaleAbs(image, alpha=IGNORE_SHADE)
-    cv2.copyTo(dark, mask.astype(np.uint8, copy=False), image)
-
-
-def put_label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, weight: int) -> None:
-    """Write white text on a darkened band, in place (readable on a white wall as on a night sky; a thin
-    outline alone does not survive video or JPEG compression).
-
-    Args:
-        image: BGR picture to write on.
-        text: The text.
-        origin: Left end of the band and the text's baseline, in pixels.
-        scale: OpenCV font scale.
-        weight: Stroke thickness.
-    """
-    (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
-    x0, y0 = origin
-    band = image[max(0, y0 - tht - 4) : y0 + base + 2, max(0, x0) : x0 + tw + 8]
-    band //= 3  # darkened, not blacked out: what is under the label still shows
-    cv2.putText(
-        image, text, (x0 + 4, y0), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), weight, cv2.LINE_AA
-    )
-
-
-def draw_regions(
-    image: np.ndarray,
-    regions: Sequence[Region],
-    zones: dict[str, tuple[int, int, int, int]] | None = None,
-    label: str | None = None,
-) -> np.ndarray:
-    """Draw changed regions (red), zones (yellow, named) and a label on a copy of a frame.
-
-    Args:
-        image: The frame (grey or BGR).
-        regions: Boxes in the frame's pixels.
-        zones: Named zone boxes to outline.
-        label: Text for the top-left corner (e.g. the frame and time).
-
-    Returns:
-        An annotated BGR copy.
-    """
-    out = to_bgr8(image).copy()
-    th = max(1, round(max(out.shape[:2]) / 500))
-    for name, (x, y, w, h) in (zones or {}).items():
-        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 220, 255), th)
-        cv2.putText(out, name, (x + 3, y + 14 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * th, (0, 220, 255), th)
-    for r in regions:
-        cv2.rectangle(out, (r.x, r.y), (r.x + r.w - 1, r.y + r.h - 1), (0, 0, 255), th)
-    if label:
-        put_label(out, label, (4, 20 * th), 0.6 * th, th + 1)
-    return out
-
-
 class SnapshotWriter:
     """Saves an annotated JPEG per event start into a folder.
 
@@ -335,7 +251,7 @@ class SnapshotWriter:
         """
         path = self.folder / f"{name}.jpg"
         make_folder(self.folder)
-        write_image(path, draw_regions(image, regions, self.zones, label), quality=90)  # atomic
+        write_image(path, draw_watch_frame(image, regions, self.zones, label), quality=90)  # atomic
         return str(path)
 
     def close(self, failed: bool = False) -> None:

@@ -24,10 +24,13 @@ import cv2
 import numpy as np
 
 from ..errors import FramediffError, OptionError, SourceError
+from ..media.frames import LIMITED_GAIN, Frame, FrameSource, LumaFrame
+from ..media.prefetch import Prefetch
+from ..media.sources import is_stream_url, open_source
+from ..media.video import tune_decoder
 from ..options import number
 from ..redact import mask_password
-from ..sources import Frame, FrameSource, LumaFrame, Prefetch, is_stream_url, open_source, usable_cores
-from ..workers import one_opencv_thread
+from ..workers import one_opencv_thread, usable_cores
 from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name, shrink_frame
 from .events import Event, EventMachine
 
@@ -458,7 +461,7 @@ class Watcher:
                     # re-encoding a stalled picture still shuffles a few pixels. Limited-range levels are
                     # 255/219 grey levels apart.
                     same = probe is not None and probe.shape == thumb.shape and probe.dtype == thumb.dtype
-                    unit = 255.0 / 219.0 if limited else 1.0
+                    unit = LIMITED_GAIN if limited else 1.0
                     if same and cv2.norm(thumb, probe, cv2.NORM_L1) * unit <= 0.25 * thumb.size:
                         frozen_since = f.time if frozen_since is None else frozen_since
                         if (
@@ -553,12 +556,7 @@ class Watcher:
             return
         if max(size) < 3 * analysis_side(*size, self.options.analysis_size):
             return
-        try:
-            # FFmpeg's codec option (PyAV has no attribute); the decoder opens on the first packet.
-            cc = stream.codec_context
-            cc.options = {**cc.options, "skip_loop_filter": "all"}
-        except Exception:  # noqa: BLE001 - a PyAV without codec options: decode normally
-            pass
+        tune_decoder(stream, skip_loop_filter=True)  # a PyAV without codec options decodes normally
 
     def _make_detector(self) -> ChangeDetector:
         return ChangeDetector(
@@ -661,11 +659,8 @@ def _one_core_for_analysis(src: FrameSource) -> None:
     size = src.size
     if stream is None or size is None or size[0] * size[1] > 2_300_000:
         return
-    try:
-        stream.thread_type = "FRAME"
-        stream.thread_count = min(16, max(1, usable_cores() - 1))  # FFmpeg's own cap on automatic threads
-    except Exception:  # noqa: BLE001 - a decoder that is already open keeps its threads
-        pass
+    # 16: FFmpeg's own cap on automatic threads; a decoder that is already open keeps its threads.
+    tune_decoder(stream, thread_type="FRAME", thread_count=min(16, max(1, usable_cores() - 1)))
 
 
 def stderr_log(text: str) -> None:

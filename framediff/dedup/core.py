@@ -24,34 +24,27 @@ untouched by local changes and the low percentile by passing motion, so the floo
 compression noise of the video itself; it never needs a magic number per video. ``threshold=`` fixes it.
 
 :func:`dedup_video` (alias :func:`trim`) runs it over a file and writes the trimmed video, the report and
-the plot; the writers live in :mod:`framediff.dedup_io` and the plot in :mod:`framediff.dedup_plot`.
+the plot (:mod:`framediff.dedup.video`); the writers live in :mod:`framediff.dedup.io` and the plot in
+:mod:`framediff.dedup.plot`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-import signal
-import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from .errors import InputError, OptionError, OutputError
-from .options import choice, number
-from .paths import check_outputs
-from .prepare import to_bgr8, to_gray
-from .sources import Frame, Prefetch, luma_plane, usable_cores
-from .text import plural
-from .workers import one_opencv_thread
+from ..errors import InputError
+from ..media.frames import LIMITED_GAIN, Frame, is_limited_range, luma_plane
+from ..options import number
+from ..prepare import to_bgr8, to_gray
 
-__all__ = ["Decision", "Deduplicator", "DedupResult", "DedupInterrupted", "dedup_video", "trim"]
+__all__ = ["ANALYSIS_SIZE", "Decision", "Deduplicator", "decoder_planes", "prepare_decoded"]
 
 BLOCK = 8  # analysis pixels per block side
 MIN_BLOCK_SOURCE = 16  # source pixels per block side, at least
@@ -60,15 +53,12 @@ GLOBAL_WEIGHT = 6.0  # weight of the coherent (block-mean) term against the loca
 # Codecs quantise colour more coarsely than brightness: re-encoding a held picture (a new key frame)
 # can shift a colour block by 1-2 levels, while a colour-only object moves it by tens.
 CHROMA_WEIGHT = 0.5
-QUEUE_BYTES = 48_000_000  # decoded frames waiting for a dry run's analysis: 15 at 1080p, 4 (the least) at 4K
 MIN_THRESHOLD = 1.5  # grey levels; compression noise of a clean held frame stays below this
 NOISE_FACTOR = 3.5  # a change must exceed this many times the noise floor
 NOISE_QUANTILE = 0.1  # low percentile of recent per-frame noise levels: the floor, not passing motion
 NOISE_WINDOW = 256  # frames of history the noise floor is estimated from
 NOISE_WARMUP = 8  # frames of history needed before the floor is trusted
 NOISE_REFRESH = 8  # frames between re-estimates of the floor
-# A dry run's decoder skips deblocking on B-frames (see _analysis_decoding).
-ANALYSIS_DECODER = {"skip_loop_filter": "bidir"}
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,7 @@ class _Prepared:
         self.small = small
         self.block = block
         self.means = means
-        self.gain = gain  # grey levels per luma code value (255/219 for limited-range video)
+        self.gain = gain  # grey levels per luma code value (LIMITED_GAIN for limited-range video)
         self._chroma_src = chroma
         self._chroma: tuple[np.ndarray, ...] | None = None
         self.chroma_block = BLOCK
@@ -225,7 +215,7 @@ def _prepare(
     small = _shrink(gray, k, cold)
     # Limited-range luma (16-235) is compared as it is and its scores scaled to full-range grey levels:
     # the same numbers as stretching every frame first, without the work.
-    gain = 255.0 / 219.0 if limited_range else 1.0
+    gain = LIMITED_GAIN if limited_range else 1.0
     return _Prepared(small, block, _block_means(small, block), chroma, gain)
 
 
@@ -329,7 +319,7 @@ class Deduplicator:
         The last frame of a file is not known to be last here: :meth:`run` keeps it, as the CLI does.
 
         Args:
-            frame: A :class:`~framediff.sources.Frame` or an image array: grey, or BGR/BGRA (then its
+            frame: A :class:`~framediff.media.frames.Frame` or an image array: grey, or BGR/BGRA (then its
                 colour is compared too). A video's frame is compared on its decoder's planes (``raw``),
                 whether the source gave it grey or in colour; other frames on their ``image``.
             time: Presentation time in seconds for an array (default: the frame's ``time``, else the
@@ -362,7 +352,7 @@ class Deduplicator:
         ``KeyboardInterrupt`` goes on.
 
         Args:
-            frames: Frames in order, as :meth:`push` takes them (a :class:`~framediff.sources.FrameSource`).
+            frames: Frames in order, as :meth:`push` takes them (a :class:`~framediff.media.frames.FrameSource`).
 
         Yields:
             ``(frame, decision)`` for every frame, in order.
@@ -397,7 +387,7 @@ class Deduplicator:
         cold: bool = True,
     ) -> _Prepared:
         """Shrink a frame for comparison (reads only the options, never the state)."""
-        planes = _decoder_planes(frame)
+        planes = decoder_planes(frame)
         if planes is not None:
             # A video's frame: its decoder's planes, whatever the source converted them to, so every
             # caller (the CLI, push() with a grey or a colour source) decides on the same pixels.
@@ -469,117 +459,7 @@ class Deduplicator:
         return Decision(index, float(time), keep, score, threshold, reason)
 
 
-@dataclass
-class DedupResult:
-    """What :func:`dedup_video` did.
-
-    Attributes:
-        input: The input path.
-        output: The written video or folder (``None`` for a dry run).
-        frames: Frames decoded.
-        kept: Frames kept (for a video output: exactly the frames written).
-        duration: Input duration in seconds (last frame's time plus one frame); for a folder of images,
-            the number of images.
-        saved: Seconds of repeated frames dropped (what ``timing="compact"`` removes from the output); for
-            a folder of images, the number of images dropped.
-        threshold: The threshold at the end of the run (fixed, or the auto threshold reached).
-        auto: True when the threshold followed the noise floor.
-        warnings: Problems met (truncated input, audio dropped or re-encoded...).
-        interrupted: True when the run was stopped early (Ctrl-C); the outputs hold what was processed.
-        images: True when the input was a folder of images (counted in images, not seconds).
-    """
-
-    input: str
-    output: str | None
-    frames: int = 0
-    kept: int = 0
-    duration: float = 0.0
-    saved: float = 0.0
-    threshold: float = MIN_THRESHOLD
-    auto: bool = True
-    warnings: list[str] = field(default_factory=list)
-    interrupted: bool = False
-    images: bool = False
-
-    @property
-    def dropped(self) -> int:
-        """Frames dropped."""
-        return self.frames - self.kept
-
-    def summary(self) -> str:
-        """One line for people: frames kept and dropped, and the time saved (images have no time)."""
-        pct = 100.0 * self.dropped / self.frames if self.frames else 0.0
-        how = "auto" if self.auto else "fixed"
-        head = "interrupted: " if self.interrupted else ""
-        counted = f"kept {self.kept} of {plural(self.frames, 'image' if self.images else 'frame')}"
-        time = "" if self.images else f", {self.saved:.2f} s of {self.duration:.2f} s were repeats"
-        return f"{head}{counted}, dropped {self.dropped} ({pct:.1f}%){time}; threshold {self.threshold:.2f} ({how})"
-
-
-def _analysis_decoding(source: Any) -> None:
-    """Decode for analysis only: B-frames without the deblocking filter.
-
-    Deblocking only smooths block edges, and B-frames are the most numerous frames: skipping it there
-    makes H.264/HEVC decoding ~10% cheaper, and no decision on the benchmark clips changed (the analysis
-    averages blocks anyway). Reference frames stay exact, so errors do not build up: skipping it on all
-    frames ("all", ~8% cheaper still) let blocking build up along the references and turned a repeat on
-    the 720p benchmark clip into a keep. Only a dry run does this; a real run encodes the frames it
-    analyses, so it decodes them fully (``benchmarks/bench_dedup.py`` checks that both decide alike).
-    """
-    cc = source.stream.codec_context
-    cc.options = {**cc.options, **ANALYSIS_DECODER}
-    # More frames in flight than FFmpeg's default (cores + 1): H.264 frame threads wait on each other's
-    # reference rows, and with the analysis thread taking turns on the same cores, FFmpeg's default kept
-    # only ~1.6 of 2 cores busy. 8 threads on 2 cores made the dry run ~5% faster (6-16 alike; memory
-    # stays bounded: one frame per thread).
-    cc.thread_count = min(16, 4 * usable_cores())
-
-
-def _queue_depth(source: Any, dry_run: bool) -> int:
-    """How many decoded frames may wait for the analysis: 4, or in a dry run about ``QUEUE_BYTES`` of them
-    (4 to 16).
-
-    In a dry run the decoder's frame threads hand frames out in bursts, and frames cost the analysis more
-    or less (repeats are checked against two frames, in colour too). A deeper queue lets both sides run
-    through each other's bursts: at 1080p a depth of 16 made the dry run ~5% faster than 4 (8 was in
-    between). A real run waits on the encoder, and there 16 frames only took memory traffic from it (the
-    write was 1.12-1.27x mpdecimate with 16, 1.09-1.15x with 4, interleaved).
-    """
-    size = getattr(source, "size", None)
-    if not size or not dry_run:
-        return 4
-    return max(4, min(16, QUEUE_BYTES // max(1, int(size[0] * size[1] * 1.5))))
-
-
-class _CtrlC:
-    """Turn the first Ctrl-C into a request to stop between two frames (a second one stops at once).
-
-    A KeyboardInterrupt in the middle of writing a frame could leave the report and the video one frame
-    apart; stopping at a frame boundary keeps them exact. Only in the main thread, and only when Python's
-    own handler is in place (an application's handler is left alone).
-    """
-
-    def __init__(self) -> None:
-        self.pressed = False
-        self._previous: Any = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
-
-    def __enter__(self) -> _CtrlC:
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _decoder_planes(frame: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...], bool] | None:
+def decoder_planes(frame: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...], bool] | None:
     """A video frame's luma, its colour planes (empty when not 8-bit planar YUV) and whether the luma is
     limited range, from its decoder's frame; ``None`` for anything that is not a decoded video frame."""
     raw = getattr(frame, "raw", None)
@@ -592,7 +472,7 @@ def _decoder_planes(frame: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...], boo
         gray = isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8
         luma = image if gray else raw.to_ndarray(format="gray")
         return luma, (), False
-    return luma, _chroma(raw) or (), _is_limited_range(raw)
+    return luma, _chroma(raw) or (), is_limited_range(raw)
 
 
 def _chroma(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -609,251 +489,13 @@ def _chroma(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return planes[0], planes[1]
 
 
-def _prepare_decoded(dd: Deduplicator, frame: Frame) -> _Prepared:
+def prepare_decoded(dd: Deduplicator, frame: Frame) -> _Prepared:
     """A decoded frame, shrunk for comparison in full (colour planes too), so its decoder frame can go.
 
-    Runs in a :class:`~framediff.gop_decode.GopDecoder` worker: the prepared frame waits for the
+    Runs in a :class:`~framediff.media.gop.GopDecoder` worker: the prepared frame waits for the
     analysis there, and holding the decoder's full-size frame instead would cost ~3 MB a frame at 1080p.
     """
     # The worker has just decoded the frame: its planes are still in the cache (no streaming read first).
     prepared = dd._prepare_frame(frame, cold=False)
     prepared.shrink_chroma(cold=False)
     return prepared
-
-
-def _is_limited_range(raw: Any) -> bool:
-    """Whether a decoder's frame carries limited-range (16-235) luma in its first plane."""
-    fmt = getattr(getattr(raw, "format", None), "name", None)
-    if fmt is None:
-        return False
-    try:
-        full = int(getattr(raw, "color_range", 0) or 0) == 2
-    except (TypeError, ValueError):
-        full = False
-    # Only 8-bit planar YUV comes as the decoder's own plane; other formats are converted by FFmpeg.
-    plane = fmt.startswith(("yuv", "nv12", "nv21")) and not any(x in fmt for x in ("10", "12", "16", "yuyv"))
-    return plane and not full and not fmt.startswith("yuvj")
-
-
-class DedupInterrupted(KeyboardInterrupt):
-    """Raised by :func:`dedup_video` on Ctrl-C once the outputs are finished; ``result`` says how far."""
-
-    def __init__(self, result: DedupResult) -> None:
-        super().__init__("interrupted")
-        self.result = result
-
-
-def _common_folder(paths: list[Path]) -> Path | None:
-    """The folder a glob's files are named relative to in the output folder (``G1/x.png`` and
-    ``G2/x.png`` both stay); ``None`` when they all lie in one folder (bare names, as for a folder)."""
-    parents = {os.path.abspath(p.parent) for p in paths}
-    if len(parents) < 2:
-        return None
-    return Path(os.path.commonpath([os.path.abspath(p) for p in paths])).resolve()
-
-
-def dedup_video(
-    input: str | os.PathLike,
-    output: str | os.PathLike | None = None,
-    *,
-    threshold: float | None = None,
-    max_drop: int | None = None,
-    timing: str = "keep",
-    codec: str | None = None,
-    crf: float | None = 18,
-    report: str | os.PathLike | None = None,
-    plot: str | os.PathLike | None = None,
-    dry_run: bool = False,
-    analysis_size: int = ANALYSIS_SIZE,
-    progress: Callable[[int], None] | None = None,
-) -> DedupResult:
-    """Drop the duplicate frames of a video (or of a folder of images) and write what is left.
-
-    Args:
-        input: A video file PyAV reads, or a folder of images (natural order).
-        output: The trimmed video (format from its extension), or for a folder input a new folder that
-            receives copies of the unique images. Not needed with ``dry_run``.
-        threshold: Fixed change threshold in grey levels; ``None`` follows the video's noise floor.
-        max_drop: Keep a frame anyway after this many consecutive drops.
-        timing: ``keep``: kept frames keep their timestamps, so the output lasts as long as the input and
-            the audio is copied in sync (each kept frame stays on screen until the next one).
-            ``compact``: frames are re-timed to the input's constant frame rate, the output gets shorter,
-            and the audio is dropped (with a warning), because no cut of the sound could stay in sync.
-        codec: Video encoder (default H.264 ``libx264``; VP9 for ``.webm``).
-        crf: Constant rate factor for the encoder (default 18, visually lossless for H.264).
-        report: CSV file to write: ``frame,time,score,action``, one row per decoded frame.
-        plot: PNG or SVG file to write (by its suffix): the score over time, the threshold, the dropped
-            and the kept frames.
-        dry_run: Analyse and report only; write no video.
-        analysis_size: Longest side of the analysed image (see :class:`Deduplicator`).
-        progress: Called with the number of frames done so far, now and then.
-
-    Returns:
-        A :class:`DedupResult`.
-
-    Raises:
-        InputError, SourceError: when the input is missing or unreadable.
-        OutputError: when the output is the input or cannot be written.
-        OptionError: when an option is out of range.
-        DedupInterrupted: on Ctrl-C, after finishing the outputs with the frames processed so far.
-    """
-    from .dedup_io import EncodeThread, FolderWriter, ReportWriter, VideoWriter, check_folder
-    from .gop_decode import GopDecoder, suits
-    from .sources import ImageListSource, VideoSource, open_source
-
-    timing = choice("timing", timing, ("keep", "compact"))
-    crf = number("crf", crf, lo=0, hi=63, allow_none=True)
-    dd = Deduplicator(threshold=threshold, max_drop=max_drop, analysis_size=analysis_size)
-    in_path = Path(os.fspath(input))
-    if output is None and not dry_run:
-        raise OptionError("no output given", "give -o OUTPUT, or --dry-run to analyse only")
-    out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
-    if plot is not None:
-        from .dedup_plot import check_plot_path
-
-        check_plot_path(plot)
-    for extra, option in ((out_path, "-o"), (report, "--report"), (plot, "--plot")):
-        if extra is not None:
-            check_folder(Path(os.fspath(extra)), option)
-
-    result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
-    data: Any = None  # the per-frame series, kept only for a plot
-    if plot is not None:
-        from .dedup_plot import PlotData
-
-        data = PlotData()
-    with one_opencv_thread(), open_source(in_path, gray=True) as src:
-        folder = isinstance(src, ImageListSource)
-        # Every output against every file read (a folder's images too) and against each other, before
-        # anything is opened for writing.
-        read = [("INPUT", in_path)] + [("INPUT", p) for p in (src.paths if folder else [])]
-        check_outputs([("-o", out_path), ("--report", report), ("--plot", plot)], read)
-        if folder and out_path is not None:
-            for extra, name in ((report, "--report"), (plot, "--plot")):
-                if extra is not None and Path(os.path.realpath(extra)).is_relative_to(
-                    os.path.realpath(out_path)
-                ):
-                    raise OutputError(
-                        f"{name} {extra} is inside the output folder {out_path}",
-                        "the folder receives the kept images only: write it elsewhere",
-                    )
-        result.images = folder
-        if data is not None:
-            data.images = folder
-        if folder:
-            src.gray = False  # colour images: colour-only changes count too
-        # A dry run of a file with key frames decodes chunks of it on every core, each with a
-        # single-threaded decoder, which costs less CPU than FFmpeg's frame threads (gop_decode).
-        parallel = out_path is None and isinstance(src, VideoSource) and suits(src)
-        if isinstance(src, VideoSource):
-            if out_path is None and not parallel:
-                _analysis_decoding(src)
-            # The decoder's luma plane as it is: the analysis shrinks it first and stretches the range
-            # of the small image, so a full-size copy and stretch per frame would only cost time.
-            src.raw_luma = True
-        if (
-            out_path is not None
-            and folder
-            and out_path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi")
-        ):
-            raise OutputError(
-                "a folder of images gives a folder of images", "give a folder name as -o OUTPUT"
-            )
-        writer: Any = None
-        reporter = ReportWriter(Path(os.fspath(report))) if report is not None else None
-        try:
-            if out_path is not None:
-                # A real run decodes once, fully, and encodes the very frames it analysed, on a
-                # thread of its own so the encoder never waits for the analysis.
-                writer = (
-                    FolderWriter(out_path, _common_folder(src.paths))
-                    if folder
-                    else EncodeThread(VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing))
-                )
-            last_time = 0.0
-            step = 1.0 / src.fps if src.fps else 1.0
-
-            def commit(frame: Frame | None, d: Decision) -> None:
-                nonlocal last_time
-                if reporter is not None:
-                    reporter.write(d.index, d.time, d.score, d.action)
-                if data is not None:
-                    data.add(d)
-                result.frames += 1
-                if d.keep:
-                    result.kept += 1
-                    if writer is not None and frame is not None:
-                        writer.write(frame)
-                else:
-                    result.saved += max(d.time - last_time, 0.0) if d.index else 0.0
-                last_time = d.time
-
-            try:
-                # Sequentially, frames are shrunk here, not in the decode thread: that thread feeds the
-                # decoder's frame threads, and every moment it spends on other work delays the next
-                # frame's decode (measured: shrinking there made the dry run ~5% slower, not faster).
-                # The GOP workers shrink the frames they decode, so that runs on every core.
-                reader: Any = (
-                    GopDecoder(src, functools.partial(_prepare_decoded, dd), options=ANALYSIS_DECODER)
-                    if parallel
-                    else Prefetch(src, _queue_depth(src, out_path is None), "framediff-decode")
-                )
-                with reader as items, _CtrlC() as ctrl_c:
-
-                    def frames() -> Iterator[Any]:
-                        for item in items:
-                            if ctrl_c.pressed:  # stop between two frames: the last one read is kept
-                                result.interrupted = True
-                                return
-                            if parallel:  # a frame a GOP worker prepared, timed here
-                                _, t, prepared = item
-                                prepared.time = t
-                                yield prepared
-                            else:
-                                yield item
-
-                    # The decisions of Deduplicator.run, as any caller gets them (the last frame kept).
-                    for frame, d in dd.run(frames()):
-                        commit(
-                            None if parallel else frame, d
-                        )  # a parallel run is a dry run: nothing to write
-                        if progress is not None and d.index % 16 == 0:
-                            progress(d.index + 1)
-            except KeyboardInterrupt:
-                result.interrupted = True
-            if progress is not None and not result.interrupted:
-                progress(result.frames)
-            if not result.frames and not result.interrupted:
-                # Nothing to write: an error, not an empty video or folder.
-                why = f" ({len(src.warnings)} refused, the first: {src.warnings[0]})" if src.warnings else ""
-                raise InputError(f"no frame of {in_path} could be read{why}", "check the input")
-            result.duration = (last_time + step) if result.frames else 0.0
-            result.threshold = dd.threshold
-            result.warnings.extend(src.warnings)
-            if writer is not None:
-                if result.interrupted and isinstance(writer, EncodeThread):
-                    writer.finish(until=result.duration)
-                else:
-                    writer.finish()
-                result.warnings.extend(writer.warnings)
-            if reporter is not None:
-                reporter.finish()
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            if reporter is not None:
-                reporter.abort()
-            raise
-    if plot is not None:
-        from .dedup_plot import write_plot
-
-        try:
-            write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
-        except OutputError as e:
-            raise OutputError(f"--plot: {e.message}", e.hint) from None
-    if result.interrupted:
-        raise DedupInterrupted(result)
-    return result
-
-
-trim = dedup_video
