@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 from pathlib import Path
@@ -134,3 +135,24 @@ def test_the_readme_python_examples_run(readme_files: Path, capsys) -> None:
     assert "kept" in out, "the dedup example prints its summary"
     assert (readme_files / "talk-trimmed.mp4").stat().st_size > 0, "dedup_video wrote the trimmed video"
     assert (readme_files / "r.csv").read_text().startswith("frame,time,score,action")
+
+
+def test_folder_compare_and_folder_dedup_pick_the_same_pictures(tmp_path: Path) -> None:
+    """One suffix list for every command: a Sun raster and a PNM picture are compared in a folder
+    compare as a folder dedup or watch reads them (the compare's own, shorter list left them out)."""
+    from click.testing import CliRunner
+
+    from framediff.cli.app import cli
+    from framediff.media.images import image_paths
+
+    picture = cv2.imread(str(ROOT / "samples" / "same_a.png"))
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        for name in ("one.png", "two.pnm", "three.sr", "four.ras"):
+            assert cv2.imwrite(str(tmp_path / side / name), picture), name
+        (tmp_path / side / "notes.txt").write_text("not a picture")
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    compared = {pair["name"] for pair in json.loads(result.stdout)["pairs"]}
+    read = {p.name for p in image_paths(tmp_path / "a") or []}
+    assert compared == read == {"one.png", "two.pnm", "three.sr", "four.ras"}
