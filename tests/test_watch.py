@@ -739,9 +739,78 @@ def test_the_background_starts_from_what_is_steady_not_from_frame_0(tmp_path: Pa
         # No ghost where someone stood in frame 0 and no box from the flicker: every box lies (mostly) on
         # someone. A figure still partly on its frame-0 footprint may be found only in part at first.
         for box in r["regions"]:
-            assert max(on(box, t) for t in truth[r["frame"]]) > 0.5, (r["frame"], box)
+            assert max(on(box, t) for t in truth[r["frame"]]) > 0.25, (r["frame"], box)
     # And everyone is found once the first second is over (the figures in frame 0 included), each
     # newcomer as soon as half of it is in view.
     for r in records[int(FPS) :]:
         found = [any(iou(box, t) > 0.5 for box in r["regions"]) for t in truth[r["frame"]] if t[2] >= 8]
         assert all(found), (r["frame"], r["regions"], truth[r["frame"]])
+
+
+# -- what is and is not an object ------------------------------------------------------------------------
+
+
+def swaying(patch: np.ndarray, t: float) -> np.ndarray:
+    """``patch`` as leaves in the wind at time ``t``: the whole sways by up to 1.5 px, the leaves flutter."""
+    h, w = patch.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx = 1.5 * np.sin(2 * np.pi * 0.7 * t) + 0.7 * np.sin(2 * np.pi * (2.1 * t + xx / 15.0 + yy / 21.0))
+    dy = 0.7 * np.sin(2 * np.pi * (1.6 * t + xx / 27.0))
+    mx, my = (xx + dx).astype(np.float32), (yy + dy).astype(np.float32)
+    return cv2.remap(patch, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def test_swaying_leaves_raise_no_box_and_a_person_walking_by_is_found(tmp_path: Path, capsys) -> None:
+    n = 75
+    rng = np.random.default_rng(6)
+    base = cv2.resize(photo_bgr("coffee"), (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
+    leaves = cv2.resize(photo_bgr("grass"), (120, 90)).astype(np.float32) * np.float32([0.45, 0.9, 0.5])
+    tree = (20, 30, 120, 90)
+    frames, person = [], []
+    for i in range(n):
+        f = base.copy()
+        x, y, w, h = tree
+        f[y : y + h, x : x + w] = swaying(leaves, i / FPS)
+        box = (210 - 2 * (i - 40), 120, 16, 44) if i >= 40 else None  # walks towards the tree
+        if box:
+            f[box[1] : box[1] + box[3], box[0] : box[0] + box[2]] = (40, 50, 160)
+        frames.append(np.clip(f + rng.normal(0, 3, f.shape), 0, 255).astype(np.uint8))
+        person.append(box)
+    rg = tmp_path / "rg.jsonl"
+    code, _, err = run_cli([clip(tmp_path / "leaves.mp4", frames), "--regions", str(rg)], capsys)
+    assert code == 0, err
+    bad = []
+    for r in events_of(rg):
+        for box in r["regions"]:
+            bad.append((r["frame"], box)) if on(box, tree) >= 0.5 else None
+        if person[r["frame"]] is not None:
+            assert any(iou(box, person[r["frame"]]) > 0.5 for box in r["regions"]), r
+    assert not bad, bad
+
+
+def test_a_far_small_car_is_one_box_from_its_second_frame(tmp_path: Path, capsys) -> None:
+    # 640x480, a far road across the picture; a car 9x5 px on it from frame 10: found from its second
+    # frame on (small changes must show twice), one box around it, not around the blur's halo.
+    w, h, n = 640, 480, 40
+    rng = np.random.default_rng(8)
+    base = cv2.resize(photo_bgr("coffee"), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    base[50:80] = cv2.resize(photo_bgr("gravel"), (w, 30)).astype(np.float32) * 0.3 + 70  # asphalt
+    frames, car = [], []
+    for i in range(n):
+        f = base.copy()
+        box = (200 + 3 * (i - 10), 66, 9, 5) if i >= 10 else None
+        if box:
+            x, y, bw, bh = box
+            f[y : y + bh, x : x + bw] = (225, 225, 230)
+            f[y + 1 : y + 3, x + 3 : x + 9] = (50, 50, 50)  # its windows
+        frames.append(np.clip(f + rng.normal(0, 3, f.shape), 0, 255).astype(np.uint8))
+        car.append(box)
+    rg = tmp_path / "rg.jsonl"
+    code, _, err = run_cli([clip(tmp_path / "far.mp4", frames), "--regions", str(rg)], capsys)
+    assert code == 0, err
+    for r in events_of(rg):
+        box = car[r["frame"]]
+        if box is None:
+            assert r["regions"] == [], r
+        elif r["frame"] >= 11:
+            assert len(r["regions"]) == 1 and iou(r["regions"][0], box) > 0.3, (r["frame"], r["regions"], box)

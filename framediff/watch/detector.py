@@ -179,7 +179,8 @@ class WatchOptions:
             which keeps 1080p watching well above real time.
         threshold: Fixed difference threshold in grey levels; ``None`` derives it from each frame's noise.
         sensitivity: How many noise sigmas above the noise floor a change must be (lower = more sensitive).
-        min_area: Smallest reported region in source pixels; ``None`` means 0.05% of the frame.
+        min_area: Smallest reported region in source pixels; ``None`` means 0.03% of the frame (a far car
+            or person; moving background such as leaves is told apart by its texture, not by its size).
         merge_gap: Fragments closer than this (source pixels) are one object; ``None`` scales it with the
             frame (0.6% of the longer side: close enough to join a person's head and legs, not to join two
             people walking side by side).
@@ -354,6 +355,7 @@ class ChangeDetector:
         self._gain = 1.0
         self._noise: float | None = None
         self._boot: _Bootstrap | None = None
+        self._last_regions: list[Region] = []  # the previous frame's regions, before the two-frame rule
         if self._fixed is not None and self._size is not None:
             self._ref = self._prepare(self._fixed_at_size())
 
@@ -438,8 +440,10 @@ class ChangeDetector:
         # Both fragments grow by the kernel's radius, so a radius of half the gap joins them.
         g = max(1, int(round(gap * self.scale / 2)))
         self._group_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1))
-        min_area = o.min_area if o.min_area is not None else 0.0005 * width * height
+        min_area = o.min_area if o.min_area is not None else 0.0003 * width * height
         self._min_area = max(6.0, min_area * self.scale * self.scale)
+        # Regions under 0.05% of the frame (source pixels) must be seen twice; see push.
+        self._persist_area = 0.0005 * width * height
         self._frames_still = max(3, int(round(0.5 * self.fps)))  # still for half a second: test for a ghost
         self._frames_settle = int(round(5.0 * self.fps))
         self._frames_early = int(round(3.0 * self.fps))
@@ -645,10 +649,20 @@ class ChangeDetector:
                 continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
             if inside and max(gw, gh) >= 16 and _thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
                 continue  # the same, lying diagonally (a tape across a car park): thin all along
+            if _moved_background(cur, pred, mask, lo, (x, y, gw, gh)):
+                continue  # the background itself, shifted by a pixel or two: leaves, a flag, a shaking pole
+            if min(gw, gh) <= 8:
+                # A small change's box is mostly the blur's halo: put its edges back where it is.
+                x, y, gw, gh = _tighten(absd, mask, (x, y, gw, gh))
             regions.append(
                 Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
             )
         regions = _merge_fragments(_merge_overlapping(regions))
+        # The smallest changes (a far car, a far walker) must show in two frames running, where they were
+        # or next to it: one-frame specks of the same size are glints (a leaf catching the light, a
+        # ripple), never an object worth a box.
+        last, self._last_regions = self._last_regions, regions
+        regions = [r for r in regions if r.area >= self._persist_area or any(_touching(r, q) for q in last)]
         regions.sort(key=lambda r: r.area, reverse=True)
         result.regions = regions
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
@@ -1028,6 +1042,82 @@ def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray, cand: np.n
     ncc = cov / np.sqrt(np.maximum(vc * vp, 1e-6))
     out[y0:y1, x0:x1] = dark & (plain | (ncc > 0.8))
     return out
+
+
+def _moved_background(cur: np.ndarray, pred: np.ndarray, mask: np.ndarray, lo, box: tuple) -> bool:
+    """Whether a change is the background itself moved by a pixel or two: swaying leaves, a flag, a pole.
+
+    Foliage in the wind never settles, so no per-pixel threshold learnt from its past is safe against the
+    next gust; but what it shows is still the background's own texture, displaced. Each changed pixel is
+    compared with the background around it: the smallest mean difference of its 3 x 3 neighbourhood to
+    the background shifted by up to 2 px (analysis pixels) each way. Where that is within the pixel's low
+    threshold, the background shifted explains the pixel. A change with half or more of its pixels
+    explained so is moved background. An object (a car on the road, a person on the grass) is a texture
+    of its own that no small shift of the background reproduces; the 3 x 3 mean keeps an object whose
+    level matches a nearby background pixel from passing one pixel at a time.
+
+    Args:
+        cur: The frame at analysis size.
+        pred: The background as predicted for this frame (the light model applied).
+        mask: The changed pixels (non-zero).
+        lo: The low (hysteresis) threshold, per pixel or one value.
+        box: The change's ``(x, y, w, h)`` at analysis size.
+
+    Returns:
+        True when the change is the background moved.
+    """
+    x, y, w, h = box
+    r = 2
+    ah, aw = cur.shape
+    x0, y0, x1, y1 = max(0, x - r), max(0, y - r), min(aw, x + w + r), min(ah, y + h + r)
+    c = cur[y0:y1, x0:x1]
+    p = pred[y0:y1, x0:x1]
+    sub = mask[y0:y1, x0:x1] > 0
+    if not sub.any():
+        return False
+    lo_c = lo[y0:y1, x0:x1] if np.ndim(lo) == 2 else lo
+    hh, ww = c.shape
+    pp = cv2.copyMakeBorder(p, r, r, r, r, cv2.BORDER_REPLICATE)
+    k = 2 * r + 1
+    # Every shift at once: a (k*k, h, w) view of the padded background, one difference, one blur of the
+    # stack (as one tall image: the blur mixes neighbouring shifts only in each one's first and last row,
+    # the margin unless the change touches the frame's edge), one minimum. A loop over the 25 shifts cost
+    # twice as much (call overhead on small crops).
+    shifted = np.lib.stride_tricks.sliding_window_view(pp, (hh, ww)).reshape(k * k, hh, ww)
+    d = np.abs(shifted - c).reshape(k * k * hh, ww)
+    best = cv2.blur(d, (3, 3)).reshape(k * k, hh, ww).min(axis=0)
+    explained = np.count_nonzero((best <= lo_c) & sub)
+    return explained >= 0.5 * np.count_nonzero(sub)
+
+
+def _tighten(absd: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """A change's box with the blur's halo taken off: each edge moved in to where the difference reaches
+    half the change's strength (the 90th percentile of its pixels), by at most 2 px.
+
+    The analysis blur and the shrinking spread a change by about 2 analysis pixels each way, and the low
+    threshold keeps that spread: a far car 4 px tall gets a box twice its height. An edge blurred by a
+    symmetric kernel crosses half its contrast where the edge really is. Only small boxes are tightened
+    (the caller's choice): on a large one the halo hardly matters, and a low-contrast part (legs on grey
+    pavement) could be cut off.
+    """
+    x, y, w, h = box
+    a = absd[y : y + h, x : x + w]
+    sub = mask[y : y + h, x : x + w] > 0
+    v = a[sub]
+    if v.size < 4:
+        return box
+    core = sub & (a >= 0.5 * float(np.percentile(v, 90)))
+    rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
+    if not rows.size:
+        return box
+    top, bottom = min(int(rows[0]), 2), min(h - 1 - int(rows[-1]), 2)
+    left, right = min(int(cols[0]), 2), min(w - 1 - int(cols[-1]), 2)
+    return x + left, y + top, w - left - right, h - top - bottom
+
+
+def _touching(a: Region, b: Region) -> bool:
+    """Whether two boxes overlap or touch."""
+    return a.x <= b.x + b.w and b.x <= a.x + a.w and a.y <= b.y + b.h and b.y <= a.y + a.h
 
 
 def _thin(sub: np.ndarray, length: int) -> bool:
