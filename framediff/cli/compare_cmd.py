@@ -16,9 +16,9 @@ from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import FramediffError, InputError, OutputError
 from ..media.images import write_image
 from ..paths import check_outputs, make_folder
-from .app import (
+from .app import cli
+from .options import (
     analysis_size_option,
-    cli,
     ignore_options,
     max_pixels_option,
     min_area_option,

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from ..dedup import DedupInterrupted, DedupResult, dedup_video
-from .app import cli, max_pixels_option, threshold_option
+from .app import cli
+from .options import max_pixels_option, threshold_option
 
 
 def _print_result(result: DedupResult) -> None:

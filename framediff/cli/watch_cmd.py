@@ -26,9 +26,9 @@ from ..watch import (
 )
 from ..watch.outputs import Attached, WatchOutputs, attach
 from ..watch.watcher import is_live_spec, stderr_log
-from .app import (
+from .app import cli
+from .options import (
     analysis_size_option,
-    cli,
     ignore_options,
     max_pixels_option,
     min_area_option,
