@@ -32,10 +32,11 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OptionError
+from ..media.frames import TV_TO_PC_F32
+from ..media.images import read_image
 from ..options import choice, number
 from ..prepare import analysis_scale, resize_to, to_gray
 from ..regions import Region, ignore_mask, keep_seeded, parse_box
-from ..sources import read_image
 
 __all__ = [
     "WatchOptions",
@@ -53,10 +54,6 @@ _ZONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}")
 
 REFERENCE_MODES = ("previous", "background")
 
-# Limited-range ("TV") luma 16..235 to full-range grey 0..255, as float32 (no rounding to whole levels).
-_TV_TO_PC_F32 = np.clip(
-    (np.arange(256, dtype=np.float32) - 16.0) * np.float32(255.0 / 219.0), 0, 255
-).reshape(1, 256)
 
 
 def analysis_side(width: int, height: int, wanted: int | None) -> int:
@@ -122,7 +119,7 @@ def shrink_frame(image: np.ndarray, options: WatchOptions, limited: bool = False
     # Limited-range luma (16..235) is stretched to 0..255 only now, on the small picture: the same affine
     # map as stretching the full frame first, at a twenty-fifth of the cost.
     stretch = limited and small.dtype == np.uint8
-    small = cv2.LUT(small, _TV_TO_PC_F32) if stretch else small.astype(np.float32)
+    small = cv2.LUT(small, TV_TO_PC_F32) if stretch else small.astype(np.float32)
     if options.blur > 0:
         small = cv2.GaussianBlur(small, (0, 0), options.blur)
     return small
@@ -480,7 +477,7 @@ class ChangeDetector:
             time: The frame's time in seconds (copied into the result).
             limited: ``image`` is limited-range luma (black..white stored as 16..235, as most video
                 decoders deliver it); it is stretched to 0..255 after shrinking, which is much cheaper than
-                stretching the full frame first (see :class:`~framediff.sources.LumaFrame`).
+                stretching the full frame first (see :class:`~framediff.media.frames.LumaFrame`).
             small: ``shrink_frame(image, options, limited)`` when it was already made (in a reading
                 thread, say); the full-size ``image`` is then only checked for its size.
 

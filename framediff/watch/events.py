@@ -1,4 +1,5 @@
-"""Events of ``watch``: the change state machine (debounce, cooldown) and the event record.
+"""Events of ``watch``: the change state machine (debounce, cooldown), the frozen-source check and the
+event record.
 
 A change starts after ``min_frames`` consecutive changed frames (debounce: one noisy frame never starts
 an event) and ends once nothing changed for ``cooldown`` seconds of stream time (so an object that pauses
@@ -12,11 +13,23 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
+import numpy as np
+
+from ..media.frames import LIMITED_GAIN
 from ..options import number
 from ..regions import Region
 from .detector import FrameResult
 
-__all__ = ["Event", "EventMachine", "CHANGE_START", "CHANGE_END", "LIGHT_CHANGE", "SOURCE_EVENTS"]
+__all__ = [
+    "Event",
+    "EventMachine",
+    "FrozenCheck",
+    "CHANGE_START",
+    "CHANGE_END",
+    "LIGHT_CHANGE",
+    "SOURCE_EVENTS",
+]
 
 CHANGE_START = "change_start"
 CHANGE_END = "change_end"
@@ -191,3 +204,51 @@ class EventMachine:
             zones=list(self._zones),
             extra={"start_frame": start.index, "duration": round(time - start.time, 4)},
         )
+
+
+class FrozenCheck:
+    """Whether a source's picture has stopped changing: the same picture for ``after`` seconds.
+
+    "Same" allows a mean difference of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an
+    encoder re-encoding a stalled picture still shuffles a few pixels; limited-range levels are
+    :data:`~framediff.media.frames.LIMITED_GAIN` grey levels apart.
+
+    Args:
+        after: Seconds of the same picture that make it frozen (0: never).
+    """
+
+    def __init__(self, after: float) -> None:
+        self.after = after
+        self.frozen = False
+        self.since: float | None = None  # time of the first of the same pictures
+        self._probe: np.ndarray | None = None
+
+    def restart(self) -> None:
+        """Forget the last picture (a reconnected source): the next one is compared with nothing."""
+        self._probe, self.since = None, None
+
+    def push(self, thumb: np.ndarray, limited: bool, t: float) -> str | None:
+        """Take the next frame's thumbnail (see ``_thumb``).
+
+        Args:
+            thumb: The thumbnail.
+            limited: Whether its levels are limited-range luma.
+            t: The frame's time in seconds.
+
+        Returns:
+            ``source_frozen`` or ``source_unfrozen`` when the picture has just frozen or moved again, else
+            ``None``.
+        """
+        probe, turned = self._probe, None
+        same = probe is not None and probe.shape == thumb.shape and probe.dtype == thumb.dtype
+        unit = LIMITED_GAIN if limited else 1.0
+        if same and cv2.norm(thumb, probe, cv2.NORM_L1) * unit <= 0.25 * thumb.size:
+            self.since = t if self.since is None else self.since
+            if not self.frozen and self.after > 0 and t - self.since >= self.after:
+                self.frozen, turned = True, "source_frozen"
+        else:
+            if self.frozen:
+                self.frozen, turned = False, "source_unfrozen"
+            self.since = None
+        self._probe = thumb
+        return turned

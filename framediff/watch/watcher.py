@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import FramediffError, OptionError, SourceError
-from ..media.frames import LIMITED_GAIN, Frame, FrameSource, LumaFrame
+from ..media.frames import Frame, FrameSource, LumaFrame
 from ..media.prefetch import Prefetch
 from ..media.sources import is_stream_url, open_source
 from ..media.video import tune_decoder
@@ -32,7 +31,7 @@ from ..options import number
 from ..redact import mask_password
 from ..workers import one_opencv_thread, usable_cores
 from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name, shrink_frame
-from .events import Event, EventMachine
+from .events import Event, EventMachine, FrozenCheck
 
 __all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec", "areas_outside"]
 
@@ -396,9 +395,7 @@ class Watcher:
         last: Frame | None = None
         wall0 = time.monotonic()
         t_first: float | None = None
-        frozen_since: float | None = None
-        frozen = False
-        probe: np.ndarray | None = None
+        freeze = FrozenCheck(self.frozen_after)
         self.open()
         while not self.stopped:
             src = self._open(live, lost_since, lost_reason)
@@ -414,7 +411,7 @@ class Watcher:
                 # The picture after a reconnect may differ from the last one before it (light, a moved
                 # camera): start the reference afresh so the jump is never reported as a change.
                 self.detector.restart()
-                probe, frozen_since = None, None
+                freeze.restart()
                 base_time += gap
                 self._emit(
                     Event("source_restored", base_index, base_time, extra={"after": round(gap, 3)}), last
@@ -456,39 +453,12 @@ class Watcher:
                     self._analyse(f, pixels, limited, small)
                     last = f
                     count += 1
-                    # Frozen: the same picture for frozen_after seconds. "Same" allows a mean difference
-                    # of a quarter grey level (ffmpeg freezedetect's default -60 dB), as an encoder
-                    # re-encoding a stalled picture still shuffles a few pixels. Limited-range levels are
-                    # 255/219 grey levels apart.
-                    same = probe is not None and probe.shape == thumb.shape and probe.dtype == thumb.dtype
-                    unit = LIMITED_GAIN if limited else 1.0
-                    if same and cv2.norm(thumb, probe, cv2.NORM_L1) * unit <= 0.25 * thumb.size:
-                        frozen_since = f.time if frozen_since is None else frozen_since
-                        if (
-                            not frozen
-                            and self.frozen_after > 0
-                            and f.time - frozen_since >= self.frozen_after
-                        ):
-                            frozen = True
-                            with self.state.lock:
-                                self.state.status = "frozen"
-                            self._emit(
-                                Event(
-                                    "source_frozen",
-                                    f.index,
-                                    f.time,
-                                    extra={"since": round(frozen_since, 4)},
-                                ),
-                                f,
-                            )
-                    else:
-                        if frozen:
-                            frozen = False
-                            with self.state.lock:
-                                self.state.status = "running"
-                            self._emit(Event("source_unfrozen", f.index, f.time), f)
-                        frozen_since = None
-                    probe = thumb
+                    turned = freeze.push(thumb, limited, f.time)
+                    if turned is not None:
+                        with self.state.lock:
+                            self.state.status = "frozen" if turned == "source_frozen" else "running"
+                        since = {"since": round(freeze.since, 4)} if turned == "source_frozen" else {}
+                        self._emit(Event(turned, f.index, f.time, extra=since), f)
                     if self.max_frames is not None and count >= self.max_frames:
                         self.stop("max frames")
                     if self.duration is not None:
