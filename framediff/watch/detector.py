@@ -55,7 +55,6 @@ _ZONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}")
 REFERENCE_MODES = ("previous", "background")
 
 
-
 def analysis_side(width: int, height: int, wanted: int | None) -> int:
     """The analysis image's longest side for a frame size: ``wanted``, or the automatic choice.
 
@@ -487,124 +486,23 @@ class ChangeDetector:
         Raises:
             InputError: when the frame is not an image or its size differs from the first frame's.
         """
-        grey_u8 = isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8
-        gray = image if grey_u8 else to_gray(image)
-        limited = limited and grey_u8
-        h, w = gray.shape
-        if self._size is None:
-            self._setup(w, h)
-        elif self._size != (w, h):
-            raise InputError(
-                f"frame {index} is {w}x{h} but the stream started at {self._size[0]}x{self._size[1]}",
-                "restart the detector for a new source",
-            )
-        if small is not None and small.shape == self._analysis_size[::-1] and small.dtype == np.float32:
-            cur = small
-        else:
-            cur = self._prepare(gray, limited)
+        cur = self._analysis_image(image, index, limited, small)
         result = FrameResult(index, time)
-        if self._var is None:
-            self._var = np.zeros(cur.shape, np.float32)
-            self._flicker = np.zeros(cur.shape, np.float32)
-            self._last_raw = np.zeros(cur.shape, bool)
-        if self._ref is None:
-            self._ref = cur.copy()
-            self._prev = cur
-            self._still = np.zeros(cur.shape, np.uint16)
-            self._since_seed = 0
-            if self.options.reference == "background":
-                # The first frame is only a first guess: whatever moves in it (people walking) is not
-                # background. The background is bootstrapped from what stays steady (see _Bootstrap).
-                self._boot = _Bootstrap(cur, self.fps)
+        if self._start(cur):
             result.warmup = True
             return result
-        if self._still is None or self._prev is None:  # fixed reference: first frame after (re)start
-            self._still = np.zeros(cur.shape, np.uint16)
-            self._prev = cur
         ref = self._ref
         self._since_seed += 1
         mode = "image" if self._fixed is not None else self.options.reference
         # 0. Start-up: pixels whose background is not known yet are neither reported nor learnt from.
-        boot, unknown = self._boot, None
+        boot = self._boot
         if boot is not None:
             boot.observe(cur, self._prev, self._grid_at)
-
-        # 1. Light: gain and offset from watched pixels. A real object covers a minority of them, so the
-        # median ratio follows the light and not the object.
-        samp = self._grid_at
-        if boot is not None:
-            known_samp = samp[boot.known.take(samp)]
-            samp = known_samp if known_samp.size >= 200 else samp
-        rs, cs = ref.take(samp), cur.take(samp)
-        ok = rs > 12  # ratios of near-black pixels are noise
-        gain = _median(cs[ok] / rs[ok]) if np.count_nonzero(ok) > 50 else 1.0
-        gain = min(max(gain, 0.2), 5.0)
-        if boot is not None:
-            # Newly steady pixels join the background at the background's exposure, not this frame's.
-            unknown = boot.learn(ref, cur, gain)
-            if unknown is None:
-                self._boot = None
-        # The light model is a tone curve (reference level -> current level): the median difference per
-        # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
-        # highlights saturate and blacks stay black when the light rises.
-        pred = _tone_map(ref, rs, cs)
+        samp, gain, unknown, pred = self._light(ref, cur)
         diff = cur - pred
-        ds = diff.take(samp)
-        # 2. Noise floor of this frame (MAD of the signed difference), smoothed so one clean frame does not
-        # make the next one hypersensitive.
-        sigma = 1.4826 * _median(np.abs(ds)) if ds.size else 1.0
-        self._noise = sigma if self._noise is None else max(sigma, 0.7 * self._noise + 0.3 * sigma)
-        noise = max(self._noise, 0.5)
-        o = self.options
-        absd = np.abs(diff)
-        if self._invalid is not None:
-            np.copyto(absd, 0, where=self._invalid)
-        if unknown is not None:
-            np.copyto(absd, 0, where=unknown)
-        if o.threshold is not None:
-            hi = np.float32(o.threshold)
-            result.threshold = float(hi)
-        else:
-            # Per pixel: the frame's noise plus what this pixel's own residual has been lately (edges that
-            # shimmer with compression, highlights the tone curve fits poorly, leaves that move).
-            hi = np.sqrt(self._var + noise * noise)
-            hi *= o.sensitivity
-            np.maximum(hi, 8.0, out=hi)  # compression pumps flat areas by ~5 levels
-            # Only reported (the per-pixel thresholds are what count): a quarter of the sample is plenty.
-            result.threshold = _median(hi.take(samp[::4]))
-        lo = np.maximum(hi * 0.5, np.float32(4.0))
-        result.noise = noise
-
-        # 3. Shadows: a moderate darkening through which the background's own texture still shows (or on a
-        # surface too plain to tell) is a shadow, not an object.
-        weak = absd > lo
-        if o.shadows == "ignore":
-            # Only pixels above the low threshold can become changes: blanking a shadow anywhere else
-            # would change nothing, and in a quiet frame there are none to test.
-            shadow = _shadow_like(cur, pred, diff, weak)
-            if shadow is not None:
-                np.copyto(absd, 0, where=shadow)
-                weak &= ~shadow
-
-        # 4. Pixels that keep switching between changed and quiet (leaves, flags, water, a flapping tape)
-        # are background that moves: they can neither seed nor extend a change. The switching rate is an
-        # exponential average of switches per frame; a person walking past switches a pixel twice.
-        raw = absd > hi
-        # A switch is a pixel whose state differs from the last frame's; as 0/1 bytes it is averaged
-        # directly (the same numbers as a float 0/1 image, without making one).
-        cv2.accumulateWeighted(np.not_equal(raw, self._last_raw).view(np.uint8), self._flicker, self._alpha)
-        self._last_raw = raw
-        flickering = self._flicker > 0.3
-        np.copyto(absd, 0, where=flickering)
-
-        # 5. Hysteresis: weak pixels connected to enough strong ones.
-        weak &= ~flickering
-        weak = cv2.morphologyEx(weak.view(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-        strong = raw & ~flickering
-        if strong.any():
-            mask = keep_seeded(weak, strong, min_seeds=3).view(np.uint8)
-        else:
-            mask = np.zeros(weak.shape, np.uint8)  # nothing can seed a change: skip the labelling
+        absd, hi, lo = self._thresholds(diff, samp, unknown, result)
+        weak = self._shadows(absd, lo, cur, pred, diff)
+        mask = self._hysteresis(absd, hi, weak)
         fraction = float(np.count_nonzero(mask)) / self._valid_count
 
         # 6. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
@@ -634,7 +532,157 @@ class ChangeDetector:
         groups = self._group(mask, absd)
         if mode == "background" and groups:
             groups = self._settle(groups, mask, cur, pred)
+        self._report(result, groups, mask, absd, cur, pred, lo)
+        self._learn(mode, cur, pred, diff, mask, unknown)
+        self._prev = cur
+        return result
 
+    def _analysis_image(
+        self, image: np.ndarray, index: int, limited: bool, small: np.ndarray | None
+    ) -> np.ndarray:
+        """The frame shrunk for analysis (float32), its size checked (the first frame sets it)."""
+        grey_u8 = isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype == np.uint8
+        gray = image if grey_u8 else to_gray(image)
+        limited = limited and grey_u8
+        h, w = gray.shape
+        if self._size is None:
+            self._setup(w, h)
+        elif self._size != (w, h):
+            raise InputError(
+                f"frame {index} is {w}x{h} but the stream started at {self._size[0]}x{self._size[1]}",
+                "restart the detector for a new source",
+            )
+        if small is not None and small.shape == self._analysis_size[::-1] and small.dtype == np.float32:
+            return small
+        return self._prepare(gray, limited)
+
+    def _start(self, cur: np.ndarray) -> bool:
+        """Make the scene's state at its first frame (after construction or :meth:`restart`), in one place;
+        whether ``cur`` was that first frame (a warm-up frame: nothing to compare it with)."""
+        if self._var is None:
+            self._var = np.zeros(cur.shape, np.float32)
+            self._flicker = np.zeros(cur.shape, np.float32)
+            self._last_raw = np.zeros(cur.shape, bool)
+        if self._ref is None:
+            self._ref = cur.copy()
+            self._prev = cur
+            self._still = np.zeros(cur.shape, np.uint16)
+            self._since_seed = 0
+            if self.options.reference == "background":
+                # The first frame is only a first guess: whatever moves in it (people walking) is not
+                # background. The background is bootstrapped from what stays steady (see _Bootstrap).
+                self._boot = _Bootstrap(cur, self.fps)
+            return True
+        if self._still is None or self._prev is None:  # fixed reference: first frame after (re)start
+            self._still = np.zeros(cur.shape, np.uint16)
+            self._prev = cur
+        return False
+
+    def _light(
+        self, ref: np.ndarray, cur: np.ndarray
+    ) -> tuple[np.ndarray, float, np.ndarray | None, np.ndarray]:
+        """1. Light: the sample of watched pixels, the gain, the pixels not known yet, and the reference
+        as the current light shows it (its tone curve)."""
+        boot, unknown = self._boot, None
+        # Gain and offset from watched pixels. A real object covers a minority of them, so the median
+        # ratio follows the light and not the object.
+        samp = self._grid_at
+        if boot is not None:
+            known_samp = samp[boot.known.take(samp)]
+            samp = known_samp if known_samp.size >= 200 else samp
+        rs, cs = ref.take(samp), cur.take(samp)
+        ok = rs > 12  # ratios of near-black pixels are noise
+        gain = _median(cs[ok] / rs[ok]) if np.count_nonzero(ok) > 50 else 1.0
+        gain = min(max(gain, 0.2), 5.0)
+        if boot is not None:
+            # Newly steady pixels join the background at the background's exposure, not this frame's.
+            unknown = boot.learn(ref, cur, gain)
+            if unknown is None:
+                self._boot = None
+        # The light model is a tone curve (reference level -> current level): the median difference per
+        # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
+        # highlights saturate and blacks stay black when the light rises.
+        return samp, gain, unknown, _tone_map(ref, rs, cs)
+
+    def _thresholds(
+        self, diff: np.ndarray, samp: np.ndarray, unknown: np.ndarray | None, result: FrameResult
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """2. The frame's noise floor and the per-pixel thresholds: the masked absolute difference, the
+        high and the low threshold (the noise and the threshold go in ``result``)."""
+        ds = diff.take(samp)
+        # Noise floor of this frame (MAD of the signed difference), smoothed so one clean frame does not
+        # make the next one hypersensitive.
+        sigma = 1.4826 * _median(np.abs(ds)) if ds.size else 1.0
+        self._noise = sigma if self._noise is None else max(sigma, 0.7 * self._noise + 0.3 * sigma)
+        noise = max(self._noise, 0.5)
+        o = self.options
+        absd = np.abs(diff)
+        if self._invalid is not None:
+            np.copyto(absd, 0, where=self._invalid)
+        if unknown is not None:
+            np.copyto(absd, 0, where=unknown)
+        if o.threshold is not None:
+            hi = np.float32(o.threshold)
+            result.threshold = float(hi)
+        else:
+            # Per pixel: the frame's noise plus what this pixel's own residual has been lately (edges that
+            # shimmer with compression, highlights the tone curve fits poorly, leaves that move).
+            hi = np.sqrt(self._var + noise * noise)
+            hi *= o.sensitivity
+            np.maximum(hi, 8.0, out=hi)  # compression pumps flat areas by ~5 levels
+            # Only reported (the per-pixel thresholds are what count): a quarter of the sample is plenty.
+            result.threshold = _median(hi.take(samp[::4]))
+        lo = np.maximum(hi * 0.5, np.float32(4.0))
+        result.noise = noise
+        return absd, hi, lo
+
+    def _shadows(
+        self, absd: np.ndarray, lo: np.ndarray, cur: np.ndarray, pred: np.ndarray, diff: np.ndarray
+    ) -> np.ndarray:
+        """3. Shadows: a moderate darkening through which the background's own texture still shows (or on a
+        surface too plain to tell) is a shadow, not an object. Blanks them in ``absd``; the weak pixels."""
+        weak = absd > lo
+        if self.options.shadows == "ignore":
+            # Only pixels above the low threshold can become changes: blanking a shadow anywhere else
+            # would change nothing, and in a quiet frame there are none to test.
+            shadow = _shadow_like(cur, pred, diff, weak)
+            if shadow is not None:
+                np.copyto(absd, 0, where=shadow)
+                weak &= ~shadow
+        return weak
+
+    def _hysteresis(self, absd: np.ndarray, hi: np.ndarray, weak: np.ndarray) -> np.ndarray:
+        """4-5. Flicker and hysteresis: the changed mask (uint8); flickering pixels blanked in ``absd``."""
+        # 4. Pixels that keep switching between changed and quiet (leaves, flags, water, a flapping tape)
+        # are background that moves: they can neither seed nor extend a change. The switching rate is an
+        # exponential average of switches per frame; a person walking past switches a pixel twice.
+        raw = absd > hi
+        # A switch is a pixel whose state differs from the last frame's; as 0/1 bytes it is averaged
+        # directly (the same numbers as a float 0/1 image, without making one).
+        cv2.accumulateWeighted(np.not_equal(raw, self._last_raw).view(np.uint8), self._flicker, self._alpha)
+        self._last_raw = raw
+        flickering = self._flicker > 0.3
+        np.copyto(absd, 0, where=flickering)
+
+        # 5. Hysteresis: weak pixels connected to enough strong ones.
+        weak &= ~flickering
+        weak = cv2.morphologyEx(weak.view(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        strong = raw & ~flickering
+        if strong.any():
+            return keep_seeded(weak, strong, min_seeds=3).view(np.uint8)
+        return np.zeros(weak.shape, np.uint8)  # nothing can seed a change: skip the labelling
+
+    def _report(
+        self,
+        result: FrameResult,
+        groups: list[tuple[int, int, int, int, int, float]],
+        mask: np.ndarray,
+        absd: np.ndarray,
+        cur: np.ndarray,
+        pred: np.ndarray,
+        lo: np.ndarray,
+    ) -> None:
+        """The regions worth a box, in source pixels, and what they cover, into ``result``."""
         regions = []
         for x, y, gw, gh, area, score in groups:
             # Too small, or a line under three pixels thick (a wire or tape in the wind, a shimmering edge).
@@ -665,7 +713,16 @@ class ChangeDetector:
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
         result.zones = self._zones_hit(regions)
 
-        # 9. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet.
+    def _learn(
+        self,
+        mode: str,
+        cur: np.ndarray,
+        pred: np.ndarray,
+        diff: np.ndarray,
+        mask: np.ndarray,
+        unknown: np.ndarray | None,
+    ) -> None:
+        """9. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet."""
         quiet = cv2.dilate(mask, np.ones((5, 5), np.uint8)) == 0
         if mode == "previous":
             self._ref = cur
@@ -691,8 +748,6 @@ class ChangeDetector:
             cv2.accumulateWeighted(
                 r2, self._var, max(self._alpha, 1.0 / self._seen), mask=learn.view(np.uint8)
             )
-        self._prev = cur
-        return result
 
     def _group(self, mask: np.ndarray, strength: np.ndarray) -> list[tuple[int, int, int, int, int, float]]:
         """One box per object: components of the mask grouped when within the merge gap of each other.
