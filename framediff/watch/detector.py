@@ -37,6 +37,22 @@ from ..media.images import read_image
 from ..options import choice, number
 from ..prepare import analysis_scale, resize_to, to_gray
 from ..regions import Region, ignore_mask, keep_seeded, parse_box
+from .scene import (
+    Bootstrap,
+    grad,
+    is_ghost,
+    median,
+    merge_fragments,
+    merge_overlapping,
+    moved_background,
+    percentile,
+    same_texture,
+    shadow_like,
+    thin,
+    tighten,
+    tone_map,
+    touching,
+)
 
 __all__ = [
     "WatchOptions",
@@ -350,7 +366,7 @@ class ChangeDetector:
         self._since_seed = 0
         self._gain = 1.0
         self._noise: float | None = None
-        self._boot: _Bootstrap | None = None
+        self._boot: Bootstrap | None = None
         self._last_regions: list[Region] = []  # the previous frame's regions, before the two-frame rule
         if self._fixed is not None and self._size is not None:
             self._ref = self._prepare(self._fixed_at_size())
@@ -570,8 +586,8 @@ class ChangeDetector:
             self._since_seed = 0
             if self.options.reference == "background":
                 # The first frame is only a first guess: whatever moves in it (people walking) is not
-                # background. The background is bootstrapped from what stays steady (see _Bootstrap).
-                self._boot = _Bootstrap(cur, self.fps)
+                # background. The background is bootstrapped from what stays steady (see Bootstrap).
+                self._boot = Bootstrap(cur, self.fps)
             return True
         if self._still is None or self._prev is None:  # fixed reference: first frame after (re)start
             self._still = np.zeros(cur.shape, np.uint16)
@@ -592,7 +608,7 @@ class ChangeDetector:
             samp = known_samp if known_samp.size >= 200 else samp
         rs, cs = ref.take(samp), cur.take(samp)
         ok = rs > 12  # ratios of near-black pixels are noise
-        gain = _median(cs[ok] / rs[ok]) if np.count_nonzero(ok) > 50 else 1.0
+        gain = median(cs[ok] / rs[ok]) if np.count_nonzero(ok) > 50 else 1.0
         gain = min(max(gain, 0.2), 5.0)
         if boot is not None:
             # Newly steady pixels join the background at the background's exposure, not this frame's.
@@ -602,7 +618,7 @@ class ChangeDetector:
         # The light model is a tone curve (reference level -> current level): the median difference per
         # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
         # highlights saturate and blacks stay black when the light rises.
-        return samp, gain, unknown, _tone_map(ref, rs, cs)
+        return samp, gain, unknown, tone_map(ref, rs, cs)
 
     def _thresholds(
         self, diff: np.ndarray, samp: np.ndarray, unknown: np.ndarray | None, result: FrameResult
@@ -612,7 +628,7 @@ class ChangeDetector:
         ds = diff.take(samp)
         # Noise floor of this frame (MAD of the signed difference), smoothed so one clean frame does not
         # make the next one hypersensitive.
-        sigma = 1.4826 * _median(np.abs(ds)) if ds.size else 1.0
+        sigma = 1.4826 * median(np.abs(ds)) if ds.size else 1.0
         self._noise = sigma if self._noise is None else max(sigma, 0.7 * self._noise + 0.3 * sigma)
         noise = max(self._noise, 0.5)
         o = self.options
@@ -631,7 +647,7 @@ class ChangeDetector:
             hi *= o.sensitivity
             np.maximum(hi, 8.0, out=hi)  # compression pumps flat areas by ~5 levels
             # Only reported (the per-pixel thresholds are what count): a quarter of the sample is plenty.
-            result.threshold = _median(hi.take(samp[::4]))
+            result.threshold = median(hi.take(samp[::4]))
         lo = np.maximum(hi * 0.5, np.float32(4.0))
         result.noise = noise
         return absd, hi, lo
@@ -645,7 +661,7 @@ class ChangeDetector:
         if self.options.shadows == "ignore":
             # Only pixels above the low threshold can become changes: blanking a shadow anywhere else
             # would change nothing, and in a quiet frame there are none to test.
-            shadow = _shadow_like(cur, pred, diff, weak)
+            shadow = shadow_like(cur, pred, diff, weak)
             if shadow is not None:
                 np.copyto(absd, 0, where=shadow)
                 weak &= ~shadow
@@ -692,22 +708,22 @@ class ChangeDetector:
             inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
             if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
                 continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
-            if inside and max(gw, gh) >= 16 and _thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
+            if inside and max(gw, gh) >= 16 and thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
                 continue  # the same, lying diagonally (a tape across a car park): thin all along
-            if _moved_background(cur, pred, mask, lo, (x, y, gw, gh)):
+            if moved_background(cur, pred, mask, lo, (x, y, gw, gh)):
                 continue  # the background itself, shifted by a pixel or two: leaves, a flag, a shaking pole
             if min(gw, gh) <= 8:
                 # A small change's box is mostly the blur's halo: put its edges back where it is.
-                x, y, gw, gh = _tighten(absd, mask, (x, y, gw, gh))
+                x, y, gw, gh = tighten(absd, mask, (x, y, gw, gh))
             regions.append(
                 Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
             )
-        regions = _merge_fragments(_merge_overlapping(regions))
+        regions = merge_fragments(merge_overlapping(regions))
         # The smallest changes (a far car, a far walker) must show in two frames running, where they were
         # or next to it: one-frame specks of the same size are glints (a leaf catching the light, a
         # ripple), never an object worth a box.
         last, self._last_regions = self._last_regions, regions
-        regions = [r for r in regions if r.area >= self._persist_area or any(_touching(r, q) for q in last)]
+        regions = [r for r in regions if r.area >= self._persist_area or any(touching(r, q) for q in last)]
         regions.sort(key=lambda r: r.area, reverse=True)
         result.regions = regions
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
@@ -802,13 +818,13 @@ class ChangeDetector:
             sub = mask[y : y + h, x : x + w] > 0
             st = self._still[y : y + h, x : x + w][sub]
             # The object must be (nearly) all still: a moving object has moving edges.
-            still_frames = _percentile(st, 10) if st.size else 0
+            still_frames = percentile(st, 10) if st.size else 0
             # Soon after the start a still change is most likely what the first frames showed and has
             # left: it is tested as soon as it has been still for the bootstrap's settling time (a
             # ghost tested only after half a second would be reported for half a second).
             need = self._frames_still
             if self._since_seed <= self._frames_early:
-                need = min(need, _Bootstrap.settle_frames(self.fps))
+                need = min(need, Bootstrap.settle_frames(self.fps))
             if still_frames < need:
                 keep.append(g)
                 continue
@@ -821,7 +837,7 @@ class ChangeDetector:
                 m = 4  # margin: the outside of the outline
                 ys, xs = slice(max(0, y - m), y + h + m), slice(max(0, x - m), x + w + m)
                 crop = mask[ys, xs]
-                absorb = _is_ghost(crop, cur[ys, xs], pred[ys, xs]) or _same_texture(
+                absorb = is_ghost(crop, cur[ys, xs], pred[ys, xs]) or same_texture(
                     cur[ys, xs], pred[ys, xs], crop > 0
                 )
             if absorb:
@@ -840,7 +856,7 @@ class ChangeDetector:
         sel = self._grid if fraction < 0.05 else (mask > 0) & self._grid
         if np.count_nonzero(sel) < 50:
             sel = self._grid
-        a, b = _grad(cur)[sel], _grad(ref)[sel]
+        a, b = grad(cur)[sel], grad(ref)[sel]
         if a.std() < 1e-3 or b.std() < 1e-3:
             return False
         return float(np.corrcoef(a, b)[0, 1]) > 0.6
@@ -853,408 +869,3 @@ class ChangeDetector:
                     hit.append(name)
                     break
         return hit
-
-
-class _Bootstrap:
-    """The background's start: learnt from what stays steady in the first frames, not from frame 0.
-
-    Frame 0 is only a first guess: people walking through it would leave "ghosts" where they stood, and
-    their dark clothes would bias the light model of the darkest levels (boxes on dark windows). So for
-    the first 1.5 s each pixel is *unknown* (neither reported nor learnt from) until it has been steady
-    for 0.2 s (at least two frames); it then takes that steady value as its background. "Steady" is
-    judged on moving things, not only on pixels: the inside of a plainly coloured object hardly changes
-    from frame to frame, so the box of a blob of motion (grown by 2 px) is not steady. Pixels still
-    unknown at the end (leaves, a flapping tape, a stream of traffic) take the temporal median of frames
-    spread over the bootstrap.
-
-    An object that enters after its pixels became known (from 0.2 s on) is reported as usual; one that is
-    already there and stays is background, as it would be from frame 0.
-    """
-
-    @staticmethod
-    def settle_frames(fps: float) -> int:
-        """Frames a pixel must stay steady to be known: 0.2 s, at least 2 (one frame proves nothing)."""
-        return int(max(2, round(0.2 * fps)))
-
-    def __init__(self, first: np.ndarray, fps: float) -> None:
-        self.frames = 1
-        self.length = int(min(max(round(1.5 * fps), 8), 90))
-        self.settle = self.settle_frames(fps)
-        self.steady = np.zeros(first.shape, np.uint8)
-        self.known = np.zeros(first.shape, bool)
-        # A few frames spread over the bootstrap, for the median of the pixels never steady.
-        self.every = max(1, self.length // 12)
-        self.kept = [first]
-
-    def observe(self, cur: np.ndarray, prev: np.ndarray, samp: np.ndarray) -> None:
-        """Count, per pixel, the frames it has been steady, up to this one.
-
-        Args:
-            cur: The frame at analysis size.
-            prev: The previous frame.
-            samp: Flat indices of the sample grid (for the frame-to-frame noise).
-        """
-        self.frames += 1
-        step = cur - prev
-        # Frame-to-frame noise (MAD of the difference of two noisy frames, so sqrt(2) sigma).
-        sigma = 1.4826 * _median(np.abs(step.take(samp))) if samp.size else 1.0
-        motion = (np.abs(step) > max(4.0, 3.0 * sigma)).view(np.uint8)
-        motion = cv2.morphologyEx(motion, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-        moving = np.zeros(cur.shape, np.uint8)
-        if motion.any():
-            # Blobs of motion joined across a few pixels (a walker's outline is one blob), each box grown
-            # by 2 px: the steady-looking inside of a moving object is not background.
-            n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(motion, np.ones((5, 5), np.uint8)))
-            hh, ww = cur.shape
-            for x, y, w, h, area in stats[1:]:
-                if area < 8:
-                    continue
-                moving[max(0, y - 2) : min(hh, y + h + 2), max(0, x - 2) : min(ww, x + w + 2)] = 1
-        self.steady += 1
-        np.multiply(self.steady, 1 - moving, out=self.steady)
-        np.minimum(self.steady, 250, out=self.steady)
-        if self.frames % self.every == 0:
-            self.kept.append(cur)
-
-    def learn(self, ref: np.ndarray, cur: np.ndarray, gain: float) -> np.ndarray | None:
-        """Set the newly steady pixels of ``ref`` from ``cur``, brought to the background's exposure.
-
-        Args:
-            ref: The background, updated in place.
-            cur: The frame at analysis size.
-            gain: This frame's light relative to the background (measured on the known pixels).
-
-        Returns:
-            The pixels still unknown, or ``None`` once the bootstrap is over (every pixel known).
-        """
-        new = (self.steady >= self.settle) & ~self.known
-        if new.any():
-            # Exposure flickers while a camera settles: a patch learnt at a brighter frame than its
-            # neighbours would stand out as a change on the next darker frame.
-            np.copyto(ref, cur * np.float32(1.0 / gain), where=new)
-            self.known |= new
-        if self.frames < self.length and not self.known.all():
-            return ~self.known
-        unknown = ~self.known
-        if unknown.any():
-            np.copyto(ref, np.median(np.stack(self.kept), axis=0).astype(np.float32), where=unknown)
-        return None
-
-
-def _median(x: np.ndarray) -> float:
-    """``np.median`` of a 1-D array, without its generic machinery: one partition (called per frame)."""
-    n = x.size
-    k = n // 2
-    if n % 2:
-        return float(np.partition(x, k)[k])
-    p = np.partition(x, (k - 1, k))
-    return 0.5 * (float(p[k - 1]) + float(p[k]))
-
-
-def _percentile(x: np.ndarray, q: float) -> int:
-    """``int(np.percentile(x, q))`` (linear interpolation) of a non-negative 1-D array, by one partition."""
-    pos = q / 100.0 * (x.size - 1)
-    i = int(pos)
-    if i + 1 >= x.size:
-        return int(np.partition(x, i)[i])
-    p = np.partition(x, (i, i + 1))
-    return int(float(p[i]) + (pos - i) * (float(p[i + 1]) - float(p[i])))
-
-
-def _grad(image: np.ndarray) -> np.ndarray:
-    """Gradient magnitude (L1 of Sobel x and y): where the edges are."""
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    return cv2.add(cv2.absdiff(gx, 0), cv2.absdiff(gy, 0))
-
-
-def _tone_map(ref: np.ndarray, rs: np.ndarray, cs: np.ndarray, bands: int = 16) -> np.ndarray:
-    """Predict the current frame from the reference through a tone curve fitted on samples.
-
-    Args:
-        ref: The reference image (float32, 0..255).
-        rs: Reference levels at the sample pixels.
-        cs: Current levels at the same pixels.
-        bands: Number of bands of reference levels.
-
-    Returns:
-        The predicted frame, float32. Each band's shift is the median of its samples (robust to an
-        object covering part of the band), read from a histogram of half-level bins; bands with too few
-        samples borrow from their neighbours.
-    """
-    if rs.size < 50:
-        return ref.copy()
-    band = np.minimum((rs * (bands / 256.0)).astype(np.int32), bands - 1)
-    nb = 257  # half-level bins over -64..+64: light changes beyond that are re-learned, not fitted
-    shift = np.clip(np.rint((cs - rs) * 2.0) + 128, 0, nb - 1).astype(np.int32)
-    hist = np.bincount(band * nb + shift, minlength=bands * nb).reshape(bands, nb)
-    counts = hist.sum(axis=1)
-    ok = counts >= 20
-    if not ok.any():
-        return np.clip(ref + float(np.median(cs - rs)), 0, 255)
-    cum = np.cumsum(hist[ok], axis=1)
-    med = ((cum >= (counts[ok] / 2.0)[:, None]).argmax(axis=1) - 128) / 2.0
-    centres = (np.bincount(band, weights=rs, minlength=bands)[ok] / counts[ok]).astype(np.float32)
-    # The curve is smooth: tabulate it at the 256 whole levels and look it up (much faster than
-    # interpolating every pixel).
-    lut = np.interp(np.arange(256, dtype=np.float32), centres, med).astype(np.float32)
-    corr = cv2.LUT(ref.astype(np.uint8), lut.reshape(1, 256))
-    out = cv2.add(ref, corr)
-    # Clipped to 0..255 with OpenCV: the same values as np.clip at half its cost.
-    return cv2.min(cv2.max(out, 0, dst=out), 255, dst=out)
-
-
-def _same_texture(cur: np.ndarray, pred: np.ndarray, sub: np.ndarray) -> bool:
-    """Whether a still change is the background's own texture, only lit differently (a shade, a glare).
-
-    Args:
-        cur: The current frame around the change.
-        pred: The predicted background around it.
-        sub: The change's pixels.
-
-    Returns:
-        True when the background is textured there and the frame shows the same texture.
-    """
-    a, b = cur[sub], pred[sub]
-    if a.size < 16 or float(b.std()) < 3.0 or float(a.std()) < 1e-3:
-        return False  # a flat background cannot tell an object from a shade: keep it as a change
-    return float(np.corrcoef(a, b)[0, 1]) > 0.9
-
-
-def _is_ghost(mask: np.ndarray, cur: np.ndarray, pred: np.ndarray) -> bool:
-    """Whether a still change is a ghost: its outline is an edge of the background, not of the frame.
-
-    Across a real object's outline the current frame jumps (object inside, background outside) while the
-    background is continuous; across a ghost's outline (the background still shows something that has
-    gone) it is the other way round. The contrast is measured between local means just inside and just
-    outside the outline, so a textured background averages out.
-
-    Args:
-        mask: The change's mask around it (non-zero = changed), with a margin of unchanged pixels.
-        cur: The current frame, same crop.
-        pred: The predicted background, same crop.
-
-    Returns:
-        True for a ghost.
-    """
-    m = (mask > 0).astype(np.uint8)
-    k = np.ones((5, 5), np.uint8)
-    inner = (m - cv2.erode(m, k)).astype(np.float32)
-    outer = (cv2.dilate(m, k) - m).astype(np.float32)
-    edge = (cv2.dilate(m, np.ones((3, 3), np.uint8)) - m) > 0
-    if np.count_nonzero(edge) < 8:
-        return False
-    win = (7, 7)
-    wi = cv2.blur(inner, win) + 1e-6
-    wo = cv2.blur(outer, win) + 1e-6
-
-    def contrast(img: np.ndarray) -> float:
-        mi = cv2.blur(img * inner, win) / wi
-        mo = cv2.blur(img * outer, win) / wo
-        return float(np.mean(np.abs(mi - mo)[edge]))
-
-    c_cur, c_pred = contrast(cur), contrast(pred)
-    return c_pred > 1.5 * c_cur + 1.0
-
-
-def _shadow_like(cur: np.ndarray, pred: np.ndarray, diff: np.ndarray, cand: np.ndarray) -> np.ndarray | None:
-    """Which candidate pixels look like a cast shadow on the background.
-
-    A shadow darkens the surface by a moderate factor and keeps its texture: locally the frame is the
-    background times a constant, so the two correlate. On a plain surface (no texture to compare) a
-    moderate darkening is taken for a shadow; dark objects (most people's clothes on pavement) darken much
-    more than that and stay changes.
-
-    Args:
-        cur: The current frame (float32).
-        pred: The predicted background.
-        diff: ``cur - pred``.
-        cand: The pixels to test (boolean); the statistics are computed only around them.
-
-    Returns:
-        A boolean mask of the shadow-like candidates, or ``None`` when there are none.
-    """
-    dark = (diff < -4.0) & cand
-    rows = dark.any(axis=1)
-    if not rows.any():
-        return None
-    ys, xs = np.flatnonzero(rows), np.flatnonzero(dark.any(axis=0))
-    # Only the rows and columns that hold candidates (with a margin for the window) need the statistics.
-    y0, y1 = max(0, ys[0] - 3), min(dark.shape[0], ys[-1] + 4)
-    x0, x1 = max(0, xs[0] - 3), min(dark.shape[1], xs[-1] + 4)
-    out = np.zeros_like(dark)
-    cur, pred, dark = cur[y0:y1, x0:x1], pred[y0:y1, x0:x1], dark[y0:y1, x0:x1]
-    dark &= cur / np.maximum(pred, 1.0) > 0.55
-    win = (5, 5)
-    mc, mp = cv2.blur(cur, win), cv2.blur(pred, win)
-    vc = cv2.blur(cur * cur, win) - mc * mc
-    vp = cv2.blur(pred * pred, win) - mp * mp
-    cov = cv2.blur(cur * pred, win) - mc * mp
-    plain = vp < 4.0  # background std under 2 grey levels
-    ncc = cov / np.sqrt(np.maximum(vc * vp, 1e-6))
-    out[y0:y1, x0:x1] = dark & (plain | (ncc > 0.8))
-    return out
-
-
-def _moved_background(cur: np.ndarray, pred: np.ndarray, mask: np.ndarray, lo, box: tuple) -> bool:
-    """Whether a change is the background itself moved by a pixel or two: swaying leaves, a flag, a pole.
-
-    Foliage in the wind never settles, so no per-pixel threshold learnt from its past is safe against the
-    next gust; but what it shows is still the background's own texture, displaced. Each changed pixel is
-    compared with the background around it: the smallest mean difference of its 3 x 3 neighbourhood to
-    the background shifted by up to 2 px (analysis pixels) each way. Where that is within the pixel's low
-    threshold, the background shifted explains the pixel. A change with half or more of its pixels
-    explained so is moved background. An object (a car on the road, a person on the grass) is a texture
-    of its own that no small shift of the background reproduces; the 3 x 3 mean keeps an object whose
-    level matches a nearby background pixel from passing one pixel at a time.
-
-    Args:
-        cur: The frame at analysis size.
-        pred: The background as predicted for this frame (the light model applied).
-        mask: The changed pixels (non-zero).
-        lo: The low (hysteresis) threshold, per pixel or one value.
-        box: The change's ``(x, y, w, h)`` at analysis size.
-
-    Returns:
-        True when the change is the background moved.
-    """
-    x, y, w, h = box
-    r = 2
-    ah, aw = cur.shape
-    x0, y0, x1, y1 = max(0, x - r), max(0, y - r), min(aw, x + w + r), min(ah, y + h + r)
-    c = cur[y0:y1, x0:x1]
-    p = pred[y0:y1, x0:x1]
-    sub = mask[y0:y1, x0:x1] > 0
-    if not sub.any():
-        return False
-    lo_c = lo[y0:y1, x0:x1] if np.ndim(lo) == 2 else lo
-    hh, ww = c.shape
-    pp = cv2.copyMakeBorder(p, r, r, r, r, cv2.BORDER_REPLICATE)
-    k = 2 * r + 1
-    # Every shift at once: a (k*k, h, w) view of the padded background, one difference, one blur of the
-    # stack (as one tall image: the blur mixes neighbouring shifts only in each one's first and last row,
-    # the margin unless the change touches the frame's edge), one minimum. A loop over the 25 shifts cost
-    # twice as much (call overhead on small crops).
-    shifted = np.lib.stride_tricks.sliding_window_view(pp, (hh, ww)).reshape(k * k, hh, ww)
-    d = np.abs(shifted - c).reshape(k * k * hh, ww)
-    best = cv2.blur(d, (3, 3)).reshape(k * k, hh, ww).min(axis=0)
-    explained = np.count_nonzero((best <= lo_c) & sub)
-    return explained >= 0.5 * np.count_nonzero(sub)
-
-
-def _tighten(absd: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """A change's box with the blur's halo taken off: each edge moved in to where the difference reaches
-    half the change's strength (the 90th percentile of its pixels), by at most 2 px.
-
-    The analysis blur and the shrinking spread a change by about 2 analysis pixels each way, and the low
-    threshold keeps that spread: a far car 4 px tall gets a box twice its height. An edge blurred by a
-    symmetric kernel crosses half its contrast where the edge really is. Only small boxes are tightened
-    (the caller's choice): on a large one the halo hardly matters, and a low-contrast part (legs on grey
-    pavement) could be cut off.
-    """
-    x, y, w, h = box
-    a = absd[y : y + h, x : x + w]
-    sub = mask[y : y + h, x : x + w] > 0
-    v = a[sub]
-    if v.size < 4:
-        return box
-    core = sub & (a >= 0.5 * float(np.percentile(v, 90)))
-    rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
-    if not rows.size:
-        return box
-    top, bottom = min(int(rows[0]), 2), min(h - 1 - int(rows[-1]), 2)
-    left, right = min(int(cols[0]), 2), min(w - 1 - int(cols[-1]), 2)
-    return x + left, y + top, w - left - right, h - top - bottom
-
-
-def _touching(a: Region, b: Region) -> bool:
-    """Whether two boxes overlap or touch."""
-    return a.x <= b.x + b.w and b.x <= a.x + a.w and a.y <= b.y + b.h and b.y <= a.y + a.h
-
-
-def _thin(sub: np.ndarray, length: int) -> bool:
-    """Whether a change's pixels form a thin line: a band at most 4 px wide, 4 times as long as thick.
-
-    The thickness is twice the largest distance from a changed pixel to the outside (the widest
-    inscribed circle; a band 4 px wide measures 3.8, one 5 px wide 5.7), so a line crossing the box
-    diagonally is thin although its box is not. A far car or person worth a box is at least 5 px thick at
-    analysis size (13 px in a 1280 px frame), so only tapes, wires and shimmering edges are dropped.
-    """
-    dist = cv2.distanceTransform(np.pad((sub > 0).view(np.uint8), 1), cv2.DIST_L2, 3)
-    thick = 2.0 * float(dist.max())
-    return thick <= 5.0 and length >= 4.0 * thick
-
-
-def _merge_fragments(regions: list[Region]) -> list[Region]:
-    """Join a fragment to the object it broke off: a small piece just below, above or beside a box.
-
-    Parts of one object come apart where it looks like the background (jeans on grey pavement split a
-    walker's legs from the body; a pole or a sign cuts a person or a car in two). A piece is a fragment
-    of a box when it holds at most 30% of the box's changed pixels, is at most half as tall (below or
-    above; half as wide beside), lies along it (60% of its width, or height, within the box's) and the
-    gap is at most a quarter of the box's height (or width). It joins the nearest such box, once: two
-    people or two cars side by side are of similar size and stay apart, and joins do not chain.
-    """
-    order = sorted(range(len(regions)), key=lambda k: regions[k].area)
-    boxes = list(regions)
-    taken: set[int] = set()  # fragments joined to a box
-    grown: set[int] = set()  # boxes that took a fragment (not fragments themselves any more)
-    for j in order:
-        f = regions[j]
-        best, best_gap = -1, 1e9
-        for i, big in enumerate(regions):
-            if i == j or i in taken or f.area > 0.3 * big.area:
-                continue
-            ox = min(f.x + f.w, big.x + big.w) - max(f.x, big.x)
-            oy = min(f.y + f.h, big.y + big.h) - max(f.y, big.y)
-            gap_y = max(f.y - (big.y + big.h), big.y - (f.y + f.h))
-            gap_x = max(f.x - (big.x + big.w), big.x - (f.x + f.w))
-            if ox >= 0.6 * f.w and f.h <= 0.5 * big.h and gap_y <= 0.25 * big.h:
-                gap = max(gap_y, 0) / big.h
-            elif oy >= 0.6 * f.h and f.w <= 0.5 * big.w and gap_x <= 0.25 * big.w:
-                gap = max(gap_x, 0) / big.w
-            else:
-                continue
-            if gap < best_gap:
-                best, best_gap = i, gap
-        if best < 0 or j in grown:
-            continue
-        big = boxes[best]
-        x0, y0 = min(f.x, big.x), min(f.y, big.y)
-        x1, y1 = max(f.x + f.w, big.x + big.w), max(f.y + f.h, big.y + big.h)
-        area = f.area + big.area
-        score = (f.score * f.area + big.score * big.area) / max(area, 1)
-        boxes[best] = Region(x0, y0, x1 - x0, y1 - y0, area, score)
-        taken.add(j)
-        grown.add(best)
-    return [b for k, b in enumerate(boxes) if k not in taken]
-
-
-def _merge_overlapping(regions: list[Region]) -> list[Region]:
-    """Merge a region into another when at least half of its box lies inside the other's box.
-
-    Grouping works on pixels, so a fragment of an object can end up as a small box inside the object's
-    box; that is one object. Boxes that merely overlap a little (two people passing) stay apart.
-    """
-    out = list(regions)
-    merged = True
-    while merged and len(out) > 1:
-        merged = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                a, b = out[i], out[j]
-                iw = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-                ih = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-                if iw <= 0 or ih <= 0 or iw * ih < 0.5 * min(a.w * a.h, b.w * b.h):
-                    continue
-                x0, y0 = min(a.x, b.x), min(a.y, b.y)
-                x1, y1 = max(a.x + a.w, b.x + b.w), max(a.y + a.h, b.y + b.h)
-                area = a.area + b.area
-                score = (a.score * a.area + b.score * b.area) / max(area, 1)
-                out[i] = Region(x0, y0, x1 - x0, y1 - y0, area, score)
-                del out[j]
-                merged = True
-                break
-            if merged:
-                break
-    return out
