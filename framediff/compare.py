@@ -22,11 +22,11 @@ from .agreement import Agreement
 from .align import Alignment, choose_alignment, warp_to
 from .errors import FramediffError, InputError, OptionError
 from .measure import phash, ssim_map
+from .media.images import jpeg_header, jpeg_reduction, load_image, read_jpeg_reduced
 from .options import choice, number
 from .prepare import analysis_scale, flatten_alpha_like, resize_to, to_bgr8, tone_luts
 from .prepare import blur as gaussian_blur
 from .regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, keep_seeded, parse_box
-from .sources import _apply_orientation, _jpeg_is_complete, decode_image, load_image
 from .transform import describe_transform, tone_change, transform_words
 from .workers import POOL
 
@@ -465,63 +465,25 @@ class _Reduced:
     size_b: tuple[int, int]
 
 
-_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
-
-
-def _jpeg_header(path: str) -> tuple[tuple[int, int], int] | None:
-    """A JPEG's ``(width, height)`` as it shows upright and its EXIF orientation, from its header only."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) != b"\xff\xd8":
-                return None
-        from PIL import Image  # Pillow comes with scikit-image; only the header is read
-
-        with Image.open(path) as im:
-            w, h = im.size
-            orientation = int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - not a readable JPEG: the normal reader will say why
-        return None
-    return ((h, w) if orientation in (5, 6, 7, 8) else (w, h)), orientation
-
-
-def _read_jpeg_reduced(path: str, k: int, orientation: int) -> np.ndarray:
-    """Decode a JPEG at 1/k size with libjpeg's DCT scaling (several times faster than full size)."""
-    data = np.fromfile(path, dtype=np.uint8)
-    # OpenCV would turn the picture upright itself here; ignore that so that it is done exactly as for
-    # full-size reads (which must ignore it to keep alpha and depth).
-    image = decode_image(data, _REDUCED_FLAGS[k] | cv2.IMREAD_IGNORE_ORIENTATION, path)
-    if image is None or image.size == 0 or not _jpeg_is_complete(data.tobytes()):
-        return load_image(path)  # raises the reader's own clear error
-    return _apply_orientation(image, orientation)
-
-
-def _reduction(scale: float) -> int:
-    """The largest JPEG decoding reduction (1, 2, 4 or 8) that stays at or above the working scale."""
-    k = 1
-    while k < 8 and 2 * k * scale <= 1.0 + 1e-9:
-        k *= 2
-    return k
-
-
 def _read_reduced(pa: str, pb: str, opts: CompareOptions) -> tuple[np.ndarray, np.ndarray, _Reduced] | None:
     """Read large JPEGs straight at (about) the working resolution; ``None`` when that does not apply."""
-    head_a = _jpeg_header(pa)
+    head_a = jpeg_header(pa)
     if head_a is None:
         return None
     size_a, orient_a = head_a
-    k = _reduction(_working_scale(size_a, opts.analysis_size))
+    k = jpeg_reduction(_working_scale(size_a, opts.analysis_size))
     if k == 1:
         return None
-    head_b = _jpeg_header(pb)
+    head_b = jpeg_header(pb)
     if head_b is not None:
         size_b, orient_b = head_b
         kb = k
         img_a, img_b = _side_by_side(
-            lambda: _read_jpeg_reduced(pa, k, orient_a), lambda: _read_jpeg_reduced(pb, k, orient_b)
+            lambda: read_jpeg_reduced(pa, k, orient_a), lambda: read_jpeg_reduced(pb, k, orient_b)
         )
     else:
         kb = 1
-        img_a, img_b = _side_by_side(lambda: _read_jpeg_reduced(pa, k, orient_a), lambda: load_image(pb))
+        img_a, img_b = _side_by_side(lambda: read_jpeg_reduced(pa, k, orient_a), lambda: load_image(pb))
         size_b = (img_b.shape[1], img_b.shape[0])
     return img_a, img_b, _Reduced(k, kb, size_a, size_b)
 

@@ -18,12 +18,10 @@ from .media.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     PIXELS_ENV,
-    apply_orientation,
     check_pixels,
     decode_image,
     image_header_size,
     image_paths,
-    jpeg_is_complete,
     load_image,
     max_pixels,
     natural_key,
@@ -36,10 +34,6 @@ from .media.prefetch import Prefetch, put_unless_stopped
 from .media.sources import STREAM_SCHEMES, ImageListSource, is_stream_url, open_source
 from .media.video import METADATA_ERRORS, VideoSource
 from .workers import usable_cores
-
-# The old private spellings, still imported by framediff/compare.py until it reads from media.images.
-_apply_orientation = apply_orientation
-_jpeg_is_complete = jpeg_is_complete
 
 __all__ = [
     "CODEC_NOISE",
