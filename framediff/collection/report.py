@@ -1,0 +1,177 @@
+"""The answer of ``framediff dupes``: groups of copies around a kept file, each copy's relation to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# A member's relation to its group's kept file, most faithful first. ``edited`` members (local changes:
+# captions, retouches, stickers) are never acted on unless asked for.
+RELATIONS = (
+    "exact",  # the same bytes
+    "same-pixels",  # the same decoded pixels in another file format or with other metadata
+    "resized",
+    "recompressed",  # the same picture at the same size, re-encoded (JPEG quality, noise, blur)
+    "cropped",
+    "bordered",  # the kept picture inside a larger one (borders, padding, a screenshot)
+    "mirrored",
+    "rotated",  # quarter turns or a small rotation
+    "recoloured",  # light, colour balance or grey
+    "edited",  # local changes: see ``regions``
+    "similar",  # another shot of the same scene (only with ``--similar``)
+)
+
+
+@dataclass
+class FileInfo:
+    """What the index knows of one file.
+
+    Attributes:
+        path: The file's path as given or found (absolute).
+        size: Size in bytes.
+        mtime: Modification time (seconds since the epoch).
+        width: Picture width after EXIF orientation.
+        height: Picture height after EXIF orientation.
+        format: Container format in lower case (``jpeg``, ``png``, ``webp``...).
+        taken: EXIF date taken (ISO 8601) when the file has one.
+        reference: True when the file lies in a ``--reference`` folder (never acted on, always kept).
+    """
+
+    path: str
+    size: int
+    mtime: float
+    width: int
+    height: int
+    format: str
+    taken: str | None = None
+    reference: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "path": self.path,
+            "size": self.size,
+            "mtime": self.mtime,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "taken": self.taken,
+            "reference": self.reference,
+        }
+
+
+@dataclass
+class Member:
+    """A duplicate: one file of a group that is not the kept one.
+
+    Attributes:
+        file: The duplicate file.
+        relation: One of :data:`RELATIONS`: how this file relates to the kept one.
+        transform: compare's transform of this file relative to the kept one (mirrored, rotation,
+            scale, aspect, crop boxes, light/colour/grey), or ``None`` for exact copies.
+        score: How alike the two are, 0-1 (1 = identical): compare's explained share.
+        regions: Edited regions as ``[x, y, w, h]`` boxes in this file's pixels (``edited`` only).
+    """
+
+    file: FileInfo
+    relation: str
+    transform: dict[str, Any] | None = None
+    score: float = 1.0
+    regions: list[list[int]] = field(default_factory=list)
+
+    @property
+    def edited(self) -> bool:
+        """True when the copy has local changes (never acted on unless ``--include-edited``)."""
+        return self.relation in ("edited", "similar")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``duplicates`` items of ``--json``)."""
+        return {
+            "path": self.file.path,
+            "relation": self.relation,
+            "transform": self.transform,
+            "score": round(self.score, 4),
+            "regions": self.regions,
+            "size": self.file.size,
+            "width": self.file.width,
+            "height": self.file.height,
+            "format": self.file.format,
+            "taken": self.file.taken,
+            "reference": self.file.reference,
+        }
+
+
+@dataclass
+class Group:
+    """One kept file and its verified duplicates."""
+
+    keep: FileInfo
+    duplicates: list[Member]
+
+    @property
+    def reclaimable(self) -> int:
+        """Bytes freed by removing every duplicate that is not edited and not in a reference folder."""
+        return sum(m.file.size for m in self.duplicates if not m.edited and not m.file.reference)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``groups`` items of ``--json``)."""
+        return {
+            "keep": self.keep.path,
+            "keep_file": self.keep.to_dict(),
+            "files": [self.keep.path] + [m.file.path for m in self.duplicates],
+            "duplicates": [m.to_dict() for m in self.duplicates],
+            "reclaimable": self.reclaimable,
+        }
+
+
+@dataclass
+class FileError:
+    """A file that could not be fingerprinted (listed, never fatal)."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``errors`` items of ``--json``)."""
+        return {"path": self.path, "error": self.message}
+
+
+@dataclass
+class DuplicateReport:
+    """The answer of :func:`framediff.find_duplicates`.
+
+    Attributes:
+        groups: Duplicate groups, largest reclaimable space first.
+        errors: Files that could not be read.
+        files: How many picture files were looked at.
+        fingerprinted: How many of them were (re)fingerprinted in this run (the others came from the index).
+        seconds: Wall time of the run.
+    """
+
+    groups: list[Group]
+    errors: list[FileError] = field(default_factory=list)
+    files: int = 0
+    fingerprinted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def duplicates(self) -> int:
+        """How many files are duplicates of a kept one."""
+        return sum(len(g.duplicates) for g in self.groups)
+
+    @property
+    def reclaimable(self) -> int:
+        """Bytes that removing the non-edited duplicates would free."""
+        return sum(g.reclaimable for g in self.groups)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``framediff dupes --json`` prints."""
+        return {
+            "files": self.files,
+            "fingerprinted": self.fingerprinted,
+            "groups": [g.to_dict() for g in self.groups],
+            "duplicates": self.duplicates,
+            "reclaimable": self.reclaimable,
+            "errors": [e.to_dict() for e in self.errors],
+            "seconds": round(self.seconds, 3),
+        }
