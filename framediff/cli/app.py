@@ -13,7 +13,7 @@ from ..errors import FramediffError, OptionError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Each command's module, imported when that command is used: ``framediff dedup`` need not load the live
 # view's web server that ``watch`` brings in (start-up counts in every short run).
-COMMANDS = {"compare": "compare_cmd", "dedup": "dedup_cmd", "watch": "watch_cmd"}
+COMMANDS = {"compare": "compare_cmd", "dedup": "dedup_cmd", "dupes": "dupes_cmd", "watch": "watch_cmd"}
 
 
 class _LazyGroup(click.Group):

@@ -35,6 +35,7 @@ class FileInfo:
         format: Container format in lower case (``jpeg``, ``png``, ``webp``...).
         taken: EXIF date taken (ISO 8601) when the file has one.
         reference: True when the file lies in a ``--reference`` folder (never acted on, always kept).
+        digest: Hex BLAKE2b-128 of the file's bytes when it was fingerprinted (actions re-check it).
     """
 
     path: str
@@ -45,6 +46,7 @@ class FileInfo:
     format: str
     taken: str | None = None
     reference: bool = False
+    digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -57,6 +59,7 @@ class FileInfo:
             "format": self.format,
             "taken": self.taken,
             "reference": self.reference,
+            "digest": self.digest,
         }
 
 
@@ -71,6 +74,7 @@ class Member:
             scale, aspect, crop boxes, light/colour/grey), or ``None`` for exact copies.
         score: How alike the two are, 0-1 (1 = identical): compare's explained share.
         regions: Edited regions as ``[x, y, w, h]`` boxes in this file's pixels (``edited`` only).
+        changed: Share of the picture that differs locally from the kept one (``edited`` only).
     """
 
     file: FileInfo
@@ -78,6 +82,7 @@ class Member:
     transform: dict[str, Any] | None = None
     score: float = 1.0
     regions: list[list[int]] = field(default_factory=list)
+    changed: float = 0.0
 
     @property
     def edited(self) -> bool:
@@ -92,6 +97,7 @@ class Member:
             "transform": self.transform,
             "score": round(self.score, 4),
             "regions": self.regions,
+            "changed": round(self.changed, 4),
             "size": self.file.size,
             "width": self.file.width,
             "height": self.file.height,

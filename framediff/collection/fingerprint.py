@@ -1,0 +1,301 @@
+"""What ``framediff dupes`` measures once per picture file: hashes of its bytes, its size and date, its PDQ
+hashes in the 8 dihedral forms, and local features that survive crops, borders and small rotations.
+
+A picture is decoded once, small: JPEGs straight at 1/2-1/8 of their size by libjpeg's DCT scaling, the
+others in full and shrunk. Everything is measured on that working picture (:data:`WORK_SIDE` pixels on
+its long side), which is also what verification compares later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..media.images import apply_orientation, check_pixels, decode_image, image_header_size, jpeg_is_complete
+from .pdq import pdq_dihedral
+
+__all__ = [
+    "FEATURES",
+    "PICTURE_EXTENSIONS",
+    "WORK_SIDE",
+    "Fingerprint",
+    "fingerprint_file",
+    "is_picture_file",
+    "read_picture",
+    "local_features",
+    "make_thumb",
+    "read_thumb",
+    "THUMB_SIDE",
+]
+
+# Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
+# 512 px keeps a caption or a small edit visible to verification.
+WORK_SIDE = 512
+# Local features: ORB keypoints on the grey picture at FEATURE_SIDE px, at most FEATURES of them. ORB is
+# oriented and found at 8 scales, so a crop, a border, a small rotation or a caption keeps most of them.
+FEATURE_SIDE = 320
+FEATURES = 96
+# The picture kept in the index for verification and the report page: 384 px still shows a caption or
+# an edit of 3% of the area in several thousand pixels; as a JPEG of quality 90 it takes ~25 kB.
+THUMB_SIDE = 384
+THUMB_QUALITY = 90
+
+# What dupes looks at in a folder: OpenCV's formats, GIF (first frame, through Pillow) and HEIC/HEIF/AVIF
+# when pillow-heif is installed (the ``heif`` extra).
+PICTURE_EXTENSIONS = {
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif",
+    ".pbm", ".pgm", ".ppm", ".pnm", ".jp2", ".heic", ".heif", ".avif",
+}  # fmt: skip
+_PILLOW_ONLY = {".gif", ".heic", ".heif", ".avif"}
+_EXIF_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif"}
+
+
+def is_picture_file(path: Path) -> bool:
+    """True when ``path``'s suffix is one dupes reads (hidden files such as ``._x.jpg`` are skipped)."""
+    return path.suffix.lower() in PICTURE_EXTENSIONS and not path.name.startswith(".")
+
+
+@dataclass
+class Fingerprint:
+    """One file's fingerprints.
+
+    Attributes:
+        path: Absolute path.
+        size: Bytes.
+        mtime: Modification time.
+        digest: BLAKE2b-128 of the file's bytes (exact copies).
+        width: Full width, upright.
+        height: Full height, upright.
+        format: ``jpeg``, ``png``, ``webp``, ``tiff``, ``bmp``, ``gif``, ``heif``...
+        taken: EXIF date taken (``YYYY-MM-DDTHH:MM:SS``) or ``None``.
+        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`).
+        quality: PDQ quality 0-100 (low on flat pictures, whose hashes are unreliable).
+        features: (n, 32) uint8 ORB descriptors of the picture.
+        mirrored: (m, 32) uint8 ORB descriptors of its mirror image (mirrored crops).
+        pixels: BLAKE2b-128 of the working picture's pixels (a cheap test of equal content).
+        thumb: The picture at :data:`THUMB_SIDE` px as a JPEG: what verification compares (so that it
+            reads no file again) and the report page shows.
+    """
+
+    path: str
+    size: int
+    mtime: float
+    digest: bytes
+    width: int
+    height: int
+    format: str
+    taken: str | None
+    pdq: np.ndarray
+    quality: int
+    features: np.ndarray
+    mirrored: np.ndarray
+    pixels: bytes
+    thumb: bytes
+
+
+def _pillow_read(data: bytes, path: Path) -> tuple[np.ndarray, int, str | None]:
+    """Decode with Pillow (GIF's first frame, HEIF/AVIF through pillow-heif); orientation applied."""
+    from PIL import Image, ImageOps
+
+    if path.suffix.lower() in (".heic", ".heif", ".avif"):
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:
+            if path.suffix.lower() != ".avif":
+                raise InputError(
+                    f"{path}: HEIC/HEIF pictures need pillow-heif", "pip install 'framediff[heif]'"
+                ) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(io.BytesIO(data)) as im:
+            check_pixels(path, *im.size)
+            taken = _exif_date(im)
+            im.seek(0)
+            upright = ImageOps.exif_transpose(im).convert("RGB")
+    rgb = np.asarray(upright)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), 1, taken
+
+
+def _exif_date(im: object) -> str | None:
+    """DateTimeOriginal (or DateTime) from a Pillow image's EXIF, as ISO 8601."""
+    try:
+        exif = im.getexif()  # type: ignore[attr-defined]
+        value = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
+    except Exception:  # noqa: BLE001 - damaged EXIF is no date, not an unreadable picture
+        return None
+    if not isinstance(value, str) or len(value) < 19:
+        return None
+    text = value.strip("\x00 ")[:19]
+    return text[:10].replace(":", "-") + "T" + text[11:19] if text[4] == ":" else None
+
+
+def _exif(data: bytes) -> tuple[int, str | None]:
+    """EXIF orientation and date taken, from the header only (Pillow reads no pixels here)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                orientation = int(im.getexif().get(0x0112, 1))
+                return (orientation if 1 <= orientation <= 8 else 1), _exif_date(im)
+    except Exception:  # noqa: BLE001 - no readable EXIF: upright, no date
+        return 1, None
+
+
+def read_picture(path: str | os.PathLike, data: bytes | None = None) -> tuple[np.ndarray, tuple[int, int], str | None]:
+    """Decode a picture small for fingerprinting: upright, BGR, at most :data:`WORK_SIDE` px long.
+
+    Args:
+        path: The file.
+        data: Its bytes, when already read.
+
+    Returns:
+        ``(picture, (full_width, full_height), date_taken)``; sizes upright.
+
+    Raises:
+        InputError: when the file is empty, truncated, over the pixel limit or not a picture.
+    """
+    p = Path(path)
+    if data is None:
+        data = p.read_bytes()
+    if not data:
+        raise InputError(f"{p} is empty", "delete it or restore it from a backup")
+    suffix = p.suffix.lower()
+    taken: str | None = None
+    orientation = 1
+    if suffix in _PILLOW_ONLY or data[:6] in (b"GIF87a", b"GIF89a"):
+        image, orientation, taken = _pillow_read(data, p)
+        full = (image.shape[1], image.shape[0])
+    else:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        header = image_header_size(data)
+        if header is not None:
+            check_pixels(p, *header)
+        k = 1
+        if data[:2] == b"\xff\xd8":
+            if not jpeg_is_complete(data):
+                raise InputError(f"{p} is a truncated JPEG", "re-export or re-download the file")
+            if header is not None:
+                while k < 8 and max(header) // (2 * k) >= WORK_SIDE:
+                    k *= 2
+        flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                 8: cv2.IMREAD_REDUCED_COLOR_8}[k] | cv2.IMREAD_IGNORE_ORIENTATION  # fmt: skip
+        image = decode_image(buf, flags, p)
+        if image is None or image.size == 0:
+            raise InputError(f"{p} is not a picture that can be read (or it is corrupt)", "check the file")
+        full = header if header is not None else (image.shape[1] * k, image.shape[0] * k)
+        if suffix in _EXIF_SUFFIXES or data[:2] == b"\xff\xd8":
+            orientation, taken = _exif(data)
+        image = apply_orientation(image, orientation)
+        if orientation in (5, 6, 7, 8):
+            full = (full[1], full[0])
+    scale = WORK_SIDE / max(image.shape[:2])
+    if scale < 1:
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image), (int(full[0]), int(full[1])), taken
+
+
+def local_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ORB descriptors of a picture and of its mirror image, at :data:`FEATURE_SIDE` px.
+
+    Args:
+        image: BGR or grey working picture.
+
+    Returns:
+        ``(features, mirrored)``: (n, 32) and (m, 32) uint8 arrays (n, m <= :data:`FEATURES`; 0 rows on a
+        flat picture).
+    """
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    scale = FEATURE_SIDE / max(grey.shape)
+    if scale < 1:
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    # A low FAST threshold so that smooth pictures still give keypoints; the strongest are kept.
+    orb = cv2.ORB_create(nfeatures=FEATURES, fastThreshold=8, edgeThreshold=15, patchSize=15)
+    out = []
+    for g in (grey, cv2.flip(grey, 1)):
+        _, d = orb.detectAndCompute(g, None)
+        out.append(np.zeros((0, 32), np.uint8) if d is None else d)
+    return out[0], out[1]
+
+
+def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
+    """Read a picture and measure its fingerprints.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The :class:`Fingerprint` and the working picture it was measured on.
+
+    Raises:
+        InputError: when the file cannot be read as a picture.
+        OSError: when the file cannot be opened.
+    """
+    p = Path(path)
+    st = p.stat()
+    data = p.read_bytes()
+    image, (width, height), taken = read_picture(p, data)
+    hashes, quality = pdq_dihedral(image)
+    features, mirrored = local_features(image)
+    fp = Fingerprint(
+        path=str(p),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        digest=hashlib.blake2b(data, digest_size=16).digest(),
+        width=width,
+        height=height,
+        format=_format(data, p),
+        taken=taken,
+        pdq=hashes,
+        quality=int(quality),
+        features=features,
+        mirrored=mirrored,
+        pixels=hashlib.blake2b(image.tobytes() + bytes(str(image.shape), "ascii"), digest_size=16).digest(),
+        thumb=make_thumb(image),
+    )
+    return fp, image
+
+
+def make_thumb(image: np.ndarray) -> bytes:
+    """The picture at :data:`THUMB_SIDE` px on its long side, as JPEG bytes."""
+    scale = THUMB_SIDE / max(image.shape[:2])
+    if scale < 1:
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    if not ok:  # pragma: no cover - OpenCV always encodes an 8-bit BGR picture
+        raise InputError("cannot encode a thumbnail", "report this as a bug")
+    return buf.tobytes()
+
+
+def read_thumb(data: bytes) -> np.ndarray:
+    """Decode a thumbnail made by :func:`make_thumb` (BGR)."""
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def _format(data: bytes, path: Path) -> str:
+    """The container format from the file's magic bytes (its suffix when they are not known)."""
+    magic = {
+        b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp", b"II*\x00": "tiff",
+        b"MM\x00*": "tiff",
+    }  # fmt: skip
+    for m, name in magic.items():
+        if data.startswith(m):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp":
+        return "avif" if data[8:12] in (b"avif", b"avis") else "heif"
+    return path.suffix.lower().lstrip(".") or "unknown"

@@ -1,0 +1,303 @@
+"""The index: every picture's fingerprints in one SQLite file, so that a second run reads only what changed.
+
+One table of files (path, size, mtime and the fingerprints, or the reason a file could not be read), one
+of verification verdicts keyed by the two files' content digests (a verdict holds as long as the bytes
+do), and a schema version with migrations. WAL mode: a reader never blocks the writer, and a run killed
+half-way keeps every batch it committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FramediffError, OutputError
+from .fingerprint import Fingerprint
+
+__all__ = ["SCHEMA_VERSION", "Index", "IndexError_", "default_index_path", "NewerIndexError"]
+
+SCHEMA_VERSION = 1
+
+# Each migration takes the database from version N-1 to N (index 0 creates version 1).
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS files (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        digest BLOB,
+        pixels BLOB,
+        width INTEGER,
+        height INTEGER,
+        format TEXT,
+        taken TEXT,
+        quality INTEGER,
+        pdq BLOB,
+        features BLOB,
+        mirrored BLOB,
+        thumb BLOB,
+        error TEXT
+    );
+    CREATE INDEX IF NOT EXISTS files_digest ON files (digest);
+    CREATE TABLE IF NOT EXISTS verdicts (
+        a BLOB NOT NULL,
+        b BLOB NOT NULL,
+        version INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (a, b, version)
+    ) WITHOUT ROWID;
+    """,
+]
+
+_COLUMNS = (
+    "path, size, mtime, digest, pixels, width, height, format, taken, quality, pdq, features, mirrored, thumb"
+)
+
+
+class IndexError_(FramediffError):  # noqa: N801 - IndexError is Python's own
+    """The index file cannot be opened or written."""
+
+
+class NewerIndexError(IndexError_):
+    """The index was written by a newer framediff (a schema this version does not know)."""
+
+
+def default_index_path() -> Path:
+    """Where the index lives unless ``--db`` says otherwise: the user's cache folder.
+
+    ``$XDG_CACHE_HOME/framediff/index.sqlite`` (``~/.cache`` when unset; ``%LOCALAPPDATA%`` on Windows).
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.environ.get("LOCALAPPDATA") if os.name == "nt" else None
+    ) or str(Path.home() / ".cache")
+    return Path(base) / "framediff" / "index.sqlite"
+
+
+def _blob(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.uint8).tobytes()
+
+
+def _rows(blob: bytes | None, width: int = 32) -> np.ndarray:
+    if not blob:
+        return np.zeros((0, width), np.uint8)
+    return np.frombuffer(blob, np.uint8).reshape(-1, width)
+
+
+class Index:
+    """An index of fingerprints in an SQLite file (or in memory with ``":memory:"``).
+
+    Args:
+        path: The database file; created with its folder when missing.
+
+    Raises:
+        NewerIndexError: when the file was written by a newer framediff.
+        IndexError_: when the file cannot be created, opened or written (read-only place, not a database).
+    """
+
+    def __init__(self, path: str | os.PathLike = ":memory:") -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise IndexError_(
+                f"cannot use {self.path} as the index ({e})", "give another file with --db"
+            ) from None
+        except OSError as e:
+            raise IndexError_(
+                f"cannot create the index {self.path} ({e.strerror or e})", "give a writable place with --db"
+            ) from None
+        self._pending = 0
+
+    # -- schema ---------------------------------------------------------------------------------------
+
+    def _version(self) -> int:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not has_meta:
+            return 0
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise NewerIndexError(
+                f"the index {self.path} was written by a newer framediff (schema {version}; this one "
+                f"knows {SCHEMA_VERSION})",
+                "upgrade framediff, or give another file with --db",
+            )
+        for v in range(version, SCHEMA_VERSION):
+            with self._db:
+                self._db.executescript(_MIGRATIONS[v])
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(v + 1),)
+                )
+
+    @property
+    def schema(self) -> int:
+        """The schema version of the open file."""
+        return self._version()
+
+    # -- files ----------------------------------------------------------------------------------------
+
+    def known(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int, float]]:
+        """``path -> (size, mtime)`` of the indexed files (all, or those among ``paths``)."""
+        rows = self._db.execute("SELECT path, size, mtime FROM files")
+        out = {p: (s, m) for p, s, m in rows}
+        if paths is not None:
+            wanted = set(paths)
+            out = {p: v for p, v in out.items() if p in wanted}
+        return out
+
+    def get(self, path: str) -> Fingerprint | str | None:
+        """The fingerprint of ``path``, the error it gave, or ``None`` when it is not indexed."""
+        row = self._db.execute(f"SELECT {_COLUMNS}, error FROM files WHERE path=?", (path,)).fetchone()
+        if row is None:
+            return None
+        if row[-1] is not None:
+            return str(row[-1])
+        return self._fingerprint(row)
+
+    def fingerprints(self, paths: Iterable[str]) -> Iterator[Fingerprint]:
+        """The fingerprints of ``paths`` that are indexed and readable, in batches."""
+        batch: list[str] = []
+        for p in paths:
+            batch.append(p)
+            if len(batch) == 500:
+                yield from self._batch(batch)
+                batch = []
+        if batch:
+            yield from self._batch(batch)
+
+    def _batch(self, paths: list[str]) -> Iterator[Fingerprint]:
+        marks = ",".join("?" * len(paths))
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE error IS NULL AND path IN ({marks})", paths
+        ).fetchall()
+        by_path = {r[0]: r for r in rows}
+        for p in paths:
+            if p in by_path:
+                yield self._fingerprint(by_path[p])
+
+    @staticmethod
+    def _fingerprint(row: tuple[Any, ...]) -> Fingerprint:
+        (path, size, mtime, digest, pixels, width, height, fmt, taken, quality, pdq, feats, mirr, thumb) = row[:14]
+        return Fingerprint(
+            path=path, size=size, mtime=mtime, digest=digest, width=width, height=height, format=fmt,
+            taken=taken, pdq=_rows(pdq).reshape(8, 32), quality=quality, features=_rows(feats),
+            mirrored=_rows(mirr), pixels=pixels, thumb=thumb,
+        )  # fmt: skip
+
+    def put(self, fp: Fingerprint) -> None:
+        """Add or replace a file's fingerprint (committed with the batch: see :meth:`commit`)."""
+        self._write(
+            f"INSERT OR REPLACE INTO files ({_COLUMNS}, error) VALUES ({','.join('?' * 15)})",
+            (
+                fp.path, fp.size, fp.mtime, fp.digest, fp.pixels, fp.width, fp.height, fp.format, fp.taken,
+                fp.quality, _blob(fp.pdq), _blob(fp.features), _blob(fp.mirrored), fp.thumb, None,
+            ),
+        )  # fmt: skip
+
+    def put_error(self, path: str, size: int, mtime: float, message: str) -> None:
+        """Remember that a file could not be read (it is tried again when it changes)."""
+        self._write(
+            "INSERT OR REPLACE INTO files (path, size, mtime, error) VALUES (?, ?, ?, ?)",
+            (path, size, mtime, message),
+        )
+
+    def remove(self, paths: Iterable[str]) -> int:
+        """Forget files; returns how many were indexed."""
+        n = 0
+        for p in paths:
+            n += self._write("DELETE FROM files WHERE path=?", (p,))
+        return n
+
+    def prune(self, roots: Iterable[str], seen: set[str]) -> int:
+        """Forget the files under ``roots`` that were not ``seen`` in this walk (deleted or moved away).
+
+        Args:
+            roots: Absolute folders (or files) that were walked.
+            seen: Every path found under them.
+
+        Returns:
+            How many entries were removed.
+        """
+        gone = []
+        for root in roots:
+            prefix = root.rstrip(os.sep) + os.sep
+            like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            for (p,) in self._db.execute("SELECT path FROM files WHERE path LIKE ? ESCAPE '\\'", (like,)):
+                if p not in seen:
+                    gone.append(p)
+        return self.remove(gone)
+
+    # -- verdicts -------------------------------------------------------------------------------------
+
+    def verdict(self, a: bytes, b: bytes, version: int) -> dict[str, Any] | None:
+        """A verification result stored for the contents ``a`` (kept) and ``b``, or ``None``."""
+        row = self._db.execute(
+            "SELECT result FROM verdicts WHERE a=? AND b=? AND version=?", (a, b, version)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_verdict(self, a: bytes, b: bytes, version: int, result: dict[str, Any]) -> None:
+        """Store a verification result for the contents ``a`` (kept) and ``b``."""
+        self._write(
+            "INSERT OR REPLACE INTO verdicts (a, b, version, result) VALUES (?, ?, ?, ?)",
+            (a, b, version, json.dumps(result)),
+        )
+
+    # -- transactions ---------------------------------------------------------------------------------
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> int:
+        try:
+            n = self._db.execute(sql, args).rowcount
+        except sqlite3.DatabaseError as e:  # read-only file, disk full
+            raise OutputError(f"cannot write the index {self.path} ({e})", "give a writable file with --db") from None
+        self._pending += 1
+        if self._pending >= 200:  # batches: a killed run keeps every batch it committed
+            self.commit()
+        return n
+
+    def commit(self) -> None:
+        """Write what was added since the last commit."""
+        try:
+            self._db.commit()
+        except sqlite3.DatabaseError as e:
+            raise OutputError(f"cannot write the index {self.path} ({e})", "give a writable file with --db") from None
+        self._pending = 0
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: files, unreadable files, verdicts, bytes on disk."""
+        files = self._db.execute("SELECT COUNT(*), COUNT(error) FROM files").fetchone()
+        verdicts = self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        size = Path(self.path).stat().st_size if self.path != ":memory:" and Path(self.path).exists() else 0
+        return {"files": files[0] - files[1], "unreadable": files[1], "verdicts": verdicts, "bytes": size}
+
+    def close(self) -> None:
+        """Commit and close (safe to call twice)."""
+        if self._db is not None:
+            try:
+                self.commit()
+            finally:
+                self._db.close()
+                self._db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
