@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
-from .candidates import candidate_pairs
+from .candidates import MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
 from .fingerprint import Fingerprint, fingerprint_file, is_picture_file, read_thumb
 from .index import Index, default_index_path
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
@@ -346,6 +346,13 @@ def find_duplicates(
     )  # fmt: skip
 
 
+def _supported(a: Fingerprint, b: Fingerprint) -> bool:
+    """Whether A and B share enough features in one geometry (either way round) to be worth comparing."""
+    if geometric_support(a.features, a.points, b.features, b.points, b.mirrored, b.mirrored_points) >= MIN_SUPPORT:
+        return True
+    return geometric_support(b.features, b.points, a.features, a.points, a.mirrored, a.mirrored_points) >= MIN_SUPPORT
+
+
 def _is_reference(path: str, refs: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in refs)
 
@@ -362,7 +369,13 @@ def _group(
         return []
     reference = [_is_reference(f.path, refs) for f in fps]
     hashes = np.stack([f.pdq for f in fps])
-    pairs = candidate_pairs(hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps])
+    found = candidate_pairs(hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps])
+    # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
+    # spares compare most of the chance matches of the feature votes).
+    pairs = [
+        kk for kk, ev in sorted(found.items(), key=lambda kv: kv[1])
+        if ev <= PDQ_TRUSTED or _supported(fps[kk[0]], fps[kk[1]])
+    ]  # fmt: skip
     framed = [False] * n
     rank = [_rank_key(opts.keep, f, run.order[f.path], reference[i], False) for i, f in enumerate(fps)]
     # Each pair is verified with the better-ranked file as the kept one (A): that is how groups use it.

@@ -42,7 +42,7 @@ WORK_SIDE = 512
 # Local features: ORB keypoints on the grey picture at FEATURE_SIDE px, at most FEATURES of them. ORB is
 # oriented and found at 8 scales, so a crop, a border, a small rotation or a caption keeps most of them.
 FEATURE_SIDE = 320
-FEATURES = 96
+FEATURES = 64
 # The picture kept in the index for verification and the report page: 384 px still shows a caption or
 # an edit of 3% of the area in several thousand pixels; as a JPEG of quality 90 it takes ~25 kB.
 THUMB_SIDE = 384
@@ -80,6 +80,8 @@ class Fingerprint:
         quality: PDQ quality 0-100 (low on flat pictures, whose hashes are unreliable).
         features: (n, 32) uint8 ORB descriptors of the picture.
         mirrored: (m, 32) uint8 ORB descriptors of its mirror image (mirrored crops).
+        points: (n, 2) float32 positions of the ``features`` keypoints, in the feature picture's pixels.
+        mirrored_points: (m, 2) float32 positions of the ``mirrored`` keypoints (in the mirror image).
         pixels: BLAKE2b-128 of the working picture's pixels (a cheap test of equal content).
         thumb: The picture at :data:`THUMB_SIDE` px as a JPEG: what verification compares (so that it
             reads no file again) and the report page shows.
@@ -97,6 +99,8 @@ class Fingerprint:
     quality: int
     features: np.ndarray
     mirrored: np.ndarray
+    points: np.ndarray
+    mirrored_points: np.ndarray
     pixels: bytes
     thumb: bytes
 
@@ -207,15 +211,15 @@ def read_picture(path: str | os.PathLike, data: bytes | None = None) -> tuple[np
     return np.ascontiguousarray(image), (int(full[0]), int(full[1])), taken
 
 
-def local_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ORB descriptors of a picture and of its mirror image, at :data:`FEATURE_SIDE` px.
+def local_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ORB descriptors of a picture and of its mirror image, at :data:`FEATURE_SIDE` px, with where they lie.
 
     Args:
         image: BGR or grey working picture.
 
     Returns:
-        ``(features, mirrored)``: (n, 32) and (m, 32) uint8 arrays (n, m <= :data:`FEATURES`; 0 rows on a
-        flat picture).
+        ``(features, points, mirrored, mirrored_points)``: (n, 32) uint8 descriptors and (n, 2) float32
+        positions, then the same for the mirror image (n, m <= :data:`FEATURES`; 0 rows on a flat picture).
     """
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     scale = FEATURE_SIDE / max(grey.shape)
@@ -223,11 +227,14 @@ def local_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     # A low FAST threshold so that smooth pictures still give keypoints; the strongest are kept.
     orb = cv2.ORB_create(nfeatures=FEATURES, fastThreshold=8, edgeThreshold=15, patchSize=15)
-    out = []
+    out: list[np.ndarray] = []
     for g in (grey, cv2.flip(grey, 1)):
-        _, d = orb.detectAndCompute(g, None)
-        out.append(np.zeros((0, 32), np.uint8) if d is None else d)
-    return out[0], out[1]
+        kps, d = orb.detectAndCompute(g, None)
+        if d is None or not kps:
+            out += [np.zeros((0, 32), np.uint8), np.zeros((0, 2), np.float32)]
+        else:
+            out += [d, np.float32([k.pt for k in kps])]
+    return out[0], out[1], out[2], out[3]
 
 
 def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
@@ -248,7 +255,7 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
     data = p.read_bytes()
     image, (width, height), taken = read_picture(p, data)
     hashes, quality = pdq_dihedral(image)
-    features, mirrored = local_features(image)
+    features, points, mirrored, mirrored_points = local_features(image)
     fp = Fingerprint(
         path=str(p),
         size=st.st_size,
@@ -262,6 +269,8 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
         quality=int(quality),
         features=features,
         mirrored=mirrored,
+        points=points,
+        mirrored_points=mirrored_points,
         pixels=hashlib.blake2b(image.tobytes() + bytes(str(image.shape), "ascii"), digest_size=16).digest(),
         thumb=make_thumb(image),
     )

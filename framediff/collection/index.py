@@ -42,6 +42,8 @@ _MIGRATIONS: list[str] = [
         pdq BLOB,
         features BLOB,
         mirrored BLOB,
+        points BLOB,
+        mpoints BLOB,
         thumb BLOB,
         error TEXT
     );
@@ -57,7 +59,8 @@ _MIGRATIONS: list[str] = [
 ]
 
 _COLUMNS = (
-    "path, size, mtime, digest, pixels, width, height, format, taken, quality, pdq, features, mirrored, thumb"
+    "path, size, mtime, digest, pixels, width, height, format, taken, quality, pdq, features, mirrored, points, "
+    "mpoints, thumb"
 )
 
 
@@ -88,6 +91,12 @@ def _rows(blob: bytes | None, width: int = 32) -> np.ndarray:
     if not blob:
         return np.zeros((0, width), np.uint8)
     return np.frombuffer(blob, np.uint8).reshape(-1, width)
+
+
+def _points(blob: bytes | None) -> np.ndarray:
+    if not blob:
+        return np.zeros((0, 2), np.float32)
+    return np.frombuffer(blob, np.float32).reshape(-1, 2)
 
 
 class Index:
@@ -194,20 +203,22 @@ class Index:
 
     @staticmethod
     def _fingerprint(row: tuple[Any, ...]) -> Fingerprint:
-        (path, size, mtime, digest, pixels, width, height, fmt, taken, quality, pdq, feats, mirr, thumb) = row[:14]
+        (path, size, mtime, digest, pixels, width, height, fmt, taken, quality, pdq, feats, mirr, pts, mpts, thumb) = row[:16]
         return Fingerprint(
             path=path, size=size, mtime=mtime, digest=digest, width=width, height=height, format=fmt,
             taken=taken, pdq=_rows(pdq).reshape(8, 32), quality=quality, features=_rows(feats),
-            mirrored=_rows(mirr), pixels=pixels, thumb=thumb,
+            mirrored=_rows(mirr), points=_points(pts), mirrored_points=_points(mpts), pixels=pixels, thumb=thumb,
         )  # fmt: skip
 
     def put(self, fp: Fingerprint) -> None:
         """Add or replace a file's fingerprint (committed with the batch: see :meth:`commit`)."""
         self._write(
-            f"INSERT OR REPLACE INTO files ({_COLUMNS}, error) VALUES ({','.join('?' * 15)})",
+            f"INSERT OR REPLACE INTO files ({_COLUMNS}, error) VALUES ({','.join('?' * 17)})",
             (
                 fp.path, fp.size, fp.mtime, fp.digest, fp.pixels, fp.width, fp.height, fp.format, fp.taken,
-                fp.quality, _blob(fp.pdq), _blob(fp.features), _blob(fp.mirrored), fp.thumb, None,
+                fp.quality, _blob(fp.pdq), _blob(fp.features), _blob(fp.mirrored),
+                np.ascontiguousarray(fp.points, np.float32).tobytes(),
+                np.ascontiguousarray(fp.mirrored_points, np.float32).tobytes(), fp.thumb, None,
             ),
         )  # fmt: skip
 
