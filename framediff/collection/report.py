@@ -146,8 +146,9 @@ class Member:
             words.append(f"rotated {abs(rot):g}\u00b0{turn}")
         crop = t.get("crop") or {}
         scale = t.get("scale")
-        if scale is None and keep is not None and keep.width and not crop and self.file.width != keep.width:
-            scale = self.file.width / keep.width
+        if scale is None and keep is not None and keep.width and keep.height and not crop:
+            # By area, so that a quarter turn (width and height swapped) is not taken for a resize.
+            scale = ((self.file.width * self.file.height) / (keep.width * keep.height)) ** 0.5
         if scale is not None and abs(float(scale) - 1.0) > 0.02:
             words.append(f"resized to {float(scale) * 100:.0f}%")
         aspect = float(t.get("aspect") or 1.0)
