@@ -493,8 +493,10 @@ def _decide(
     """
     f, keep = member.file, group.keep
     path = os.path.abspath(f.path)
-    if path in kept_paths or same_file(f.path, keep.path):
+    if path in kept_paths:
         return "it is a kept file", None, None
+    if same_file(f.path, keep.path):
+        return "already the kept file under another name (a link)", None, None
     if f.reference:
         return "in a reference folder", None, None
     if member.edited and not include_edited:
