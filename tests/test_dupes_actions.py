@@ -223,6 +223,11 @@ def test_links_replace_only_byte_identical_copies_and_undo_makes_them_copies_aga
         snapshot(tmp_path)["lib/2020/a_small.jpg"] == before["lib/2020/a_small.jpg"]
     )  # resized: kept its pixels
     no_temp_files(tmp_path)
+    again = apply_action(report, op)  # a second run finds the links and leaves them
+    assert not again.planned
+    assert {s.reason for s in again.skipped if Path(s.path).name in ("a_copy.jpg", "b_copy.png")} == {
+        "already the kept file under another name (a link)"
+    }
 
     back = undo(log)
     assert len(back.done) == 3 and not back.failed

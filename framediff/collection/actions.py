@@ -686,7 +686,11 @@ def _act(
 ) -> None:
     """Do one step: the intent line first (fsynced), then the action, then its outcome line."""
     path = member.file.path
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError as e:  # gone or unreadable since it was checked: nothing was done, nothing to log
+        step.status, step.reason = "failed", _os_reason(e)
+        return
     log.write(
         {
             "type": "intent",
