@@ -9,10 +9,10 @@ import time
 
 import click
 
-from ..collection.dupes import KEEP_RULES, DupesOptions, find_duplicates
-from ..collection.outputs import report_text, write_csv
-from ..collection.report import DuplicateReport
-from ..paths import check_outputs
+from ..collection.actions import ActionReport, undo
+from ..collection.dupes import KEEP_RULES, DupesOptions
+from ..collection.job import DupesJob, run_dupes
+from ..collection.outputs import human_bytes, report_text
 from .app import cli
 from .options import max_pixels_option
 
@@ -54,8 +54,26 @@ def _paths(given: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _print_actions(acted: ActionReport) -> None:
+    for step in acted.steps:
+        if step.status in ("skipped", "failed"):
+            click.echo(f"{step.status}: {step.path}: {step.reason}", err=True)
+    if acted.dry_run:
+        click.echo(
+            f"dry run: {acted.action} would handle {len(acted.planned)} files ({human_bytes(acted.bytes)}); "
+            f"{len(acted.skipped)} skipped",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"{acted.action}: {len(acted.done)} done ({human_bytes(acted.bytes)}), {len(acted.skipped)} skipped, "
+            f"{len(acted.failed)} failed; log {acted.log} (undo: framediff dupes --undo {acted.log})",
+            err=True,
+        )
+
+
 @cli.command("dupes")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, metavar="PATH...")
 @click.option("--db", metavar="FILE", help="The index (default: framediff/index.sqlite in the user's cache folder).")
 @click.option(
     "--keep", default="largest", show_default=True, metavar="RULE",
@@ -68,6 +86,16 @@ def _paths(given: tuple[str, ...]) -> list[str]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON on stdout.")
 @click.option("--csv", "csv_path", metavar="FILE", help="Write the groups as CSV (one row per file).")
+@click.option("--html", "html_path", metavar="FILE", help="Write a self-contained report page (thumbnails side by side).")
+@click.option(
+    "--action", metavar="ACTION",
+    help="Do something with the duplicates: move:DIR (keeps the layout), trash, hardlink, symlink, delete.",
+)
+@click.option("--dry-run", is_flag=True, help="With --action: list what would be done, touch nothing.")
+@click.option("--yes", is_flag=True, help="Confirm --action delete.")
+@click.option("--include-edited", is_flag=True, help="Also act on edited copies (never by default).")
+@click.option("--log", "log_path", metavar="FILE", help="The action log (default: a new file in the state folder).")
+@click.option("--undo", "undo_log", metavar="LOG", help="Put back what an earlier --action did (its log).")
 @click.option("--jobs", default="0", show_default=True, metavar="N", help="Threads (0: every core).")
 @max_pixels_option
 def dupes_command(
@@ -78,6 +106,13 @@ def dupes_command(
     references: tuple[str, ...],
     as_json: bool,
     csv_path: str | None,
+    html_path: str | None,
+    action: str | None,
+    dry_run: bool,
+    yes: bool,
+    include_edited: bool,
+    log_path: str | None,
+    undo_log: str | None,
     jobs: str,
 ) -> None:
     """Find the copies of the same picture in folders and files.
@@ -86,7 +121,7 @@ def dupes_command(
     Every picture is fingerprinted once into an index (a second run reads only new or changed files);
     candidates are verified by compare's verdict, and each duplicate says how it relates to the kept
     file: exact, same-pixels, resized, recompressed, cropped, bordered, mirrored, rotated, recoloured,
-    or edited (with the changed regions). Nothing is touched.
+    or edited (with the changed regions). Nothing is touched unless --action is given.
 
     \b
     framediff dupes ~/Pictures
@@ -95,22 +130,42 @@ def dupes_command(
 
     Exit status: 0 no duplicates, 1 duplicates found, 2 trouble.
     """
+    if undo_log:
+        if paths:
+            raise click.UsageError("--undo takes the log only, no PATH")
+        back = undo(undo_log)
+        for step in back.steps:
+            if step.status != "done":
+                click.echo(f"{step.status}: {step.path}: {step.reason}", err=True)
+        click.echo(f"undo: {len(back.done)} files put back, {len(back.skipped) + len(back.failed)} not", err=True)
+        sys.exit(2 if back.failed else 0)
+    if not paths:
+        raise click.UsageError("give a folder or file to look at (or - for paths on stdin)")
     try:
         n_jobs = int(jobs)
     except ValueError:
         raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
     opts = DupesOptions(db=db, keep=keep, similar=similar, references=references, jobs=n_jobs)
-    given = _paths(paths)
-    check_outputs([("--csv", csv_path), ("--db", db)], [("PATH", p) for p in given])
+    job = DupesJob(
+        csv=csv_path, html=html_path, action=action, dry_run=dry_run, confirmed=yes,
+        include_edited=include_edited, log=log_path,
+    )  # fmt: skip
     progress = _Progress()
     try:
-        report: DuplicateReport = find_duplicates(given, opts, progress=progress)
+        result = run_dupes(_paths(paths), opts, job, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo("Interrupted: the index keeps every file fingerprinted so far; nothing half-done.", err=True)
+        sys.exit(130)
     finally:
         progress.close()
+    report = result.report
+    for w in report.warnings:
+        click.echo(f"Warning: {w}", err=True)
     for e in report.errors:
         click.echo(f"unreadable: {e.path}: {e.message}", err=True)
-    if csv_path:
-        write_csv(report, csv_path)
+    if result.actions is not None:
+        _print_actions(result.actions)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=1))
     else:

@@ -18,7 +18,7 @@ from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
 from .fingerprint import Fingerprint, fingerprint_file, is_picture_file, read_thumb
-from .index import Index, default_index_path
+from .index import Index, IndexError_, default_index_path
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
@@ -335,14 +335,21 @@ def find_duplicates(
     files = list(dict.fromkeys(walk([*given, *refs])))
     roots = sorted({root for _, root in files} | {os.path.abspath(p) for p in [*given, *refs]})
     db = default_index_path() if opts.db is None else opts.db
-    with Index(db) as index:
+    warnings: list[str] = []
+    try:
+        index = Index(db)
+    except IndexError_ as e:
+        # A read-only place or an index from a newer framediff: say so, and work without one this time.
+        warnings.append(f"{e} - working without an index this run")
+        index = Index(":memory:")
+    with index:
         run = _fingerprint_all(files, index, jobs, progress)
         index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
         index.commit()
         groups = _group(run, index, opts, refs, jobs, progress)
     return DuplicateReport(
         groups=groups, errors=run.errors, files=len(files), fingerprinted=run.fresh,
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, warnings=warnings,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,10 @@ class Index:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                # WAL writes two files beside the index: the folder must take them, and the file be writable.
+                folder = Path(self.path).parent
+                if not os.access(folder, os.W_OK) or (Path(self.path).exists() and not os.access(self.path, os.W_OK)):
+                    raise OSError(13, "read-only")
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -128,6 +133,7 @@ class Index:
                 f"cannot create the index {self.path} ({e.strerror or e})", "give a writable place with --db"
             ) from None
         self._pending = 0
+        self._last_commit = time.monotonic()
 
     # -- schema ---------------------------------------------------------------------------------------
 
@@ -279,7 +285,8 @@ class Index:
         except sqlite3.DatabaseError as e:  # read-only file, disk full
             raise OutputError(f"cannot write the index {self.path} ({e})", "give a writable file with --db") from None
         self._pending += 1
-        if self._pending >= 200:  # batches: a killed run keeps every batch it committed
+        # Batches (200 rows, or a second's worth): a killed run keeps every batch it committed.
+        if self._pending >= 200 or time.monotonic() - self._last_commit > 1.0:
             self.commit()
         return n
 
@@ -290,6 +297,7 @@ class Index:
         except sqlite3.DatabaseError as e:
             raise OutputError(f"cannot write the index {self.path} ({e})", "give a writable file with --db") from None
         self._pending = 0
+        self._last_commit = time.monotonic()
 
     def stats(self) -> dict[str, Any]:
         """Counts and sizes: files, unreadable files, verdicts, bytes on disk."""

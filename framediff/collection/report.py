@@ -233,6 +233,7 @@ class DuplicateReport:
         files: How many picture files were looked at.
         fingerprinted: How many of them were (re)fingerprinted in this run (the others came from the index).
         seconds: Wall time of the run.
+        warnings: What the user should know (an index that could not be used...).
     """
 
     groups: list[Group]
@@ -240,6 +241,7 @@ class DuplicateReport:
     files: int = 0
     fingerprinted: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -260,5 +262,6 @@ class DuplicateReport:
             "duplicates": self.duplicates,
             "reclaimable": self.reclaimable,
             "errors": [e.to_dict() for e in self.errors],
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
