@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..media.images import write_bytes
-from ..transform import transform_words
-from .report import DuplicateReport, Member
+from .html import human_bytes
+from .report import DuplicateReport, FileInfo, Member
 
 __all__ = ["CSV_FIELDS", "csv_text", "human_bytes", "member_words", "report_text", "write_csv", "write_json"]
 
@@ -22,35 +22,9 @@ CSV_FIELDS = (
 )  # fmt: skip
 
 
-def human_bytes(n: int) -> str:
-    """``1.2 MB`` style sizes (powers of 1000, as file managers show them)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover
-
-
-def words(t: dict[str, Any] | None) -> list[str]:
-    """compare's transform words, said of a duplicate and its kept file (A is the kept file, B the copy)."""
-    if not t:
-        return []
-    out = []
-    for w in transform_words(t):
-        w = w.replace("B is a crop of A at", "a crop of the kept picture at")
-        w = w.replace("A lies in B at", "holds the kept picture at").replace("B is grey", "grey")
-        out.append(w)
-    return out
-
-
-def member_words(m: Member) -> str:
-    """How a member relates to its kept file, in words: ``resized (scale 0.50)``, ``edited: 2 regions``."""
-    extra: list[str] = []
-    if m.transform:
-        extra = [w for w in words(m.transform) if w != m.relation]
-    if m.relation == "edited":
-        n = len(m.regions)
-        extra.insert(0, f"{n} region{'s' if n != 1 else ''} changed")
+def member_words(m: Member, keep: FileInfo) -> str:
+    """How a member relates to its kept file: its relation, then :meth:`Member.describe`'s words."""
+    extra = [w for w in m.describe(keep) if w != m.relation]
     return f"{m.relation} ({'; '.join(extra)})" if extra else m.relation
 
 
@@ -64,7 +38,7 @@ def report_text(report: DuplicateReport) -> str:
         for m in g.duplicates:
             f = m.file
             note = " [reference: never touched]" if f.reference else (" [edited: not acted on]" if m.edited else "")
-            lines.append(f"  {member_words(m)}: {f.path} ({f.width}x{f.height}, {human_bytes(f.size)}){note}")
+            lines.append(f"  {member_words(m, k)}: {f.path} ({f.width}x{f.height}, {human_bytes(f.size)}){note}")
     return "\n".join(lines)
 
 
@@ -94,7 +68,7 @@ def _rows(report: DuplicateReport) -> list[dict[str, Any]]:
             f = m.file
             rows.append({
                 "group": n, "role": "duplicate", "path": f.path, "relation": m.relation,
-                "score": f"{m.score:.4f}", "transform": "; ".join(words(m.transform)),
+                "score": f"{m.score:.4f}", "transform": "; ".join(m.describe(k)),
                 "regions": " ".join(",".join(str(v) for v in r) for r in m.regions), "bytes": f.size,
                 "width": f.width, "height": f.height, "format": f.format, "taken": f.taken or "",
                 "reference": int(f.reference),
