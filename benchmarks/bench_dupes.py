@@ -7,14 +7,14 @@ edited copies...), scored by the kit's ``score_copies.py OUT groups PRED.json`` 
 
   small   ``make_copies.py PHOTOS OUT --seed 1 --n-base 300``: the issue's 591-file library (142 groups) from
           ``../shared/media/get-photos.sh`` pictures.
-  large   about 2000 files: ``--n-base 1000`` from a pool of tiles, since the ~520 pictures of ``--photos``
-          give only ~450 base photos: every picture whose short side is >= 480 px is cut into 2 x 2
-          non-overlapping tiles (so no tile is a copy of another), the smaller ones are kept whole.
-          Tiles are smaller than the photos, so files/s is higher than on whole photos.
+  large   about 2000 files: ``--n-base 1000`` from a pool of tiles made here, since the ~520 pictures of
+          ``--photos`` give only ~450 base photos: one photo per series is cut into 2 x 2 or 3 x 3
+          non-overlapping tiles (``make_tiles``). Tiles are smaller than whole photos (more files/s), and
+          neighbouring tiles of one photo share its light and style: hard negatives for every tool.
 
 Each tool runs as a process of its own, one after the other (never two at once: the machine is shared),
 its wall time (imports included) and the peak resident memory of its process tree (RSS of the process and
-all its children summed, sampled every 20 ms, and at least the main process's own ``ru_maxrss``) measured
+all its children summed, sampled every 20 ms, and at least the main process's own high-water mark) measured
 from outside. ``--rounds N`` repeats every run (interleaved) and keeps the best time and the highest memory.
 
 * framediff: ``python -m framediff dupes LIBRARY --json --db FRESH.db`` (the first run: fingerprints,
@@ -77,6 +77,9 @@ from typing import Any
 
 import cv2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_compare import same_series  # noqa: E402 - the benchmarks' own helpers, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 # The kit beside the clone (../shared/bench); a helper's worktree under wt/ finds it one level further up.
 BENCH = next(
@@ -88,7 +91,7 @@ FRAMEDIFF = [sys.executable, "-m", "framediff"]
 
 # name -> (make_copies.py seed, --n-base, built from tiles of the photos)
 LIBRARIES = {"small": (1, 300, False), "large": (1, 1000, True)}
-TILE_MIN = 480  # pictures whose short side is at least this are cut into 2 x 2 tiles for the large library
+TILES_VERSION = 2  # make_tiles' recipe: a change makes the large library again
 
 
 @dataclass
@@ -168,30 +171,39 @@ def photo_files(photos: Path) -> list[Path]:
 
 
 def make_tiles(photos: Path, pool: Path) -> Path:
-    """A pool of base pictures for the large library: 2 x 2 tiles of the big photos, the small ones whole.
+    """A pool of base pictures for the large library: non-overlapping tiles of the photos.
 
-    Tiles do not overlap, so none is a copy of another; JPEG photos give JPEG tiles (quality 95), the rest PNG.
+    One photo per series (``bench_compare.same_series``: one wallpaper at several sizes, one tutorial's
+    figures), the largest, is cut into a grid of tiles (3 x 3 when its short side is >= 720 px, 2 x 2 when
+    >= 240 px; smaller photos are left out), so that no tile is a crop of another picture of the pool.
+    JPEG photos give JPEG tiles (quality 95), the others PNG ones.
     """
     done = pool / ".complete"
-    if done.exists():
+    if done.exists() and done.read_text() == str(TILES_VERSION):
         return pool
     if pool.exists():
         shutil.rmtree(pool)
     pool.mkdir(parents=True)
-    for p in photo_files(photos):
+    sizes = {}
+    for p in photo_files(photos):  # sizes first, one picture at a time (this process stays small)
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is None:
+        if img is not None:
+            sizes[p] = img.shape[:2]
+    kept: list[str] = []
+    for p, (h, w) in sorted(sizes.items(), key=lambda t: -t[1][0] * t[1][1]):
+        n = 3 if min(h, w) >= 720 else 2 if min(h, w) >= 240 else 0
+        if not n or any(same_series(p.name, k) for k in kept):
             continue
-        h, w = img.shape[:2]
+        kept.append(p.name)
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         jpeg = p.suffix.lower() in (".jpg", ".jpeg")
         ext, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]) if jpeg else (".png", [])
-        if min(h, w) < TILE_MIN:
-            shutil.copyfile(p, pool / p.name)
-            continue
-        for i, (y0, y1) in enumerate(((0, h // 2), (h // 2, h))):
-            for j, (x0, x1) in enumerate(((0, w // 2), (w // 2, w))):
-                cv2.imwrite(str(pool / f"{p.stem}_t{i}{j}{ext}"), img[y0:y1, x0:x1], params)
-    done.write_text("")
+        ys, xs = [h * i // n for i in range(n + 1)], [w * j // n for j in range(n + 1)]
+        for i in range(n):
+            for j in range(n):
+                tile = img[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
+                cv2.imwrite(str(pool / f"{p.stem}_t{i}{j}{ext}"), tile, params)
+    done.write_text(str(TILES_VERSION))
     return pool
 
 
@@ -199,7 +211,12 @@ def make_library(name: str, photos: Path, out: Path) -> Path:
     """The ``make_copies.py`` set of one library (made once into ``out/NAME``, reused after)."""
     seed, n_base, tiles = LIBRARIES[name]
     setdir = out / name
-    stamp = {"photos": str(photos.resolve()), "seed": seed, "n_base": n_base, "tiles": tiles}
+    stamp = {
+        "photos": str(photos.resolve()),
+        "seed": seed,
+        "n_base": n_base,
+        "tiles": TILES_VERSION if tiles else None,
+    }
     stamp_file = out / f"{name}.material.json"
     if (
         (setdir / "truth.json").exists()
@@ -235,6 +252,7 @@ class Run:
     peak_mb: float
     stdout: str
     stderr: str
+    load: float = 0.0  # the machine's 1-minute load average when it ended (the machine is shared)
 
 
 def _children(pid: int) -> list[int]:
@@ -257,21 +275,26 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss(pid: int) -> int:
-    """Resident bytes of one process (0 when it is gone)."""
+def _memory(pid: int) -> tuple[int, int]:
+    """Resident bytes of one process now and at its peak (VmRSS, VmHWM; zeros when it is gone)."""
+    got = {}
     try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    got[line[:5]] = int(line.split()[1]) * 1024
     except (OSError, IndexError, ValueError):
-        return 0
+        pass
+    return got.get("VmRSS", 0), got.get("VmHWM", 0)
 
 
 def run(cmd: list[str], stdout: Path, every: float = 0.02, timeout: float = 3600) -> Run:
     """Run a command, its stdout into a file, and measure its wall time and its process tree's peak RSS.
 
     The tree's resident memory is summed over the process and all its descendants every ``every`` s (pages
-    shared by forked workers count once per process: an upper bound); the main process's own peak
-    (``ru_maxrss`` from ``wait4``) is a floor that sampling cannot miss.
+    shared by forked workers count once per process: an upper bound); the main process's own high-water
+    mark (VmHWM, read at each sample) is a floor that sampling between two samples cannot miss. Not
+    ``ru_maxrss``: on Linux a child's counts the RSS of the process it was forked from (this one).
     """
     err_path = stdout.with_suffix(".stderr")
     with open(stdout, "wb") as out, open(err_path, "wb") as err:
@@ -279,16 +302,16 @@ def run(cmd: list[str], stdout: Path, every: float = 0.02, timeout: float = 3600
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         peak = 0
         while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, sum(_rss(x) for x in [p.pid, *_children(p.pid)]))
+            rss, hwm = _memory(p.pid)
+            peak = max(peak, hwm, rss + sum(_memory(x)[0] for x in _children(p.pid)))
             if time.perf_counter() - t0 > timeout:
                 p.kill()
             time.sleep(every)
         wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen so it does not wait again
-    peak = max(peak, usage.ru_maxrss * 1024)
     return Run(
         p.returncode,
         wall,
@@ -491,9 +514,12 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
             else:
                 stdout = work / f"{tool}.r{r}.log"
             rr = run(cmd, stdout)
+            rr.load = os.getloadavg()[0]
             runs[tool].append(rr)
             print(
-                f"{rr.wall:.2f} s, {rr.peak_mb:.0f} MB" + (f", exit {rr.code}" if rr.code else ""), flush=True
+                f"{rr.wall:.2f} s, {rr.peak_mb:.0f} MB, load {rr.load:.1f}"
+                + (f", exit {rr.code}" if rr.code else ""),
+                flush=True,
             )
     for tool, rs in runs.items():
         ok_codes = (0, 1) if tool == "framediff" else (0,)  # dupes: 1 = duplicates found
@@ -504,7 +530,7 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
             }
             continue
         t: dict[str, Any] = {"status": "ok", "seconds": min(x.wall for x in rs), "seconds_all": [round(x.wall, 3) for x in rs],
-                             "peak_mb": max(x.peak_mb for x in rs)}  # fmt: skip
+                             "peak_mb": max(x.peak_mb for x in rs), "load": [round(x.load, 1) for x in rs]}  # fmt: skip
         own = re.search(r"in ([\d.]+)s", rs[0].stdout)
         if own:
             t["own_seconds"] = float(own.group(1))  # what the peer's script prints (after its imports)
@@ -574,13 +600,13 @@ def print_library(res: dict[str, Any], args: argparse.Namespace) -> None:
     if ok:
         kinds = sorted({k for t in ok.values() for k in t["by_kind"]})
         print("\n  recall by kind (copies put in their original's group):")
-        print("  " + f"{'kind':9s}" + "".join(f"{k[:10]:>11s}" for k in ok))
+        print("  " + f"{'kind':9s}" + "".join(f"{k[:11]:>12s}" for k in ok))
         for kind in kinds:
             cells = []
             for t in ok.values():
                 a, n = t["by_kind"].get(kind, [0, 0])
                 cells.append(f"{a}/{n} {a / n if n else 0:.2f}" if n else "-")
-            print("  " + f"{kind:9s}" + "".join(f"{c:>11s}" for c in cells))
+            print("  " + f"{kind:9s}" + "".join(f"{c:>12s}" for c in cells))
     fd = tools.get("framediff", {})
     if fd.get("status") == "ok":
         r = fd["relations"]
