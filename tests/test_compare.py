@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -339,6 +340,42 @@ def test_cli_two_folders_compares_namesakes(tmp_path: Path) -> None:
     (base / "ui" / "shelf.png").unlink()
     empty = run_cli("compare", str(base), str(shots))
     assert empty.returncode == 2 and empty.stderr.startswith("Error: no images")
+
+
+def test_library_compares_folders_and_writes_outputs_as_the_command_does(tmp_path: Path) -> None:
+    """Folder comparison and the output pictures are the library's (issue 20): the command only prints
+    what :func:`compare_folders` and :func:`compare_files` answer, so the JSON objects agree; messages
+    name the outputs by their settings unless the caller names them."""
+    from framediff.compare.files import FolderComparison, compare_files, compare_folders
+    from framediff.compare.outputs import CompareOutputs
+    from framediff.errors import OutputError
+
+    base, shots, outs = tmp_path / "base", tmp_path / "shots", tmp_path / "diffs"
+    base.mkdir()
+    shots.mkdir()
+    shutil.copyfile(SAMPLES / "shelf_a.jpg", base / "shelf.jpg")
+    shutil.copyfile(SAMPLES / "shelf_b.jpg", shots / "shelf.jpg")
+    shutil.copyfile(SAMPLES / "same_a.png", base / "same.png")
+    shutil.copyfile(SAMPLES / "same_b.jpg", shots / "same.png")
+    shutil.copyfile(SAMPLES / "same_a.png", shots / "extra.png")
+    seen: list[str] = []
+    got = compare_folders(base, shots, CompareOutputs(mask=outs), on_pair=lambda name, r: seen.append(name))
+    assert isinstance(got, FolderComparison) and seen == ["same.png", "shelf.jpg"]
+    assert got.only_in_b == ["extra.png"] and not got.identical and got.different == 1 and got.failed == 0
+    assert got.summary() == "2 pairs: 1 same, 1 changed; 1 without a partner"
+    assert [x.name for x in outs.iterdir()] == ["shelf.png"]  # only the differing pair, as a PNG
+    mask = cv2.imread(str(outs / "shelf.png"), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == cv2.imread(str(SAMPLES / "shelf_a.jpg")).shape[:2] and mask.max() == 255
+    cli = json.loads(run_cli("compare", str(base), str(shots), "--json").stdout)
+    assert got.to_dict() == cli
+
+    one = compare_files(SAMPLES / "shelf_a.jpg", SAMPLES / "shelf_b.jpg", CompareOutputs(picture=tmp_path / "p.png"))
+    assert len(one.regions) == 3 and cv2.imread(str(tmp_path / "p.png")).shape[1] > 2 * mask.shape[1]
+    with pytest.raises(OutputError, match=r"^picture .* would overwrite A "):
+        compare_files(base / "same.png", shots / "same.png", CompareOutputs(picture=base / "same.png"))
+    with pytest.raises(OutputError, match=r"^-o .* would overwrite A "):
+        compare_files(base / "same.png", shots / "same.png", CompareOutputs(base / "same.png"), labels={"picture": "-o"})
+    assert (base / "same.png").read_bytes() == (SAMPLES / "same_a.png").read_bytes()
 
 
 def test_large_jpegs_are_decoded_reduced_with_the_same_answer(tmp_path: Path) -> None:

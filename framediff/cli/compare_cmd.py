@@ -1,21 +1,16 @@
-"""``framediff compare``: spot the difference between two images."""
+"""``framediff compare``: spot the difference between two images (or two folders of them)."""
 
 from __future__ import annotations
 
 import json
-import os
-from collections import Counter
 from pathlib import Path
 
 import click
-import cv2
-import numpy as np
 
-from ..compare import RELATIONS, CompareOptions, Comparison, compare, compare_pairs
-from ..draw import draw_regions, heatmap, side_by_side
-from ..errors import FramediffError, InputError, OutputError
-from ..media.images import write_image
-from ..paths import check_outputs, make_folder
+from ..compare import CompareOptions, Comparison
+from ..compare.files import compare_files, compare_folders, is_folder_pair
+from ..compare.outputs import CompareOutputs
+from ..errors import FramediffError
 from .app import cli
 from .options import (
     analysis_size_option,
@@ -26,38 +21,8 @@ from .options import (
     threshold_option,
 )
 
-OUTPUT_OPTIONS = ("-o", "--mask", "--heatmap")  # in the order of the outputs passed around below
-
-
-def _outputs(
-    output: str | None, mask_out: str | None, heatmap_out: str | None
-) -> list[tuple[str, str | None]]:
-    return [("-o", output), ("--mask", mask_out), ("--heatmap", heatmap_out)]
-
-
-def _check_output_files(outputs: list[str | None]) -> None:
-    """Refuse, before any work, an output picture whose folder does not exist or whose type framediff
-    cannot write; each error names the option that gave it (overlaps are :func:`check_outputs`'s)."""
-    for option, out in zip(OUTPUT_OPTIONS, outputs, strict=True):
-        if not out:
-            continue
-        folder = os.path.dirname(out)
-        if folder and not os.path.isdir(folder):
-            raise OutputError(
-                f"{option} {out}: folder {folder} does not exist", f"create it or choose another {option}"
-            )
-        if Path(out).suffix and not cv2.haveImageWriter(out):
-            raise OutputError(
-                f"{option} {out}: not a picture type framediff writes", "use .png, .jpg or .webp"
-            )
-
-
-def _write(option: str, path: str, image: np.ndarray) -> None:
-    """Write one output picture; an error names the option that asked for it."""
-    try:
-        write_image(path, image)
-    except OutputError as e:
-        raise OutputError(f"{option}: {e.message}", e.hint) from None
+# The library names the outputs and the mask by their settings; a user of the command line typed these.
+LABELS = {"picture": "-o", "mask": "--mask", "heatmap": "--heatmap", "ignore": "--ignore"}
 
 
 @cli.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
@@ -174,21 +139,37 @@ def compare_command(
         tolerance=tolerance,
         split=split,
     )
-    if b is not None and os.path.isdir(a) and os.path.isdir(b):
-        return compare_folders(
-            a, b, opts, ignore, ignore_box, output, mask_out, heatmap_out, as_json=as_json, quiet=quiet
-        )
-    for path in (a, b):
-        if path is not None and os.path.isdir(path):
-            raise InputError(f"{path} is a folder", "give two images, or two folders to compare file by file")
-    for label, out in _outputs(output, mask_out, heatmap_out):
-        if out and os.path.isdir(out):
-            raise OutputError(f"{label} {out} is a folder", "give a file name (folders are for two folders)")
-    check_outputs(_outputs(output, mask_out, heatmap_out), [("A", a), ("B", b), ("--ignore", ignore)])
-    _check_output_files([output, mask_out, heatmap_out])
-    result = compare(a, b, ignore=ignore, ignore_boxes=ignore_box, options=opts)
-    _write_outputs(result, a, b, opts, output, mask_out, heatmap_out)
+    outputs = CompareOutputs(output, mask_out, heatmap_out)
+    if b is not None and is_folder_pair(a, b):
+        talk = not as_json and not quiet
 
+        def said(name: str, result: Comparison | FramediffError) -> None:
+            if talk:
+                what = f"error: {result}" if isinstance(result, FramediffError) else result.summary()
+                click.echo(f"{name}: {what}")
+
+        folders = compare_folders(
+            a, b, outputs, ignore=ignore, ignore_boxes=ignore_box, options=opts, labels=LABELS, on_pair=said
+        )
+        if as_json:
+            click.echo(json.dumps(folders.to_dict()))
+        elif talk:
+            for n in folders.only_in_a:
+                click.echo(f"{n}: only in {a}")
+            for n in folders.only_in_b:
+                click.echo(f"{n}: only in {b}")
+            click.echo(folders.summary())
+        if folders.failed:
+            click.echo(
+                f"Error: {folders.failed} of {len(folders.pairs)} pairs could not be compared (listed above)",
+                err=True,
+            )
+            return 2
+        return 0 if folders.identical else 1
+
+    result = compare_files(
+        a, b, outputs, ignore=ignore, ignore_boxes=ignore_box, options=opts, labels=LABELS
+    )
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     elif not quiet:
@@ -197,145 +178,3 @@ def compare_command(
         for i, r in enumerate(result.regions, 1):
             click.echo(f"  {i}: x={r.x} y={r.y} w={r.w} h={r.h} area={r.area} score={r.score:.3f}")
     return 0 if result.identical else 1
-
-
-def _write_outputs(
-    result: Comparison,
-    a: str,
-    b: str | None,
-    opts: CompareOptions,
-    output: str | None,
-    mask_out: str | None,
-    heatmap_out: str | None,
-) -> None:
-    """Write the annotated picture, the mask and the heatmap that were asked for."""
-
-    if output:
-        left = draw_regions(
-            result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0), result.regions
-        )
-        right_img = result.image_b if result.image_b is not None else _load_bgr(a, b, opts, 1)
-        right = draw_regions(right_img, result.regions_in_b())
-        if b is not None:
-            labels = (f"A: {Path(a).name}", f"B: {Path(b).name}")
-        else:  # both halves of one picture (--split)
-            labels = (f"A: {Path(a).name}, first half", f"B: {Path(a).name}, second half")
-        _write("-o", output, side_by_side(left, right, labels=labels))
-    if mask_out:
-        w, h = result.size_a
-        m = np.zeros((h, w), np.uint8)
-        if result.mask is not None:
-            m = cv2.resize(result.mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        _write("--mask", mask_out, m)
-    if heatmap_out:
-        base = result.image_a if result.image_a is not None else _load_bgr(a, b, opts, 0)
-        diff = result.diff if result.diff is not None else np.zeros(base.shape[:2], np.uint8)
-        _write("--heatmap", heatmap_out, heatmap(base, diff))
-
-
-def _images_under(folder: str) -> set[str]:
-    """Relative paths of the image files under ``folder`` (recursively, by the one suffix list)."""
-    from ..media.images import is_image_file
-
-    root = Path(folder)
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if is_image_file(p)}
-
-
-def _output_names(names: list[str]) -> dict[str, str]:
-    """The PNG each pair's pictures are written as: ``x.png`` for ``x.jpg``, unless another pair's name
-    would give the same (``x.jpg`` next to ``x.png``): then the whole name, ``x.jpg.png``."""
-    stems = {n: Path(n).with_suffix(".png").as_posix() for n in names}
-    count = Counter(stems.values())
-    return {n: s if s == n or count[s] == 1 else n + ".png" for n, s in stems.items()}
-
-
-def compare_folders(
-    a: str,
-    b: str,
-    opts: CompareOptions,
-    ignore: str | None,
-    ignore_box: tuple[str, ...],
-    output: str | None,
-    mask_out: str | None,
-    heatmap_out: str | None,
-    *,
-    as_json: bool,
-    quiet: bool,
-) -> int:
-    """Compare every image of folder ``a`` with its namesake in folder ``b``; returns the exit status."""
-    for out in (output, mask_out, heatmap_out):
-        if out and os.path.exists(out) and not os.path.isdir(out):
-            raise OutputError(f"{out} is a file", "with two folders, outputs are folders (one file per pair)")
-    in_a, in_b = _images_under(a), _images_under(b)
-    names = sorted(in_a & in_b)
-    only_a, only_b = sorted(in_a - in_b), sorted(in_b - in_a)
-    if not names and not only_a and not only_b:
-        raise InputError(
-            f"no images in {a} or {b}", "give folders holding PNG, JPEG, TIFF, WebP or BMP files"
-        )
-    out_names = _output_names(names)
-    # Every file that may be written (one per pair and output folder) against every file read, before
-    # any is: an output folder inside an input folder could otherwise overwrite its pictures.
-    read = [("A", a), ("B", b), ("--ignore", ignore)]
-    read += [("A", os.path.join(a, n)) for n in sorted(in_a)] + [
-        ("B", os.path.join(b, n)) for n in sorted(in_b)
-    ]
-    planned = [
-        (label, os.path.join(folder, out_names[n]))
-        for label, folder in _outputs(output, mask_out, heatmap_out)
-        if folder
-        for n in names
-    ]
-    check_outputs(planned + _outputs(output, mask_out, heatmap_out), read)
-    results = compare_pairs(((os.path.join(a, n), os.path.join(b, n)) for n in names), ignore=ignore, ignore_boxes=ignore_box, options=opts)  # fmt: skip
-    records, different, failed = [], 0, 0
-    relations: dict[str, int] = {}
-    for name, result in zip(names, results, strict=True):
-        if isinstance(result, FramediffError):
-            failed += 1
-            records.append({"name": name, "error": str(result)})
-            if not as_json and not quiet:
-                click.echo(f"{name}: error: {result}")
-            continue
-        different += not result.identical
-        relations[result.relation] = relations.get(result.relation, 0) + 1
-        if not result.identical:
-            outs = [os.path.join(d, out_names[name]) if d else None for d in (output, mask_out, heatmap_out)]
-            for path in outs:
-                if path:
-                    make_folder(os.path.dirname(path))
-            _write_outputs(result, os.path.join(a, name), os.path.join(b, name), opts, *outs)
-        records.append({"name": name, **result.to_dict()})
-        if not as_json and not quiet:
-            click.echo(f"{name}: {result.summary()}")
-    if as_json:
-        same = not different and not failed and not only_a and not only_b
-        click.echo(
-            json.dumps({"identical": same, "pairs": records, "only_in_a": only_a, "only_in_b": only_b})
-        )
-    elif not quiet:
-        for n in only_a:
-            click.echo(f"{n}: only in {a}")
-        for n in only_b:
-            click.echo(f"{n}: only in {b}")
-        counts = [f"{relations[r]} {r}" for r in RELATIONS if relations.get(r)]
-        click.echo(
-            f"{len(names)} pair{'s' if len(names) != 1 else ''}: " + (", ".join(counts) or "none compared")
-            + (f", {failed} failed" if failed else "")
-            + (f"; {len(only_a) + len(only_b)} without a partner" if only_a or only_b else "")
-        )
-    if failed:
-        click.echo(f"Error: {failed} of {len(names)} pairs could not be compared (listed above)", err=True)
-        return 2
-    return 1 if different or only_a or only_b else 0
-
-
-def _load_bgr(a: str, b: str | None, opts: CompareOptions, which: int) -> np.ndarray:
-    """Re-read an input as BGR for drawing (only needed after a fast-path answer)."""
-    from ..compare import split_image
-    from ..media.images import read_image
-    from ..prepare import to_bgr8
-
-    if b is None:
-        return to_bgr8(split_image(read_image(a), opts.split or "auto")[which])
-    return to_bgr8(read_image(a if which == 0 else b))
