@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,27 @@ RELATIONS = (
     "similar",  # another shot of the same scene (only with ``--similar``)
 )
 
+DIGEST_BYTES = 16  # blake2b digest size: 128 bits, far past any collision in a photo library
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The hash of a file's bytes that :attr:`FileInfo.digest` holds: blake2b (16 bytes), hex.
+
+    Args:
+        path: The file.
+
+    Returns:
+        32 hex digits.
+
+    Raises:
+        OSError: when the file cannot be read.
+    """
+    h = hashlib.blake2b(digest_size=DIGEST_BYTES)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
 
 @dataclass
 class FileInfo:
@@ -35,6 +58,8 @@ class FileInfo:
         format: Container format in lower case (``jpeg``, ``png``, ``webp``...).
         taken: EXIF date taken (ISO 8601) when the file has one.
         reference: True when the file lies in a ``--reference`` folder (never acted on, always kept).
+        digest: :func:`file_digest` of the bytes when fingerprinted, if known: actions re-check a file
+            that changed since (size or mtime) against it.
     """
 
     path: str
@@ -45,6 +70,7 @@ class FileInfo:
     format: str
     taken: str | None = None
     reference: bool = False
+    digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -57,6 +83,7 @@ class FileInfo:
             "format": self.format,
             "taken": self.taken,
             "reference": self.reference,
+            "digest": self.digest,
         }
 
 
@@ -83,6 +110,63 @@ class Member:
     def edited(self) -> bool:
         """True when the copy has local changes (never acted on unless ``--include-edited``)."""
         return self.relation in ("edited", "similar")
+
+    def describe(self, keep: FileInfo | None = None) -> list[str]:
+        """The relation to the kept file in a few words, most important first, e.g. ``["mirrored",
+        "resized to 50%"]`` or ``["cropped to 120,40 300x200 of the kept picture"]``.
+
+        Args:
+            keep: The kept file, to tell a format change or a size ratio when the transform does not.
+
+        Returns:
+            Short phrases (never empty).
+        """
+        t = self.transform or {}
+        words: list[str] = []
+        rel = self.relation
+        if rel == "exact":
+            words.append("exact copy (same bytes)")
+        elif rel == "same-pixels":
+            other = keep is not None and keep.format != self.file.format
+            words.append(
+                f"same pixels as {self.file.format.upper()}" if other else "same pixels, other metadata"
+            )
+        elif rel == "recompressed":
+            words.append("re-encoded")
+        elif rel == "similar":
+            words.append("similar shot")
+        elif rel == "edited":
+            n = len(self.regions)
+            words.append(f"edited ({n} region{'s' if n != 1 else ''})" if n else "edited")
+        if t.get("mirrored"):
+            words.append("mirrored")
+        rot = float(t.get("rotation") or 0.0)
+        if abs(rot) >= 0.5:
+            turn = "" if abs(rot) == 180.0 else (" anticlockwise" if rot > 0 else " clockwise")
+            words.append(f"rotated {abs(rot):g}\u00b0{turn}")
+        crop = t.get("crop") or {}
+        scale = t.get("scale")
+        if scale is None and keep is not None and keep.width and keep.height and not crop:
+            # By area, so that a quarter turn (width and height swapped) is not taken for a resize.
+            scale = ((self.file.width * self.file.height) / (keep.width * keep.height)) ** 0.5
+        if scale is not None and abs(float(scale) - 1.0) > 0.02:
+            words.append(f"resized to {float(scale) * 100:.0f}%")
+        aspect = float(t.get("aspect") or 1.0)
+        if abs(aspect - 1.0) > 0.03:
+            words.append(f"stretched {aspect:.2f}x wide" if aspect > 1 else f"squeezed {aspect:.2f}x wide")
+        if "b_in_a" in crop:
+            words.append("cropped to {},{} {}x{} of the kept picture".format(*crop["b_in_a"]))
+        if "a_in_b" in crop:
+            words.append("border: the kept picture lies at {},{} {}x{}".format(*crop["a_in_b"]))
+        if t.get("grey"):
+            words.append("grey")
+        elif t.get("colour"):
+            words.append("colours changed")
+        elif t.get("light"):
+            words.append("light changed")
+        if not words:
+            words.append({"bordered": "with a border", "recoloured": "recoloured"}.get(rel, rel))
+        return words
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``duplicates`` items of ``--json``)."""
