@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,6 +26,8 @@ __all__ = [
     "merge_boxes",
     "ignore_mask",
     "parse_box",
+    "check_box",
+    "MAX_BOX_END",
     "keep_seeded",
 ]
 
@@ -378,11 +381,47 @@ def find_regions(
     return regions
 
 
-def parse_box(text: str) -> tuple[int, int, int, int]:
-    """Parse ``"x,y,w,h"`` into a box.
+Box = tuple[int, int, int, int]
+
+# The largest x + w (and y + h) a box may reach: past any frame framediff reads, and small enough that no
+# size computed from it overflows (a settings file or a live-view request may hold any integer).
+MAX_BOX_END = 1_000_000
+
+
+def check_box(value: Any, what: str = "box") -> Box:
+    """The one rule for every box framediff is given: four whole numbers, ``x, y >= 0``, ``w, h > 0``,
+    ``x + w`` and ``y + h`` at most :data:`MAX_BOX_END`.
+
+    Args:
+        value: ``"x,y,w,h"`` (a command line's notation) or a sequence of four numbers (a settings file's
+            ``[x, y, w, h]``, a Python tuple, numpy integers).
+        what: What the box is, for the error message (``"ignore box"``, ``"zone 'door'"``).
+
+    Returns:
+        ``(x, y, w, h)``.
+
+    Raises:
+        OptionError: when it breaks the rule; the message shows the box in the notation it came in.
+    """
+    if isinstance(value, str):
+        return parse_box(value, what)
+    numbers = [_whole(v) for v in value] if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 4 else []
+    if numbers and None not in numbers:
+        box = _in_rule(*numbers)  # type: ignore[misc]
+        if box is not None:
+            return box
+    raise OptionError(
+        f"{what} {_shown(value)} is not [x, y, w, h]",
+        f"give four integers, x,y >= 0 and w,h > 0, up to {MAX_BOX_END}",
+    )
+
+
+def parse_box(text: str, what: str = "box") -> Box:
+    """Parse ``"x,y,w,h"`` into a box, by :func:`check_box`'s rule.
 
     Args:
         text: Four integers separated by commas.
+        what: What the box is, for the error message.
 
     Returns:
         ``(x, y, w, h)``.
@@ -396,11 +435,43 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
         if len(values) != 4 or any(not v.is_integer() for v in values):  # also rejects nan and inf
             raise ValueError(text)
     except ValueError:
-        raise OptionError(f"box {text!r} is not x,y,w,h", "give four integers, e.g. 10,20,100,50") from None
-    x, y, w, h = (int(v) for v in values)
-    if x < 0 or y < 0 or w <= 0 or h <= 0:
-        raise OptionError(f"box {text!r} has a negative corner or an empty size", "use x,y >= 0 and w,h > 0")
-    return x, y, w, h
+        raise OptionError(f"{what} {text!r} is not x,y,w,h", "give four integers, e.g. 10,20,100,50") from None
+    box = _in_rule(*(int(v) for v in values))
+    if box is None:
+        raise OptionError(
+            f"{what} {text!r} has a negative corner, an empty size or an end past {MAX_BOX_END}",
+            "use x,y >= 0 and w,h > 0",
+        )
+    return box
+
+
+def _in_rule(x: int, y: int, w: int, h: int) -> Box | None:
+    """The box when it keeps the rule, else ``None``."""
+    if x >= 0 and y >= 0 and w > 0 and h > 0 and max(x + w, y + h) <= MAX_BOX_END:
+        return x, y, w, h
+    return None
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (``3``, ``3.0``, a numpy integer), else ``None``.
+    Never calls ``float()`` on an int, which overflows for a few hundred digits."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():  # False for nan and inf
+        return int(value)
+    return None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A short repr for an error message, safe for any value a request can hold (deep nesting, huge
+    integers, long strings)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past str()'s digit limit, nesting past the stack
+        return f"(a {type(value).__name__})"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def ignore_mask(

@@ -37,6 +37,22 @@ from .options import (
 )
 from .settings_file import with_settings_file
 
+# The library names the outputs by their WatchOutputs fields; a user of the command line typed these.
+OUTPUT_LABELS = {
+    "events": "--events",
+    "regions": "--regions",
+    "snapshots": "--snapshots",
+    "exec": "--exec",
+    "exec_timeout": "--exec-timeout",
+    "webhooks": "--webhook",
+    "mqtt": "--mqtt",
+    "record": "--record",
+    "clips": "--clips",
+    "pre": "--pre",
+    "post": "--post",
+    "max_clip": "--max-clip",
+}
+
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
     """Read the ``--ignore`` picture as grey (white = ignore), or ``None`` when none was given."""
@@ -304,6 +320,7 @@ def watch_command(
         pre=pre,
         post=post,
         max_clip=max_clip,
+        labels=OUTPUT_LABELS,
     )
     outputs.check()
     _check_outputs(
@@ -367,6 +384,7 @@ def _serve(
         ignore_path=ignore_path,
         log=None if quiet else stderr_log,
         show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
+        labels={"serve": "--serve", "token": "--token"},
     )
 
 
