@@ -10,12 +10,12 @@ from typing import Any
 import click
 import numpy as np
 
+from ..analysis.prepare import to_gray
+from ..analysis.regions import parse_box
 from ..errors import InputError, OptionError
 from ..media.frames import Frame, FrameSource
 from ..media.images import image_paths, read_image
 from ..paths import check_outputs
-from ..prepare import to_gray
-from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
 from ..text import plural
 from ..watch import (
@@ -36,6 +36,22 @@ from .options import (
     threshold_option,
 )
 from .settings_file import with_settings_file
+
+# The library names the outputs by their WatchOutputs fields; a user of the command line typed these.
+OUTPUT_LABELS = {
+    "events": "--events",
+    "regions": "--regions",
+    "snapshots": "--snapshots",
+    "exec": "--exec",
+    "exec_timeout": "--exec-timeout",
+    "webhooks": "--webhook",
+    "mqtt": "--mqtt",
+    "record": "--record",
+    "clips": "--clips",
+    "pre": "--pre",
+    "post": "--post",
+    "max_clip": "--max-clip",
+}
 
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
@@ -304,6 +320,7 @@ def watch_command(
         pre=pre,
         post=post,
         max_clip=max_clip,
+        labels=OUTPUT_LABELS,
     )
     outputs.check()
     _check_outputs(
@@ -367,6 +384,7 @@ def _serve(
         ignore_path=ignore_path,
         log=None if quiet else stderr_log,
         show_token=from_env is not click.core.ParameterSource.ENVIRONMENT,
+        labels={"serve": "--serve", "token": "--token"},
     )
 
 

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .agreement import Agreement, agreement
+from ..workers import POOL
+from .agreement import Agreement, agreement, low_copy
 from .prepare import resize_to
-from .workers import POOL
 
-__all__ = ["Alignment", "choose_alignment", "estimate_alignment", "fine_match", "mostly_equal", "warp_to"]
+__all__ = [
+    "Alignment", "FineReference", "choose_alignment", "estimate_alignment", "fine_match", "fine_reference", "mostly_equal",
+    "warp_to",
+]
 
 
 @dataclass
@@ -320,22 +323,65 @@ def _phase_shift(gray_a: np.ndarray, gray_b: np.ndarray, plain: np.ndarray) -> n
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]]) @ plain
 
 
-def fine_match(gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray) -> float:
+@dataclass
+class FineReference:
+    """What :func:`fine_match` needs of A alone, made once when many fits of one pair are judged.
+
+    Attributes:
+        step: Subsampling step of the judged pixels (2 for large pictures).
+        a: A's judged pixels, float32.
+        mag: Their gradient magnitude.
+        full_threshold: The 80th percentile of ``mag`` where the whole of A is covered (computed once;
+            a fit covering only part of A gets its own).
+    """
+
+    step: int
+    a: np.ndarray
+    mag: np.ndarray
+    full_threshold: np.floating | None = None
+
+
+def fine_reference(gray_a: np.ndarray) -> FineReference:
+    """A's half of :func:`fine_match`: its subsampled pixels and their gradients."""
+    h, w = gray_a.shape[:2]
+    step = 2 if h * w > 600_000 else 1
+    a = gray_a[::step, ::step].astype(np.float32)
+    gx, gy = cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)
+    return FineReference(step, a, cv2.magnitude(gx, gy))
+
+
+def fine_match(
+    gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray, ref: FineReference | None = None
+) -> float:
     """How well B mapped by ``matrix`` matches A pixel for pixel: correlation on A's detailed pixels.
 
     Only the pixels with the strongest gradients tell a sub-pixel misregistration apart; correlation
     (rather than a difference) ignores exposure and contrast changes.
+
+    Args:
+        gray_a: A, grey uint8.
+        gray_b: B, grey uint8 (any size).
+        matrix: 3x3 homography from B's pixels to A's pixels.
+        ref: ``fine_reference(gray_a)`` when the caller judges several fits (the result is the same).
+
+    Returns:
+        The correlation (-1 to 1); -1 when too few detailed pixels are covered.
     """
     h, w = gray_a.shape[:2]
-    step = 2 if h * w > 600_000 else 1
+    ref = fine_reference(gray_a) if ref is None else ref
+    step, a, mag = ref.step, ref.a, ref.mag
     b = cv2.warpPerspective(gray_b, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     cover = cv2.warpPerspective(np.full(gray_b.shape[:2], 255, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST)
-    a = gray_a[::step, ::step].astype(np.float32)
     bb = b[::step, ::step].astype(np.float32)
     cover = cv2.erode(cover[::step, ::step], np.ones((5, 5), np.uint8)) > 0
-    gx, gy = cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)
-    mag = cv2.magnitude(gx, gy)
-    sel = cover & (mag >= np.percentile(mag[cover], 80) if cover.any() else cover)
+    if cover.all():
+        # The common case (B covers all of A): the percentile is the same for every such fit.
+        if ref.full_threshold is None:
+            # Kept as NumPy's float64: the comparison below must be made in float64, as for any fit.
+            ref.full_threshold = np.percentile(mag, 80)
+        sel = mag >= ref.full_threshold
+    else:
+        sel = cover & (mag >= np.percentile(mag[cover], 80) if cover.any() else cover)
     if int(sel.sum()) < 50:
         return -1.0
     x, y = a[sel] - a[sel].mean(), bb[sel] - bb[sel].mean()
@@ -367,6 +413,31 @@ def _with_fit(al: Alignment, matrix: np.ndarray, size_a: tuple[int, int]) -> Ali
     return al
 
 
+class _Judge:
+    """The judgements of one pair's candidate fits, sharing what does not depend on the fit: the
+    low-resolution copies :func:`agreement` measures on, A's half of :func:`fine_match`, and the fine
+    matches already made (the same fit is often judged twice)."""
+
+    def __init__(self, gray_a: np.ndarray, gray_b: np.ndarray) -> None:
+        self.gray_a, self.gray_b = gray_a, gray_b
+        self.low_a, self.low_b = low_copy(gray_a), low_copy(gray_b)
+        self._ref: FineReference | None = None
+        self._fine: dict[bytes, float] = {}
+
+    def agreement(self, matrix: np.ndarray | None) -> Agreement:
+        """:func:`~framediff.agreement.agreement` of B mapped by ``matrix``."""
+        return agreement(self.gray_a, self.gray_b, matrix, low_a=self.low_a, low_b=self.low_b)
+
+    def fine(self, matrix: np.ndarray) -> float:
+        """:func:`fine_match` of B mapped by ``matrix``."""
+        key = np.asarray(matrix, np.float64).tobytes()
+        if key not in self._fine:
+            if self._ref is None:
+                self._ref = fine_reference(self.gray_a)
+            self._fine[key] = fine_match(self.gray_a, self.gray_b, matrix, self._ref)
+        return self._fine[key]
+
+
 def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto") -> tuple[Alignment, Agreement]:
     """Register B onto A by the fit that explains most of A, and say how much it explains.
 
@@ -388,27 +459,31 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
     if mode == "off":
         al = Alignment(method="off")
         return al, agreement(gray_a, gray_b, None if size_a != size_b else np.eye(3))
+    judge = _Judge(gray_a, gray_b)
     if size_a == size_b:
         plain = Alignment(method="none")
-        plain_agr = agreement(gray_a, gray_b, np.eye(3))
+        plain_agr = judge.agreement(np.eye(3))
         if mostly_equal(gray_a, gray_b):
             return plain, plain_agr  # most pixels match exactly: B is already in place
     else:
         m = _resized(size_a, size_b)
         if m is not None:
             plain = _with_fit(Alignment(), m, size_a)
-            plain_agr = agreement(gray_a, gray_b, m)
+            plain_agr = judge.agreement(m)
         else:
             plain = Alignment(method="crop")  # the common top-left area
-            plain_agr = agreement(gray_a, gray_b, None)
+            plain_agr = judge.agreement(None)
             # Or the whole of B stretched onto A (a picture squeezed to another aspect ratio).
             stretch = np.diag([size_a[1] / size_b[1], size_a[0] / size_b[0], 1.0])
-            stretch_agr = agreement(gray_a, gray_b, stretch)
+            stretch_agr = judge.agreement(stretch)
             if _better(stretch_agr, plain_agr, 0.0):
                 plain, plain_agr = _with_fit(Alignment(), stretch, size_a), stretch_agr
     best, best_agr = plain, plain_agr
-    fit = estimate_alignment(gray_a, gray_b)
     plain_m = plain.matrix if plain.method != "crop" else None
+    # The phase correlation (three Fourier transforms of the working pictures) needs nothing from the
+    # feature fit: run it on the other core meanwhile.
+    shift_job = POOL.submit(_phase_shift, gray_a, gray_b, plain_m) if plain_m is not None else None
+    fit = estimate_alignment(gray_a, gray_b)
     large = fit.warped and _largest_move(fit.matrix, np.eye(3) if plain_m is None else plain_m, size_a) > SMALL_MOVE
     if plain_m is not None:
         # Moves of a few pixels are too fine for the low-resolution evidence. Candidates are B in place,
@@ -416,22 +491,22 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
         cands: list[tuple[Alignment | None, np.ndarray]] = [(plain, plain_m)]
         if fit.warped and not large:
             cands.append((fit, fit.matrix))
-        shift = _phase_shift(gray_a, gray_b, plain_m)
+        shift = shift_job.result() if shift_job is not None else None
         if shift is not None:
             cands.append((None, shift))
-        _, i = max((fine_match(gray_a, gray_b, m), i) for i, (_, m) in enumerate(cands))
+        _, i = max((judge.fine(m), i) for i, (_, m) in enumerate(cands))
         al, m = cands[i]
         if i > 0 and (_largest_move(m, plain_m, size_a) >= 0.35 or size_a != size_b):
             if al is None:
                 al = _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a)
-            best, best_agr = al, agreement(gray_a, gray_b, m)
+            best, best_agr = al, judge.agreement(m)
     if large:
         # A large move must explain more than leaving B (nearly) in place: a fixed camera must not follow
         # a moving object. When both explain the picture, the pixels decide.
-        fit_agr = agreement(gray_a, gray_b, fit.matrix)
+        fit_agr = judge.agreement(fit.matrix)
         if fit_agr.score > best_agr.score + PREFER_IDENTITY or (
             fit_agr.score > best_agr.score - PREFER_IDENTITY
-            and fine_match(gray_a, gray_b, fit.matrix) > fine_match(gray_a, gray_b, best.matrix if best.warped or best.method == "none" else np.eye(3))
+            and judge.fine(fit.matrix) > judge.fine(best.matrix if best.warped or best.method == "none" else np.eye(3))
         ):
             best, best_agr = fit, fit_agr
     if size_a != size_b:
@@ -439,15 +514,15 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
         # percent in scale, a pixel or two at the far edge. Take the crop when it explains as much.
         m = _crop_match(gray_a, gray_b, False)
         if m is not None:
-            agr = agreement(gray_a, gray_b, m)
+            agr = judge.agreement(m)
             current = best.matrix if best.warped or best.method == "none" else np.eye(3)
             if _better(agr, best_agr) or (
                 agr.score > best_agr.score - PREFER_IDENTITY
-                and fine_match(gray_a, gray_b, m) > fine_match(gray_a, gray_b, current)
+                and judge.fine(m) > judge.fine(current)
             ):
                 best, best_agr = _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a), agr
     if best_agr.explained < TRY_FORMS_BELOW or best_agr.thin or best.method == "crop":
-        best, best_agr = _other_forms(gray_a, gray_b, best, best_agr)
+        best, best_agr = _other_forms(judge, best, best_agr)
     return best, best_agr
 
 
@@ -522,9 +597,7 @@ def _dihedral(w: int, h: int, quarter_turns: int, mirror: bool) -> tuple[np.ndar
     return m, w, h
 
 
-def _other_forms(
-    gray_a: np.ndarray, gray_b: np.ndarray, best: Alignment, best_agr: Agreement
-) -> tuple[Alignment, Agreement]:
+def _other_forms(judge: _Judge, best: Alignment, best_agr: Agreement) -> tuple[Alignment, Agreement]:
     """When B explains little of A: try B mirrored, turned by quarter turns, and a finer feature search.
 
     Features are not mirror invariant, and a picture with few corners (a gradient, a logo) gives no fit
@@ -532,12 +605,13 @@ def _other_forms(
     image catches mirrored crops; a search with more features and pyramid levels catches heavy crops
     and rescales that the quick search missed.
     """
+    gray_a, gray_b = judge.gray_a, judge.gray_b
     size_a, size_b = gray_a.shape[:2], gray_b.shape[:2]
     hb, wb = size_b
 
     def consider(al: Alignment, m: np.ndarray) -> None:
         nonlocal best, best_agr
-        agr = agreement(gray_a, gray_b, m)
+        agr = judge.agreement(m)
         if _better(agr, best_agr):
             best, best_agr = _with_fit(al, m, size_a), agr
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Agreement", "agreement", "LOW_SIDE"]
+__all__ = ["Agreement", "agreement", "block_agreement", "low_copy", "low_scale", "LOW_SIDE"]
 
 LOW_SIDE = 256  # longest side of the images the evidence is measured on
 BLOCK = 8  # block side in low-resolution pixels
@@ -58,7 +58,23 @@ def low_scale(shape: tuple[int, ...]) -> float:
     return min(1.0, LOW_SIDE / max(shape[0], shape[1]))
 
 
-def agreement(gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray | None) -> Agreement:
+def low_copy(gray: np.ndarray) -> np.ndarray:
+    """``gray`` brought to the evidence resolution (longest side ``LOW_SIDE``; never enlarged).
+
+    :func:`agreement` makes these copies itself; a caller judging many alignments of one pair makes them
+    once and passes them in (resizing dominated the cost of each judgement).
+    """
+    return cv2.resize(gray, _size(gray.shape, low_scale(gray.shape)), interpolation=cv2.INTER_AREA)
+
+
+def agreement(
+    gray_a: np.ndarray,
+    gray_b: np.ndarray,
+    matrix: np.ndarray | None,
+    *,
+    low_a: np.ndarray | None = None,
+    low_b: np.ndarray | None = None,
+) -> Agreement:
     """Measure how much of A the image B explains once mapped onto A by ``matrix``.
 
     Args:
@@ -66,15 +82,17 @@ def agreement(gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray | None)
         gray_b: B, grey uint8 (any size).
         matrix: 3x3 homography from B's pixels to A's pixels; ``None`` for "top-left on top-left"
             (no alignment, the common area of two images as they are).
+        low_a: ``low_copy(gray_a)`` when the caller has it already (the result is the same).
+        low_b: ``low_copy(gray_b)`` likewise.
 
     Returns:
         The :class:`Agreement`.
     """
     sa = low_scale(gray_a.shape)
-    la = cv2.resize(gray_a, _size(gray_a.shape, sa), interpolation=cv2.INTER_AREA)
+    la = low_copy(gray_a) if low_a is None else low_a
     h, w = la.shape
     sb = low_scale(gray_b.shape)
-    lb = cv2.resize(gray_b, _size(gray_b.shape, sb), interpolation=cv2.INTER_AREA)
+    lb = low_copy(gray_b) if low_b is None else low_b
     if matrix is None:
         # Common top-left area, as a pixel-to-pixel comparison of different sizes does.
         m = np.diag([sa, sa, 1.0]) @ np.diag([1.0 / sb, 1.0 / sb, 1.0])
