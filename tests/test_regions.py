@@ -6,10 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from framediff.errors import InputError, OptionError
-from framediff.measure import absdiff
-from framediff.prepare import blur
-from framediff.regions import (
+from framediff.analysis.measure import absdiff
+from framediff.analysis.prepare import blur
+from framediff.analysis.regions import (
     Region,
     auto_threshold,
     check_box,
@@ -22,6 +21,7 @@ from framediff.regions import (
     parse_box,
     threshold_map,
 )
+from framediff.errors import InputError, OptionError
 
 from .conftest import photo_gray
 

@@ -10,12 +10,12 @@ from typing import Any
 import click
 import numpy as np
 
+from ..analysis.prepare import to_gray
+from ..analysis.regions import parse_box
 from ..errors import InputError, OptionError
 from ..media.frames import Frame, FrameSource
 from ..media.images import image_paths, read_image
 from ..paths import check_outputs
-from ..prepare import to_gray
-from ..regions import parse_box
 from ..serve.hook import merge_config, start_server
 from ..text import plural
 from ..watch import (

@@ -18,13 +18,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..agreement import Agreement
-from ..align import Alignment, choose_alignment, warp_to
+from ..analysis.agreement import Agreement
+from ..analysis.align import Alignment, choose_alignment, warp_to
+from ..analysis.measure import phash
+from ..analysis.prepare import flatten_alpha_like, resize_to, to_bgr8, tone_luts
+from ..analysis.regions import Region, auto_threshold, check_box, clean_mask, find_regions, ignore_mask
+from ..analysis.transform import tone_change
 from ..errors import FramediffError, InputError
-from ..measure import phash
-from ..prepare import flatten_alpha_like, resize_to, to_bgr8, tone_luts
-from ..regions import Region, auto_threshold, check_box, clean_mask, find_regions, ignore_mask
-from ..transform import tone_change
 from ..workers import POOL
 from .difference import change_map, channel_max, envelope_diff, global_scores, is_lossless, seeded_mask
 from .inputs import Reduced, ignore_input, read_inputs, working_scale

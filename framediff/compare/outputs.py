@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8
 from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import OutputError
 from ..errors import named as label
 from ..media.images import read_image, write_image
 from ..paths import Named
-from ..prepare import to_bgr8
 from .inputs import split_image
 from .options import CompareOptions
 from .result import Comparison

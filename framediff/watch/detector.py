@@ -32,12 +32,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.prepare import analysis_scale, resize_to, to_gray
+from ..analysis.regions import Region, check_box, ignore_mask, keep_seeded, parse_box
 from ..errors import InputError, OptionError
 from ..media.frames import TV_TO_PC_F32
 from ..media.images import read_image
 from ..options import choice, number
-from ..prepare import analysis_scale, resize_to, to_gray
-from ..regions import Region, check_box, ignore_mask, keep_seeded, parse_box
 from .scene import (
     Bootstrap,
     grad,
@@ -181,7 +181,7 @@ def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
 
 
 def _checked_zones(zones: dict[str, Any]) -> dict[str, tuple[int, int, int, int]]:
-    """Zones with their names and boxes checked (:func:`check_zone_name`, :func:`~framediff.regions.check_box`)."""
+    """Zones with their names and boxes checked (:func:`check_zone_name`, :func:`~framediff.analysis.regions.check_box`)."""
     return {check_zone_name(n): check_box(b, f"zone {n!r}") for n, b in zones.items()}
 
 

@@ -26,13 +26,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8
+from ..analysis.regions import Region, ignore_mask
 from ..draw import draw_recording
 from ..errors import OptionError, OutputError, named
 from ..media.encode import add_video_stream, stamp_frame
 from ..media.frames import FRAME_CONVERSION, Frame, frame_colour
 from ..paths import check_folder_writable, disk_error, make_folder, remove_quietly, temp_path
-from ..prepare import to_bgr8
-from ..regions import Region, ignore_mask
 from .events import CHANGE_END, CHANGE_START, Event
 
 __all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.regions import check_box  # the one rule for boxes, re-exported here
 from ..errors import InputError, OptionError, OutputError
-from ..regions import check_box  # the one rule for boxes, re-exported here
 from .detector import check_zone_name  # the one rule for zone names, re-exported here
 
 __all__ = ["AREA_KEYS", "AreaSettings", "load_settings", "save_settings", "check_zone_name", "check_box"]

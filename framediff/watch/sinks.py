@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.regions import Region
 from ..draw import draw_watch_frame
 from ..errors import OptionError, OutputError, named
 from ..media.images import write_image
 from ..options import number
 from ..paths import check_folder_writable, disk_error, make_folder
 from ..redact import mask_password
-from ..regions import Region
 
 __all__ = [
     "JsonLines",
