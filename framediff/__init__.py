@@ -7,13 +7,13 @@ The public API::
 
 __version__ = "0.1.0"
 
+from .analysis.regions import Region  # noqa: E402
 from .compare import CompareOptions, Comparison, compare, compare_pairs  # noqa: E402
 from .dedup import Decision, Deduplicator, DedupResult, dedup_video  # noqa: E402
 from .errors import FramediffError, InputError, OptionError, OutputError, SourceError  # noqa: E402
 from .media.frames import Frame, FrameSource  # noqa: E402
 from .media.sources import open_source  # noqa: E402
 from .options import AnalysisOptions  # noqa: E402
-from .regions import Region  # noqa: E402
 
 # The watch names load with their package on first use: every ``framediff`` command imports this module,
 # and only ``watch`` needs them (start-up counts in every short run).

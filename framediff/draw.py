@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .prepare import to_bgr8
-from .regions import Region
+from .analysis.prepare import to_bgr8
+from .analysis.regions import Region
 
 __all__ = [
     "CHANGE_COLOUR",

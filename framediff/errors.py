@@ -7,6 +7,8 @@ status 2; library users catch the class they care about.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class FramediffError(Exception):
     """Base class of every error framediff raises on bad input.
@@ -50,3 +52,19 @@ class OptionError(FramediffError, ValueError):
 
 class OutputError(FramediffError):
     """An output cannot be written (or would overwrite an input)."""
+
+
+def named(setting: str, labels: Mapping[str, str] | None = None) -> str:
+    """How a message names ``setting``: its own name, or what the caller calls it.
+
+    Library messages name settings as the library does (``record``, ``max_clip``); a caller with other
+    names for them (a command line's ``--record``, ``--max-clip``) passes ``labels``.
+
+    Args:
+        setting: The library's name of the setting.
+        labels: The caller's names, by setting (``None``: the library's).
+
+    Returns:
+        The name to put in the message.
+    """
+    return (labels or {}).get(setting, setting)

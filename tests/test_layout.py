@@ -153,3 +153,22 @@ def test_folder_compare_and_folder_dedup_pick_the_same_pictures(tmp_path: Path) 
     compared = {pair["name"] for pair in json.loads(result.stdout)["pairs"]}
     read = {p.name for p in image_paths(tmp_path / "a") or []}
     assert compared == read == {"one.png", "two.pnm", "three.sr", "four.ras"}
+
+
+def test_analysis_is_pure_functions_that_import_no_job() -> None:
+    """``framediff.analysis`` (issue 20) needs nothing of the jobs, the media or the CLI: only numpy,
+    OpenCV, the errors, the worker pool and itself; the old module names still give the same objects."""
+    import importlib
+
+    allowed = {"framediff.errors", "framediff.workers"}
+    for path in sorted((PACKAGE / "analysis").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                module = ("framediff.analysis" if node.level == 1 else "framediff") + (
+                    "." + node.module if node.module else ""
+                )
+                assert module.startswith("framediff.analysis") or module in allowed, (path.name, module)
+    for name in ("prepare", "measure", "regions", "transform"):
+        old, new = importlib.import_module(f"framediff.{name}"), importlib.import_module(f"framediff.analysis.{name}")
+        assert old.__all__ and all(getattr(old, n) is getattr(new, n) for n in new.__all__), name

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
+from framediff.analysis.measure import ImageHash, absdiff, dhash, mse, phash, psnr, ssim, ssim_map
 from framediff.errors import InputError
-from framediff.measure import ImageHash, absdiff, dhash, mse, phash, psnr, ssim, ssim_map
 
 from .conftest import photo_bgr, photo_gray
 

@@ -8,10 +8,19 @@ import pytest
 import skimage.color
 import skimage.data
 
+from framediff.analysis.measure import absdiff
+from framediff.analysis.prepare import (
+    analysis_scale,
+    blur,
+    resize_to,
+    to_bgr8,
+    to_gray,
+    to_uint8,
+    tone_lut,
+    tone_luts,
+)
+from framediff.analysis.regions import Region, find_regions, threshold_map
 from framediff.errors import InputError
-from framediff.measure import absdiff
-from framediff.prepare import analysis_scale, blur, resize_to, to_bgr8, to_gray, to_uint8, tone_lut, tone_luts
-from framediff.regions import Region, find_regions, threshold_map
 
 
 def _luma_reference(bgr: np.ndarray) -> np.ndarray:

@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from framediff.errors import InputError, OptionError
-from framediff.measure import absdiff
-from framediff.prepare import blur
-from framediff.regions import (
+from framediff.analysis.measure import absdiff
+from framediff.analysis.prepare import blur
+from framediff.analysis.regions import (
     Region,
     auto_threshold,
+    check_box,
     clean_mask,
     find_regions,
     ignore_mask,
@@ -21,6 +21,7 @@ from framediff.regions import (
     parse_box,
     threshold_map,
 )
+from framediff.errors import InputError, OptionError
 
 from .conftest import photo_gray
 
@@ -234,6 +235,43 @@ def test_parse_box_errors(text: str) -> None:
     assert repr(text) in str(info.value)
     assert info.value.hint  # every error says what to do
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "good,bad",
+    [
+        ((0, 0, 5, 5), (0, 0, 0, 5)),  # an empty size
+        ((3, 4, 5, 6), (-1, 4, 5, 6)),  # a negative corner
+        ((0, 0, 1_000_000, 1), (0, 0, 1_000_001, 1)),  # past the largest end, in every notation
+        ((1, 2, 3, 4), (1, 2, 3.5, 4)),  # not whole
+    ],
+)
+def test_one_box_rule_for_every_notation_and_every_job(good: tuple, bad: tuple) -> None:
+    """A box is checked by one rule (issue 20), whether it comes as a command line's ``x,y,w,h``, a
+    settings file's ``[x, y, w, h]``, numpy integers or a Python tuple, and whether compare or watch
+    gets it."""
+    from framediff import ChangeDetector, compare
+    from framediff.watch.settings import check_box as settings_check_box
+
+    assert settings_check_box is check_box  # the watch settings file uses the same rule
+    text = ",".join(str(v) for v in good)
+    assert parse_box(text) == check_box(text) == check_box(list(good)) == check_box(np.array(good)) == good
+    bad_text = ",".join(str(v) for v in bad)
+    for value in (bad_text, list(bad), tuple(bad)):
+        with pytest.raises(OptionError) as info:
+            check_box(value, "zone 'door'")
+        assert str(info.value).startswith("zone 'door' ") and info.value.hint
+    picture = np.full((40, 40, 3), 128, np.uint8)
+    with pytest.raises(OptionError, match="ignore box"):
+        compare(picture, picture.copy(), ignore_boxes=[bad])
+    with pytest.raises(OptionError, match="ignore box"):
+        ChangeDetector(ignore_boxes=[bad])
+    with pytest.raises(OptionError, match="zone 'door'"):
+        ChangeDetector(zones={"door": bad})
+    detector = ChangeDetector(ignore_boxes=[good], zones={"door": good})
+    with pytest.raises(OptionError):
+        detector.set_areas(ignore_boxes=[good], zones={"door": bad})
+    assert detector.zones == {"door": good}  # a refused edit changes nothing
 
 
 def test_keep_seeded_keeps_only_blobs_with_a_strong_core() -> None:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from framediff.prepare import to_gray
+from framediff.analysis.prepare import to_gray
 from framediff.sources import open_source, read_image
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from framediff.analysis.prepare import to_bgr8, to_gray
 from framediff.errors import FramediffError, InputError, SourceError
-from framediff.prepare import to_bgr8, to_gray
 from framediff.sources import Frame, FrameSource, load_image, natural_key, open_source, read_image
 
 from .conftest import VideoWriter

@@ -41,3 +41,37 @@ def test_dedup_of_one_image_says_1_image(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("kept 1 of 1 image, dropped 0 (0.0%); threshold ")
+
+
+def test_library_messages_name_settings_as_the_library_does(tmp_path: Path) -> None:
+    """A Python user is told about ``record``, ``pre`` and ``max_clip``, not about command-line flags
+    (issue 20); a caller with other names for them (the CLI: ``--record``) passes them as labels."""
+    import pytest
+
+    from framediff.errors import OptionError
+    from framediff.watch.mqtt import MqttTarget
+    from framediff.watch.outputs import WatchOutputs
+    from framediff.watch.record import EventClips, Recorder
+    from framediff.watch.sinks import CommandRunner, WebhookPoster
+
+    cases = [
+        (lambda: Recorder(tmp_path / "boxes.gif"), "record boxes.gif: cannot write a video of that type"),
+        (lambda: EventClips(tmp_path / "clips", pre=-1), "pre -1 is out of range"),
+        (lambda: EventClips(tmp_path / "clips", max_length=0), "max_length 0 is out of range"),
+        (lambda: WatchOutputs(pre=3).check(), "pre, post and max_clip shape the clips of clips"),
+        (lambda: WatchOutputs(exec="").check(), "exec needs a command"),
+        (lambda: CommandRunner("no-such-program-here"), "exec command 'no-such-program-here' not found"),
+        (lambda: WebhookPoster.check_url("ftp://host/x"), "webhook 'ftp://host/x' is not an http"),
+        (lambda: MqttTarget.parse("http://host"), "mqtt 'http://host' is not an mqtt://"),
+    ]
+    for make, message in cases:
+        with pytest.raises(OptionError) as info:
+            make()
+        assert info.value.message.startswith(message), info.value.message
+        assert "--" not in str(info.value), str(info.value)
+    flags = {"pre": "--pre", "post": "--post", "max_clip": "--max-clip", "clips": "--clips"}
+    with pytest.raises(OptionError, match="^--pre, --post and --max-clip shape the clips of --clips"):
+        WatchOutputs(post=1, labels=flags).check()
+    with pytest.raises(OptionError, match="^--record boxes.gif"):
+        Recorder(tmp_path / "boxes.gif", label="--record")
+    assert not (tmp_path / "clips").exists()  # refused before anything was made

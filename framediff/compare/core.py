@@ -18,13 +18,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..agreement import Agreement
-from ..align import Alignment, choose_alignment, warp_to
+from ..analysis.agreement import Agreement
+from ..analysis.align import Alignment, choose_alignment, warp_to
+from ..analysis.measure import phash
+from ..analysis.prepare import flatten_alpha_like, resize_to, to_bgr8, tone_luts
+from ..analysis.regions import Region, auto_threshold, check_box, clean_mask, find_regions, ignore_mask
+from ..analysis.transform import tone_change
 from ..errors import FramediffError, InputError
-from ..measure import phash
-from ..prepare import flatten_alpha_like, resize_to, to_bgr8, tone_luts
-from ..regions import Region, auto_threshold, clean_mask, find_regions, ignore_mask, parse_box
-from ..transform import tone_change
 from ..workers import POOL
 from .difference import change_map, channel_max, envelope_diff, global_scores, is_lossless, seeded_mask
 from .inputs import Reduced, ignore_input, read_inputs, working_scale
@@ -149,7 +149,7 @@ def _compare_images(
     size_a = reduced.size_a if reduced else (img_a.shape[1], img_a.shape[0])
     size_b = reduced.size_b if reduced else (img_b.shape[1], img_b.shape[0])
     _check_sizes(size_a, size_b)
-    boxes = [parse_box(x) if isinstance(x, str) else tuple(int(v) for v in x) for x in (ignore_boxes or ())]
+    boxes = [check_box(x, "ignore box") for x in (ignore_boxes or ())]
     ign = ignore_mask(size_a, ignore_input(ignore), boxes)
     fast = fast or _pixel_identical(img_a, img_b, reduced)
     if fast:

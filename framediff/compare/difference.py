@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..measure import ssim_map
-from ..prepare import blur as gaussian_blur
-from ..prepare import resize_to
-from ..regions import keep_seeded
+from ..analysis.measure import ssim_map
+from ..analysis.prepare import blur as gaussian_blur
+from ..analysis.prepare import resize_to
+from ..analysis.regions import keep_seeded
 from ..workers import POOL
 from .options import CompareOptions
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FramediffError, InputError, OutputError
+from ..errors import named as label
 from ..media.images import is_image_file
 from ..paths import check_outputs, make_folder
 from .core import compare, compare_pairs
 from .options import CompareOptions, merged_options
-from .outputs import CompareOutputs, check_output_files, label, output_names, planned, write_outputs
+from .outputs import CompareOutputs, check_output_files, output_names, planned, write_outputs
 from .result import RELATIONS, Comparison
 
 __all__ = ["compare_files", "compare_folders", "FolderComparison", "is_folder_pair", "images_under"]

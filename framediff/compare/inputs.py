@@ -11,9 +11,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.prepare import analysis_scale, to_bgr8
 from ..errors import OptionError
 from ..media.images import jpeg_header, jpeg_reduction, load_image, read_jpeg_reduced
-from ..prepare import analysis_scale, to_bgr8
 from ..workers import POOL
 from .options import CompareOptions
 

@@ -12,16 +12,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8
 from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import OutputError
+from ..errors import named as label
 from ..media.images import read_image, write_image
 from ..paths import Named
-from ..prepare import to_bgr8
 from .inputs import split_image
 from .options import CompareOptions
 from .result import Comparison
 
-__all__ = ["CompareOutputs", "check_output_files", "write_outputs", "output_names", "planned", "label"]
+__all__ = ["CompareOutputs", "check_output_files", "write_outputs", "output_names", "planned"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,6 @@ class CompareOutputs:
     def any(self) -> bool:
         """Whether any output is wanted."""
         return any(path for _, path in self.named())
-
-
-def label(name: str, labels: Mapping[str, str] | None) -> str:
-    """How the caller calls the setting ``name`` in messages (its own name unless ``labels`` says)."""
-    return (labels or {}).get(name, name)
 
 
 def check_output_files(outputs: CompareOutputs, labels: Mapping[str, str] | None = None) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..align import Alignment
-from ..regions import Region
-from ..transform import describe_transform, transform_words
+from ..analysis.align import Alignment
+from ..analysis.regions import Region
+from ..analysis.transform import describe_transform, transform_words
 
 __all__ = ["Comparison", "RELATIONS"]
 

@@ -39,10 +39,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8, to_gray
 from ..errors import InputError
 from ..media.frames import LIMITED_GAIN, Frame, is_limited_range, luma_plane
 from ..options import number
-from ..prepare import to_bgr8, to_gray
 
 __all__ = ["ANALYSIS_SIZE", "Decision", "Deduplicator", "decoder_planes", "prepare_decoded"]
 

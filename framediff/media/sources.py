@@ -51,7 +51,7 @@ class ImageListSource(FrameSource):
             self.size = (self._first.shape[1], self._first.shape[0])
 
     def __iter__(self) -> Iterator[Frame]:
-        from ..prepare import to_bgr8, to_gray
+        from ..analysis.prepare import to_bgr8, to_gray
 
         for i, p in enumerate(self.paths):
             try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, named
 from ..watch import Watcher
 from ..watch.settings import load_settings
 from .live import LiveView
@@ -72,6 +72,7 @@ def start_server(
     ignore_path: str | None = None,
     log: Callable[[str], None] | None = None,
     show_token: bool = True,
+    labels: Mapping[str, str] | None = None,
 ) -> LiveServer:
     """Start the live view of a watcher (before :meth:`Watcher.run`).
 
@@ -85,6 +86,7 @@ def start_server(
         log: Where the page's address is printed.
         show_token: Print the address with its token (``False`` when the token came from the environment,
             which is there to keep it out of sight: logs and terminals must not show it either).
+        labels: What the caller calls ``serve`` and ``token`` in messages (a command line: ``--serve``).
 
     Returns:
         The running server; call :meth:`LiveServer.close` after the watch.
@@ -92,7 +94,7 @@ def start_server(
     Raises:
         OptionError: when the address is malformed or cannot be bound, or a non-loopback host has no token.
     """
-    address = parse_address(serve)
+    address = parse_address(serve, named("serve", labels))
     settings: dict[str, Any] = {k: v for k, v in dataclasses.asdict(watcher.options).items() if v is not None}
     settings.update(
         min_frames=watcher.machine.min_frames,  # the validated numbers, not the command line's text
@@ -108,7 +110,7 @@ def start_server(
         ignore_picture=ignore_picture,
         settings=settings,
     )
-    server = LiveServer(live, address, token=token)
+    server = LiveServer(live, address, token=token, labels=labels)
     server.start()
     if log is not None:
         if show_token or not token:

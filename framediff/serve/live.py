@@ -27,11 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8, to_gray
+from ..analysis.regions import Region, ignore_mask
 from ..draw import draw_live
 from ..errors import FramediffError, OptionError
 from ..media.frames import Frame, decoded_colour
-from ..prepare import to_bgr8, to_gray
-from ..regions import Region, ignore_mask
 from ..watch import Event, FrameResult, Watcher
 from ..watch.settings import AreaSettings, check_box, check_zone_name, save_settings
 

@@ -45,6 +45,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -52,7 +53,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import FramediffError, OptionError
+from ..errors import FramediffError, OptionError, named
 from .live import LiveView
 
 __all__ = ["LiveServer", "parse_address", "is_loopback"]
@@ -100,12 +101,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, label: str = "serve") -> tuple[str, int]:
     """Parse ``--serve [HOST:]PORT``.
 
     Args:
         text: ``8080``, ``127.0.0.1:8080``, ``0.0.0.0:8080``, ``[::1]:8080`` or ``localhost:0`` (0 = any
             free port).
+        label: How messages name the address (a command line: ``--serve``).
 
     Returns:
         ``(host, port)``; the host defaults to ``127.0.0.1``.
@@ -120,11 +122,11 @@ def parse_address(text: str) -> tuple[str, int]:
     elif s.isdigit():
         host, port = "127.0.0.1", s
     else:
-        raise OptionError(f"--serve {text!r} is not [HOST:]PORT", "e.g. --serve 8080 or --serve 0.0.0.0:8080")
+        raise OptionError(f"{label} {text!r} is not [HOST:]PORT", f"e.g. {label} 8080 or {label} 0.0.0.0:8080")
     if not host:
-        raise OptionError(f"--serve {text!r} has no host", "e.g. --serve 127.0.0.1:8080")
+        raise OptionError(f"{label} {text!r} has no host", f"e.g. {label} 127.0.0.1:8080")
     if int(port) > 65535:
-        raise OptionError(f"--serve port {port} is out of range", "use 1-65535 (0 = any free port)")
+        raise OptionError(f"{label} port {port} is out of range", "use 1-65535 (0 = any free port)")
     return host, int(port)
 
 
@@ -161,6 +163,8 @@ class LiveServer:
         max_streams: Most live pictures streamed at once (more get 503).
         max_streams_per_client: Most live pictures streamed at once to one client address, so that one
             client cannot hold every slot (default: a quarter of ``max_streams``, at least 1).
+        labels: What the caller calls ``serve`` and ``token`` in messages (a command line: ``--serve``,
+            ``--token``).
 
     Raises:
         OptionError: when a non-loopback host is given without a token, or the address cannot be bound.
@@ -175,15 +179,17 @@ class LiveServer:
         timeout: float = 10.0,
         max_streams: int = 16,
         max_streams_per_client: int | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         host, port = address
+        serve, token_name = named("serve", labels), named("token", labels)
         if not is_loopback(host) and not token:
             raise OptionError(
-                f"--serve {host}:{port} is reachable from other machines without a token",
-                "add --token SECRET or set FRAMEDIFF_TOKEN, or serve on 127.0.0.1",
+                f"{serve} {host}:{port} is reachable from other machines without a token",
+                f"add {token_name} SECRET or set FRAMEDIFF_TOKEN, or serve on 127.0.0.1",
             )
         if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
-            raise OptionError("the --token is too short or has spaces", "use 8 or more printable characters")
+            raise OptionError(f"the {token_name} is too short or has spaces", "use 8 or more printable characters")
         self.live = live
         self.token = token
         self.timeout = timeout

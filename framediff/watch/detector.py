@@ -27,16 +27,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from ..analysis.prepare import analysis_scale, resize_to, to_gray
+from ..analysis.regions import Region, check_box, ignore_mask, keep_seeded, parse_box
 from ..errors import InputError, OptionError
 from ..media.frames import TV_TO_PC_F32
 from ..media.images import read_image
 from ..options import choice, number
-from ..prepare import analysis_scale, resize_to, to_gray
-from ..regions import Region, ignore_mask, keep_seeded, parse_box
 from .scene import (
     Bootstrap,
     grad,
@@ -177,6 +178,11 @@ def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
     if not sep or not name.strip():
         raise OptionError(f"zone {text!r} is not NAME=x,y,w,h", "e.g. --zone door=10,20,200,300")
     return check_zone_name(name), parse_box(box)
+
+
+def _checked_zones(zones: dict[str, Any]) -> dict[str, tuple[int, int, int, int]]:
+    """Zones with their names and boxes checked (:func:`check_zone_name`, :func:`~framediff.analysis.regions.check_box`)."""
+    return {check_zone_name(n): check_box(b, f"zone {n!r}") for n, b in zones.items()}
 
 
 @dataclass(frozen=True)
@@ -329,11 +335,11 @@ class ChangeDetector:
     ) -> None:
         self.options = options or WatchOptions()
         self.fps = float(fps) if fps and fps > 0 else 15.0
-        self.zones = {check_zone_name(n): b for n, b in (zones or {}).items()}
+        self.zones = _checked_zones(zones or {})
         self._only_zones_wanted = only_zones  # kept: zones edited later (set_areas) may become non-empty
         self.only_zones = only_zones and bool(self.zones)
         self._ignore_src = ignore
-        self._ignore_boxes = list(ignore_boxes)
+        self._ignore_boxes = [check_box(b, "ignore box") for b in ignore_boxes]
         self._fixed: np.ndarray | None = None
         if self.options.fixed_reference:
             path = Path(self.options.reference)
@@ -392,12 +398,13 @@ class ChangeDetector:
                 ones then stay in force).
         """
         old = (self._ignore_boxes, self.zones, self.only_zones)
-        if ignore_boxes is not None:
-            self._ignore_boxes = list(ignore_boxes)
+        # Every new area checked before anything changes.
+        boxes = None if ignore_boxes is None else [check_box(b, "ignore box") for b in ignore_boxes]
+        zones = None if zones is None else _checked_zones(zones)
+        if boxes is not None:
+            self._ignore_boxes = boxes
         if zones is not None:
-            zones = {check_zone_name(n): b for n, b in zones.items()}  # before anything changes
-        if zones is not None:
-            self.zones = dict(zones)
+            self.zones = zones
             self.only_zones = self._only_zones_wanted and bool(self.zones)
         if self._size is None:
             return

@@ -16,9 +16,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.regions import Region
 from ..media.frames import LIMITED_GAIN
 from ..options import number
-from ..regions import Region
 from .detector import FrameResult
 
 __all__ = [

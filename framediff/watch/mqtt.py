@@ -45,8 +45,9 @@ STATE_OF_EVENT = {
 }
 
 
-def require_paho() -> Any:
-    """Import paho-mqtt's client module, or raise :class:`OptionError` saying how to install it.
+def require_paho(label: str = "mqtt") -> Any:
+    """Import paho-mqtt's client module, or raise :class:`OptionError` saying how to install it (naming
+    the setting that needs it as ``label``).
 
     Returns:
         The ``paho.mqtt.client`` module.
@@ -58,7 +59,7 @@ def require_paho() -> Any:
         import paho.mqtt.client as mqtt_client
         from paho.mqtt.enums import CallbackAPIVersion  # noqa: F401 - paho-mqtt 2.0 and later only
     except ImportError:
-        raise OptionError("--mqtt needs the paho-mqtt package", INSTALL_HINT) from None
+        raise OptionError(f"{label} needs the paho-mqtt package", INSTALL_HINT) from None
     return mqtt_client
 
 
@@ -83,13 +84,14 @@ class MqttTarget:
     tls: bool = False
 
     @classmethod
-    def parse(cls, url: str) -> MqttTarget:
+    def parse(cls, url: str, label: str = "mqtt") -> MqttTarget:
         """Parse an ``mqtt://`` or ``mqtts://`` URL.
 
         User and password may be percent-encoded (``p%40ss`` for ``p@ss``).
 
         Args:
             url: The URL.
+            label: How messages name the URL (a command line: ``--mqtt``).
 
         Returns:
             The target.
@@ -101,23 +103,23 @@ class MqttTarget:
         shown = mask_password(url)
         if "@" in shown and ":***@" not in shown:  # user info too malformed to parse: hide all of it
             shown = re.sub(r"://[^@]*@", "://***@", shown)
-        example = "e.g. --mqtt mqtt://user:pass@broker:1883/home/cam1"
+        example = f"e.g. {label} mqtt://user:pass@broker:1883/home/cam1"
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
             host = parts.hostname
         except ValueError:
-            raise OptionError(f"--mqtt {shown!r} is not a valid URL", example) from None
+            raise OptionError(f"{label} {shown!r} is not a valid URL", example) from None
         if parts.scheme not in ("mqtt", "mqtts") or not host or any(c.isspace() for c in url):
-            raise OptionError(f"--mqtt {shown!r} is not an mqtt:// or mqtts:// URL with a host", example)
+            raise OptionError(f"{label} {shown!r} is not an mqtt:// or mqtts:// URL with a host", example)
         if parts.query or "#" in url:
             raise OptionError(
-                f"--mqtt {shown!r}: the topic prefix cannot hold '#' or '?'", "give a plain topic prefix"
+                f"{label} {shown!r}: the topic prefix cannot hold '#' or '?'", "give a plain topic prefix"
             )
         prefix = urllib.parse.unquote(parts.path).strip("/") or "framediff"
         if "+" in prefix or "\0" in prefix or "//" in prefix:
             raise OptionError(
-                f"--mqtt {shown!r}: the topic prefix {prefix!r} is not a plain topic",
+                f"{label} {shown!r}: the topic prefix {prefix!r} is not a plain topic",
                 "no '+' and no empty levels, e.g. /home/cam1",
             )
         tls = parts.scheme == "mqtts"
@@ -174,6 +176,7 @@ class MqttPublisher:
             this without news, and publishes the last will).
         timeout: Seconds to wait for a connection to open.
         log: Where warnings go (one line each); stderr by default.
+        label: How messages and warnings name the URL (a command line: ``--mqtt``).
 
     Raises:
         OptionError: when the URL is not a usable MQTT URL, or paho-mqtt is not installed.
@@ -194,9 +197,11 @@ class MqttPublisher:
         keepalive: int = 30,
         timeout: float = 5.0,
         log: Any = None,
+        label: str = "mqtt",
     ) -> None:
-        self.target = MqttTarget.parse(url)
-        mqtt = require_paho()
+        self.label = label  # how messages name the broker's URL (a command line: --mqtt)
+        self.target = MqttTarget.parse(url, label)
+        mqtt = require_paho(label)
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.shown = self.target.masked()
@@ -300,7 +305,7 @@ class MqttPublisher:
                 return
             self._warned = True
         self._log(
-            f"warning: --mqtt {self.shown}: {what}; retrying in the background "
+            f"warning: {self.label} {self.shown}: {what}; retrying in the background "
             f"(up to {self._max} events wait, older ones are dropped)"
         )
 
@@ -396,10 +401,10 @@ class MqttPublisher:
         self.failures += undelivered
         if undelivered:
             self._log(
-                f"warning: --mqtt {self.shown}: {undelivered} events not delivered (the broker was unreachable)"
+                f"warning: {self.label} {self.shown}: {undelivered} events not delivered (the broker was unreachable)"
             )
         if self.dropped:
             self._log(
-                f"warning: --mqtt {self.shown}: {self.dropped} events dropped while the broker was "
+                f"warning: {self.label} {self.shown}: {self.dropped} events dropped while the broker was "
                 f"unreachable (the queue holds {self._max})"
             )

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import OptionError
+from ..errors import OptionError, named
 from ..media.frames import Frame, frame_colour
 from .detector import FrameResult
 from .events import Event
@@ -51,6 +51,8 @@ class WatchOutputs:
         pre: Seconds a clip starts before its change (default 1).
         post: Seconds a clip goes on after its change (default 2).
         max_clip: Seconds a clip lasts at most (default 600).
+        labels: What the caller calls these settings in messages (a command line's flags:
+            ``{"record": "--record", "max_clip": "--max-clip"}``); by default the names above.
     """
 
     events: str | None = None
@@ -65,6 +67,7 @@ class WatchOutputs:
     pre: float | str | None = None
     post: float | str | None = None
     max_clip: float | str | None = None
+    labels: Mapping[str, str] | None = None
     _runner: CommandRunner | None = field(default=None, init=False, repr=False)
 
     @property
@@ -79,12 +82,19 @@ class WatchOutputs:
             OptionError: when a value is out of range, a URL is not one, or a clip setting has no clips.
         """
         # `--exec ""` is a mistake to report, not a way to switch the hook off.
-        self._runner = CommandRunner(self.exec, timeout=self.exec_timeout) if self.exec is not None else None
+        self._runner = (
+            CommandRunner(self.exec, timeout=self.exec_timeout, labels=self.labels) if self.exec is not None else None
+        )
         if not self.clips and (self.pre is not None or self.post is not None or self.max_clip is not None):
+            pre, post, max_clip, clips = (self.named(s) for s in ("pre", "post", "max_clip", "clips"))
             raise OptionError(
-                "--pre, --post and --max-clip shape the clips of --clips",
-                "add --clips DIR, or leave them out",
+                f"{pre}, {post} and {max_clip} shape the clips of {clips}",
+                f"add {clips} DIR, or leave them out",
             )
+
+    def named(self, setting: str) -> str:
+        """How messages name ``setting`` (see :attr:`labels`)."""
+        return named(setting, self.labels)
 
     def check_services(self) -> None:
         """Refuse a webhook or MQTT address that is not one (and MQTT without its package).
@@ -93,10 +103,10 @@ class WatchOutputs:
             OptionError: as :meth:`WebhookPoster.check_url` and :meth:`MqttTarget.parse`.
         """
         for url in self.webhooks:
-            WebhookPoster.check_url(url)
+            WebhookPoster.check_url(url, self.named("webhooks"))
         if self.mqtt is not None:
-            MqttTarget.parse(self.mqtt)
-            require_paho()
+            MqttTarget.parse(self.mqtt, self.named("mqtt"))
+            require_paho(self.named("mqtt"))
 
 
 class Attached:
@@ -114,6 +124,7 @@ class Attached:
         self.recorder: Recorder | None = None
         self.clips: EventClips | None = None
         self.snapshots: SnapshotWriter | None = None
+        self.names = ("record", "clips")  # what the caller calls them (WatchOutputs.labels)
 
     def areas_changed(self, boxes: list[tuple[int, int, int, int]], zones: dict[str, Any]) -> None:
         """Draw other areas on the pictures and the recording from now on (edited on the live view)."""
@@ -123,10 +134,11 @@ class Attached:
             self.recorder.set_areas(boxes, zones)
 
     def skipped(self) -> list[tuple[str, int]]:
-        """``(option, frames)`` for each video output that left frames out (its encoder was behind)."""
+        """``(output, frames)`` for each video output that left frames out (its encoder was behind); the
+        output as :attr:`WatchOutputs.labels` names it."""
         return [
             (n, s.skipped)
-            for n, s in (("--record", self.recorder), ("--clips", self.clips))
+            for n, s in ((self.names[0], self.recorder), (self.names[1], self.clips))
             if s and s.skipped
         ]
 
@@ -180,6 +192,7 @@ def attach(watcher: Watcher, outputs: WatchOutputs, attached: Attached | None = 
         ``attached``.
     """
     out = attached if attached is not None else Attached()
+    out.names = (outputs.named("record"), outputs.named("clips"))
     live = is_live_spec(watcher.source)
     if outputs.clips:
         out.clips = EventClips(
@@ -189,6 +202,7 @@ def attach(watcher: Watcher, outputs: WatchOutputs, attached: Attached | None = 
             max_length=outputs.max_clip if outputs.max_clip is not None else 600.0,
             debounce_frames=watcher.machine.min_frames,
             wait=not live,
+            labels={s: outputs.named(s) for s in ("pre", "post")} | {"max_length": outputs.named("max_clip")},
         )
         out.sinks.append(out.clips)
     if outputs.record:
@@ -199,6 +213,7 @@ def attach(watcher: Watcher, outputs: WatchOutputs, attached: Attached | None = 
             ignore=watcher.ignore,
             ignore_boxes=watcher.ignore_boxes,
             wait=not live,
+            label=outputs.named("record"),
         )
         out.sinks.append(out.recorder)
     out.snapshots = SnapshotWriter(outputs.snapshots, watcher.zones) if outputs.snapshots else None
@@ -210,14 +225,14 @@ def attach(watcher: Watcher, outputs: WatchOutputs, attached: Attached | None = 
     events = JsonLines(outputs.events, on_closed=reader_gone) if outputs.events else None
     regions = JsonLines(outputs.regions, flush_every=50, on_closed=reader_gone) if outputs.regions else None
     out.sinks += [s for s in (out.snapshots, events, regions) if s is not None]
-    hooks = [WebhookPoster(url) for url in outputs.webhooks]
+    hooks = [WebhookPoster(url, label=outputs.named("webhooks")) for url in outputs.webhooks]
     runner = outputs._runner if outputs.exec is not None else None
     if outputs.exec is not None and runner is None:
-        runner = CommandRunner(outputs.exec, timeout=outputs.exec_timeout)
+        runner = CommandRunner(outputs.exec, timeout=outputs.exec_timeout, labels=outputs.labels)
     out.sinks += hooks + ([runner] if runner is not None else [])
     _wire(watcher, out, events, runner, hooks)
     if outputs.mqtt is not None:
-        mqtt = MqttPublisher(outputs.mqtt)
+        mqtt = MqttPublisher(outputs.mqtt, label=outputs.named("mqtt"))
         out.sinks.append(mqtt)
         mqtt.attach(watcher)
     if regions is not None:

@@ -18,6 +18,7 @@ import sys
 import threading
 import warnings
 from collections import deque
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8
+from ..analysis.regions import Region, ignore_mask
 from ..draw import draw_recording
-from ..errors import OptionError, OutputError
+from ..errors import OptionError, OutputError, named
 from ..media.encode import add_video_stream, stamp_frame
 from ..media.frames import FRAME_CONVERSION, Frame, frame_colour
 from ..paths import check_folder_writable, disk_error, make_folder, remove_quietly, temp_path
-from ..prepare import to_bgr8
-from ..regions import Region, ignore_mask
 from .events import CHANGE_END, CHANGE_START, Event
 
 __all__ = ["EventClips", "Recorder", "RECORD_FORMATS"]
@@ -62,6 +63,7 @@ class Recorder:
             are (a decoder's frame then goes to the encoder without any colour conversion).
         backlog: Extra room in the queue, for frames handed over at once (a clip's held frames): they
             are queued without waiting, even from a live source.
+        label: What the caller calls the recording in messages (a command line: ``--record``).
 
     Raises:
         OptionError: when the extension is not one of :data:`RECORD_FORMATS`.
@@ -83,11 +85,12 @@ class Recorder:
         preset: str = "veryfast",
         annotate: bool = True,
         backlog: int = 0,
+        label: str = "record",
     ) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in RECORD_FORMATS:
             raise OptionError(
-                f"--record {self.path.name}: cannot write a video of that type",
+                f"{label} {self.path.name}: cannot write a video of that type",
                 "use an .mp4, .mkv, .mov or .avi name",
             )
         if self.path.is_dir():
@@ -323,9 +326,11 @@ class EventClips:
         max_held: Most frames held for ``pre`` (a bound on memory whatever the frame rate).
         max_length: Seconds a clip lasts at most: a change that goes on longer (a camera that never settles)
             continues in a new clip, named after its first frame, so no file grows without end.
+        labels: What the caller calls ``pre``, ``post`` and ``max_length`` in messages (a command line:
+            ``{"pre": "--pre"}``); by default their names here.
 
     Raises:
-        OptionError: when ``pre`` or ``post`` is out of range.
+        OptionError: when ``pre``, ``post`` or ``max_length`` is out of range.
         OutputError: when the folder cannot be created or written to.
     """
 
@@ -339,12 +344,13 @@ class EventClips:
         wait: bool = True,
         max_held: int = 600,
         max_length: float = 600.0,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         from ..options import number
 
-        self.pre = number("--pre", pre, lo=0, hi=60)
-        self.post = number("--post", post, lo=0, hi=3600)
-        self.max_length = number("--max-clip", max_length, lo=1, hi=86400)
+        self.pre = number(named("pre", labels), pre, lo=0, hi=60)
+        self.post = number(named("post", labels), post, lo=0, hi=3600)
+        self.max_length = number(named("max_length", labels), max_length, lo=1, hi=86400)
         self.folder = Path(folder)
         # Checked now, so a folder the watch cannot write to fails before the watch starts; created with
         # the first clip (or at a good end), so a run that fails first leaves no empty folder.

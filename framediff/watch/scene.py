@@ -1,7 +1,7 @@
 """The watch detector's pure steps on analysis images (float32 grey): the background's start-up, the light's
 tone curve, shadows, ghosts, moved background, and the joining of fragments into regions.
 
-Functions of arrays and :class:`~framediff.regions.Region` lists only; the state lives in
+Functions of arrays and :class:`~framediff.analysis.regions.Region` lists only; the state lives in
 :class:`~framediff.watch.detector.ChangeDetector` (and :class:`Bootstrap`, which it owns).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..regions import Region
+from ..analysis.regions import Region
 
 __all__ = [
     "Bootstrap",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.regions import check_box  # the one rule for boxes, re-exported here
 from ..errors import InputError, OptionError, OutputError
 from .detector import check_zone_name  # the one rule for zone names, re-exported here
 
@@ -40,52 +41,6 @@ Box = tuple[int, int, int, int]
 
 AREA_KEYS = ("ignore_boxes", "zones", "only_zones", "size")  # the keys the live view edits and saves
 _OPTION_KEY = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
-
-
-def check_box(value: Any, what: str = "box") -> Box:
-    """Validate a box given as ``[x, y, w, h]`` (a JSON list of four non-negative integers).
-
-    Args:
-        value: The candidate box.
-        what: What the box is, for the error message.
-
-    Returns:
-        ``(x, y, w, h)``.
-
-    Raises:
-        OptionError: when it is not four integers with x, y >= 0 and w, h > 0.
-    """
-    numbers = [_whole(v) for v in value] if isinstance(value, (list, tuple)) and len(value) == 4 else []
-    if numbers and None not in numbers:
-        x, y, w, h = numbers
-        if x >= 0 and y >= 0 and w > 0 and h > 0 and max(x + w, y + h) <= 1_000_000:
-            return x, y, w, h
-    raise OptionError(
-        f"{what} {_shown(value)} is not [x, y, w, h]",
-        "give four integers, x,y >= 0 and w,h > 0, up to 1000000",
-    )
-
-
-def _whole(value: Any) -> int | None:
-    """``value`` as an int when it is a whole number (``3`` or ``3.0``), else ``None``. Never calls
-    ``float()`` on an int, which overflows for a few hundred digits."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():  # False for nan and inf
-        return int(value)
-    return None
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """A short repr for an error message, safe for any value a request can hold (deep nesting, huge
-    integers, long strings)."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # an int past str()'s digit limit, nesting past the stack
-        return f"(a {type(value).__name__})"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass

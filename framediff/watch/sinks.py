@@ -22,19 +22,19 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..analysis.regions import Region
 from ..draw import draw_watch_frame
-from ..errors import OptionError, OutputError
+from ..errors import OptionError, OutputError, named
 from ..media.images import write_image
 from ..options import number
 from ..paths import check_folder_writable, disk_error, make_folder
 from ..redact import mask_password
-from ..regions import Region
 
 __all__ = [
     "JsonLines",
@@ -283,6 +283,8 @@ class CommandRunner:
         timeout: Seconds a command may run before it is stopped.
         max_running: Commands running at once at most.
         max_queue: Events waiting for a free slot at most.
+        labels: What the caller calls ``exec`` and ``exec_timeout`` in messages (a command line:
+            ``{"exec": "--exec", "exec_timeout": "--exec-timeout"}``).
 
     Raises:
         OptionError: when the command is empty, cannot be parsed, or is not found, or the timeout is out
@@ -292,18 +294,28 @@ class CommandRunner:
     # After SIGTERM, how long a command has to clean up before SIGKILL.
     KILL_GRACE = 1.0
 
-    def __init__(self, command: str, timeout: float = 5.0, max_running: int = 4, max_queue: int = 16) -> None:
+    def __init__(
+        self,
+        command: str,
+        timeout: float = 5.0,
+        max_running: int = 4,
+        max_queue: int = 16,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        # How messages name the command and its timeout (a command line: --exec, --exec-timeout).
+        self.label, self.timeout_label = named("exec", labels), named("exec_timeout", labels)
+        label = self.label
         try:
             self.argv = shlex.split(command)
         except ValueError as e:
-            raise OptionError(f"--exec {command!r} cannot be parsed: {e}", "check the quotes") from None
+            raise OptionError(f"{label} {command!r} cannot be parsed: {e}", "check the quotes") from None
         if not self.argv:
-            raise OptionError("--exec needs a command", 'e.g. --exec "python hook.py"')
+            raise OptionError(f"{label} needs a command", f'e.g. {label} "python hook.py"')
         if shutil.which(self.argv[0]) is None:
             raise OptionError(
-                f"--exec command {self.argv[0]!r} not found", "give a full path or a program on PATH"
+                f"{label} command {self.argv[0]!r} not found", "give a full path or a program on PATH"
             )
-        self.timeout = float(number("exec_timeout", timeout, lo=0.1, hi=86400))
+        self.timeout = float(number(self.timeout_label, timeout, lo=0.1, hi=86400))
         self.max_running = max(1, int(max_running))
         self.max_queue = max(1, int(max_queue))
         self.started = 0
@@ -334,8 +346,8 @@ class CommandRunner:
                 if not self._warned_drop:
                     self._warned_drop = True
                     print(
-                        f"warning: --exec: {self.max_running} commands still running and {self.max_queue} "
-                        "events waiting: dropping the oldest (a hook is slow; see --exec-timeout)",
+                        f"warning: {self.label}: {self.max_running} commands still running and {self.max_queue} "
+                        f"events waiting: dropping the oldest (a hook is slow; see {self.timeout_label})",
                         file=sys.stderr,
                     )
             self._queue.append(env)
@@ -382,8 +394,8 @@ class CommandRunner:
             if not self._warned_stop and not self._closing:
                 self._warned_stop = True
                 print(
-                    f"warning: --exec: a command ran longer than {self.timeout:g} s and was stopped "
-                    "(raise --exec-timeout if it needs longer)",
+                    f"warning: {self.label}: a command ran longer than {self.timeout:g} s and was stopped "
+                    f"(raise {self.timeout_label} if it needs longer)",
                     file=sys.stderr,
                 )
         self._running = still
@@ -410,7 +422,7 @@ class CommandRunner:
             )
         except OSError as e:
             self.failures += 1
-            print(f"warning: --exec failed: {e}", file=sys.stderr)
+            print(f"warning: {self.label} failed: {e}", file=sys.stderr)
             return
         self.started += 1
         self._running.append((p, now + self.timeout))
@@ -449,7 +461,7 @@ class CommandRunner:
             self._thread.join(self.KILL_GRACE + 2.0)
         if left or self.dropped:
             print(
-                f"warning: --exec: {self.dropped + left} events not run (the command could not keep up)",
+                f"warning: {self.label}: {self.dropped + left} events not run (the command could not keep up)",
                 file=sys.stderr,
             )
 
@@ -485,6 +497,7 @@ class WebhookPoster:
         timeout: Seconds to wait for each request.
         headers: Extra request headers (e.g. ``{"Authorization": "Bearer ..."}``).
         max_queue: Events waiting at most.
+        label: How messages and warnings name the webhook (a command line: ``--webhook``).
 
     Raises:
         OptionError: when the URL is not an http(s) URL with a host.
@@ -496,8 +509,10 @@ class WebhookPoster:
         timeout: float = 5.0,
         headers: dict[str, str] | None = None,
         max_queue: int = 256,
+        label: str = "webhook",
     ) -> None:
-        self.url, auth = _split_userinfo(self.check_url(url))
+        self.label = label  # how messages name the webhook (a command line: --webhook)
+        self.url, auth = _split_userinfo(self.check_url(url, label))
         self.timeout = timeout
         self.headers = {"Content-Type": "application/json", "User-Agent": "framediff"}
         if auth is not None:
@@ -515,8 +530,9 @@ class WebhookPoster:
         self._thread.start()
 
     @staticmethod
-    def check_url(url: str) -> str:
-        """Return ``url`` when it is an http(s) URL with a host; raise :class:`OptionError` otherwise."""
+    def check_url(url: str, label: str = "webhook") -> str:
+        """Return ``url`` when it is an http(s) URL with a host; raise :class:`OptionError` (naming the
+        webhook as ``label``) otherwise."""
         try:
             parts = urllib.parse.urlsplit(url)
             parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
@@ -529,8 +545,8 @@ class WebhookPoster:
             ok = False
         if not ok:
             raise OptionError(
-                f"--webhook {mask_password(url)!r} is not an http:// or https:// URL",
-                "e.g. --webhook http://host:8123/hook",
+                f"{label} {mask_password(url)!r} is not an http:// or https:// URL",
+                f"e.g. {label} http://host:8123/hook",
             )
         return url
 
@@ -578,7 +594,7 @@ class WebhookPoster:
             self.failures += 1
             if not self._warned:
                 self._warned = True
-                print(f"warning: --webhook {self.url}: {error} (event not delivered)", file=sys.stderr)
+                print(f"warning: {self.label} {self.url}: {error} (event not delivered)", file=sys.stderr)
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is still queued (waiting at most ``timeout`` seconds), then stop the thread."""
@@ -590,6 +606,6 @@ class WebhookPoster:
             left = len(self._queue) + (1 if self._thread.is_alive() else 0)
         if left:
             print(
-                f"warning: --webhook {self.url}: {left} events not delivered (the server did not answer)",
+                f"warning: {self.label} {self.url}: {left} events not delivered (the server did not answer)",
                 file=sys.stderr,
             )

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..workers import POOL
 from .agreement import Agreement, agreement, low_copy
 from .prepare import resize_to
-from .workers import POOL
 
 __all__ = [
     "Alignment", "FineReference", "choose_alignment", "estimate_alignment", "fine_match", "fine_reference", "mostly_equal",
