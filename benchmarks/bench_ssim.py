@@ -24,7 +24,7 @@ import skimage
 import skimage.data
 from skimage.metrics import structural_similarity
 
-from framediff.measure import ssim, ssim_map
+from framediff.analysis.measure import ssim, ssim_map
 
 SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 

@@ -1,4 +1,5 @@
-"""Analysis settings shared by every job, with their defaults and validation.
+"""Validation shared by every job's settings (:func:`number`, :func:`choice`), and the deprecated
+:class:`AnalysisOptions`.
 
 Options may be given as Python values or as strings (as the CLI receives them): ``threshold="30"`` works
 like ``threshold=30``. Every bad value raises :class:`~framediff.errors.OptionError` naming the option,
@@ -93,7 +94,11 @@ def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """How frames are prepared and compared; shared by compare, dedup and watch.
+    """Analysis settings as one object: used by no job, kept importable for one release.
+
+    Deprecated: each job validates its own settings (:class:`~framediff.compare.CompareOptions`,
+    :class:`~framediff.watch.WatchOptions`, :class:`~framediff.dedup.Deduplicator`'s arguments), with
+    this module's :func:`number` and :func:`choice`; these fields and defaults are none of theirs.
 
     Attributes:
         threshold: Difference (0-255 grey levels) above which a pixel counts as changed; ``None`` derives

@@ -9,6 +9,7 @@ images are left alone: resampling a perfectly aligned image would only add blur.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import cv2
@@ -422,20 +423,38 @@ class _Judge:
         self.gray_a, self.gray_b = gray_a, gray_b
         self.low_a, self.low_b = low_copy(gray_a), low_copy(gray_b)
         self._ref: FineReference | None = None
-        self._fine: dict[bytes, float] = {}
+        self._fine: dict[bytes, float | Future] = {}
 
     def agreement(self, matrix: np.ndarray | None) -> Agreement:
         """:func:`~framediff.agreement.agreement` of B mapped by ``matrix``."""
         return agreement(self.gray_a, self.gray_b, matrix, low_a=self.low_a, low_b=self.low_b)
 
     def fine(self, matrix: np.ndarray) -> float:
-        """:func:`fine_match` of B mapped by ``matrix``."""
-        key = np.asarray(matrix, np.float64).tobytes()
+        """:func:`fine_match` of B mapped by ``matrix`` (waiting for it when :meth:`start_fine` began it)."""
+        key = self._key(matrix)
+        got = self._fine.get(key)
+        if got is None:
+            got = self._fine[key] = fine_match(self.gray_a, self.gray_b, matrix, self._reference())
+        elif isinstance(got, Future):
+            got = self._fine[key] = got.result()
+        return got
+
+    def start_fine(self, matrix: np.ndarray) -> None:
+        """Begin :meth:`fine` of ``matrix`` on the other core (OpenCV and NumPy release the GIL)."""
+        key = self._key(matrix)
         if key not in self._fine:
-            if self._ref is None:
-                self._ref = fine_reference(self.gray_a)
-            self._fine[key] = fine_match(self.gray_a, self.gray_b, matrix, self._ref)
-        return self._fine[key]
+            self._fine[key] = POOL.submit(fine_match, self.gray_a, self.gray_b, matrix, self._reference())
+
+    def _reference(self) -> FineReference:
+        if self._ref is None:
+            self._ref = fine_reference(self.gray_a)
+            # Made here, before any task shares the reference, so that no two threads write it.
+            self._ref.full_threshold = np.percentile(self._ref.mag, 80)
+        return self._ref
+
+    @staticmethod
+    def _key(matrix: np.ndarray) -> bytes:
+        return np.asarray(matrix, np.float64).tobytes()
 
 
 def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto") -> tuple[Alignment, Agreement]:
@@ -491,6 +510,11 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
         cands: list[tuple[Alignment | None, np.ndarray]] = [(plain, plain_m)]
         if fit.warped and not large:
             cands.append((fit, fit.matrix))
+        # Judge B in place on the other core, and the feature fit here, while the phase correlation may
+        # still be running.
+        judge.start_fine(plain_m)
+        if len(cands) > 1:
+            judge.fine(fit.matrix)
         shift = shift_job.result() if shift_job is not None else None
         if shift is not None:
             cands.append((None, shift))

@@ -284,19 +284,18 @@ def watch_command(
         shadows=shadows,
         absorb_after=absorb_after,
     )
-    zones = dict(parse_zone(z) for z in zone)
-    boxes = [parse_box(b) for b in ignore_box]
-    boxes, zones, only_zones = merge_config(config_path, boxes, zones, only_zones, serve is not None)
-    ignore = _load_ignore(ignore_path)
-    watcher = Watcher(
+    watcher, ignore = _make_watcher(
         source,
         options,
+        ignore_path,
+        ignore_box,
+        zone,
+        only_zones,
+        config_path,
+        serve,
+        quiet,
         min_frames=min_frames,
         cooldown=cooldown,
-        ignore=ignore,
-        ignore_boxes=boxes,
-        zones=zones,
-        only_zones=only_zones,
         realtime=realtime,
         max_frames=max_frames,
         duration=duration,
@@ -304,8 +303,6 @@ def watch_command(
         frozen_after=frozen_after,
         timeout=timeout,
         wait_for_source=wait_for_source,
-        log=None if quiet else stderr_log,
-        warn=_warn,
     )
     outputs = WatchOutputs(
         events=events_path,
@@ -331,6 +328,54 @@ def watch_command(
         + [("--clips", clips_dir), ("--snapshots", snapshots), ("--config", config_path if serve else None)],
     )
     outputs.check_services()  # checked before anything starts
+    # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
+    to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
+    _run(watcher, outputs, serve, token, config_path, ignore, ignore_path, quiet, to_terminal)
+
+
+def _make_watcher(
+    source: str,
+    options: WatchOptions,
+    ignore_path: str | None,
+    ignore_box: tuple[str, ...],
+    zone: tuple[str, ...],
+    only_zones: bool,
+    config_path: str | None,
+    serve: str | None,
+    quiet: bool,
+    **settings: Any,
+) -> tuple[Watcher, np.ndarray | None]:
+    """The watcher of the command line's areas merged with the ``--config`` file's; and the ignore picture."""
+    zones = dict(parse_zone(z) for z in zone)
+    boxes = [parse_box(b) for b in ignore_box]
+    boxes, zones, only_zones = merge_config(config_path, boxes, zones, only_zones, serve is not None)
+    ignore = _load_ignore(ignore_path)
+    watcher = Watcher(
+        source,
+        options,
+        ignore=ignore,
+        ignore_boxes=boxes,
+        zones=zones,
+        only_zones=only_zones,
+        log=None if quiet else stderr_log,
+        warn=_warn,
+        **settings,
+    )
+    return watcher, ignore
+
+
+def _run(
+    watcher: Watcher,
+    outputs: WatchOutputs,
+    serve: str | None,
+    token: str | None,
+    config_path: str | None,
+    ignore: np.ndarray | None,
+    ignore_path: str | None,
+    quiet: bool,
+    to_terminal: bool,
+) -> None:
+    """Open the source, attach the outputs (and the live view), watch, and close everything."""
     # Frames that leave as pictures are decoded in full (see Watcher.full_decode).
     watcher.full_decode = outputs.pictures
     # Opened before any output is made: a source that cannot be opened, or areas outside its picture,
@@ -345,9 +390,7 @@ def watch_command(
             server = _serve(watcher, serve, token, config_path, ignore, ignore_path, quiet)
             # Areas drawn on the page also go on the pictures and the recording.
             server.live.areas_listeners.append(attached.areas_changed)
-        # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
-        to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
-        shown = not (quiet or is_live_spec(source) or to_terminal) and sys.stderr.isatty()
+        shown = not (quiet or is_live_spec(watcher.source) or to_terminal) and sys.stderr.isatty()
         bar = _ProgressBar(watcher, opened) if shown else None
         try:
             state = watcher.run()
