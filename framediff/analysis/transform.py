@@ -106,7 +106,7 @@ def tone_change(
     Returns:
         ``{"light": ..., "colour": ..., "grey": ...}``.
     """
-    grey = _greyness(b, valid) < 1.5 and _greyness(a, valid) > 4.0
+    grey = colourfulness(b, valid) < 1.5 and colourfulness(a, valid) > 4.0
     tables = [np.arange(256, dtype=np.int16) if t is None else t.astype(np.int16) for t in luts]
     light = any(t is not None for t in luts)
     colour = False
@@ -117,8 +117,16 @@ def tone_change(
     return {"light": bool(light and not grey), "colour": bool(colour and not grey), "grey": bool(grey)}
 
 
-def _greyness(image: np.ndarray, valid: np.ndarray | None) -> float:
-    """Mean colourfulness: the mean spread between the channels (0 for a grey picture)."""
+def colourfulness(image: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Mean colourfulness: the mean spread between the channels (0 for a grey picture).
+
+    Args:
+        image: Grey or BGR uint8.
+        valid: Optional mask of the pixels to judge on.
+
+    Returns:
+        The mean of max - min over the channels, on every 4th pixel.
+    """
     if image.ndim == 2 or image.shape[2] == 1:
         return 0.0
     small = image[::4, ::4].astype(np.int16)

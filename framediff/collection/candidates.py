@@ -29,8 +29,9 @@ PDQ_RADIUS = 72
 MIN_VOTES = 6
 # Pairs this close in PDQ go to verification directly; farther ones need geometric support first.
 PDQ_TRUSTED = 40
-# Features of A that B shows in one geometry: chance gives under ~6 on unrelated photos.
-MIN_SUPPORT = 12
+# Features of A that B shows in one plausible geometry (see _plausible): chance gives under ~6 on
+# unrelated photos.
+MIN_SUPPORT = 9
 # Two ORB descriptors of the same point under resizing or JPEG usually differ in under 50 of 256 bits.
 FEATURE_RADIUS = 56
 # Candidates kept per file from the votes (most votes first): a picture has a handful of copies, and
@@ -170,6 +171,21 @@ def feature_pairs(
     return out
 
 
+def _plausible(m: np.ndarray | None) -> bool:
+    """Whether an affine map is one a copy can make: a scale (up to a squeeze of 1.5), a rotation, a crop.
+
+    Chance matches between unrelated pictures fit shears, folds and wild squeezes; a copy's map keeps
+    its axes nearly square to each other and does not mirror (mirrors are matched by their own features).
+    """
+    if m is None:
+        return False
+    a, b, c, d = float(m[0, 0]), float(m[0, 1]), float(m[1, 0]), float(m[1, 1])
+    sx, sy = np.hypot(a, c), np.hypot(b, d)
+    if a * d - b * c <= 0 or min(sx, sy) < 0.05:
+        return False
+    return 1 / 1.5 <= sx / sy <= 1.5 and abs(a * b + c * d) / (sx * sy) < 0.2
+
+
 def geometric_support(
     fa: np.ndarray, pa: np.ndarray, fb: np.ndarray, pb: np.ndarray, mb: np.ndarray, qb: np.ndarray
 ) -> int:
@@ -202,9 +218,12 @@ def geometric_support(
             continue
         src = np.float32([pa[m.queryIdx] for m in good])
         dst = np.float32([p[m.trainIdx] for m in good])
-        _, inliers = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0, maxIters=1000)
-        if inliers is not None:
-            best = max(best, int(inliers.sum()))
+        # A similarity (turn, scale, shift) first: 2 points fix it, so RANSAC finds it among few matches
+        # where a full affine fits a chance fold; then the affine, for squeezed copies.
+        for fit in (cv2.estimateAffinePartial2D, cv2.estimateAffine2D):
+            m, inliers = fit(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0, maxIters=1000)
+            if inliers is not None and _plausible(m):
+                best = max(best, int(inliers.sum()))
     return best
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..errors import OutputError
 from ..paths import check_outputs
 from .actions import ActionReport, apply_action
 from .dupes import DupesOptions, Progress, find_duplicates
+from .fingerprint import is_picture_file
 from .html import write_html
 from .outputs import write_csv
 from .report import DuplicateReport
@@ -47,6 +50,22 @@ class DupesResult:
     actions: ActionReport | None = None
 
 
+def _check_not_in_collection(outputs: list[tuple[str, object]], inputs: list[tuple[str, object]]) -> None:
+    """Refuse an output that is one of the pictures the folders given hold (it would be read, then
+    overwritten); other files written into a collection folder are fine."""
+    folders = [os.path.realpath(p) for _, p in inputs if os.path.isdir(p)]  # type: ignore[arg-type]
+    for label, out in outputs:
+        if out is None or os.fspath(out) in ("", "-"):  # type: ignore[arg-type]
+            continue
+        real = os.path.realpath(out)  # type: ignore[arg-type]
+        inside = any(real.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+        if inside and is_picture_file(Path(real)):
+            raise OutputError(
+                f"{label} {out} would overwrite a picture of the collection",
+                f"an input is never overwritten: give {label} another name",
+            )
+
+
 def run_dupes(
     paths: Sequence[str | os.PathLike],
     options: DupesOptions,
@@ -71,9 +90,9 @@ def run_dupes(
     """
     job = job or DupesJob()
     inputs = [("PATH", p) for p in paths] + [("--reference", r) for r in options.references]
-    check_outputs(
-        [("--csv", job.csv), ("--html", job.html), ("--db", options.db), ("--log", job.log)], inputs
-    )
+    outputs = [("--csv", job.csv), ("--html", job.html), ("--db", options.db), ("--log", job.log)]
+    check_outputs(outputs, inputs)
+    _check_not_in_collection(outputs, inputs)
     if job.action:
         from .actions import parse_action
 

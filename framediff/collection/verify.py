@@ -18,13 +18,15 @@ from ..errors import FramediffError
 from ..media.images import read_image
 from .fingerprint import Fingerprint, read_thumb
 
-__all__ = ["VERIFY_VERSION", "MAX_EDITED", "Verdict", "verify", "relation_of"]
+__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "frame_box", "Verdict", "verify", "relation_of"]
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 3
+VERIFY_VERSION = 4
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
+# Unexplained structure beyond the marked changes that a copy can show (compression, resampling).
+MAX_UNEXPLAINED = 0.11
 # A scale within this of 1 is the same size (rounding of the thumbnails).
 _SAME_SIZE = 0.03
 
@@ -107,7 +109,8 @@ def _flat_outside(image: np.ndarray, box: list[int]) -> bool:
     """True when what lies outside ``box`` (thumbnail pixels) is a plain border (one flat colour)."""
     x, y, w, h = box
     mask = np.ones(image.shape[:2], bool)
-    mask[max(0, y + 2) : y + h - 2, max(0, x + 2) : x + w - 2] = False
+    # The box and a seam of 2 px around it (resampling blends the picture's edge into the border).
+    mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = False
     ring = image[mask]
     if ring.shape[0] < 0.04 * mask.size:  # too thin to tell a border from a crop's rounding
         return False
@@ -148,6 +151,132 @@ def _same_pixels(a: str, b: str) -> bool:
     return bool(np.array_equal(pa, pb))
 
 
+def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The picture inside a plain frame: a border of one flat colour on all four sides.
+
+    Args:
+        image: BGR or grey uint8.
+
+    Returns:
+        ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
+    """
+    h, w = image.shape[:2]
+    px = image.reshape(h, w, -1).astype(np.int16)
+    corner = px[0, 0]
+    # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
+    off = np.abs(px - corner).max(axis=2) <= 10
+    rows, cols = off.all(axis=1), off.all(axis=0)
+
+    def run(flags: np.ndarray) -> int:
+        return int(np.argmin(flags)) if not flags.all() else len(flags)
+
+    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
+    if min(top, bottom) < max(2, 0.02 * h) or min(left, right) < max(2, 0.02 * w):
+        return None
+    x0, y0, x1, y1 = left + 4, top + 4, w - right - 4, h - bottom - 4
+    if x1 - x0 < 0.25 * w or y1 - y0 < 0.25 * h:
+        return None  # mostly flat: a plain picture, not a frame around one
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _compare_framed(ia: np.ndarray, ib: np.ndarray) -> tuple[Any, float, list, float, dict[str, Any]] | None:
+    """Compare the picture a plain frame holds when exactly one of the two has a frame.
+
+    Feature-poor pictures (a blurred landscape, a sky) give compare too little to align a framed copy
+    on; the frame itself is easy to see, and what it holds is compared as it is.
+
+    Returns:
+        ``(comparison, changed share, B's changed boxes, explained share, transform)``, or ``None`` when
+        neither or both are framed, or what the frame holds is not the other picture.
+    """
+    fa, fb = frame_box(ia), frame_box(ib)
+    if (fa is None) == (fb is None):
+        return None
+    box = fa or fb
+    x, y, w, h = box  # type: ignore[misc]
+    sa = ia[y : y + h, x : x + w] if fa else ia
+    sb = ib[y : y + h, x : x + w] if fb else ib
+    c = compare(sa, sb)
+    if c.relation == "different":
+        return None
+    t = dict(c.transform() or {})
+    crop = dict(t.get("crop") or {})
+    if fa:
+        crop["b_in_a"] = [x, y, w, h]
+        t["framed"] = True
+    else:
+        crop["a_in_b"] = [x, y, w, h]
+    t["crop"] = crop
+    share, found = _without_seams(c, sb)
+    if not found:
+        return c, 0.0, [], float(c.explained), t
+    ox, oy = (x, y) if fb else (0, 0)
+    share *= sb.shape[0] * sb.shape[1] / (ib.shape[0] * ib.shape[1])
+    boxes = [(bx + ox, by + oy, bw, bh) for bx, by, bw, bh in found]
+    return c, float(share), boxes, float(c.explained), t
+
+
+def _without_seams(c: Any, image_b: np.ndarray) -> tuple[float, list[tuple[int, int, int, int]]]:
+    """compare's changed share and boxes in B, without the seams along the edge of what was compared.
+
+    A picture cut out of another (a crop, a frame's content) keeps a line or two of blended pixels at
+    its edge; compare marks them as thin strips along the border. No edit is a strip 6 px thin lying
+    on the picture's edge.
+    """
+    if c.relation != "changed":
+        return 0.0, []
+    h, w = image_b.shape[:2]
+    kept, dropped = [], 0
+    for bx, by, bw, bh in c.regions_in_b():
+        on_edge = bx <= 3 or by <= 3 or bx + bw >= w - 3 or by + bh >= h - 3
+        if on_edge and min(bw, bh) <= 6:
+            dropped += bw * bh
+        else:
+            kept.append((bx, by, bw, bh))
+    if not kept:
+        return 0.0, []
+    return max(0.0, float(c.changed_fraction) - dropped / (w * h)), kept
+
+
+def _changes_inside(
+    c: object, ia: np.ndarray, ib: np.ndarray
+) -> tuple[float, list[tuple[int, int, int, int]], float]:
+    """The changed share, B's changed boxes and the explained share, with a crop or border taken into account.
+
+    Where one picture lies inside the other, compare sees the seam (the frame's edge blended with the
+    border by the thumbnail's resampling) as a thin change around the picture: the part of the larger
+    picture the smaller one covers is compared again on its own, which leaves only real edits (and the
+    structure of the common part alone to explain).
+    """
+    explained = float(c.explained)  # type: ignore[attr-defined]
+    if c.relation != "changed":  # type: ignore[attr-defined]
+        return 0.0, [], explained
+    t = c.transform() or {}  # type: ignore[attr-defined]
+    crop = t.get("crop") or {}
+    box_a, box_b = crop.get("b_in_a"), crop.get("a_in_b")
+    if not (box_a or box_b) or t.get("mirrored") or abs(t.get("rotation", 0.0)) >= 0.5:
+        return float(c.changed_fraction), list(c.regions_in_b()), explained  # type: ignore[attr-defined]
+    sa, ox, oy = ia, 0, 0
+    sb = ib
+    if box_a:
+        x, y, w, h = box_a
+        sa = ia[y + 3 : y + h - 3, x + 3 : x + w - 3]
+    if box_b:
+        x, y, w, h = box_b
+        sb, ox, oy = ib[y + 3 : y + h - 3, x + 3 : x + w - 3], x + 3, y + 3
+    if min(sa.shape[:2]) < 16 or min(sb.shape[:2]) < 16:
+        return float(c.changed_fraction), list(c.regions_in_b()), explained  # type: ignore[attr-defined]
+    again = compare(sa, sb)
+    if again.relation == "different":
+        return float(c.changed_fraction), list(c.regions_in_b()), explained  # type: ignore[attr-defined]
+    share, found = _without_seams(again, sb)
+    if not found:
+        return 0.0, [], float(again.explained)
+    share *= sb.shape[0] * sb.shape[1] / (ib.shape[0] * ib.shape[1])
+    boxes = [(x + ox, y + oy, w, h) for x, y, w, h in found]
+    return float(share), boxes, float(again.explained)
+
+
 def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, image_b: np.ndarray | None = None) -> Verdict:
     """Verify that B is a copy of A, and say how.
 
@@ -164,32 +293,41 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
         return Verdict("exact")
     ia = read_thumb(a.thumb) if image_a is None else image_a
     ib = read_thumb(b.thumb) if image_b is None else image_b
-    c = compare(ia, ib)
-    if c.relation == "different":
-        return Verdict("different", score=round(float(c.explained), 4))
+    framed = _compare_framed(ia, ib)
+    if framed is not None:
+        c, changed_share, boxes, explained, t = framed
+    else:
+        c = compare(ia, ib)
+        if c.relation == "different":
+            return Verdict("different", score=round(float(c.explained), 4))
+        changed_share, boxes, explained = _changes_inside(c, ia, ib)
+        t = c.transform() or {}
     # Thumbnail pixels -> each file's own pixels.
     ka = (a.width / ia.shape[1], a.height / ia.shape[0])
     kb = (b.width / ib.shape[1], b.height / ib.shape[0])
-    t = c.transform() or {}
     if t:
         t = dict(t)
         t["scale"] = round(float(t.get("scale", 1.0)) * np.sqrt(kb[0] * kb[1]) / np.sqrt(ka[0] * ka[1]), 4)
         crop = dict(t.get("crop") or {})
-        if "b_in_a" in crop and _flat_outside(ia, crop["b_in_a"]):
+        if "b_in_a" in crop and (t.get("framed") or _flat_outside(ia, crop["b_in_a"])):
             t["framed"] = True  # A is B inside a border: B is the picture, A the framed copy
         if "b_in_a" in crop:
             crop["b_in_a"] = _scaled(crop["b_in_a"], *ka)
         if "a_in_b" in crop:
             crop["a_in_b"] = _scaled(crop["a_in_b"], *kb)
         t["crop"] = crop or None
-    changed = c.relation == "changed"
-    if changed and c.changed_fraction > MAX_EDITED:
-        return Verdict("similar", t, round(float(c.explained), 4), changed=round(float(c.changed_fraction), 4))
-    regions = [_scaled(list(box), *kb) for box in c.regions_in_b()] if changed else []
+    changed = bool(boxes)
+    # Structure that neither the transform nor the marked changes explain: under a copy's alterations
+    # the rest of the picture matches, while another shot of a scene (a stereo pair, a burst) differs a
+    # little everywhere - parallax, motion - which compare explains only in part.
+    unexplained = (1.0 - explained) - changed_share
+    if changed and (changed_share > MAX_EDITED or unexplained > MAX_UNEXPLAINED):
+        return Verdict("similar", t, round(explained, 4), changed=round(changed_share, 4))
+    regions = [_scaled(list(box), *kb) for box in boxes]
     same_size = (a.width, a.height) == (b.width, b.height)
     if not changed and same_size and _in_place(t) and _same_pixels(a.path, b.path):
         return Verdict("same-pixels", None, 1.0)
     return Verdict(
-        relation_of(t, changed, same_size), t, round(float(c.explained), 4), regions,
-        round(float(c.changed_fraction), 4),
+        relation_of(t, changed, same_size), t, round(explained, 4), regions,
+        round(changed_share, 4),
     )  # fmt: skip

@@ -23,7 +23,7 @@ from ..analysis.align import Alignment, choose_alignment, warp_to
 from ..analysis.measure import phash
 from ..analysis.prepare import flatten_alpha_like, resize_to, to_bgr8, tone_luts
 from ..analysis.regions import Region, auto_threshold, check_box, clean_mask, find_regions, ignore_mask
-from ..analysis.transform import tone_change
+from ..analysis.transform import colourfulness, tone_change
 from ..errors import FramediffError, InputError
 from ..workers import POOL
 from .difference import change_map, channel_max, envelope_diff, global_scores, is_lossless, seeded_mask
@@ -303,8 +303,17 @@ def _agreeing_area(agreed: Agreement, valid: np.ndarray, work_size: tuple[int, i
 def _match_tones(pair: _Pair, floor_valid: np.ndarray) -> dict[str, Any]:
     """Give A the tones of B, channel by channel (exposure, contrast and white balance are not changes);
     returns what changed in the light, for :meth:`Comparison.transform`."""
+    given_a = pair.wa
+    ca, cb = colourfulness(pair.wa, floor_valid), colourfulness(pair.wb, floor_valid)
+    if min(ca, cb) < 1.5 and max(ca, cb) > 4.0:
+        # One picture is grey: tone tables per channel cannot turn colours into their grey (a weighted sum
+        # of the channels), so the colour one is compared by its grey, as the grey one was made from it.
+        if cb < ca:
+            pair.wa = cv2.cvtColor(cv2.cvtColor(pair.wa, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        else:
+            pair.wb = cv2.cvtColor(cv2.cvtColor(pair.wb, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     luts = tone_luts(pair.wa, pair.wb, floor_valid)
-    tone = tone_change(pair.wa, pair.wb, luts, floor_valid)
+    tone = tone_change(given_a, pair.wb, luts, floor_valid)
     if any(lut is not None for lut in luts):
         wa = pair.wa
         pair.wa = cv2.merge(
