@@ -11,13 +11,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
-from .fingerprint import Fingerprint, fingerprint_file, is_picture_file, read_thumb
+from .fingerprint import FINGERPRINT_VERSION, Fingerprint, fingerprint_file, is_picture_file, read_thumb
 from .index import Index, IndexError_, default_index_path
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
@@ -343,14 +343,66 @@ def find_duplicates(
         warnings.append(f"{e} - working without an index this run")
         index = Index(":memory:")
     with index:
+        index.keep_fingerprints_of(FINGERPRINT_VERSION)
+        key = _run_key(files, opts, refs)
+        stored = index.result(key)
+        if stored is not None:
+            # Nothing changed since a run that found these groups: its answer stands.
+            groups, errors = _from_stored(stored)
+            return DuplicateReport(
+                groups=groups, errors=errors, files=len(files), fingerprinted=0,
+                seconds=time.perf_counter() - t0, warnings=warnings,
+            )  # fmt: skip
         run = _fingerprint_all(files, index, jobs, progress)
         index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
         index.commit()
         groups = _group(run, index, opts, refs, jobs, progress)
+        index.put_result(key, _to_stored(groups, run.errors))
+        index.commit()
     return DuplicateReport(
         groups=groups, errors=run.errors, files=len(files), fingerprinted=run.fresh,
         seconds=time.perf_counter() - t0, warnings=warnings,
     )  # fmt: skip
+
+
+def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) -> str:
+    """A digest of everything a run's groups depend on: each file (path, size, mtime, inode, in order),
+    the options that shape the groups, and the versions of fingerprints, candidates and verification."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=20)
+    settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, MIN_SUPPORT, PDQ_TRUSTED)
+    h.update(repr(settings).encode())
+    for path, _root in files:
+        try:
+            st = os.stat(path)
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        except OSError:
+            h.update(f"{path}\0-\n".encode())
+    return h.hexdigest()
+
+
+def _to_stored(groups: list[Group], errors: list[FileError]) -> dict:
+    """Groups and errors as JSON-ready data for :meth:`Index.put_result`."""
+    return {
+        "groups": [
+            {"keep": asdict(g.keep), "duplicates": [{**asdict(m), "file": asdict(m.file)} for m in g.duplicates]}
+            for g in groups
+        ],
+        "errors": [asdict(e) for e in errors],
+    }
+
+
+def _from_stored(data: dict) -> tuple[list[Group], list[FileError]]:
+    """The inverse of :func:`_to_stored`."""
+    groups = [
+        Group(
+            keep=FileInfo(**g["keep"]),
+            duplicates=[Member(**{**m, "file": FileInfo(**m["file"])}) for m in g["duplicates"]],
+        )
+        for g in data["groups"]
+    ]
+    return groups, [FileError(**e) for e in data["errors"]]
 
 
 def _supported(a: Fingerprint, b: Fingerprint) -> bool:

@@ -23,6 +23,7 @@ from ..media.images import apply_orientation, check_pixels, decode_image, image_
 from .pdq import pdq_dihedral
 
 __all__ = [
+    "FINGERPRINT_VERSION",
     "FEATURES",
     "PICTURE_EXTENSIONS",
     "WORK_SIDE",
@@ -36,6 +37,9 @@ __all__ = [
     "THUMB_SIDE",
 ]
 
+# Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
+# every file again rather than mixing old and new fingerprints.
+FINGERPRINT_VERSION = 2
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512

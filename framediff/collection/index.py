@@ -23,7 +23,7 @@ from .fingerprint import Fingerprint
 
 __all__ = ["SCHEMA_VERSION", "Index", "IndexError_", "default_index_path", "NewerIndexError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration takes the database from version N-1 to N (index 0 creates version 1).
 _MIGRATIONS: list[str] = [
@@ -56,6 +56,11 @@ _MIGRATIONS: list[str] = [
         result TEXT NOT NULL,
         PRIMARY KEY (a, b, version)
     ) WITHOUT ROWID;
+    """,
+    # 2: the groups of the last runs, by what they were made from (a second run with nothing changed
+    # answers from here without loading a fingerprint).
+    """
+    CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, made REAL NOT NULL, value TEXT NOT NULL);
     """,
 ]
 
@@ -275,6 +280,37 @@ class Index:
         self._write(
             "INSERT OR REPLACE INTO verdicts (a, b, version, result) VALUES (?, ?, ?, ?)",
             (a, b, version, json.dumps(result)),
+        )
+
+    def keep_fingerprints_of(self, version: int) -> int:
+        """Forget every fingerprint (and stored run) made by another version of the fingerprinting.
+
+        Returns:
+            How many files were forgotten (they are fingerprinted again).
+        """
+        row = self._db.execute("SELECT value FROM meta WHERE key='fingerprints'").fetchone()
+        if row is not None and int(row[0]) == version:
+            return 0
+        n = self._write("DELETE FROM files", ()) if row is not None else 0
+        self._write("DELETE FROM results", ())
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('fingerprints', ?)", (str(version),))
+        self.commit()
+        return n
+
+    # -- results of whole runs -------------------------------------------------------------------------
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The stored outcome of a run made from exactly what ``key`` digests, or ``None``."""
+        row = self._db.execute("SELECT value FROM results WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_result(self, key: str, value: dict[str, Any], keep: int = 8) -> None:
+        """Store a run's outcome under ``key``; only the ``keep`` most recent outcomes are kept."""
+        self._write(
+            "INSERT OR REPLACE INTO results (key, made, value) VALUES (?, ?, ?)", (key, time.time(), json.dumps(value))
+        )
+        self._write(
+            "DELETE FROM results WHERE key NOT IN (SELECT key FROM results ORDER BY made DESC LIMIT ?)", (keep,)
         )
 
     # -- transactions ---------------------------------------------------------------------------------
