@@ -2,7 +2,7 @@
 
 The public API::
 
-    from framediff import compare, compare_pairs, open_source, Deduplicator, Watcher
+    from framediff import compare, compare_pairs, open_source, Deduplicator, Watcher, find_duplicates
 """
 
 __version__ = "0.1.0"
@@ -18,6 +18,8 @@ from .options import AnalysisOptions  # noqa: E402
 # The watch names load with their package on first use: every ``framediff`` command imports this module,
 # and only ``watch`` needs them (start-up counts in every short run).
 _WATCH = ("ChangeDetector", "Watcher", "WatchOptions", "WatchState")
+# Likewise the collection names (they bring FAISS and SQLite).
+_COLLECTION = ("find_duplicates", "DupesOptions", "DuplicateReport")
 
 
 def __getattr__(name: str) -> object:
@@ -26,12 +28,16 @@ def __getattr__(name: str) -> object:
         from . import watch
 
         return getattr(watch, name)
+    if name in _COLLECTION:
+        from .collection import dupes, report
+
+        return getattr(dupes, name, None) or getattr(report, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     """The module's names, the watch names included before they are loaded."""
-    return sorted(set(globals()) | set(_WATCH))
+    return sorted(set(globals()) | set(_WATCH) | set(_COLLECTION))
 
 
 __all__ = [
@@ -58,4 +64,7 @@ __all__ = [
     "Watcher",
     "WatchOptions",
     "WatchState",
+    "find_duplicates",
+    "DupesOptions",
+    "DuplicateReport",
 ]

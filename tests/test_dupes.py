@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from framediff.collection.dupes import find_duplicates
+from framediff import find_duplicates
 from framediff.collection.index import SCHEMA_VERSION, Index
 
 from .conftest import photo_bgr
@@ -240,9 +240,12 @@ def test_move_reference_folders_and_undo(tmp_path) -> None:
     _write(lib / "coffee-caption.png", _caption(photo_bgr("coffee")))
     before = {p: p.read_bytes() for p in [*lib.rglob("*.*"), *ref.rglob("*.*")]}
     db, log, dest = str(tmp_path / "i.sqlite"), tmp_path / "moves.jsonl", tmp_path / "dupes"
-    plan = _run(str(lib), "--reference", str(ref), "--db", db, "--action", f"move:{dest}", "--dry-run")
-    assert plan.returncode == 1 and "dry run" in plan.stderr and not dest.exists()
-    out = _run(str(lib), "--reference", str(ref), "--db", db, "--action", f"move:{dest}", "--log", str(log))
+    # --action alone is the plan: nothing moves until --apply.
+    for flags in ([], ["--dry-run"]):
+        plan = _run(str(lib), "--reference", str(ref), "--db", db, "--action", f"move:{dest}", *flags)
+        assert plan.returncode == 1 and "dry run" in plan.stderr and not dest.exists()
+        assert {p: p.read_bytes() for p in before} == before
+    out = _run(str(lib), "--reference", str(ref), "--db", db, "--action", f"move:{dest}", "--apply", "--log", str(log))
     assert out.returncode == 1, out.stderr
     # The reference copy was kept and never touched; the library's copy of it moved, keeping its folder.
     assert (ref / "astronaut.jpg").exists() and (dest / "trip" / "astronaut.jpg").exists()

@@ -91,8 +91,9 @@ def _print_actions(acted: ActionReport) -> None:
     "--action", metavar="ACTION",
     help="Do something with the duplicates: move:DIR (keeps the layout), trash, hardlink, symlink, delete.",
 )
-@click.option("--dry-run", is_flag=True, help="With --action: list what would be done, touch nothing.")
-@click.option("--yes", is_flag=True, help="Confirm --action delete.")
+@click.option("--apply", is_flag=True, help="With --action: do it (without, --action only lists what it would do).")
+@click.option("--dry-run", is_flag=True, help="With --action: list what would be done, touch nothing (the default).")
+@click.option("--yes", is_flag=True, help="Confirm --action delete (with --apply).")
 @click.option("--include-edited", is_flag=True, help="Also act on edited copies (never by default).")
 @click.option("--log", "log_path", metavar="FILE", help="The action log (default: a new file in the state folder).")
 @click.option("--undo", "undo_log", metavar="LOG", help="Put back what an earlier --action did (its log).")
@@ -108,6 +109,7 @@ def dupes_command(
     csv_path: str | None,
     html_path: str | None,
     action: str | None,
+    apply: bool,
     dry_run: bool,
     yes: bool,
     include_edited: bool,
@@ -121,12 +123,15 @@ def dupes_command(
     Every picture is fingerprinted once into an index (a second run reads only new or changed files);
     candidates are verified by compare's verdict, and each duplicate says how it relates to the kept
     file: exact, same-pixels, resized, recompressed, cropped, bordered, mirrored, rotated, recoloured,
-    or edited (with the changed regions). Nothing is touched unless --action is given.
+    or edited (with the changed regions). Nothing is touched unless --action is given, and --action
+    only lists what it would do until --apply is added (a log of every step: --undo LOG puts files back).
 
     \b
     framediff dupes ~/Pictures
     framediff dupes ~/Pictures --reference ~/Archive --json > dupes.json
     find . -name '*.jpg' | framediff dupes - --csv dupes.csv
+    framediff dupes ~/Pictures --action trash            # the plan
+    framediff dupes ~/Pictures --action trash --apply    # done, logged
 
     Exit status: 0 no duplicates, 1 duplicates found, 2 trouble.
     """
@@ -141,13 +146,17 @@ def dupes_command(
         sys.exit(2 if back.failed else 0)
     if not paths:
         raise click.UsageError("give a folder or file to look at (or - for paths on stdin)")
+    if apply and dry_run:
+        raise click.UsageError("--apply and --dry-run contradict each other: give one")
+    if apply and not action:
+        raise click.UsageError("--apply needs an --action to apply")
     try:
         n_jobs = int(jobs)
     except ValueError:
         raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
     opts = DupesOptions(db=db, keep=keep, similar=similar, references=references, jobs=n_jobs)
     job = DupesJob(
-        csv=csv_path, html=html_path, action=action, dry_run=dry_run, confirmed=yes,
+        csv=csv_path, html=html_path, action=action, dry_run=not apply, confirmed=yes,
         include_edited=include_edited, log=log_path,
     )  # fmt: skip
     progress = _Progress()
@@ -163,7 +172,8 @@ def dupes_command(
     for w in report.warnings:
         click.echo(f"Warning: {w}", err=True)
     for e in report.errors:
-        click.echo(f"unreadable: {e.path}: {e.message}", err=True)
+        # The reader's messages name the file already.
+        click.echo(f"unreadable: {e.message if e.message.startswith(e.path) else f'{e.path}: {e.message}'}", err=True)
     if result.actions is not None:
         _print_actions(result.actions)
     if as_json:

@@ -23,9 +23,12 @@ CSV_FIELDS = (
 
 
 def member_words(m: Member, keep: FileInfo) -> str:
-    """How a member relates to its kept file: its relation, then :meth:`Member.describe`'s words."""
-    extra = [w for w in m.describe(keep) if w != m.relation]
-    return f"{m.relation} ({'; '.join(extra)})" if extra else m.relation
+    """How a member relates to its kept file: :meth:`Member.describe`'s words, led by the relation when
+    they do not already name it (``mirrored; resized to 50%``, ``recoloured (grey)``)."""
+    text = "; ".join(m.describe(keep))
+    if m.relation.replace("-", " ")[:5] in text or m.relation == "recompressed":  # "re-encoded" says it
+        return text
+    return f"{m.relation} ({text})"
 
 
 def report_text(report: DuplicateReport) -> str:
