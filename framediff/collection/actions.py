@@ -183,14 +183,14 @@ def parse_action(spec: str) -> tuple[str, str | None]:
     name = name.strip().lower()
     if name not in ACTIONS:
         raise OptionError(
-            f"--action {spec!r} is not an action", "use move:DIR, trash, hardlink, symlink or delete"
+            f"action {spec!r} is not an action", "use move:DIR, trash, hardlink, symlink or delete", "action"
         )
     if name == "move":
         if not arg:
-            raise OptionError("--action move needs a folder: move:DIR", "e.g. --action move:~/duplicates")
+            raise OptionError("action move needs a folder: move:DIR", "e.g. action move:~/duplicates", "action")
         return name, os.path.expanduser(arg)
     if arg:
-        raise OptionError(f"--action {name} takes no folder (got {spec!r})", f"use --action {name}")
+        raise OptionError(f"action {name} takes no folder (got {spec!r})", f"use action {name}", "action")
     return name, None
 
 
