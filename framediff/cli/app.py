@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 import click
@@ -77,7 +78,7 @@ def in_flags(e: FramediffError, args: list[str]) -> str:
         e: The error.
         args: The command-line arguments.
     """
-    setting = getattr(e, "setting", None)
+    setting = explicit = getattr(e, "setting", None)
     if setting is None and isinstance(e, OptionError) and "_" in e.message.split(" ", 1)[0]:
         # Option errors start with the setting's name ("analysis_size 5 is too small"); a plain word
         # ("zone name ...") may be the subject of the sentence, not a setting, and is left as it is.
@@ -91,6 +92,9 @@ def in_flags(e: FramediffError, args: list[str]) -> str:
         message = flag + message[len(setting) :]
     # A hint that tells what to set is about the flag on the command line, typed or not.
     hint = e.hint.replace(f"set {setting} to ", f"{flag} ").replace(f"drop {setting}", f"drop {flag}") if e.hint else None
+    if hint and explicit:
+        # The error says which setting its hint names: the word, wherever it stands, is the flag.
+        hint = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", flag, hint)
     return f"{message} ({hint})" if hint else message
 
 
