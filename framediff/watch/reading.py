@@ -13,7 +13,7 @@ from ..media.video import tune_decoder
 from ..workers import usable_cores
 from .options import WatchOptions, shrink_frame
 
-__all__ = ["Item", "frame_pixels", "one_core_for_analysis", "read_frames", "thumb"]
+__all__ = ["Item", "frame_pixels", "one_core_for_analysis", "read_frames", "frozen_probe"]
 
 
 def frame_pixels(frame: Frame) -> tuple[np.ndarray, bool]:
@@ -30,7 +30,7 @@ def frame_pixels(frame: Frame) -> tuple[np.ndarray, bool]:
 Item = tuple[Frame, np.ndarray, bool, "np.ndarray | None", "np.ndarray | None"]
 
 
-def thumb(pixels: np.ndarray) -> np.ndarray:
+def frozen_probe(pixels: np.ndarray) -> np.ndarray:
     """Every 4th pixel of every 4th row: enough to tell a frozen picture from a live one."""
     return np.ascontiguousarray(pixels[::4, ::4])
 
@@ -51,7 +51,7 @@ def read_frames(src: FrameSource, options: WatchOptions, queue_of: Sequence[Pref
         if queue_of and queue_of[0].backlog >= 2:
             grey = pixels.ndim == 2 and pixels.dtype == np.uint8
             small = shrink_frame(pixels, options, limited) if grey else None
-            yield frame, pixels, limited, small, thumb(pixels)
+            yield frame, pixels, limited, small, frozen_probe(pixels)
         else:
             yield frame, pixels, limited, None, None
 

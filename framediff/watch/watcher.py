@@ -403,7 +403,7 @@ class Watcher:
                     if wait > 0 and self._stop.wait(wait):
                         break
                 if thumb is None:  # left to this thread (a live source, or a reader with no time)
-                    thumb = thumb(pixels)
+                    thumb = frozen_probe(pixels)
                 self._analyse(f, pixels, limited, small)
                 run.last = f
                 run.count += 1
