@@ -31,7 +31,7 @@ from ..redact import mask_password
 from ..workers import one_opencv_thread
 from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name
 from .events import Event, EventMachine, FrozenCheck
-from .reading import one_core_for_analysis, read_frames
+from .reading import frozen_probe, one_core_for_analysis, read_frames
 from .state import WatchState, areas_outside
 
 # The state and the reading helpers live in .state and .reading; named here too, where they were.
