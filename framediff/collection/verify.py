@@ -19,10 +19,10 @@ from ..errors import FramediffError
 from ..media.images import read_image
 from .fingerprint import Fingerprint, read_thumb
 
-__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "frame_box", "Verdict", "verify", "relation_of"]
+__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "frame_box", "tone_moved", "Verdict", "verify", "relation_of"]
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 5
+VERIFY_VERSION = 6
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
@@ -283,6 +283,32 @@ def _changes_inside(
     return float(share), boxes, float(again.explained)
 
 
+def tone_moved(a: np.ndarray, b: np.ndarray) -> tuple[bool, bool]:
+    """Whether the light (brightness, contrast) or the colours of B differ from A's, B lying on A.
+
+    Judged on both pictures blurred (sigma 3 px) so that what blur, noise and JPEG do to fine detail
+    does not count: those keep the mean level within ~3 of 255, the contrast within ~8% and the colour
+    offsets within ~2 levels, where a recolouring moves one of them clearly (measured on the kit's
+    copies: blur, noise, jpeg, resize versus colour).
+
+    Args:
+        a: A, BGR uint8.
+        b: B, BGR uint8, the same size, in place on A.
+
+    Returns:
+        ``(light, colour)``.
+    """
+    la = cv2.GaussianBlur(a.astype(np.float32), (0, 0), 3)
+    lb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 3)
+    ga, gb = la.mean(axis=2), lb.mean(axis=2)
+    contrast = float(gb.std()) / max(float(ga.std()), 1e-3)
+    light = abs(float(gb.mean() - ga.mean())) > 3.5 or not 0.9 <= contrast <= 1.1
+    ca, cb = la - ga[..., None], lb - gb[..., None]
+    sat_a, sat_b = float(np.abs(ca).mean()), float(np.abs(cb).mean())
+    colour = float(np.abs(ca - cb).mean()) > 2.0 or (sat_a >= 3.0 and not 0.8 <= sat_b / sat_a <= 1.25)
+    return light, colour
+
+
 def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) -> Verdict | None:
     """The verdict of a copy that keeps the whole frame, found without registering the two pictures.
 
@@ -307,11 +333,11 @@ def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) ->
     c = compare(ia, jb, align="off")
     if c.relation not in ("identical", "same"):
         return None
-    tone = c.transform() or {}
+    grey = bool((c.transform() or {}).get("grey"))
+    light, colour = (False, False) if grey else tone_moved(ia, jb)
     t = {
         "mirrored": mirrored, "rotation": rotation, "scale": round(float(np.sqrt(wb * hb / (a.width * a.height))), 4),
-        "aspect": round(float(aspect), 4), "crop": None, "light": bool(tone.get("light")),
-        "colour": bool(tone.get("colour")), "grey": bool(tone.get("grey")),
+        "aspect": round(float(aspect), 4), "crop": None, "light": light, "colour": colour, "grey": grey,
     }  # fmt: skip
     same_size = (a.width, a.height) == (b.width, b.height)
     if same_size and _in_place_transform(t) and _same_pixels(a.path, b.path):
