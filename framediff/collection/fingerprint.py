@@ -24,6 +24,7 @@ from .pdq import pdq_dihedral
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "frame_box",
     "FEATURES",
     "PICTURE_EXTENSIONS",
     "WORK_SIDE",
@@ -39,7 +40,7 @@ __all__ = [
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
@@ -80,7 +81,8 @@ class Fingerprint:
         height: Full height, upright.
         format: ``jpeg``, ``png``, ``webp``, ``tiff``, ``bmp``, ``gif``, ``heif``...
         taken: EXIF date taken (``YYYY-MM-DDTHH:MM:SS``) or ``None``.
-        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`).
+        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`), of
+            what a plain frame holds when the picture has one (:func:`frame_box`).
         quality: PDQ quality 0-100 (low on flat pictures, whose hashes are unreliable).
         features: (n, 32) uint8 ORB descriptors of the picture.
         mirrored: (m, 32) uint8 ORB descriptors of its mirror image (mirrored crops).
@@ -258,7 +260,11 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
     st = p.stat()
     data = p.read_bytes()
     image, (width, height), taken = read_picture(p, data)
-    hashes, quality = pdq_dihedral(image)
+    # A picture in a plain frame is hashed by what the frame holds: its copies without the frame (or in
+    # another frame) then lie as close in PDQ as any resized copy, where the frame alone moves ~100 bits.
+    box = frame_box(image)
+    content = image if box is None else image[box[1] : box[1] + box[3], box[0] : box[0] + box[2]]
+    hashes, quality = pdq_dihedral(content)
     features, points, mirrored, mirrored_points = local_features(image)
     fp = Fingerprint(
         path=str(p),
@@ -279,6 +285,34 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
         thumb=make_thumb(image),
     )
     return fp, image
+
+
+def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The picture inside a plain frame: a border of one flat colour on all four sides.
+
+    Args:
+        image: BGR or grey uint8.
+
+    Returns:
+        ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
+    """
+    h, w = image.shape[:2]
+    px = image.reshape(h, w, -1).astype(np.int16)
+    corner = px[0, 0]
+    # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
+    off = np.abs(px - corner).max(axis=2) <= 10
+    rows, cols = off.all(axis=1), off.all(axis=0)
+
+    def run(flags: np.ndarray) -> int:
+        return int(np.argmin(flags)) if not flags.all() else len(flags)
+
+    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
+    if min(top, bottom) < max(2, 0.02 * h) or min(left, right) < max(2, 0.02 * w):
+        return None
+    x0, y0, x1, y1 = left + 4, top + 4, w - right - 4, h - bottom - 4
+    if x1 - x0 < 0.25 * w or y1 - y0 < 0.25 * h:
+        return None  # mostly flat: a plain picture, not a frame around one
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def make_thumb(image: np.ndarray) -> bytes:

@@ -17,9 +17,9 @@ import numpy as np
 from ..compare import compare
 from ..errors import FramediffError
 from ..media.images import read_image
-from .fingerprint import Fingerprint, read_thumb
+from .fingerprint import Fingerprint, frame_box, read_thumb
 
-__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "frame_box", "tone_moved", "Verdict", "verify", "relation_of"]
+__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "tone_moved", "Verdict", "verify", "relation_of"]
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
 VERIFY_VERSION = 6
@@ -155,34 +155,6 @@ def _same_pixels(a: str, b: str) -> bool:
             return bool(np.array_equal(pa[..., 0], pb))
         return False
     return bool(np.array_equal(pa, pb))
-
-
-def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The picture inside a plain frame: a border of one flat colour on all four sides.
-
-    Args:
-        image: BGR or grey uint8.
-
-    Returns:
-        ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
-    """
-    h, w = image.shape[:2]
-    px = image.reshape(h, w, -1).astype(np.int16)
-    corner = px[0, 0]
-    # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
-    off = np.abs(px - corner).max(axis=2) <= 10
-    rows, cols = off.all(axis=1), off.all(axis=0)
-
-    def run(flags: np.ndarray) -> int:
-        return int(np.argmin(flags)) if not flags.all() else len(flags)
-
-    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
-    if min(top, bottom) < max(2, 0.02 * h) or min(left, right) < max(2, 0.02 * w):
-        return None
-    x0, y0, x1, y1 = left + 4, top + 4, w - right - 4, h - bottom - 4
-    if x1 - x0 < 0.25 * w or y1 - y0 < 0.25 * h:
-        return None  # mostly flat: a plain picture, not a frame around one
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def _compare_framed(ia: np.ndarray, ib: np.ndarray) -> tuple[Any, float, list, float, dict[str, Any]] | None:
@@ -388,11 +360,14 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
             crop["a_in_b"] = _scaled(crop["a_in_b"], *kb)
         t["crop"] = crop or None
     changed = bool(boxes)
-    # Structure that neither the transform nor the marked changes explain: under a copy's alterations
-    # the rest of the picture matches, while another shot of a scene (a stereo pair, a burst) differs a
-    # little everywhere - parallax, motion - which compare explains only in part.
+    # Another shot of a scene from beside the first (a stereo pair, a step to the side) overlaps it only
+    # in part - each shows what the other does not - and differs a little everywhere (parallax), which
+    # compare explains only in part: structure that neither the transform nor the marked changes explain.
+    # A copy keeps the whole of one picture inside the other, and its unmarked rest matches (a caption or
+    # a blur lowers the explained share too, so the test is kept to two-sided overlaps).
     unexplained = (1.0 - explained) - changed_share
-    if changed and (changed_share > MAX_EDITED or unexplained > MAX_UNEXPLAINED):
+    two_views = bool(t.get("crop")) and {"a_in_b", "b_in_a"} <= set(t["crop"])
+    if changed and (changed_share > MAX_EDITED or (two_views and unexplained > MAX_UNEXPLAINED)):
         return Verdict("similar", t, round(explained, 4), changed=round(changed_share, 4))
     regions = [_scaled(list(box), *kb) for box in boxes]
     same_size = (a.width, a.height) == (b.width, b.height)
