@@ -16,12 +16,15 @@ class FramediffError(Exception):
     Args:
         message: What is wrong, in one line.
         hint: What the user can do about it, in one line (optional).
+        setting: The library's name of the setting the hint tells the user to change (``max_pixels``), so
+            that a command line can name its own flag (``--max-pixels``) there instead.
     """
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, setting: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.setting = setting
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -44,10 +47,6 @@ class OptionError(FramediffError, ValueError):
         setting: The library's name of the setting (``analysis_size``), so that a command line can name
             its own flag (``--analysis-size``) instead.
     """
-
-    def __init__(self, message: str, hint: str | None = None, setting: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.setting = setting
 
 
 class OutputError(FramediffError):

@@ -25,6 +25,7 @@ __all__ = [
     "disk_error",
     "remove_quietly",
     "check_folder_writable",
+    "check_parent_folder",
     "Named",
 ]
 
@@ -181,3 +182,19 @@ def check_folder_writable(folder: str | os.PathLike, label: str) -> None:
             f"cannot write {label} into {folder}: {p} is not writable",
             "free some space / choose another folder",
         )
+
+
+def check_parent_folder(output: str | os.PathLike, label: str = "output") -> None:
+    """Refuse an output whose folder does not exist: the one check every command makes before it writes
+    a file (whether it would overwrite an input is decided by :func:`check_outputs`).
+
+    Args:
+        output: The requested output file (or folder).
+        label: How the caller names it in messages (``report``; a command line: ``--report``).
+
+    Raises:
+        OutputError: when the folder ``output`` goes into does not exist.
+    """
+    parent = Path(os.fspath(output)).parent
+    if not parent.resolve().is_dir():
+        raise OutputError(f"{label} {os.fspath(output)}: folder {parent} does not exist", f"create it or choose another {label}")

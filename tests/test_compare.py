@@ -297,6 +297,27 @@ def test_compare_pairs_reads_ahead_and_keeps_going_past_a_bad_pair(tmp_path: Pat
     assert isinstance(swapped, Comparison) and matched(swapped.regions, truth)
 
 
+def test_compare_pairs_flattens_transparency_as_compare_does(tmp_path: Path) -> None:
+    """A PNG with a transparent hole whose hidden pixels are black, against the same picture flattened
+    over white: compare() flattens the transparency alike on both sides and finds them identical;
+    compare_pairs() gives the very same answer (it skipped the flattening and called them only 'same')."""
+    from framediff import compare_pairs
+
+    picture = cv2.imread(str(SAMPLES / "shelf_a.jpg"))
+    h, w = picture.shape[:2]
+    holed = cv2.cvtColor(picture, cv2.COLOR_BGR2BGRA)
+    holed[h // 4 : h // 2, w // 4 : w // 2] = 0  # transparent, over black
+    flat = picture.copy()
+    flat[h // 4 : h // 2, w // 4 : w // 2] = 255  # what a viewer shows: the page's white
+    a, b = tmp_path / "holed.png", tmp_path / "flat.png"
+    assert cv2.imwrite(str(a), holed) and cv2.imwrite(str(b), flat)
+    alone = compare(a, b)
+    assert alone.relation == "identical" and not alone.regions
+    for pair in ((a, b), (holed, flat)):
+        batch = next(compare_pairs([pair]))
+        assert isinstance(batch, Comparison) and batch.to_dict() == compare(*pair).to_dict()
+
+
 def test_cli_two_folders_compares_namesakes(tmp_path: Path) -> None:
     base, shots, outs = tmp_path / "base", tmp_path / "shots", tmp_path / "diffs"
     (base / "ui").mkdir(parents=True)

@@ -169,6 +169,6 @@ def test_analysis_is_pure_functions_that_import_no_job() -> None:
                     "." + node.module if node.module else ""
                 )
                 assert module.startswith("framediff.analysis") or module in allowed, (path.name, module)
-    for name in ("prepare", "measure", "regions", "transform"):
+    for name in ("prepare", "measure", "regions", "transform", "align", "agreement"):
         old, new = importlib.import_module(f"framediff.{name}"), importlib.import_module(f"framediff.analysis.{name}")
         assert old.__all__ and all(getattr(old, n) is getattr(new, n) for n in new.__all__), name

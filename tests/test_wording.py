@@ -75,3 +75,50 @@ def test_library_messages_name_settings_as_the_library_does(tmp_path: Path) -> N
     with pytest.raises(OptionError, match="^--record boxes.gif"):
         Recorder(tmp_path / "boxes.gif", label="--record")
     assert not (tmp_path / "clips").exists()  # refused before anything was made
+
+
+def test_dedup_media_and_dupes_messages_name_the_setting_and_the_command_line_its_flag(tmp_path: Path) -> None:
+    """dedup, the encoder, the pixel limit, zones and dupes actions: the library's message names the
+    setting (``output``, ``timing``, ``max_pixels``, ``action``); the command line's names its flag."""
+    import pytest
+    from click.testing import CliRunner
+
+    import framediff.cli.dupes_cmd  # noqa: F401 - registers the commands whose flags in_flags knows
+    import framediff.cli.watch_cmd  # noqa: F401
+    from framediff.cli.app import cli, in_flags
+    from framediff.collection.actions import parse_action
+    from framediff.dedup import dedup_video
+    from framediff.errors import FramediffError
+    from framediff.media.images import read_image, set_max_pixels
+    from framediff.watch.detector import parse_zone
+
+    clip = ROOT / "samples" / "clip.mp4"
+    with pytest.raises(FramediffError) as info:
+        dedup_video(clip)
+    assert str(info.value) == "no output given (give output, or dry_run to analyse only)"
+    run = CliRunner().invoke(cli, ["dedup", str(clip)])
+    assert str(run.exception) == "no output given (give -o, or --dry-run to analyse only)"
+
+    result = dedup_video(clip, tmp_path / "a.mp4", timing="compact")
+    assert any(w.startswith("audio dropped: timing compact shortens") for w in result.warnings), result.warnings
+    run = CliRunner().invoke(cli, ["dedup", str(clip), "-o", str(tmp_path / "b.mp4"), "--timing", "compact"])
+    assert run.exit_code == 0 and "Warning: audio dropped: --timing compact shortens" in run.stderr, run.stderr
+
+    set_max_pixels(1000)
+    try:
+        with pytest.raises(FramediffError) as info:
+            read_image(ROOT / "samples" / "shelf_a.jpg")
+    finally:
+        set_max_pixels(None)
+    assert info.value.hint == "if you trust the file, raise the limit with max_pixels or FRAMEDIFF_MAX_PIXELS"
+    assert in_flags(info.value, []).endswith("(if you trust the file, raise the limit with --max-pixels or FRAMEDIFF_MAX_PIXELS)")
+
+    for make, library, command_line in [
+        (lambda: parse_zone("door"), "(e.g. zone door=10,20,200,300)", "(e.g. --zone door=10,20,200,300)"),
+        (lambda: parse_action("move"), "(e.g. action move:~/duplicates)", "(e.g. --action move:~/duplicates)"),
+        (lambda: parse_action("trash:x"), "(use action trash)", "(use --action trash)"),
+    ]:
+        with pytest.raises(FramediffError) as info:
+            make()
+        assert str(info.value).endswith(library) and "--" not in str(info.value), str(info.value)
+        assert in_flags(info.value, []).endswith(command_line), in_flags(info.value, [])

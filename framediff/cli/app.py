@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 import click
@@ -13,7 +14,10 @@ from ..errors import FramediffError, OptionError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Each command's module, imported when that command is used: ``framediff dedup`` need not load the live
 # view's web server that ``watch`` brings in (start-up counts in every short run).
-COMMANDS = {"compare": "compare_cmd", "dedup": "dedup_cmd", "dupes": "dupes_cmd", "watch": "watch_cmd"}
+COMMANDS = {
+    "compare": "compare_cmd", "dedup": "dedup_cmd", "dupes": "dupes_cmd", "index": "index_cmd", "search": "index_cmd",
+    "watch": "watch_cmd",
+}  # fmt: skip
 
 
 class _LazyGroup(click.Group):
@@ -74,7 +78,7 @@ def in_flags(e: FramediffError, args: list[str]) -> str:
         e: The error.
         args: The command-line arguments.
     """
-    setting = getattr(e, "setting", None)
+    setting = explicit = getattr(e, "setting", None)
     if setting is None and isinstance(e, OptionError) and "_" in e.message.split(" ", 1)[0]:
         # Option errors start with the setting's name ("analysis_size 5 is too small"); a plain word
         # ("zone name ...") may be the subject of the sentence, not a setting, and is left as it is.
@@ -88,6 +92,9 @@ def in_flags(e: FramediffError, args: list[str]) -> str:
         message = flag + message[len(setting) :]
     # A hint that tells what to set is about the flag on the command line, typed or not.
     hint = e.hint.replace(f"set {setting} to ", f"{flag} ").replace(f"drop {setting}", f"drop {flag}") if e.hint else None
+    if hint and explicit:
+        # The error says which setting its hint names: the word, wherever it stands, is the flag.
+        hint = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", flag, hint)
     return f"{message} ({hint})" if hint else message
 
 

@@ -11,6 +11,17 @@ from ..dedup import DedupInterrupted, DedupResult, dedup_video
 from .app import cli
 from .options import max_pixels_option, threshold_option
 
+# The library names the outputs and settings as its arguments; a user of the command line typed these.
+LABELS = {
+    "output": "-o",
+    "report": "--report",
+    "plot": "--plot",
+    "dry_run": "--dry-run",
+    "codec": "--codec",
+    "crf": "--crf",
+    "timing": "--timing",
+}
+
 
 def _print_result(result: DedupResult) -> None:
     for w in result.warnings:
@@ -105,6 +116,7 @@ def dedup_command(
             dry_run=dry_run,
             progress=progress,
             on_total=on_total,
+            labels=LABELS,
         )
     except DedupInterrupted as e:
         if bar is not None:

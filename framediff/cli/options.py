@@ -22,9 +22,9 @@ Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def _set_max_pixels(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    from ..media.images import max_pixels, set_max_pixels
+    from ..media.images import max_pixels, parse_pixels, set_max_pixels
 
-    set_max_pixels(value)
+    set_max_pixels(None if value is None else parse_pixels(value, "--max-pixels"))
     max_pixels()  # a bad FRAMEDIFF_MAX_PIXELS is an error now, not at every picture
 
 

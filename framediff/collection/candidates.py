@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = [
     "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "pdq_pairs", "feature_pairs", "candidate_pairs",
-    "geometric_support",
+    "geometric_support", "geometric_fit",
 ]  # fmt: skip
 
 # PDQ hashes of unrelated photos lie ~128 bits apart (rarely under 80); copies that keep the whole frame
@@ -218,18 +218,30 @@ def geometric_support(
     Returns:
         The larger inlier count of the two forms (0 when too few matches).
     """
+    return geometric_fit(fa, pa, fb, pb, mb, qb)[0]
+
+
+def geometric_fit(
+    fa: np.ndarray, pa: np.ndarray, fb: np.ndarray, pb: np.ndarray, mb: np.ndarray, qb: np.ndarray
+) -> tuple[int, np.ndarray | None, bool]:
+    """:func:`geometric_support` with the map it found.
+
+    Returns:
+        ``(support, map, mirrored)``: the inlier count, the 2 x 3 affine map from A's feature positions
+        to B's (to the mirror image's when ``mirrored``), ``None`` when no plausible map was found.
+    """
     import cv2
 
-    best = 0
+    best: tuple[int, np.ndarray | None, bool] = (0, None, False)
     if len(fa) < 4:
-        return 0
+        return best
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    for d, p in ((fb, pb), (mb, qb)):
+    for mirrored, (d, p) in enumerate(((fb, pb), (mb, qb))):
         if len(d) < 4:
             continue
         pairs = matcher.knnMatch(fa, d, k=2)
         good = [m[0] for m in pairs if len(m) == 2 and m[0].distance <= FEATURE_RADIUS and m[0].distance < 0.75 * m[1].distance]
-        if len(good) < max(4, best):
+        if len(good) < max(4, best[0]):
             continue
         src = np.float32([pa[m.queryIdx] for m in good])
         dst = np.float32([p[m.trainIdx] for m in good])
@@ -237,8 +249,8 @@ def geometric_support(
         # where a full affine fits a chance fold; then the affine, for squeezed copies.
         for fit in (cv2.estimateAffinePartial2D, cv2.estimateAffine2D):
             m, inliers = fit(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0, maxIters=1000)
-            if inliers is not None and _plausible(m):
-                best = max(best, int(inliers.sum()))
+            if inliers is not None and _plausible(m) and int(inliers.sum()) > best[0]:
+                best = (int(inliers.sum()), m, bool(mirrored))
     return best
 
 

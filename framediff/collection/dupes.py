@@ -29,7 +29,7 @@ from .index import Index, IndexError_, default_index_path
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
-__all__ = ["KEEP_RULES", "DupesOptions", "find_duplicates", "walk"]
+__all__ = ["KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "walk"]
 
 KEEP_RULES = ("largest", "oldest", "newest", "shortest-path", "first-path")
 
@@ -90,8 +90,15 @@ def walk(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[str, str]]:
 
 
 @dataclass
-class _Run:
-    """What one run collects (internal)."""
+class FingerprintRun:
+    """What one fingerprinting pass collects.
+
+    Attributes:
+        fps: The fingerprints of the readable files, in the order given and found.
+        errors: The files that could not be read.
+        fresh: How many files were fingerprinted (or failed) this time rather than reused.
+        order: ``path -> position`` in the order given and found.
+    """
 
     fps: list[Fingerprint] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
@@ -99,11 +106,22 @@ class _Run:
     order: dict[str, int] = field(default_factory=dict)
 
 
-def _fingerprint_all(
+def fingerprint_all(
     files: list[tuple[str, str]], index: Index, jobs: int, progress: Progress | None
-) -> _Run:
-    """Fingerprint what the index does not know (or knows an older version of), in parallel."""
-    run = _Run()
+) -> FingerprintRun:
+    """Fingerprint what the index does not know (or knows an older version of), in parallel.
+
+    Args:
+        files: ``(path, root)`` as :func:`walk` gives them.
+        index: Where fingerprints are read from and written to (committed in batches: a killed run
+            keeps what it did).
+        jobs: Threads.
+        progress: ``progress("fingerprints", done, total)``.
+
+    Returns:
+        The :class:`FingerprintRun`.
+    """
+    run = FingerprintRun()
     known = index.known()
     todo: list[tuple[str, os.stat_result]] = []
     seen_inodes: set[tuple[int, int]] = set()
@@ -166,7 +184,7 @@ def _fingerprint_all(
     return run
 
 
-def _reused(index: Index, paths: list[str], run: _Run) -> Iterator[Fingerprint]:
+def _reused(index: Index, paths: list[str], run: FingerprintRun) -> Iterator[Fingerprint]:
     """Indexed fingerprints of unchanged files; unchanged unreadable files are listed again."""
     good = set()
     for fp in index.fingerprints(paths):
@@ -180,7 +198,7 @@ def _reused(index: Index, paths: list[str], run: _Run) -> Iterator[Fingerprint]:
 
 
 def _drain(
-    pending: dict[Future, tuple[str, os.stat_result]], index: Index, run: _Run, wait_for: int,
+    pending: dict[Future, tuple[str, os.stat_result]], index: Index, run: FingerprintRun, wait_for: int,
     cancelled_ok: bool = False,
 ) -> int:
     """Collect finished fingerprints (at least ``wait_for`` of them) into the index."""
@@ -355,7 +373,7 @@ def find_duplicates(
                 groups=groups, errors=errors, files=len(files), fingerprinted=0,
                 seconds=time.perf_counter() - t0, warnings=warnings,
             )  # fmt: skip
-        run = _fingerprint_all(files, index, jobs, progress)
+        run = fingerprint_all(files, index, jobs, progress)
         index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
         index.commit()
         groups = _group(run, index, opts, refs, jobs, progress)
@@ -419,7 +437,7 @@ def _is_reference(path: str, refs: list[str]) -> bool:
 
 
 def _group(
-    run: _Run, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
+    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
 ) -> list[Group]:
     """Candidates -> verified pairs -> groups around kept files."""
     import numpy as np

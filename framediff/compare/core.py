@@ -73,9 +73,15 @@ def compare(
         OptionError: when an option is out of range.
     """
     opts = merged_options(options, kwargs)
-    img_a, img_b, fast, reduced = read_inputs(a, b, opts)
-    img_a, img_b = flatten_alpha_like(img_a, img_b), flatten_alpha_like(img_b, img_a)
+    img_a, img_b, fast, reduced = _read_pair(a, b, opts)
     return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes, reduced)
+
+
+def _read_pair(a: Any, b: Any, opts: CompareOptions) -> tuple[np.ndarray, np.ndarray, str | None, Reduced | None]:
+    """Both pictures as :func:`compare` and :func:`compare_pairs` analyse them: read (perhaps reduced),
+    transparency flattened alike."""
+    img_a, img_b, fast, reduced = read_inputs(a, b, opts)
+    return flatten_alpha_like(img_a, img_b), flatten_alpha_like(img_b, img_a), fast, reduced
 
 
 def compare_pairs(
@@ -113,7 +119,7 @@ def compare_pairs(
 
     def submit() -> Future | None:
         nxt = next(it, None)
-        return None if nxt is None else _AHEAD.submit(read_inputs, nxt[0], nxt[1], opts)
+        return None if nxt is None else _AHEAD.submit(_read_pair, nxt[0], nxt[1], opts)
 
     pending = submit()
     while pending is not None:

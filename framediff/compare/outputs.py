@@ -17,7 +17,7 @@ from ..draw import draw_regions, heatmap, side_by_side
 from ..errors import OutputError
 from ..errors import named as label
 from ..media.images import read_image, write_image
-from ..paths import Named
+from ..paths import Named, check_parent_folder
 from .inputs import split_image
 from .options import CompareOptions
 from .result import Comparison
@@ -64,11 +64,7 @@ def check_output_files(outputs: CompareOutputs, labels: Mapping[str, str] | None
     for option, out in outputs.named(labels):
         if not out:
             continue
-        folder = os.path.dirname(out)
-        if folder and not os.path.isdir(folder):
-            raise OutputError(
-                f"{option} {out}: folder {folder} does not exist", f"create it or choose another {option}"
-            )
+        check_parent_folder(out, option)
         if Path(out).suffix and not cv2.haveImageWriter(out):
             raise OutputError(
                 f"{option} {out}: not a picture type framediff writes", "use .png, .jpg or .webp"

@@ -16,34 +16,25 @@ from pathlib import Path
 from ..errors import OutputError
 from ..media.encode import EncodeThread, VideoWriter, video_error
 from ..media.frames import Frame
-from ..paths import disk_error, remove_quietly, temp_path
+from ..paths import check_parent_folder, disk_error, remove_quietly, temp_path
 
 # The video writer lives with the one encoder stack; named here too, where dedup's outputs were.
 __all__ = ["VideoWriter", "EncodeThread", "FolderWriter", "ReportWriter", "check_folder", "video_error"]
 
 
-def check_folder(output: Path, option: str = "-o") -> None:
-    """Refuse an output whose folder does not exist (whether it would overwrite an input is decided by
-    :func:`framediff.paths.check_outputs`).
-
-    Args:
-        output: The requested output.
-        option: The command-line option that named it (``-o``, ``--report``, ``--plot``), for the message.
-
-    Raises:
-        OutputError: when the folder ``output`` goes into does not exist.
-    """
-    if not output.parent.resolve().is_dir():
-        raise OutputError(
-            f"{option} {output}: folder {output.parent} does not exist",
-            f"create it or choose another {option}",
-        )
+# The one parent-folder check lives with the output paths; named here too, where dedup's outputs were.
+check_folder = check_parent_folder
 
 
 class ReportWriter:
-    """The per-frame CSV report ``frame,time,score,action``, streamed row by row (memory stays flat)."""
+    """The per-frame CSV report ``frame,time,score,action``, streamed row by row (memory stays flat).
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: The report's path.
+        label: How messages name the report (a command line: ``--report``).
+    """
+
+    def __init__(self, path: Path, label: str = "report") -> None:
         self.path = path
         self.tmp = temp_path(path)
         try:
@@ -52,7 +43,7 @@ class ReportWriter:
         except OSError as e:
             remove_quietly(self.tmp)
             raise OutputError(
-                f"--report {path}: cannot write it: {e.strerror or e}",
+                f"{label} {path}: cannot write it: {e.strerror or e}",
                 "free some space / choose another folder",
             ) from None
 
@@ -95,14 +86,15 @@ class FolderWriter:
         output: The new (or empty) folder.
         root: The folder the kept images are named relative to (the common folder of a glob's files);
             ``None`` keeps their bare names.
+        label: How messages name the folder (a command line: ``-o``).
 
     Raises:
         OutputError: when the folder exists and is not empty, or cannot be created.
     """
 
-    def __init__(self, output: Path, root: Path | None = None) -> None:
+    def __init__(self, output: Path, root: Path | None = None, label: str = "output") -> None:
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
-            raise OutputError(f"{output} already exists", "give a new or empty folder as -o OUTPUT")
+            raise OutputError(f"{output} already exists", f"give a new or empty folder as {label}")
         self.output = output
         self.root = root
         self.tmp = temp_path(output)

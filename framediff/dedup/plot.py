@@ -73,11 +73,12 @@ class PlotData:
         return len(self.keep)
 
 
-def check_plot_path(path: str | Path) -> None:
+def check_plot_path(path: str | Path, label: str = "plot") -> None:
     """Refuse a plot name whose suffix is not one the plot is written as (before any work is done).
 
     Args:
         path: The requested plot file.
+        label: How the message names the plot (a command line: ``--plot``).
 
     Raises:
         OptionError: when it does not end in ``.png`` or ``.svg``.
@@ -85,7 +86,7 @@ def check_plot_path(path: str | Path) -> None:
     suffix = Path(path).suffix.lower()
     if suffix not in PLOT_SUFFIXES:
         raise OptionError(
-            f"--plot {path}: a plot is written as PNG or SVG, not {suffix or 'a file without a suffix'}",
+            f"{label} {path}: a plot is written as PNG or SVG, not {suffix or 'a file without a suffix'}",
             "name it FILE.png or FILE.svg",
         )
 

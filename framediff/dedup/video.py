@@ -8,12 +8,12 @@ import functools
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OptionError, OutputError
+from ..errors import InputError, OptionError, OutputError, named
 from ..media import gop  # looked up at each run: tests and callers may swap its parts
 from ..media.frames import Frame
 from ..media.prefetch import Prefetch
@@ -191,6 +191,7 @@ def dedup_video(
     analysis_size: int = ANALYSIS_SIZE,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int | None], None] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> DedupResult:
     """Drop the duplicate frames of a video (or of a folder of images) and write what is left.
 
@@ -214,6 +215,9 @@ def dedup_video(
         progress: Called with the number of frames done so far, now and then.
         on_total: Called once, before the first frame, with the number of frames expected
             (:func:`expected_frames`; ``None`` when the input does not say): a progress bar's length.
+        labels: What the caller calls the settings in messages and warnings (a command line names its
+            flags: ``{"output": "-o", "report": "--report", "dry_run": "--dry-run"}``); by default the
+            names above.
 
     Returns:
         A :class:`DedupResult`.
@@ -229,33 +233,33 @@ def dedup_video(
     dd = Deduplicator(threshold=threshold, max_drop=max_drop, analysis_size=analysis_size)
     in_path = Path(os.fspath(input))
     if output is None and not dry_run:
-        raise OptionError("no output given", "give -o OUTPUT, or --dry-run to analyse only")
+        raise OptionError("no output given", f"give {named('output', labels)}, or {named('dry_run', labels)} to analyse only")
     out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
     if plot is not None:
-        check_plot_path(plot)
-    for extra, option in ((out_path, "-o"), (report, "--report"), (plot, "--plot")):
+        check_plot_path(plot, named("plot", labels))
+    for extra, setting in ((out_path, "output"), (report, "report"), (plot, "plot")):
         if extra is not None:
-            check_folder(Path(os.fspath(extra)), option)
+            check_folder(Path(os.fspath(extra)), named(setting, labels))
     result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
     data = PlotData() if plot is not None else None  # the per-frame series, kept only for a plot
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
-        parallel = _set_up(src, in_path, out_path, report, plot)
+        parallel = _set_up(src, in_path, out_path, report, plot, labels)
         result.images = isinstance(src, ImageListSource)
         if data is not None:
             data.images = result.images
         if on_total is not None:
             on_total(expected_frames(src))
-        _Run(dd, src, result, data, progress).run(
+        _Run(dd, src, result, data, progress, labels).run(
             parallel,
             out_path,
             report,
-            lambda: VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing),
+            lambda: VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing, labels=labels),
         )
     if plot is not None:
         try:
             write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
         except OutputError as e:
-            raise OutputError(f"--plot: {e.message}", e.hint) from None
+            raise OutputError(f"{named('plot', labels)}: {e.message}", e.hint) from None
     if result.interrupted:
         raise DedupInterrupted(result)
     return result
@@ -267,15 +271,17 @@ def _set_up(
     out_path: Path | None,
     report: str | os.PathLike | None,
     plot: str | os.PathLike | None,
+    labels: Mapping[str, str] | None,
 ) -> bool:
     """Check the outputs against the opened input, set its decoding up; whether a GOP-parallel dry run."""
     folder = isinstance(src, ImageListSource)
     # Every output against every file read (a folder's images too) and against each other, before
     # anything is opened for writing.
     read = [("INPUT", in_path)] + [("INPUT", p) for p in (src.paths if folder else [])]
-    check_outputs([("-o", out_path), ("--report", report), ("--plot", plot)], read)
+    output, reported, plotted = (named(s, labels) for s in ("output", "report", "plot"))
+    check_outputs([(output, out_path), (reported, report), (plotted, plot)], read)
     if folder and out_path is not None:
-        for extra, name in ((report, "--report"), (plot, "--plot")):
+        for extra, name in ((report, reported), (plot, plotted)):
             if extra is not None and Path(os.path.realpath(extra)).is_relative_to(os.path.realpath(out_path)):
                 raise OutputError(
                     f"{name} {extra} is inside the output folder {out_path}",
@@ -297,7 +303,7 @@ def _set_up(
         and folder
         and out_path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm", ".avi")
     ):
-        raise OutputError("a folder of images gives a folder of images", "give a folder name as -o OUTPUT")
+        raise OutputError("a folder of images gives a folder of images", f"give a folder name as {output}")
     return parallel
 
 
@@ -311,8 +317,10 @@ class _Run:
         result: DedupResult,
         data: PlotData | None,
         progress: Callable[[int], None] | None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.dd, self.src, self.result, self.data, self.progress = dd, src, result, data, progress
+        self.labels = labels
         self.writer: Any = None
         self.reporter: ReportWriter | None = None
         self.last_time = 0.0
@@ -326,13 +334,15 @@ class _Run:
     ) -> None:
         """Decide every frame, write the outputs, finish them (or remove them on an error)."""
         src, result = self.src, self.result
-        self.reporter = ReportWriter(Path(os.fspath(report))) if report is not None else None
+        self.reporter = (
+            ReportWriter(Path(os.fspath(report)), named("report", self.labels)) if report is not None else None
+        )
         try:
             if out_path is not None:
                 # A real run decodes once, fully, and encodes the very frames it analysed, on a
                 # thread of its own so the encoder never waits for the analysis.
                 self.writer = (
-                    FolderWriter(out_path, _common_folder(src.paths))
+                    FolderWriter(out_path, _common_folder(src.paths), named("output", self.labels))
                     if isinstance(src, ImageListSource)
                     else EncodeThread(video_writer())
                 )

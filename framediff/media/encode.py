@@ -14,11 +14,12 @@ import os
 import queue
 import threading
 import warnings
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..errors import OptionError, OutputError
+from ..errors import OptionError, OutputError, named
 from ..paths import disk_error, remove_quietly, temp_path
 from .frames import Frame
 from .video import METADATA_ERRORS
@@ -42,19 +43,20 @@ DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPER
 AUDIO_AHEAD = 0.0
 
 
-def video_error(path: Path, e: Exception) -> OutputError:
+def video_error(path: Path, e: Exception, labels: Mapping[str, str] | None = None) -> OutputError:
     """The one-line error for a video the encoder or the disk could not write.
 
     Args:
         path: The video.
         e: What PyAV or the system said.
+        labels: What the caller calls the settings in messages (``{"codec": "--codec"}``).
 
     Returns:
         An :class:`OutputError` to raise.
     """
     if isinstance(e, OSError) and getattr(e, "errno", None) in DISK_ERRNOS:
         return disk_error(path, e)
-    return OutputError(f"cannot write {path}: {e}", "try another --codec or output type")
+    return OutputError(f"cannot write {path}: {e}", f"try another {named('codec', labels)} or output type")
 
 
 def add_video_stream(
@@ -140,6 +142,8 @@ class VideoWriter:
         crf: Constant rate factor for encoders that take one (lower is better quality).
         timing: ``keep`` (original timestamps; audio copied in sync) or ``compact`` (constant rate,
             no audio).
+        labels: What the caller calls ``output``, ``codec``, ``crf`` and ``timing`` in messages and
+            warnings (a command line: ``{"output": "-o", "codec": "--codec"}``); by default those names.
 
     Raises:
         OutputError: when the output cannot be created in that format.
@@ -147,7 +151,14 @@ class VideoWriter:
     """
 
     def __init__(
-        self, source: Any, output: Path, *, codec: str | None, crf: float | None, timing: str
+        self,
+        source: Any,
+        output: Path,
+        *,
+        codec: str | None,
+        crf: float | None,
+        timing: str,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         import av
 
@@ -155,6 +166,7 @@ class VideoWriter:
         self.output = output
         self.tmp = temp_path(output)
         self.timing = timing
+        self.labels = labels
         self.warnings: list[str] = []
         self.written = 0
         self._last_pts = -1
@@ -178,13 +190,13 @@ class VideoWriter:
                 raise disk_error(output, e) from None
             raise OutputError(
                 f"cannot write a video named {output.name}: {getattr(e, 'strerror', None) or e}",
-                "use an .mp4, .mkv, .mov, .webm or .avi -o OUTPUT",
+                f"use an .mp4, .mkv, .mov, .webm or .avi {named('output', labels)}",
             ) from None
         try:
             self._open_streams(crf)
         except (OSError, av.FFmpegError) as e:  # the file is created when encoding starts
             self.abort()
-            raise video_error(output, e) from None
+            raise video_error(output, e, labels) from None
         except BaseException:
             self.abort()
             raise
@@ -217,14 +229,15 @@ class VideoWriter:
             )
         except (ValueError, av.FFmpegError) as e:
             what = f"{self.output.suffix} files cannot hold {self.codec.name} video ({e})"
-            raise OutputError(what, "choose another --codec or extension") from None
+            raise OutputError(what, f"choose another {named('codec', self.labels)} or extension") from None
         self.video = vs
         self.audio_in = None
         self.audio = None
         if src.container.streams.audio:
             if self.timing == "compact":
                 self.warnings.append(
-                    "audio dropped: --timing compact shortens the video, so its sound could not stay in sync"
+                    f"audio dropped: {named('timing', self.labels)} compact shortens the video, "
+                    "so its sound could not stay in sync"
                 )
             else:
                 self._open_audio()
@@ -239,7 +252,7 @@ class VideoWriter:
                 if self.codec.name.startswith("libvpx"):
                     options["b"] = "0"  # constant quality mode in libvpx needs the bitrate unset
             else:
-                self.warnings.append(f"--crf is ignored by the {self.codec.name} encoder")
+                self.warnings.append(f"{named('crf', self.labels)} is ignored by the {self.codec.name} encoder")
         self._dts_length = self.container.format.name in ("mp4", "mov")
         if (
             self.timing == "keep"
@@ -333,7 +346,7 @@ class VideoWriter:
         try:
             self._write(frame)
         except (OSError, av.FFmpegError) as e:
-            raise video_error(self.output, e) from None
+            raise video_error(self.output, e, self.labels) from None
 
     def _write(self, frame: Frame) -> None:
         vf = frame.raw
@@ -372,7 +385,7 @@ class VideoWriter:
             self._finish(until)
         except (OSError, av.FFmpegError) as e:
             self.abort()
-            raise video_error(self.output, e) from None
+            raise video_error(self.output, e, self.labels) from None
 
     def _finish(self, until: float) -> None:
         self._mux_video(self.video.encode(None))

@@ -134,7 +134,7 @@ PIXELS_ENV = "FRAMEDIFF_MAX_PIXELS"
 _max_pixels: int | None = None  # set_max_pixels(); None: the environment variable, else the default
 
 
-def parse_pixels(text: str | int, what: str = "--max-pixels") -> int:
+def parse_pixels(text: str | int, what: str = "max_pixels") -> int:
     """A pixel count as a user writes it: ``400000000``, ``400M``, ``1.5G``.
 
     Args:
@@ -154,7 +154,7 @@ def parse_pixels(text: str | int, what: str = "--max-pixels") -> int:
     except ValueError:
         value = float("nan")
     if not (value >= 1 and value < 1e15):  # also refuses nan
-        example = "--max-pixels 400M" if what.startswith("-") else f"{what}=400M"
+        example = f"{what} 400M" if what.startswith("-") else f"{what}=400M"
         raise OptionError(f"{what} must be a pixel count like 400M, not {raw!r}", f"e.g. {example}")
     return int(value)
 
@@ -262,7 +262,8 @@ def check_pixels(name: str | os.PathLike, width: int, height: int) -> None:
         allowed = f"{limit / 1e6:g} MP" if limit >= 1_000_000 else f"{limit} pixels"
         raise InputError(
             f"{os.fspath(name)} is {width}x{height} pixels, over the limit of {allowed}",
-            f"if you trust the file, raise the limit with --max-pixels or {PIXELS_ENV}",
+            f"if you trust the file, raise the limit with max_pixels or {PIXELS_ENV}",
+            setting="max_pixels",
         )
 
 

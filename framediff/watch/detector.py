@@ -176,7 +176,7 @@ def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
     """
     name, sep, box = str(text).partition("=")
     if not sep or not name.strip():
-        raise OptionError(f"zone {text!r} is not NAME=x,y,w,h", "e.g. --zone door=10,20,200,300")
+        raise OptionError(f"zone {text!r} is not NAME=x,y,w,h", "e.g. zone door=10,20,200,300", setting="zone")
     return check_zone_name(name), parse_box(box)
 
 

@@ -202,7 +202,7 @@ def attach(watcher: Watcher, outputs: WatchOutputs, attached: Attached | None = 
             max_length=outputs.max_clip if outputs.max_clip is not None else 600.0,
             debounce_frames=watcher.machine.min_frames,
             wait=not live,
-            labels={s: outputs.named(s) for s in ("pre", "post")} | {"max_length": outputs.named("max_clip")},
+            labels={s: outputs.named(s) for s in ("pre", "post", "clips")} | {"max_length": outputs.named("max_clip")},
         )
         out.sinks.append(out.clips)
     if outputs.record:

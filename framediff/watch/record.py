@@ -326,8 +326,8 @@ class EventClips:
         max_held: Most frames held for ``pre`` (a bound on memory whatever the frame rate).
         max_length: Seconds a clip lasts at most: a change that goes on longer (a camera that never settles)
             continues in a new clip, named after its first frame, so no file grows without end.
-        labels: What the caller calls ``pre``, ``post`` and ``max_length`` in messages (a command line:
-            ``{"pre": "--pre"}``); by default their names here.
+        labels: What the caller calls ``pre``, ``post``, ``max_length`` and the clips (``clips``) in
+            messages (a command line: ``{"pre": "--pre"}``); by default their names here.
 
     Raises:
         OptionError: when ``pre``, ``post`` or ``max_length`` is out of range.
@@ -352,6 +352,7 @@ class EventClips:
         self.post = number(named("post", labels), post, lo=0, hi=3600)
         self.max_length = number(named("max_length", labels), max_length, lo=1, hi=86400)
         self.folder = Path(folder)
+        self.label = named("clips", labels)  # how a lost clip's warning names the clips
         # Checked now, so a folder the watch cannot write to fails before the watch starts; created with
         # the first clip (or at a good end), so a run that fails first leaves no empty folder.
         check_folder_writable(self.folder, "clips")
@@ -432,7 +433,7 @@ class EventClips:
             try:
                 clip.wait_done()
             except OutputError as e:  # one lost clip must not end the watch
-                print(f"warning: --clips: {e.message}", file=sys.stderr)
+                print(f"warning: {self.label}: {e.message}", file=sys.stderr)
                 continue
             if clip.written:
                 self.saved.append(str(clip.path))

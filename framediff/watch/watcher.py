@@ -279,9 +279,11 @@ class Watcher:
         """The error for a source that could not be opened the first time (a live one: how to wait)."""
         if not live:
             return error
-        hint = f"{error.hint}; or --wait-for-source to wait until it is up" if error.hint else None
+        hint = f"{error.hint}; or wait_for_source to wait until it is up" if error.hint else None
         message = mask_password(error.message)  # the decoder's message quotes the URL
-        return SourceError(message, hint or "check the address, or --wait-for-source to wait for it")
+        return SourceError(
+            message, hint or "check the address, or wait_for_source to wait for it", setting="wait_for_source"
+        )
 
     def run(self, handle_signals: bool = True) -> WatchState:
         """Watch until the source ends, a limit is reached, :meth:`stop` is called, or a signal arrives.
@@ -373,7 +375,8 @@ class Watcher:
             if self._opened and waited >= self.reconnect_timeout:
                 raise SourceError(
                     mask_password(f"{self.source} unreachable for {waited:.0f} s ({reason})"),
-                    "check the address, or raise --reconnect-timeout",
+                    "check the address, or raise reconnect_timeout",
+                    setting="reconnect_timeout",
                 )
             with self.state.lock:  # a source not up yet is still "starting" (the page: "connecting")
                 self.state.status = "reconnecting" if self._opened else "starting"
