@@ -16,13 +16,14 @@ from pathlib import Path
 
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
-from .candidates import MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
+from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
 from .fingerprint import (
     FINGERPRINT_VERSION,
     Fingerprint,
     fingerprint_file,
     frame_box,
     is_picture_file,
+    layout_grid,
     read_thumb,
 )
 from .index import Index, IndexError_, default_index_path
@@ -391,7 +392,7 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
     import hashlib
 
     h = hashlib.blake2b(digest_size=20)
-    settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, MIN_SUPPORT, PDQ_TRUSTED)
+    settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
     h.update(repr(settings).encode())
     for path, _root in files:
         try:
@@ -436,6 +437,12 @@ def _is_reference(path: str, refs: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in refs)
 
 
+def _thumb_facts(thumb: object) -> tuple[object, tuple[float, float], bool]:
+    """A thumbnail's layout grid, grey levels, and whether it is a picture in a plain frame."""
+    grid, levels = layout_grid(thumb)  # type: ignore[arg-type]
+    return grid, levels, frame_box(thumb) is not None  # type: ignore[arg-type]
+
+
 def _group(
     run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
 ) -> list[Group]:
@@ -448,7 +455,16 @@ def _group(
         return []
     reference = [_is_reference(f.path, refs) for f in fps]
     hashes = np.stack([f.pdq for f in fps])
-    found = candidate_pairs(hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps])
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-layout") as pool:
+        # Each thumbnail decoded once: its layout (a candidate source) and whether it is framed (ranking).
+        facts = list(pool.map(lambda f: _thumb_facts(read_thumb(f.thumb)), fps))
+    layout = (
+        np.stack([g for g, _, _ in facts]), np.array([lv for _, lv, _ in facts], np.float32),
+        np.array([f.width / max(1, f.height) for f in fps], np.float32),
+    )  # fmt: skip
+    found = candidate_pairs(
+        hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps], layout
+    )
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
     pairs = [
@@ -457,10 +473,7 @@ def _group(
     ]  # fmt: skip
     # A picture in a plain frame counts no more than the picture for --keep largest: its border is not content.
     involved = sorted({i for kk in pairs for i in kk})
-    framed = [False] * n
-    if opts.keep == "largest":
-        for i in involved:
-            framed[i] = frame_box(read_thumb(fps[i].thumb)) is not None
+    framed = [opts.keep == "largest" and fr for _, _, fr in facts]
     rank = [_rank_key(opts.keep, f, run.order[f.path], reference[i], framed[i]) for i, f in enumerate(fps)]
     near: dict[int, set[int]] = {}
     for a, b in pairs:

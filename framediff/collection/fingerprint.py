@@ -24,6 +24,8 @@ from .pdq import pdq_dihedral
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "LAYOUT_SIDE",
+    "layout_grid",
     "frame_box",
     "FEATURES",
     "PICTURE_EXTENSIONS",
@@ -42,14 +44,14 @@ __all__ = [
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 3
+FINGERPRINT_VERSION = 4
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
 # Local features: ORB keypoints on the grey picture at FEATURE_SIDE px, at most FEATURES of them. ORB is
 # oriented and found at 8 scales, so a crop, a border, a small rotation or a caption keeps most of them.
 FEATURE_SIDE = 320
-FEATURES = 64
+FEATURES = 96
 # The picture kept in the index for verification and the report page: 384 px still shows a caption or
 # an edit of 3% of the area in several thousand pixels; as a JPEG of quality 90 it takes ~25 kB.
 THUMB_SIDE = 384
@@ -376,6 +378,28 @@ def make_thumb(image: np.ndarray) -> bytes:
     if not ok:  # pragma: no cover - OpenCV always encodes an 8-bit BGR picture
         raise InputError("cannot encode a thumbnail", "report this as a bug")
     return buf.tobytes()
+
+
+LAYOUT_SIDE = 16
+"""Cells a side of :func:`layout_grid`."""
+
+
+def layout_grid(thumb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """The picture's layout: its grey levels in 16 x 16 cells, less their mean, over their spread.
+
+    The spread is floored at 8 levels so that the noise of a nearly flat picture is not blown up; the
+    mean and spread are returned beside, since two flat pictures of other greys have the same grid.
+
+    Args:
+        thumb: BGR picture (the thumbnail).
+
+    Returns:
+        ``(grid, (mean, spread))``: a (16, 16) float32 grid and the picture's grey mean and spread.
+    """
+    grey = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb
+    g = cv2.resize(grey, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mean, spread = float(grey.mean()), float(grey.std())
+    return (g - g.mean()) / max(float(g.std()), 8.0), (mean, spread)
 
 
 def read_thumb(data: bytes) -> np.ndarray:
