@@ -2,7 +2,7 @@
 
 The public API::
 
-    from framediff import compare, compare_pairs, open_source, Deduplicator, Watcher, find_duplicates
+    from framediff import compare, compare_pairs, open_source, Deduplicator, Watcher, find_duplicates, Index
 """
 
 __version__ = "0.1.0"
@@ -19,7 +19,7 @@ from .options import AnalysisOptions  # noqa: E402
 # and only ``watch`` needs them (start-up counts in every short run).
 _WATCH = ("ChangeDetector", "Watcher", "WatchOptions", "WatchState")
 # Likewise the collection names (they bring FAISS and SQLite).
-_COLLECTION = ("find_duplicates", "DupesOptions", "DuplicateReport")
+_COLLECTION = ("find_duplicates", "DupesOptions", "DuplicateReport", "Index")
 
 
 def __getattr__(name: str) -> object:
@@ -29,8 +29,10 @@ def __getattr__(name: str) -> object:
 
         return getattr(watch, name)
     if name in _COLLECTION:
-        from .collection import dupes, report
+        from .collection import dupes, index, report
 
+        if name == "Index":
+            return index.Index
         return getattr(dupes, name, None) or getattr(report, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -67,4 +69,5 @@ __all__ = [
     "find_duplicates",
     "DupesOptions",
     "DuplicateReport",
+    "Index",
 ]

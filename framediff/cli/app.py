@@ -14,7 +14,10 @@ from ..errors import FramediffError, OptionError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Each command's module, imported when that command is used: ``framediff dedup`` need not load the live
 # view's web server that ``watch`` brings in (start-up counts in every short run).
-COMMANDS = {"compare": "compare_cmd", "dedup": "dedup_cmd", "dupes": "dupes_cmd", "watch": "watch_cmd"}
+COMMANDS = {
+    "compare": "compare_cmd", "dedup": "dedup_cmd", "dupes": "dupes_cmd", "index": "index_cmd", "search": "index_cmd",
+    "watch": "watch_cmd",
+}  # fmt: skip
 
 
 class _LazyGroup(click.Group):

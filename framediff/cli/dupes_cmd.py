@@ -17,7 +17,7 @@ from .app import cli
 from .options import max_pixels_option
 
 
-class _Progress:
+class ProgressLine:
     """A one-line progress display on a terminal's stderr: stage, count, files per second."""
 
     def __init__(self) -> None:
@@ -43,7 +43,7 @@ class _Progress:
             click.echo("\r" + " " * 60 + "\r", nl=False, err=True)
 
 
-def _paths(given: tuple[str, ...]) -> list[str]:
+def paths_from_args(given: tuple[str, ...]) -> list[str]:
     """The paths given, ``-`` replaced by the paths read from stdin (one a line)."""
     out: list[str] = []
     for p in given:
@@ -152,9 +152,9 @@ def dupes_command(
         csv=csv_path, html=html_path, action=action, dry_run=not apply, confirmed=yes,
         include_edited=include_edited, log=log_path,
     )  # fmt: skip
-    progress = _Progress()
+    progress = ProgressLine()
     try:
-        result = run_dupes(_paths(paths), opts, job, progress=progress)
+        result = run_dupes(paths_from_args(paths), opts, job, progress=progress)
     except KeyboardInterrupt:
         progress.close()
         click.echo("Interrupted: the index keeps every file fingerprinted so far; nothing half-done.", err=True)

@@ -24,11 +24,16 @@ from .pdq import pdq_dihedral
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "LAYOUT_SIDE",
+    "layout_grid",
+    "frame_box",
     "FEATURES",
     "PICTURE_EXTENSIONS",
     "WORK_SIDE",
     "Fingerprint",
     "fingerprint_file",
+    "measure_picture",
+    "reference_pdq",
     "is_picture_file",
     "read_picture",
     "local_features",
@@ -39,14 +44,14 @@ __all__ = [
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 4
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
 # Local features: ORB keypoints on the grey picture at FEATURE_SIDE px, at most FEATURES of them. ORB is
 # oriented and found at 8 scales, so a crop, a border, a small rotation or a caption keeps most of them.
 FEATURE_SIDE = 320
-FEATURES = 64
+FEATURES = 96
 # The picture kept in the index for verification and the report page: 384 px still shows a caption or
 # an edit of 3% of the area in several thousand pixels; as a JPEG of quality 90 it takes ~25 kB.
 THUMB_SIDE = 384
@@ -80,7 +85,8 @@ class Fingerprint:
         height: Full height, upright.
         format: ``jpeg``, ``png``, ``webp``, ``tiff``, ``bmp``, ``gif``, ``heif``...
         taken: EXIF date taken (``YYYY-MM-DDTHH:MM:SS``) or ``None``.
-        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`).
+        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`), of
+            what a plain frame holds when the picture has one (:func:`frame_box`).
         quality: PDQ quality 0-100 (low on flat pictures, whose hashes are unreliable).
         features: (n, 32) uint8 ORB descriptors of the picture.
         mirrored: (m, 32) uint8 ORB descriptors of its mirror image (mirrored crops).
@@ -161,12 +167,16 @@ def _exif(data: bytes) -> tuple[int, str | None]:
         return 1, None
 
 
-def read_picture(path: str | os.PathLike, data: bytes | None = None) -> tuple[np.ndarray, tuple[int, int], str | None]:
+def read_picture(
+    path: str | os.PathLike, data: bytes | None = None, max_side: int | None = WORK_SIDE
+) -> tuple[np.ndarray, tuple[int, int], str | None]:
     """Decode a picture small for fingerprinting: upright, BGR, at most :data:`WORK_SIDE` px long.
 
     Args:
         path: The file.
         data: Its bytes, when already read.
+        max_side: The long side of the picture returned (``None``: full size, decoded in full, as PDQ's
+            reference hasher reads a picture).
 
     Returns:
         ``(picture, (full_width, full_height), date_taken)``; sizes upright.
@@ -194,8 +204,8 @@ def read_picture(path: str | os.PathLike, data: bytes | None = None) -> tuple[np
         if data[:2] == b"\xff\xd8":
             if not jpeg_is_complete(data):
                 raise InputError(f"{p} is a truncated JPEG", "re-export or re-download the file")
-            if header is not None:
-                while k < 8 and max(header) // (2 * k) >= WORK_SIDE:
+            if header is not None and max_side is not None:
+                while k < 8 and max(header) // (2 * k) >= max_side:
                     k *= 2
         flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                  8: cv2.IMREAD_REDUCED_COLOR_8}[k] | cv2.IMREAD_IGNORE_ORIENTATION  # fmt: skip
@@ -208,29 +218,33 @@ def read_picture(path: str | os.PathLike, data: bytes | None = None) -> tuple[np
         image = apply_orientation(image, orientation)
         if orientation in (5, 6, 7, 8):
             full = (full[1], full[0])
-    scale = WORK_SIDE / max(image.shape[:2])
+    scale = (max_side or max(image.shape[:2])) / max(image.shape[:2])
     if scale < 1:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image), (int(full[0]), int(full[1])), taken
 
 
-def local_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def local_features(
+    image: np.ndarray, side: int = FEATURE_SIDE, count: int = FEATURES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """ORB descriptors of a picture and of its mirror image, at :data:`FEATURE_SIDE` px, with where they lie.
 
     Args:
         image: BGR or grey working picture.
+        side: The long side the picture is shrunk to first (when larger).
+        count: The most keypoints kept (the strongest).
 
     Returns:
         ``(features, points, mirrored, mirrored_points)``: (n, 32) uint8 descriptors and (n, 2) float32
         positions, then the same for the mirror image (n, m <= :data:`FEATURES`; 0 rows on a flat picture).
     """
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    scale = FEATURE_SIDE / max(grey.shape)
+    scale = side / max(grey.shape)
     if scale < 1:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     # A low FAST threshold so that smooth pictures still give keypoints; the strongest are kept.
-    orb = cv2.ORB_create(nfeatures=FEATURES, fastThreshold=8, edgeThreshold=15, patchSize=15)
+    orb = cv2.ORB_create(nfeatures=count, fastThreshold=8, edgeThreshold=15, patchSize=15)
     out: list[np.ndarray] = []
     for g in (grey, cv2.flip(grey, 1)):
         kps, d = orb.detectAndCompute(g, None)
@@ -258,27 +272,100 @@ def fingerprint_file(path: str | os.PathLike) -> tuple[Fingerprint, np.ndarray]:
     st = p.stat()
     data = p.read_bytes()
     image, (width, height), taken = read_picture(p, data)
-    hashes, quality = pdq_dihedral(image)
-    features, points, mirrored, mirrored_points = local_features(image)
-    fp = Fingerprint(
-        path=str(p),
-        size=st.st_size,
-        mtime=st.st_mtime,
-        digest=hashlib.blake2b(data, digest_size=16).digest(),
-        width=width,
-        height=height,
-        format=_format(data, p),
-        taken=taken,
-        pdq=hashes,
-        quality=int(quality),
-        features=features,
-        mirrored=mirrored,
-        points=points,
-        mirrored_points=mirrored_points,
-        pixels=hashlib.blake2b(image.tobytes() + bytes(str(image.shape), "ascii"), digest_size=16).digest(),
-        thumb=make_thumb(image),
-    )
+    fp = measure_picture(image, str(p), data, (width, height))
+    fp.size, fp.mtime, fp.taken, fp.format = st.st_size, st.st_mtime, taken, _format(data, p)
     return fp, image
+
+
+def measure_picture(
+    image: np.ndarray, path: str = "<picture>", data: bytes | None = None, full: tuple[int, int] | None = None
+) -> Fingerprint:
+    """The fingerprints of a decoded picture (upright BGR), e.g. one a program holds in memory.
+
+    Args:
+        image: The picture; shrunk to :data:`WORK_SIDE` first when larger.
+        path: What the fingerprint names it.
+        data: The file's bytes, when it has a file (for the digest; else the pixels are digested).
+        full: The full size ``(width, height)`` when ``image`` was decoded small.
+
+    Returns:
+        A :class:`Fingerprint` (size 0, mtime 0, format ``raw`` unless the caller sets them).
+    """
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    image = np.ascontiguousarray(image[:, :, :3])
+    if image.dtype != np.uint8:  # 16-bit pictures: their top 8 bits
+        image = (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else np.clip(image, 0, 255).astype(np.uint8)
+    if full is None:
+        full = (image.shape[1], image.shape[0])
+        scale = WORK_SIDE / max(image.shape[:2])
+        if scale < 1:
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # A picture in a plain frame is hashed by what the frame holds: its copies without the frame (or in
+    # another frame) then lie as close in PDQ as any resized copy, where the frame alone moves ~100 bits.
+    box = frame_box(image)
+    content = image if box is None else image[box[1] : box[1] + box[3], box[0] : box[0] + box[2]]
+    hashes, quality = pdq_dihedral(content)
+    features, points, mirrored, mirrored_points = local_features(image)
+    pixels = hashlib.blake2b(image.tobytes() + bytes(str(image.shape), "ascii"), digest_size=16).digest()
+    return Fingerprint(
+        path=path, size=len(data) if data is not None else 0, mtime=0.0,
+        digest=hashlib.blake2b(data, digest_size=16).digest() if data is not None else pixels,
+        width=int(full[0]), height=int(full[1]), format="raw", taken=None, pdq=hashes, quality=int(quality),
+        features=features, mirrored=mirrored, points=points, mirrored_points=mirrored_points, pixels=pixels,
+        thumb=make_thumb(image),
+    )  # fmt: skip
+
+
+def reference_pdq(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """A file's PDQ hashes (8 dihedral forms) as Meta's reference hasher makes them: the picture decoded in
+    full, then shrunk by :func:`~.pdq.fit_reference`.
+
+    The fingerprint's hashes come from the small decode (:func:`read_picture`): within a few bits of these
+    (0 on most photos), close enough to find candidates, but a shared hash list is matched at PDQ's own
+    distance, so a list's hashes and a query's must be made the same way.
+
+    Args:
+        path: The file.
+
+    Returns:
+        ``((8, 32) uint8 hashes, quality)``.
+
+    Raises:
+        InputError: when the file cannot be read as a picture.
+        OSError: when the file cannot be opened.
+    """
+    image, _, _ = read_picture(path, max_side=None)
+    return pdq_dihedral(image, shrink="reference")
+
+
+def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The picture inside a plain frame: a border of one flat colour on all four sides.
+
+    Args:
+        image: BGR or grey uint8.
+
+    Returns:
+        ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
+    """
+    h, w = image.shape[:2]
+    px = image.reshape(h, w, -1).astype(np.int16)
+    corner = px[0, 0]
+    # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
+    off = np.abs(px - corner).max(axis=2) <= 10
+    rows, cols = off.all(axis=1), off.all(axis=0)
+
+    def run(flags: np.ndarray) -> int:
+        return int(np.argmin(flags)) if not flags.all() else len(flags)
+
+    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
+    if min(top, bottom) < max(2, 0.02 * h) or min(left, right) < max(2, 0.02 * w):
+        return None
+    x0, y0, x1, y1 = left + 4, top + 4, w - right - 4, h - bottom - 4
+    if x1 - x0 < 0.25 * w or y1 - y0 < 0.25 * h:
+        return None  # mostly flat: a plain picture, not a frame around one
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def make_thumb(image: np.ndarray) -> bytes:
@@ -291,6 +378,28 @@ def make_thumb(image: np.ndarray) -> bytes:
     if not ok:  # pragma: no cover - OpenCV always encodes an 8-bit BGR picture
         raise InputError("cannot encode a thumbnail", "report this as a bug")
     return buf.tobytes()
+
+
+LAYOUT_SIDE = 16
+"""Cells a side of :func:`layout_grid`."""
+
+
+def layout_grid(thumb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """The picture's layout: its grey levels in 16 x 16 cells, less their mean, over their spread.
+
+    The spread is floored at 8 levels so that the noise of a nearly flat picture is not blown up; the
+    mean and spread are returned beside, since two flat pictures of other greys have the same grid.
+
+    Args:
+        thumb: BGR picture (the thumbnail).
+
+    Returns:
+        ``(grid, (mean, spread))``: a (16, 16) float32 grid and the picture's grey mean and spread.
+    """
+    grey = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb
+    g = cv2.resize(grey, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mean, spread = float(grey.mean()), float(grey.std())
+    return (g - g.mean()) / max(float(g.std()), 8.0), (mean, spread)
 
 
 def read_thumb(data: bytes) -> np.ndarray:

@@ -20,10 +20,11 @@ import numpy as np
 
 from ..errors import FramediffError, OutputError
 from .fingerprint import Fingerprint
+from .hashlist import HashEntry
 
 __all__ = ["SCHEMA_VERSION", "Index", "IndexError_", "default_index_path", "NewerIndexError"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each migration takes the database from version N-1 to N (index 0 creates version 1).
 _MIGRATIONS: list[str] = [
@@ -62,6 +63,28 @@ _MIGRATIONS: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, made REAL NOT NULL, value TEXT NOT NULL);
     """,
+    # 3: hash-list entries (known pictures held as PDQ hashes only), and a generation counter that every
+    # change of the searchable entries bumps (the search structures beside the file are rebuilt when it
+    # moved on since they were written).
+    """
+    CREATE TABLE IF NOT EXISTS hashes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pdq BLOB NOT NULL,
+        quality INTEGER,
+        label TEXT
+    );
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
+    CREATE TRIGGER IF NOT EXISTS files_added AFTER INSERT ON files
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER IF NOT EXISTS files_changed AFTER UPDATE ON files
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER IF NOT EXISTS files_removed AFTER DELETE ON files
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER IF NOT EXISTS hashes_added AFTER INSERT ON hashes
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+    CREATE TRIGGER IF NOT EXISTS hashes_removed AFTER DELETE ON hashes
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+    """,
 ]
 
 _COLUMNS = (
@@ -87,6 +110,12 @@ def default_index_path() -> Path:
         os.environ.get("LOCALAPPDATA") if os.name == "nt" else None
     ) or str(Path.home() / ".cache")
     return Path(base) / "framediff" / "index.sqlite"
+
+
+def _like_under(root: str) -> str:
+    """A LIKE pattern (escape character ``\\``) for the paths under the folder ``root``."""
+    prefix = root.rstrip(os.sep) + os.sep
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _blob(a: np.ndarray) -> bytes:
@@ -259,8 +288,7 @@ class Index:
         """
         gone = []
         for root in roots:
-            prefix = root.rstrip(os.sep) + os.sep
-            like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = _like_under(root)
             for (p,) in self._db.execute("SELECT path FROM files WHERE path LIKE ? ESCAPE '\\'", (like,)):
                 if p not in seen:
                     gone.append(p)
@@ -313,6 +341,128 @@ class Index:
             "DELETE FROM results WHERE key NOT IN (SELECT key FROM results ORDER BY made DESC LIMIT ?)", (keep,)
         )
 
+    # -- search entries ------------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """A counter that every change of the files or hash-list entries moves on (committed or not)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def search_rows(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """``(path, upright PDQ hash, ORB descriptors)`` of every readable indexed picture, in path order."""
+        rows = self._db.execute("SELECT path, pdq, features FROM files WHERE error IS NULL ORDER BY path")
+        for path, pdq, feats in rows:
+            yield path, _rows(pdq).reshape(8, 32)[0], _rows(feats)
+
+    def put_hashes(self, entries: Iterable[HashEntry]) -> int:
+        """Add hash-list entries (an entry already held with the same hash and label is not added twice).
+
+        Returns:
+            How many were new.
+        """
+        have = {(bytes(h), label) for h, label in self._db.execute("SELECT pdq, label FROM hashes")}
+        n = 0
+        for e in entries:
+            key = (_blob(e.pdq), e.label)
+            if key in have:
+                continue
+            have.add(key)
+            self._write("INSERT INTO hashes (pdq, quality, label) VALUES (?, ?, ?)", (key[0], e.quality, e.label))
+            n += 1
+        self.commit()
+        return n
+
+    def hash_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, hashes)`` of every hash-list entry: (n,) int64 and (n, 32) uint8, in id order."""
+        rows = self._db.execute("SELECT id, pdq FROM hashes ORDER BY id").fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        codes = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 32)
+        return ids, codes
+
+    def hash_entries(self, ids: Iterable[int] | None = None) -> dict[int, HashEntry]:
+        """``id -> entry`` of the hash-list entries (all, or those of ``ids``)."""
+        if ids is None:
+            rows = self._db.execute("SELECT id, pdq, quality, label FROM hashes ORDER BY id").fetchall()
+        else:
+            wanted = [int(i) for i in ids]
+            rows = []
+            for k in range(0, len(wanted), 500):
+                part = wanted[k : k + 500]
+                marks = ",".join("?" * len(part))
+                rows += self._db.execute(f"SELECT id, pdq, quality, label FROM hashes WHERE id IN ({marks})", part).fetchall()
+        return {i: HashEntry(np.frombuffer(h, np.uint8).copy(), q, label) for i, h, q, label in rows}
+
+    def remove_under(self, paths: Iterable[str]) -> int:
+        """Forget the indexed files that are ``paths`` or lie under them (absolute paths).
+
+        Returns:
+            How many were forgotten.
+        """
+        gone = []
+        for root in paths:
+            like = _like_under(root)
+            rows = self._db.execute("SELECT path FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'", (root, like))
+            gone += [p for (p,) in rows]
+        n = self.remove(gone)
+        self.commit()
+        return n
+
+    # -- the search API (framediff.Index) ---------------------------------------------------------------
+
+    def add(self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None) -> Any:
+        """Fingerprint pictures into the index (new and changed files only; files gone from the folders
+        given are forgotten).
+
+        Args:
+            paths: Folders (walked recursively) and files.
+            jobs: Threads (0: every usable core).
+            progress: ``progress(stage, done, total)``.
+
+        Returns:
+            An :class:`~.search.AddReport`.
+        """
+        from .search import add_pictures
+
+        return add_pictures(self, paths, jobs=jobs, progress=progress)
+
+    def search(self, query: Any, top: int = 10, max_distance: int = 31) -> Any:
+        """The indexed pictures and hash-list entries that ``query`` is a copy of, best first.
+
+        Args:
+            query: A picture file's path, or a decoded picture (BGR array).
+            top: The most matches returned.
+            max_distance: PDQ distance (over the 8 dihedral forms) at which a hash-list entry matches.
+
+        Returns:
+            A :class:`~.search.QueryResult`.
+        """
+        from .search import Searcher
+
+        return Searcher(self).search(query, top=top, max_distance=max_distance)
+
+    def import_hashes(self, source: Any) -> int:
+        """Add the entries of a PDQ hash list (a file, ``-`` for stdin, or :class:`HashEntry` objects).
+
+        Returns:
+            How many entries were new.
+        """
+        from .hashlist import read_hash_list
+
+        entries = source if isinstance(source, list | tuple) else read_hash_list(source)
+        return self.put_hashes(entries)
+
+    def export_hashes(self, dest: str | os.PathLike) -> int:
+        """Write the index's PDQ hashes as a list (pictures' hashes made as the reference does, then the
+        hash-list entries).
+
+        Returns:
+            How many lines were written.
+        """
+        from .search import export_hashes
+
+        return export_hashes(self, dest)
+
     # -- transactions ---------------------------------------------------------------------------------
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> int:
@@ -336,11 +486,15 @@ class Index:
         self._last_commit = time.monotonic()
 
     def stats(self) -> dict[str, Any]:
-        """Counts and sizes: files, unreadable files, verdicts, bytes on disk."""
+        """Counts and sizes: files, unreadable files, hash-list entries, verdicts, bytes on disk, schema."""
         files = self._db.execute("SELECT COUNT(*), COUNT(error) FROM files").fetchone()
         verdicts = self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        hashes = self._db.execute("SELECT COUNT(*) FROM hashes").fetchone()[0]
         size = Path(self.path).stat().st_size if self.path != ":memory:" and Path(self.path).exists() else 0
-        return {"files": files[0] - files[1], "unreadable": files[1], "verdicts": verdicts, "bytes": size}
+        return {
+            "files": files[0] - files[1], "unreadable": files[1], "hashes": hashes, "verdicts": verdicts,
+            "bytes": size, "schema": self.schema, "path": self.path,
+        }  # fmt: skip
 
     def close(self) -> None:
         """Commit and close (safe to call twice)."""

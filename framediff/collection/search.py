@@ -1,0 +1,482 @@
+"""Search: which indexed pictures, and which hash-list entries, a query picture is a copy of.
+
+Candidates come from the search structures (:mod:`~.searchindex`): the indexed pictures whose PDQ hash lies
+near one of the query's 8 dihedral forms, and those that many of the query's ORB descriptors vote for (crops,
+borders, rotations, a picture inside a screenshot or a collage). Every candidate is verified by compare's
+verdict (:func:`~.verify.verify`, the indexed picture as A and the query as B), so nothing is listed that
+did not verify. When the query holds the indexed picture as a part (a screenshot, a collage, a larger
+scene), the feature geometry says where: that part of the query is verified on its own, and the match says
+where it lies in the query.
+
+Hash-list entries have no picture to verify against: they match by PDQ distance (PDQ's own 31 bits by
+default) between the entry and any of the query's 8 dihedral forms, the query hashed as Meta's reference
+hasher does (:func:`~.fingerprint.reference_pdq`) so that lists made elsewhere match.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FramediffError, InputError
+from ..workers import usable_cores
+from .candidates import (
+    FEATURE_RADIUS,
+    MIN_SUPPORT,
+    MIN_VOTES,
+    PDQ_RADIUS,
+    geometric_fit,
+    geometric_support,
+)
+from .dupes import fingerprint_all, walk
+from .fingerprint import (
+    FINGERPRINT_VERSION,
+    WORK_SIDE,
+    Fingerprint,
+    local_features,
+    measure_picture,
+    read_picture,
+    read_thumb,
+    reference_pdq,
+)  # fmt: skip
+from .hashlist import HashEntry, write_hash_list
+from .index import Index
+from .pdq import MATCH_DISTANCE, pdq_dihedral
+from .report import FileError, FileInfo, Member
+from .searchindex import SearchStructures
+from .verify import Verdict, verify
+
+__all__ = [
+    "MIN_HASH_QUALITY", "QUERY_FEATURES", "AddReport", "Match", "QueryResult", "Searcher", "add_pictures",
+    "export_hashes", "search_queries",
+]  # fmt: skip
+
+# A query's descriptors: many more than an indexed picture keeps (64), on a larger picture, so that an
+# indexed picture shown small inside the query (a collage, a screenshot) still has keypoints there.
+QUERY_FEATURES = 256
+# And a denser set on a larger picture, for finding an indexed picture shown small inside the query (a
+# collage, a screenshot): there most keypoints of the sparse set fall on the rest of the query.
+DENSE_FEATURES = 1024
+QUERY_SIDE = 1024
+# Indexed pictures kept per query from the feature votes (most votes first).
+PER_QUERY = 8
+# PDQ's advice: hashes of quality under 50 (flat or nearly flat pictures) are not to be matched.
+MIN_HASH_QUALITY = 50
+# Features of an indexed picture's thumbnail, measured when a query may hold it as a part, and how many of
+# them must fit one map into the query: a low bar, since the part is verified by compare afterwards.
+THUMB_FEATURES = 512
+PART_SUPPORT = 5
+# A part of the query smaller than this share of it is too small to verify; larger than the other share,
+# it is the whole query (compare's own crop finding covers it).
+_PART_MIN, _PART_MAX = 0.02, 0.85
+
+
+@dataclass
+class AddReport:
+    """What :func:`add_pictures` did.
+
+    Attributes:
+        files: Picture files found under the paths given.
+        fingerprinted: Files fingerprinted this time (new or changed).
+        removed: Files forgotten because they are gone from the folders given.
+        errors: Files that could not be read.
+        seconds: Wall time.
+    """
+
+    files: int
+    fingerprinted: int
+    removed: int
+    errors: list[FileError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "files": self.files, "fingerprinted": self.fingerprinted, "removed": self.removed,
+            "errors": [{"path": e.path, "message": e.message} for e in self.errors], "seconds": round(self.seconds, 3),
+        }  # fmt: skip
+
+
+def add_pictures(
+    index: Index, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Callable[[str, int, int], None] | None = None
+) -> AddReport:
+    """Fingerprint the pictures under ``paths`` into ``index`` (as ``framediff dupes`` does).
+
+    Unchanged files (same size and modification time) are not read again; files gone from a folder given
+    are forgotten.
+
+    Raises:
+        InputError: when a path does not exist.
+    """
+    t0 = time.perf_counter()
+    given = [os.fspath(p) for p in paths]
+    files = list(dict.fromkeys(walk(given)))
+    index.keep_fingerprints_of(FINGERPRINT_VERSION)
+    run = fingerprint_all(files, index, int(jobs) or usable_cores(), progress)
+    folders = [os.path.abspath(p) for p in given if os.path.isdir(p)]
+    removed = index.prune(folders, {p for p, _ in files})
+    index.commit()
+    return AddReport(len(files), run.fresh, removed, run.errors, time.perf_counter() - t0)
+
+
+@dataclass
+class Match:
+    """An indexed picture (or a hash-list entry) that the query is a copy of.
+
+    Attributes:
+        path: The indexed picture (``None`` for a hash-list entry).
+        label: The hash-list entry's label (``None`` for a picture).
+        relation: How the query relates to the indexed picture, as :class:`~.verify.Verdict` says
+            (``exact``, ``resized``, ``cropped``, ``bordered`` - the picture inside the query -, ``mirrored``,
+            ``rotated``, ``recoloured``, ``edited``...); ``pdq`` for a hash-list entry.
+        score: How alike, 0-1 (compare's explained share; ``1 - distance / 256`` for a hash-list entry).
+        transform: compare's transform of the query relative to the picture.
+        regions: Edited regions, ``[x, y, w, h]`` in the query's pixels.
+        where: Where the picture lies in the query, ``[x, y, w, h]`` in the query's pixels, when the query
+            holds it as a part (a border, a screenshot, a collage); ``None`` otherwise.
+        distance: PDQ distance over the 8 dihedral forms, when the hashes are near.
+        id: The hash-list entry's id.
+    """
+
+    path: str | None
+    label: str | None
+    relation: str
+    score: float
+    transform: dict[str, Any] | None = None
+    regions: list[list[int]] = field(default_factory=list)
+    where: list[int] | None = None
+    distance: int | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "path": self.path, "label": self.label, "relation": self.relation, "score": self.score,
+            "transform": self.transform, "regions": self.regions, "where": self.where, "distance": self.distance,
+            "id": self.id,
+        }  # fmt: skip
+
+    def describe(self) -> str:
+        """The relation in a few words (``cropped to ... of the indexed picture``, ``PDQ distance 12``)."""
+        if self.path is None:
+            return f"PDQ distance {self.distance}"
+        words = Member(FileInfo(self.path, 0, 0, 0, 0, ""), self.relation, self.transform, self.score, self.regions).describe()
+        # The query holding the picture: said as where it lies in the query.
+        words = [w_ for w_ in words if not w_.startswith("border: ")]
+        if self.where is not None:
+            words.append("the indexed picture lies at {},{} {}x{} of the query".format(*self.where))
+        return ", ".join(words).replace("kept picture", "indexed picture")
+
+
+@dataclass
+class QueryResult:
+    """One query's answer.
+
+    Attributes:
+        query: The query (its path, or ``<picture>``).
+        matches: Best first.
+        error: Why the query could not be read (then no matches).
+    """
+
+    query: str
+    matches: list[Match] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"query": self.query, "matches": [m.to_dict() for m in self.matches], "error": self.error}
+
+
+@dataclass
+class _Query:
+    """A query picture, measured."""
+
+    fp: Fingerprint
+    image: np.ndarray  # at QUERY_SIDE: the dense features' picture, what a part is cut from
+    features: np.ndarray
+    points: np.ndarray
+    mirrored: np.ndarray
+    mirrored_points: np.ndarray
+    reference: tuple[np.ndarray, int] | None
+    dense: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _shrunk(image: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    scale = side / max(image.shape[:2])
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+
+
+def _prepare(query: str | os.PathLike | np.ndarray, need_reference: bool) -> _Query:
+    """Fingerprint a query (a file or a decoded BGR picture), with more features than an indexed one."""
+    if isinstance(query, np.ndarray):
+        import cv2
+
+        full = query if query.ndim == 3 else cv2.cvtColor(query, cv2.COLOR_GRAY2BGR)
+        full = np.ascontiguousarray(full[:, :, :3])
+        image = _shrunk(full, QUERY_SIDE)
+        fp = measure_picture(_shrunk(image, WORK_SIDE), full=(full.shape[1], full.shape[0]))
+        reference = pdq_dihedral(full) if need_reference else None
+    else:
+        path = Path(query)
+        st, data = path.stat(), path.read_bytes()
+        image, size, taken = read_picture(path, data, max_side=QUERY_SIDE)
+        fp = measure_picture(_shrunk(image, WORK_SIDE), str(path), data, size)
+        fp.size, fp.mtime, fp.taken = st.st_size, st.st_mtime, taken
+        reference = reference_pdq(path) if need_reference else None
+    feats, pts, mirr, mpts = local_features(_shrunk(image, WORK_SIDE), side=WORK_SIDE, count=QUERY_FEATURES)
+    dense = local_features(image, side=QUERY_SIDE, count=DENSE_FEATURES)
+    return _Query(fp, image, feats, pts, mirr, mpts, reference, dense)
+
+
+def _votes(structures: SearchStructures, q: _Query) -> dict[int, int]:
+    """Indexed pictures that many of the query's descriptors (upright or mirrored) have a near neighbour in."""
+    import faiss
+
+    votes: dict[int, int] = {}
+    if len(structures.owner) == 0:
+        return votes
+    faiss.omp_set_num_threads(1)
+    for form in (q.features, q.mirrored):
+        if len(form) == 0:
+            continue
+        dist, ids = structures.orb.search(np.ascontiguousarray(form), 4)
+        valid = (ids >= 0) & (dist <= FEATURE_RADIUS)
+        rows = np.repeat(np.arange(len(form)), 4).reshape(-1, 4)[valid]
+        owners = structures.owner[ids[valid]]
+        # One vote per (query descriptor, picture): several neighbours in one picture count once.
+        pairs = np.unique(np.stack([rows, owners], axis=1), axis=0)
+        for o, c in zip(*np.unique(pairs[:, 1], return_counts=True), strict=True):
+            votes[int(o)] = max(votes.get(int(o), 0), int(c))
+    best = sorted(((c, o) for o, c in votes.items() if c >= MIN_VOTES), reverse=True)[:PER_QUERY]
+    return {o: c for c, o in best}
+
+
+def _part_box(size: tuple[float, float], fit: np.ndarray, mirrored: bool, q: _Query) -> tuple[int, int, int, int] | None:
+    """Where a picture of ``size`` (in the coordinates ``fit`` maps from) lies in the query's feature picture;
+    ``None`` when that is (nearly) the whole query or too small a part of it."""
+    w, h = size
+    corners = np.float32([[0, 0], [w, 0], [0, h], [w, h]])
+    mapped = corners @ fit[:, :2].T + fit[:, 2]
+    qh, qw = q.image.shape[:2]
+    if mirrored:
+        mapped[:, 0] = qw - mapped[:, 0]
+    x0, y0 = np.clip(mapped.min(axis=0), 0, [qw, qh])
+    x1, y1 = np.clip(mapped.max(axis=0), 0, [qw, qh])
+    share = (x1 - x0) * (y1 - y0) / (qw * qh)
+    if not _PART_MIN <= share <= _PART_MAX:
+        return None
+    # A margin: the map is fitted on keypoints, which keep away from the picture's edges.
+    mx, my = 0.06 * (x1 - x0), 0.06 * (y1 - y0)
+    x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(qw, x1 + mx), min(qh, y1 + my)
+    return int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))
+
+
+class Searcher:
+    """Searches one index; loads (or builds) its search structures once for many queries.
+
+    Args:
+        index: An open :class:`~.index.Index`.
+    """
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.structures = SearchStructures.load_or_build(index)
+        self._thumbs: dict[str, np.ndarray] = {}
+
+    @property
+    def empty(self) -> bool:
+        """True when the index holds neither pictures nor hash-list entries."""
+        return not self.structures.paths and len(self.structures.hashes) == 0
+
+    def search(self, query: str | os.PathLike | np.ndarray, top: int = 10, max_distance: int = MATCH_DISTANCE) -> QueryResult:
+        """The indexed pictures and hash-list entries ``query`` is a copy of, best first.
+
+        Args:
+            query: A picture file, or a decoded picture (BGR array).
+            top: The most matches listed.
+            max_distance: PDQ bits at which a hash-list entry matches (any of the 8 dihedral forms).
+
+        Returns:
+            The :class:`QueryResult` (``error`` set when the query cannot be read).
+        """
+        name = "<picture>" if isinstance(query, np.ndarray) else os.fspath(query)
+        try:
+            q = _prepare(query, need_reference=len(self.structures.hashes) > 0)
+        except FramediffError as e:
+            return QueryResult(name, error=e.message)
+        except OSError as e:
+            return QueryResult(name, error=f"{name}: cannot read it ({e.strerror or e})")
+        matches = self._pictures(q) + self._hash_matches(q, max_distance)
+        matches.sort(key=lambda m: (-m.score, m.distance if m.distance is not None else 999, m.path or m.label or ""))
+        return QueryResult(name, matches[: max(0, int(top))])
+
+    def _pictures(self, q: _Query) -> list[Match]:
+        """Candidates among the indexed pictures, verified."""
+        s = self.structures
+        if not s.paths:
+            return []
+        lims, dist, ids = s.pdq.range_search(np.ascontiguousarray(q.fp.pdq), PDQ_RADIUS + 1)
+        near: dict[int, int] = {}
+        for i, d in zip(ids.tolist(), dist.tolist(), strict=True):
+            near[i] = min(near.get(i, 999), int(d))
+        found = [(d, i) for i, d in near.items()] + [(999, i) for i in _votes(s, q) if i not in near]
+        out = []
+        for d, i in sorted(found):
+            ref = self.index.get(s.paths[i])
+            if not isinstance(ref, Fingerprint):
+                continue  # forgotten or unreadable since the structures were built
+            match = self._verified(ref, q, None if d == 999 else d)
+            if match is not None:
+                out.append(match)
+        return out
+
+    def _verified(self, ref: Fingerprint, q: _Query, distance: int | None) -> Match | None:
+        """The match of ``ref`` when the query verifies as a copy of it (whole, or a part of the query)."""
+        support, fit, mirrored = geometric_fit(ref.features, ref.points, q.features, q.points, q.mirrored, q.mirrored_points)
+        # Hash-near pairs are verified directly (unrelated photos lie ~128 bits apart, and verification
+        # decides); feature votes need geometry too: the query's many descriptors, or its fingerprint's
+        # (at the indexed pictures' scale), either way round.
+        thumb = self._thumb(ref)
+        if distance is not None or support >= MIN_SUPPORT or self._supported(ref, q):
+            v = self._verify(ref, q.fp, thumb)
+            if v.copy:
+                crop = (v.transform or {}).get("crop") or {}
+                return Match(ref.path, None, v.relation, v.score, v.transform, v.regions, crop.get("a_in_b"), distance)
+        return self._part(ref, q, thumb, distance)
+
+    def _part(self, ref: Fingerprint, q: _Query, thumb: np.ndarray, distance: int | None) -> Match | None:
+        """The indexed picture found as a part of the query (a collage, a screenshot): where the features of
+        its thumbnail lie in the query, that part verified on its own."""
+        feats, pts, _, _ = local_features(thumb, side=max(thumb.shape[:2]), count=THUMB_FEATURES)
+        support, fit, mirrored = geometric_fit(feats, pts, *q.dense)
+        if fit is None or support < PART_SUPPORT:
+            return None
+        box = _part_box((thumb.shape[1], thumb.shape[0]), fit, mirrored, q)
+        if box is None:
+            return None
+        x, y, w, h = box
+        part = measure_picture(q.image[y : y + h, x : x + w])
+        v = self._verify(ref, part, thumb)
+        if not v.copy:
+            return None
+        kx, ky = q.fp.width / q.image.shape[1], q.fp.height / q.image.shape[0]
+        crop = dict((v.transform or {}).get("crop") or {})
+        inner = crop.get("a_in_b") or [0, 0, w, h]
+        where = [round((x + inner[0]) * kx), round((y + inner[1]) * ky), round(inner[2] * kx), round(inner[3] * ky)]
+        transform = dict(v.transform or {})
+        crop["a_in_b"] = where
+        transform["crop"] = crop
+        relation = v.relation if v.relation in ("edited", "mirrored", "rotated") else "bordered"
+        regions = [[round((x + r[0]) * kx), round((y + r[1]) * ky), round(r[2] * kx), round(r[3] * ky)] for r in v.regions]
+        return Match(ref.path, None, relation, v.score, transform, regions, where, distance)
+
+    @staticmethod
+    def _supported(ref: Fingerprint, q: _Query) -> bool:
+        f = q.fp
+        tries = (
+            (ref.features, ref.points, f.features, f.points, f.mirrored, f.mirrored_points),
+            (f.features, f.points, ref.features, ref.points, ref.mirrored, ref.mirrored_points),
+            (q.features, q.points, ref.features, ref.points, ref.mirrored, ref.mirrored_points),
+        )
+        return any(geometric_support(*t) >= MIN_SUPPORT for t in tries)
+
+    def _thumb(self, ref: Fingerprint) -> np.ndarray:
+        if ref.path not in self._thumbs:
+            if len(self._thumbs) > 256:
+                self._thumbs.clear()
+            self._thumbs[ref.path] = read_thumb(ref.thumb)
+        return self._thumbs[ref.path]
+
+    @staticmethod
+    def _verify(ref: Fingerprint, query: Fingerprint, thumb: np.ndarray) -> Verdict:
+        try:
+            return verify(ref, query, thumb, read_thumb(query.thumb))
+        except FramediffError:
+            return Verdict("different", score=0.0)
+
+    def _hash_matches(self, q: _Query, max_distance: int) -> list[Match]:
+        """Hash-list entries within ``max_distance`` of one of the query's reference hashes."""
+        if q.reference is None or len(self.structures.hashes) == 0:
+            return []
+        hashes, quality = q.reference
+        if quality < MIN_HASH_QUALITY:
+            return []
+        _, pos, dist = self.structures.hashes.range_search(hashes, int(max_distance))
+        best: dict[int, int] = {}
+        for p, d in zip(pos.tolist(), dist.tolist(), strict=True):
+            best[p] = min(best.get(p, 999), int(d))
+        ids = {int(self.structures.hash_ids[p]): d for p, d in best.items()}
+        entries = self.index.hash_entries(ids)
+        return [
+            Match(None, entries[i].label if i in entries else None, "pdq", round(1 - d / 256, 4), distance=d, id=i)
+            for i, d in ids.items()
+        ]
+
+
+def search_queries(
+    index: Index,
+    queries: Iterable[str | os.PathLike | np.ndarray],
+    top: int = 10,
+    max_distance: int = MATCH_DISTANCE,
+    on_result: Callable[[QueryResult], None] | None = None,
+) -> list[QueryResult]:
+    """Search many queries: pictures, folders (their pictures, recursively) or decoded pictures.
+
+    Args:
+        index: The index searched.
+        queries: Files, folders and arrays.
+        top: The most matches per query.
+        max_distance: PDQ bits for hash-list entries.
+        on_result: Called with each result as soon as it is known.
+
+    Raises:
+        InputError: when a query path does not exist, or the index holds nothing to search.
+    """
+    searcher = Searcher(index)
+    if searcher.empty:
+        raise InputError(f"the index {index.path} holds no pictures and no hashes", "add some with framediff index")
+    items: list[str | os.PathLike | np.ndarray] = []
+    for qq in queries:
+        if isinstance(qq, np.ndarray):
+            items.append(qq)
+        elif os.path.isdir(qq):
+            items += [p for p, _ in walk([qq])]
+        else:
+            items.append(qq)
+    results = []
+    for item in items:
+        if not isinstance(item, np.ndarray) and not os.path.exists(item):
+            raise InputError(f"{item}: no such file or folder", "check the path")
+        result = searcher.search(item, top=top, max_distance=max_distance)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+def export_hashes(index: Index, dest: str | os.PathLike) -> int:
+    """Write the index's PDQ hashes as a hash list: each picture's, made as the reference hasher does from
+    the file (the fingerprint's own hash when the file is gone), labelled with its path; then the hash-list
+    entries as they were imported.
+
+    Returns:
+        How many lines were written.
+    """
+    entries = []
+    for path, stored, _ in index.search_rows():
+        try:
+            hashes, quality = reference_pdq(path)
+            entries.append(HashEntry(hashes[0], int(quality), path))
+        except (FramediffError, OSError):
+            fp = index.get(path)
+            entries.append(HashEntry(stored, fp.quality if isinstance(fp, Fingerprint) else None, path))
+    entries += list(index.hash_entries().values())
+    return write_hash_list(entries, dest)

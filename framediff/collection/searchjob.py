@@ -1,0 +1,126 @@
+"""The index and search commands as one library call each: :func:`run_index` and :func:`run_search`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..paths import check_outputs
+from .index import Index, default_index_path
+from .pdq import MATCH_DISTANCE
+from .search import AddReport, QueryResult, search_queries
+
+__all__ = ["IndexJobReport", "open_existing", "run_index", "run_search"]
+
+
+@dataclass
+class IndexJobReport:
+    """What :func:`run_index` did, and the index's counts after it.
+
+    Attributes:
+        added: The pictures' fingerprinting (``None`` when no PATH was given).
+        removed: Files forgotten by ``remove``.
+        imported: New hash-list entries.
+        exported: Lines written by ``export``.
+        stats: :meth:`Index.stats` after the work.
+    """
+
+    added: AddReport | None = None
+    removed: int = 0
+    imported: int = 0
+    exported: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "added": self.added.to_dict() if self.added else None, "removed": self.removed, "imported": self.imported,
+            "exported": self.exported, "index": self.stats,
+        }  # fmt: skip
+
+
+def open_existing(db: str | os.PathLike | None) -> Index:
+    """Open an index that must exist already (searching or reading one never creates a file).
+
+    Raises:
+        InputError: when there is no such file.
+    """
+    path = Path(db) if db is not None else default_index_path()
+    if not path.is_file():
+        raise InputError(f"no index at {path}", "make one with framediff index PATH --db FILE, or give --db")
+    return Index(path)
+
+
+def run_index(
+    db: str | os.PathLike | None,
+    paths: Sequence[str | os.PathLike] = (),
+    remove: Sequence[str | os.PathLike] = (),
+    import_hashes: str | os.PathLike | None = None,
+    export_hashes: str | os.PathLike | None = None,
+    jobs: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IndexJobReport:
+    """Add pictures, forget files, import a hash list, export the hashes, in that order.
+
+    Args:
+        db: The index file (default: the user's cache folder, as ``dupes``).
+        paths: Folders and files to add or refresh.
+        remove: Files and folders to forget.
+        import_hashes: A PDQ hash list (``-``: stdin) to add.
+        export_hashes: Where to write the index's hashes as a list (``-``: stdout).
+        jobs: Threads for fingerprinting (0: every core).
+        progress: ``progress(stage, done, total)``.
+
+    Raises:
+        InputError: when a path or the list cannot be read (the list is checked whole before it is added).
+        OutputError: when the export would overwrite the index or an input.
+    """
+    from .hashlist import read_hash_list
+
+    target = Path(db) if db is not None else default_index_path()
+    inputs = [("PATH", p) for p in paths] + [("--import-hashes", import_hashes), ("--db", target)]
+    check_outputs([("--export-hashes", export_hashes)], inputs)
+    for p in paths:
+        if not os.path.exists(p):
+            raise InputError(f"{p}: no such file or folder", "check the path")
+    entries = read_hash_list(import_hashes) if import_hashes is not None else None
+    writes = bool(paths or remove or entries is not None)
+    report = IndexJobReport()
+    with Index(target) if writes else open_existing(target) as index:
+        if paths:
+            report.added = index.add(paths, jobs=jobs, progress=progress)
+        if remove:
+            report.removed = index.remove_under([os.path.abspath(p) for p in remove])
+        if entries is not None:
+            report.imported = index.import_hashes(entries)
+        if export_hashes is not None:
+            report.exported = index.export_hashes(export_hashes)
+        report.stats = index.stats()
+    return report
+
+
+def run_search(
+    db: str | os.PathLike | None,
+    queries: Sequence[str | os.PathLike],
+    top: int = 10,
+    max_distance: int = MATCH_DISTANCE,
+    on_result: Callable[[QueryResult], None] | None = None,
+) -> list[QueryResult]:
+    """Search an existing index for each query (pictures and folders of pictures).
+
+    Raises:
+        InputError: when the index does not exist or holds nothing, or a query path does not exist.
+    """
+    if int(top) < 1:
+        raise InputError(f"--top {top} is below 1", "give how many matches to list per query, e.g. --top 5")
+    if not 0 <= int(max_distance) <= 128:
+        raise InputError(f"--max-distance {max_distance} is not within 0-128", "PDQ's own threshold is 31")
+    for q in queries:
+        if not os.path.exists(q):
+            raise InputError(f"{q}: no such file or folder", "check the path")
+    with open_existing(db) as index:
+        return search_queries(index, queries, top=top, max_distance=max_distance, on_result=on_result)

@@ -1,0 +1,246 @@
+"""Tests of ``framediff index`` / ``framediff search`` (framediff.collection.search, the Index API and the
+commands) on pictures the test writes from ``skimage.data`` photos: an indexed folder, queries that are
+copies of several kinds (a picture inside a collage among them), unrelated queries; a real SQLite file and
+the search structures kept beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import framediff
+from framediff.collection.index import Index
+from framediff.collection.searchindex import SearchStructures, sidecar_path
+
+from .conftest import photo_bgr
+
+REFS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera", "coins", "page", "brick"]
+OTHERS = ["hubble_deep_field", "moon", "gravel", "cell", "colorwheel"]
+
+
+def _write(path: Path, image: np.ndarray, quality: int = 90) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix == ".jpg" else []
+    assert cv2.imwrite(str(path), image, params)
+    return path
+
+
+def _caption(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    h, w = out.shape[:2]
+    cv2.putText(out, "REPOST", (w // 8, h // 3), cv2.FONT_HERSHEY_DUPLEX, w / 260, (0, 255, 255), max(3, w // 90))
+    return out
+
+
+def _collage(a: np.ndarray, others: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """``a`` shown at 45% of the width in the top left of a 1000 x 800 page, the others around it; returns the
+    page and where ``a`` lies."""
+    page = np.full((800, 1000, 3), 235, np.uint8)
+    w = 450
+    h = round(a.shape[0] * w / a.shape[1])
+    page[20 : 20 + h, 30 : 30 + w] = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+    for k, o in enumerate(others):
+        small = cv2.resize(o, (400, 300), interpolation=cv2.INTER_AREA)
+        x, y = (540, 20) if k == 0 else (540, 460) if k == 1 else (30, 480)
+        page[y : y + 300, x : x + 400] = small
+    return page, [30, 20, w, h]
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Indexed pictures (``refs/``), queries with their truth, and an index file with the refs in it."""
+    root = tmp_path_factory.mktemp("search")
+    for name in REFS:
+        _write(root / "refs" / f"{name}.png", photo_bgr(name))
+    a, c, r, ch = photo_bgr("astronaut"), photo_bgr("coffee"), photo_bgr("rocket"), photo_bgr("chelsea")
+    page, where = _collage(ch, [photo_bgr("moon"), photo_bgr("gravel"), photo_bgr("hubble_deep_field")])
+    truth = {
+        "astronaut-small.jpg": ("astronaut", cv2.resize(a, (256, 256), interpolation=cv2.INTER_AREA)),
+        "astronaut-selfie.jpg": ("astronaut", cv2.flip(a, 1)),
+        "coffee-caption.jpg": ("coffee", _caption(c)),
+        "coffee-crop.jpg": ("coffee", c[60:340, 100:520].copy()),
+        "rocket-turned.jpg": ("rocket", np.ascontiguousarray(np.rot90(r))),
+        "chelsea-collage.jpg": ("chelsea", page),
+    }
+    queries = {}
+    for name, (ref, image) in truth.items():
+        queries[name] = ref
+        _write(root / "queries" / name, image)
+    for name in OTHERS:
+        _write(root / "queries" / f"{name}.jpg", photo_bgr(name))
+        queries[f"{name}.jpg"] = None
+    db = root / "index.sqlite"
+    with Index(db) as index:
+        report = index.add([root / "refs"])
+    assert report.files == len(REFS) and report.fingerprinted == len(REFS) and not report.errors
+    return {"root": root, "db": db, "queries": queries, "where": where}
+
+
+def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "framediff", *args], capture_output=True, text=True, timeout=300, input=stdin
+    )
+
+
+def test_each_query_finds_the_picture_it_copies_and_nothing_else(collection: dict) -> None:
+    root = collection["root"]
+    with framediff.Index(collection["db"]) as index:
+        for name, ref in collection["queries"].items():
+            result = index.search(root / "queries" / name, top=3)
+            assert result.error is None
+            found = [Path(m.path).stem for m in result.matches]
+            if ref is None:
+                assert found == [], f"{name} is a copy of nothing indexed, yet matched {found}"
+            else:
+                assert found[:1] == [ref], f"{name}: {found}"
+                assert all(m.relation not in ("different", "similar") for m in result.matches)
+
+
+def test_matches_say_how_the_query_relates(collection: dict) -> None:
+    root = collection["root"]
+    want = {
+        "astronaut-small.jpg": {"resized"}, "astronaut-selfie.jpg": {"mirrored"}, "coffee-caption.jpg": {"edited"},
+        "coffee-crop.jpg": {"cropped"}, "rocket-turned.jpg": {"rotated"},
+    }  # fmt: skip
+    with Index(collection["db"]) as index:
+        for name, relations in want.items():
+            m = index.search(root / "queries" / name).matches[0]
+            assert m.relation in relations, (name, m.relation, m.transform)
+        caption = index.search(root / "queries" / "coffee-caption.jpg").matches[0]
+        # The caption lies in the top third of the picture (600 x 400): the region says so.
+        assert caption.regions and all(y < 250 for _, y, _, _ in caption.regions)
+        crop = index.search(root / "queries" / "coffee-crop.jpg").matches[0]
+        x, y, w, h = crop.transform["crop"]["b_in_a"]
+        assert abs(x - 100) <= 12 and abs(y - 60) <= 12 and abs(w - 420) <= 20 and abs(h - 280) <= 20
+
+
+def test_a_picture_inside_a_collage_is_found_with_where_it_lies(collection: dict) -> None:
+    with Index(collection["db"]) as index:
+        result = index.search(collection["root"] / "queries" / "chelsea-collage.jpg")
+    assert [Path(m.path).stem for m in result.matches] == ["chelsea"]
+    m = result.matches[0]
+    assert m.where is not None
+    x, y, w, h = m.where
+    tx, ty, tw, th = collection["where"]
+    inter = max(0, min(x + w, tx + tw) - max(x, tx)) * max(0, min(y + h, ty + th) - max(y, ty))
+    assert inter / (w * h + tw * th - inter) > 0.7, (m.where, collection["where"])
+
+
+def test_a_decoded_picture_can_be_the_query(collection: dict) -> None:
+    with framediff.Index(collection["db"]) as index:
+        result = index.search(cv2.flip(photo_bgr("coffee"), 1))
+    assert [Path(m.path).stem for m in result.matches] == ["coffee"]
+    assert result.matches[0].relation == "mirrored"
+
+
+def test_search_structures_are_kept_beside_the_index_and_rebuilt_when_stale(collection: dict, tmp_path: Path) -> None:
+    db = tmp_path / "i.sqlite"
+    _write(tmp_path / "a" / "coffee.png", photo_bgr("coffee"))
+    query = _write(tmp_path / "q" / "rocket.jpg", photo_bgr("rocket"))
+    with Index(db) as index:
+        index.add([tmp_path / "a"])
+        assert index.search(query).matches == []
+        side = sidecar_path(index)
+        assert side is not None and side.exists()
+        built = side.stat().st_mtime_ns
+        # Unchanged: loaded as it is.
+        assert SearchStructures.load(side, index.generation) is not None
+        index.search(query)
+        assert side.stat().st_mtime_ns == built
+        # A picture added: the kept structures no longer match the index, and are built again.
+        _write(tmp_path / "a" / "rocket.png", photo_bgr("rocket"))
+        index.add([tmp_path / "a"])
+        assert SearchStructures.load(side, index.generation) is None
+        assert [Path(m.path).stem for m in index.search(query).matches] == ["rocket"]
+        # A damaged file is no trouble: built again.
+        side.write_bytes(b"not an npz")
+        assert [Path(m.path).stem for m in index.search(query).matches] == ["rocket"]
+        # Forgotten: no longer found.
+        index.remove_under([str(tmp_path / "a" / "rocket.png")])
+        assert index.search(query).matches == []
+
+
+def test_index_refreshes_only_what_changed_and_forgets_what_is_gone(tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    for name in ("coffee", "rocket", "camera"):
+        _write(folder / f"{name}.png", photo_bgr(name))
+    with Index(tmp_path / "i.sqlite") as index:
+        assert index.add([folder]).fingerprinted == 3
+        again = index.add([folder])
+        assert (again.files, again.fingerprinted, again.removed) == (3, 0, 0)
+        (folder / "camera.png").unlink()
+        _write(folder / "rocket.png", cv2.flip(photo_bgr("rocket"), 0))
+        os.utime(folder / "rocket.png", (1e9, 1e9))
+        third = index.add([folder])
+        assert (third.files, third.fingerprinted, third.removed) == (2, 1, 1)
+        assert index.stats()["files"] == 2
+
+
+def test_cli_search_exit_status_text_and_json(collection: dict) -> None:
+    root, db = collection["root"], str(collection["db"])
+    hit = _cli("search", str(root / "queries" / "astronaut-selfie.jpg"), "--db", db)
+    assert hit.returncode == 1, hit.stderr
+    assert "astronaut.png" in hit.stdout and "mirrored" in hit.stdout
+    miss = _cli("search", str(root / "queries" / "moon.jpg"), "--db", db)
+    assert miss.returncode == 0 and "no match" in miss.stdout
+    listed = "\n".join(str(root / "queries" / n) for n in ("coffee-crop.jpg", "gravel.jpg")) + "\n"
+    js = _cli("search", "-", "--db", db, "--json", "--top", "1", stdin=listed)
+    assert js.returncode == 1, js.stderr
+    results = json.loads(js.stdout)["results"]
+    assert [len(r["matches"]) for r in results] == [1, 0]
+    m = results[0]["matches"][0]
+    assert Path(m["path"]).name == "coffee.png" and m["relation"] == "cropped" and 0 < m["score"] <= 1
+
+
+def test_cli_index_adds_removes_and_counts(tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    for name in ("coffee", "rocket"):
+        _write(folder / f"{name}.png", photo_bgr(name))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    db = str(tmp_path / "i.sqlite")
+    added = _cli("index", str(folder), "--db", db)
+    assert added.returncode == 0, added.stderr
+    assert "2 pictures" in added.stdout or "3 pictures" in added.stdout
+    assert "broken.jpg" in added.stderr
+    stats = _cli("index", "--db", db, "--stats", "--json")
+    assert json.loads(stats.stdout)["index"]["files"] == 2
+    gone = _cli("index", "--db", db, "--remove", str(folder / "rocket.png"), "--json")
+    assert json.loads(gone.stdout)["removed"] == 1 and json.loads(gone.stdout)["index"]["files"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["search", "{q}", "--db", "{tmp}/none.sqlite"], "no index at"),
+        (["search", "{tmp}/missing.jpg", "--db", "{db}"], "no such file"),
+        (["search", "{q}", "--db", "{db}", "--top", "0"], "--top"),
+        (["search", "{q}", "--db", "{db}", "--max-distance", "300"], "--max-distance"),
+        (["index", "{tmp}/missing", "--db", "{tmp}/new.sqlite"], "no such file"),
+        (["index", "--db", "{tmp}/none.sqlite", "--stats"], "no index at"),
+        (["index", "--db", "{db}", "--export-hashes", "{db}"], "would overwrite"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_status_2(collection: dict, tmp_path: Path, args: list[str], words: str) -> None:
+    q = str(collection["root"] / "queries" / "moon.jpg")
+    filled = [a.format(q=q, tmp=tmp_path, db=collection["db"]) for a in args]
+    r = _cli(*filled)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and words in lines[0], r.stderr
+    assert not (tmp_path / "none.sqlite").exists() and not (tmp_path / "new.sqlite").exists()
+
+
+def test_an_unreadable_query_among_good_ones_is_trouble(collection: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    r = _cli("search", str(collection["root"] / "queries" / "coffee-crop.jpg"), str(bad), "--db", str(collection["db"]))
+    assert r.returncode == 2
+    assert "coffee.png" in r.stdout and "bad.png" in r.stderr and "Traceback" not in r.stderr
