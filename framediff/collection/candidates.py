@@ -17,23 +17,40 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
-    "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "pdq_pairs", "feature_pairs", "candidate_pairs",
+    "CANDIDATES_VERSION", "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "pdq_pairs", "feature_pairs", "layout_pairs",
+    "candidate_pairs",
     "geometric_support", "geometric_fit",
 ]  # fmt: skip
 
+# Bumped whenever which pairs are candidates changes (a stored run's groups are then not reused).
+CANDIDATES_VERSION = 2
 # PDQ hashes of unrelated photos lie ~128 bits apart (rarely under 80); copies that keep the whole frame
 # stay under ~60 even through heavy JPEG, light or colour changes.
 PDQ_RADIUS = 72
 # Distinct descriptors of one file whose nearest neighbour lies in the other: chance gives 0-3 on
 # unrelated photos of 96 descriptors; a crop to half the area keeps ~15 or more.
 MIN_VOTES = 6
-# Pairs this close in PDQ go to verification directly; farther ones need geometric support first.
-PDQ_TRUSTED = 40
+# Pairs this close in PDQ go to verification directly; farther ones need geometric support first. On the
+# 1987-file bench library, PDQ 40-72 held 102 true pairs and 106 chance ones, and only half of the true
+# ones had support (captions, pasted patches and borders move keypoints as much as they move PDQ): all go
+# to verification, which costs ~10 ms a pair on whole-frame copies.
+PDQ_TRUSTED = PDQ_RADIUS
 # Features of A that B shows in one plausible geometry (see _plausible): chance gives under ~6 on
 # unrelated photos.
 MIN_SUPPORT = 9
 # Two ORB descriptors of the same point under resizing or JPEG usually differ in under 50 of 256 bits.
 FEATURE_RADIUS = 56
+# Descriptors past which the feature search uses an inverted file (cells of similar descriptors, a few
+# searched per query) instead of comparing every pair, and how many cells a query searches.
+IVF_FROM = 20_000
+NPROBE = 16
+# Layout candidates: a file's nearest grey grids (16 x 16 cells, each picture's levels scaled by its own
+# spread) are kept when this share of cells agree within this many spreads. Unrelated pictures agree on
+# under 60% of the cells mostly; an edit of a fifth of the frame leaves ~80%. On the 1987-file bench
+# library this adds 176 true pairs PDQ and keypoints missed (captions, flat pictures) for 35 chance ones.
+LAYOUT_NEIGHBOURS = 4
+LAYOUT_MATCH = 0.75
+LAYOUT_TOLERANCE = 0.2
 # Candidates kept per file from the votes (most votes first): a picture has a handful of copies, and
 # verification costs a comparison per pair.
 PER_FILE = 8
@@ -123,18 +140,21 @@ def feature_pairs(
     base = np.ascontiguousarray(np.concatenate([f for f in features if len(f)]))
     owner = np.repeat(np.arange(n), counts)
     total = len(base)
-    if total < 2_000_000:
+    if total < IVF_FROM:
         index = faiss.IndexBinaryFlat(256)
     else:
         # An inverted file: each descriptor is compared with those of a few nearby cells only, so the
         # search grows with the collection rather than with its square.
-        nlist = int(min(65536, 4 * np.sqrt(total)))
+        # The cells are centred on descriptors drawn at random: k-means on binary codes (FAISS's
+        # training) took 2 s of a 4 s search at 130k descriptors and found no better cells for voting.
+        nlist = int(min(65536, 2 * np.sqrt(total)))
         quantizer = faiss.IndexBinaryFlat(256)
+        quantizer.add(base[np.random.default_rng(0).choice(total, nlist, replace=False)])
         index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
-        index.train(base[np.random.default_rng(0).permutation(total)[: nlist * 40]])
-        index.nprobe = 8
+        index.train(base[:nlist])  # the quantizer is full: FAISS keeps its cells
+        index.nprobe = NPROBE
     index.add(base)
-    votes: dict[tuple[int, int], int] = {}
+    found: list[np.ndarray] = []  # (m, 3) rows: file, other file, votes
     k = 4
     for form in (features, mirrored):
         qcounts = np.array([len(f) for f in form])
@@ -155,19 +175,24 @@ def feature_pairs(
             continue
         pair = np.stack([qowner[key[:, 0]], key[:, 1]], axis=1)
         uniq, cnt = np.unique(pair, axis=0, return_counts=True)
-        for (a, b), c in zip(uniq.tolist(), cnt.tolist(), strict=False):
-            kk = (a, b) if a < b else (b, a)
-            votes[kk] = max(votes.get(kk, 0), int(c))
-    # The strongest few per file, and only those with enough votes.
-    best: dict[int, list[tuple[int, tuple[int, int]]]] = {}
-    for kk, c in votes.items():
-        if c >= min_votes:
-            best.setdefault(kk[0], []).append((c, kk))
-            best.setdefault(kk[1], []).append((c, kk))
+        found.append(np.column_stack([uniq.min(axis=1), uniq.max(axis=1), cnt]))
+    if not found:
+        return {}
+    rows = np.concatenate(found)
+    rows = rows[rows[:, 2] >= min_votes]
+    # A pair's votes: the most that either file, either way round, gave the other.
+    rows = rows[np.lexsort((-rows[:, 2], rows[:, 1], rows[:, 0]))]
+    first = np.ones(len(rows), bool)
+    first[1:] = (rows[1:, 0] != rows[:-1, 0]) | (rows[1:, 1] != rows[:-1, 1])
+    rows = rows[first]
+    # The strongest few per file.
     out: dict[tuple[int, int], int] = {}
-    for items in best.values():
-        for c, kk in sorted(items, reverse=True)[:per_file]:
-            out[kk] = c
+    for side in (0, 1):
+        ranked = rows[np.lexsort((-rows[:, 2], rows[:, side]))]
+        start = np.r_[0, np.flatnonzero(np.diff(ranked[:, side])) + 1]
+        rank = np.arange(len(ranked)) - np.repeat(start, np.diff(np.r_[start, len(ranked)]))
+        for a, b, c in ranked[rank < per_file].tolist():
+            out[(a, b)] = c
     return out
 
 
@@ -239,23 +264,73 @@ def geometric_fit(
     return best
 
 
+def layout_pairs(
+    grids: np.ndarray, levels: np.ndarray, aspects: np.ndarray, k: int = LAYOUT_NEIGHBOURS
+) -> set[tuple[int, int]]:
+    """Pairs that keep one layout in place: most cells of their grey grids agree.
+
+    A pasted patch, a caption or a sticker moves PDQ (a global DCT) far and hides keypoints, and a
+    nearly flat picture has neither stable hash bits nor keypoints; but the cells the edit leaves alone
+    still match one by one. Each file's nearest grids (L2, FAISS) are kept when the aspect ratios, the
+    grey means (within 16 levels) and spreads (within 1.5x) agree and at least :data:`LAYOUT_MATCH` of
+    the cells lie within :data:`LAYOUT_TOLERANCE`.
+
+    Args:
+        grids: (n, g, g) float32 grids from :func:`~.fingerprint.layout_grid`.
+        levels: (n, 2) grey means and spreads, from the same.
+        aspects: (n,) width / height of each picture.
+        k: Neighbours looked at per file.
+
+    Returns:
+        Pairs ``(i, j)``, i < j.
+    """
+    import faiss
+
+    n = len(grids)
+    if n < 2:
+        return set()
+    x = np.ascontiguousarray(grids.reshape(n, -1), dtype=np.float32)
+    if n < 20_000:
+        index = faiss.IndexFlatL2(x.shape[1])
+    else:
+        nlist = int(2 * np.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
+        index.train(x[np.random.default_rng(0).choice(n, min(n, nlist * 40), replace=False)])
+        index.nprobe = 8
+    index.add(x)
+    _, ids = _search(index, x, min(k + 1, n))
+    i = np.repeat(np.arange(n), ids.shape[1])
+    j = ids.reshape(-1)
+    keep = (j >= 0) & (j != i)
+    i, j = i[keep], j[keep]
+    ratio = aspects[i] / aspects[j]
+    agree = (np.abs(x[i] - x[j]) < LAYOUT_TOLERANCE).mean(axis=1)
+    spread = (levels[i, 1] + 4) / (levels[j, 1] + 4)
+    same_levels = (np.abs(levels[i, 0] - levels[j, 0]) <= 16) & (spread > 1 / 1.5) & (spread < 1.5)
+    ok = (np.abs(ratio - 1) < 0.03) & same_levels & (agree >= LAYOUT_MATCH)
+    return {(int(a), int(b)) if a < b else (int(b), int(a)) for a, b in zip(i[ok], j[ok], strict=True)}
+
+
 def candidate_pairs(
     hashes: np.ndarray,
     features: Sequence[np.ndarray],
     mirrored: Sequence[np.ndarray],
     digests: Sequence[bytes],
+    layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[tuple[int, int], float]:
-    """Every candidate pair (i < j) from equal bytes, PDQ and local features.
+    """Every candidate pair (i < j) from equal bytes, PDQ, local features and layouts.
 
     Args:
         hashes: (n, 8, 32) dihedral PDQ hashes.
         features: Per file, ORB descriptors.
         mirrored: Per file, ORB descriptors of the mirror image.
         digests: Per file, the digest of its bytes.
+        layout: ``(grids, levels, aspects)`` for :func:`layout_pairs`, when given.
 
     Returns:
-        ``{(i, j): evidence}``: -1 for equal bytes, the PDQ distance (0-256) for close hashes, and
-        ``1000 - votes`` for pairs found by their features only.
+        ``{(i, j): evidence}``: -1 for equal bytes, the PDQ distance (0-256) for close hashes,
+        :data:`PDQ_TRUSTED` for pairs found by their layout (verified as they are), and ``1000 - votes``
+        for pairs found by their features only.
     """
     score: dict[tuple[int, int], float] = {}
     by_digest: dict[bytes, list[int]] = {}
@@ -269,6 +344,9 @@ def candidate_pairs(
     if len(hashes):
         for kk, d in pdq_pairs(hashes).items():
             score[kk] = min(score.get(kk, 1e9), float(d))
+    if layout is not None:
+        for kk in layout_pairs(*layout):
+            score.setdefault(kk, float(PDQ_TRUSTED))
     for kk, v in feature_pairs(features, mirrored).items():
         score.setdefault(kk, 1000.0 - v)
     return score

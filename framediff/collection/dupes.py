@@ -16,8 +16,16 @@ from pathlib import Path
 
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
-from .candidates import MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
-from .fingerprint import FINGERPRINT_VERSION, Fingerprint, fingerprint_file, is_picture_file, read_thumb
+from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
+from .fingerprint import (
+    FINGERPRINT_VERSION,
+    Fingerprint,
+    fingerprint_file,
+    frame_box,
+    is_picture_file,
+    layout_grid,
+    read_thumb,
+)
 from .index import Index, IndexError_, default_index_path
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
@@ -317,11 +325,6 @@ def _as_completed(futures: dict[Future, tuple[int, int]]) -> Iterator[Future]:
     return as_completed(futures)
 
 
-def _framed(v: Verdict) -> bool:
-    """True when the verdict says the kept file is the other inside a border (the kept one is framed)."""
-    return v.relation == "cropped" and bool((v.transform or {}).get("framed"))
-
-
 def find_duplicates(
     paths: Iterable[str | os.PathLike],
     options: DupesOptions | None = None,
@@ -389,7 +392,7 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
     import hashlib
 
     h = hashlib.blake2b(digest_size=20)
-    settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, MIN_SUPPORT, PDQ_TRUSTED)
+    settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
     h.update(repr(settings).encode())
     for path, _root in files:
         try:
@@ -434,6 +437,12 @@ def _is_reference(path: str, refs: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in refs)
 
 
+def _thumb_facts(thumb: object) -> tuple[object, tuple[float, float], bool]:
+    """A thumbnail's layout grid, grey levels, and whether it is a picture in a plain frame."""
+    grid, levels = layout_grid(thumb)  # type: ignore[arg-type]
+    return grid, levels, frame_box(thumb) is not None  # type: ignore[arg-type]
+
+
 def _group(
     run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
 ) -> list[Group]:
@@ -446,57 +455,65 @@ def _group(
         return []
     reference = [_is_reference(f.path, refs) for f in fps]
     hashes = np.stack([f.pdq for f in fps])
-    found = candidate_pairs(hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps])
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-layout") as pool:
+        # Each thumbnail decoded once: its layout (a candidate source) and whether it is framed (ranking).
+        facts = list(pool.map(lambda f: _thumb_facts(read_thumb(f.thumb)), fps))
+    layout = (
+        np.stack([g for g, _, _ in facts]), np.array([lv for _, lv, _ in facts], np.float32),
+        np.array([f.width / max(1, f.height) for f in fps], np.float32),
+    )  # fmt: skip
+    found = candidate_pairs(
+        hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps], layout
+    )
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
     pairs = [
         kk for kk, ev in sorted(found.items(), key=lambda kv: kv[1])
         if ev <= PDQ_TRUSTED or _supported(fps[kk[0]], fps[kk[1]])
     ]  # fmt: skip
-    framed = [False] * n
-    rank = [_rank_key(opts.keep, f, run.order[f.path], reference[i], False) for i, f in enumerate(fps)]
-    # Each pair is verified with the better-ranked file as the kept one (A): that is how groups use it.
-    oriented = [(a, b) if rank[a] <= rank[b] else (b, a) for a, b in pairs]
+    # A picture in a plain frame counts no more than the picture for --keep largest: its border is not content.
+    involved = sorted({i for kk in pairs for i in kk})
+    framed = [opts.keep == "largest" and fr for _, _, fr in facts]
+    rank = [_rank_key(opts.keep, f, run.order[f.path], reference[i], framed[i]) for i, f in enumerate(fps)]
+    near: dict[int, set[int]] = {}
+    for a, b in pairs:
+        near.setdefault(a, set()).add(b)
+        near.setdefault(b, set()).add(a)
     verifier = _Verifier(index, fps)
-    verifier.many(oriented, jobs, progress)
+    # Files with no better-ranked candidate are kept files for sure: their pairs are verified first, all
+    # at once on every core; the rest only as the groups need them (a pair of two copies of one kept
+    # file is never compared).
+    roots = [i for i in involved if all(rank[i] < rank[j] for j in near[i])]
+    verifier.many([(a, b) for a in roots for b in sorted(near[a])], jobs, progress)
     ok = "similar" if opts.similar else None
 
     def linked(v: Verdict) -> bool:
         return v.copy or v.relation == ok
 
-    adj: dict[int, set[int]] = {}
-    for a, b in oriented:
-        v = verifier.get(a, b)
-        if linked(v):
-            adj.setdefault(a, set()).add(b)
-            adj.setdefault(b, set()).add(a)
-            if _framed(v):
-                framed[a] = True
-    rank = [_rank_key(opts.keep, f, run.order[f.path], reference[i], framed[i]) for i, f in enumerate(fps)]
     groups: list[Group] = []
-    seen: set[int] = set()
-    for start in sorted(adj, key=lambda i: rank[i]):
-        if start in seen:
+    placed: set[int] = set()
+    for keep in sorted(near, key=lambda i: rank[i]):
+        if keep in placed:
             continue
-        comp, stack = set(), [start]
-        while stack:
-            i = stack.pop()
-            if i in comp:
-                continue
-            comp.add(i)
-            stack.extend(adj.get(i, ()))
-        seen |= comp
-        left = sorted(comp, key=lambda i: rank[i])
-        # Around the best-ranked file, every other must verify against it; what does not starts over.
-        while len(left) > 1:
-            keep, rest = left[0], left[1:]
-            members, unplaced = [], []
-            for m in rest:
-                v = verifier.get(keep, m)
-                (members if linked(v) else unplaced).append((m, v))
-            if members:
-                groups.append(_make_group(fps, keep, members, reference))
-            left = [m for m, _ in unplaced]
+        # Around the best-ranked file not yet placed: its candidates, then theirs through each verified
+        # member, each verified against the kept file itself (no chains).
+        members: list[tuple[int, Verdict]] = []
+        tried = {keep}
+        frontier = near[keep]
+        while frontier:
+            batch = sorted((m for m in frontier if m not in tried and m not in placed and rank[m] > rank[keep]),
+                           key=lambda i: rank[i])  # fmt: skip
+            if not batch:
+                break
+            tried.update(batch)
+            verifier.many([(keep, m) for m in batch], jobs, None)
+            found_now = [(m, v) for m in batch if linked(v := verifier.get(keep, m))]
+            members += found_now
+            frontier = {x for m, _ in found_now for x in near[m]}
+        if members:
+            groups.append(_make_group(fps, keep, members, reference))
+            placed.add(keep)
+            placed.update(m for m, _ in members)
         index.commit()
     groups.sort(key=lambda g: (-g.reclaimable, g.keep.path))
     return groups

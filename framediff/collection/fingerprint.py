@@ -24,6 +24,9 @@ from .pdq import pdq_dihedral
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "LAYOUT_SIDE",
+    "layout_grid",
+    "frame_box",
     "FEATURES",
     "PICTURE_EXTENSIONS",
     "WORK_SIDE",
@@ -41,14 +44,14 @@ __all__ = [
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 4
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
 # Local features: ORB keypoints on the grey picture at FEATURE_SIDE px, at most FEATURES of them. ORB is
 # oriented and found at 8 scales, so a crop, a border, a small rotation or a caption keeps most of them.
 FEATURE_SIDE = 320
-FEATURES = 64
+FEATURES = 96
 # The picture kept in the index for verification and the report page: 384 px still shows a caption or
 # an edit of 3% of the area in several thousand pixels; as a JPEG of quality 90 it takes ~25 kB.
 THUMB_SIDE = 384
@@ -82,7 +85,8 @@ class Fingerprint:
         height: Full height, upright.
         format: ``jpeg``, ``png``, ``webp``, ``tiff``, ``bmp``, ``gif``, ``heif``...
         taken: EXIF date taken (``YYYY-MM-DDTHH:MM:SS``) or ``None``.
-        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`).
+        pdq: (8, 32) uint8: the PDQ hashes of the 8 dihedral forms (see :func:`~.pdq.pdq_dihedral`), of
+            what a plain frame holds when the picture has one (:func:`frame_box`).
         quality: PDQ quality 0-100 (low on flat pictures, whose hashes are unreliable).
         features: (n, 32) uint8 ORB descriptors of the picture.
         mirrored: (m, 32) uint8 ORB descriptors of its mirror image (mirrored crops).
@@ -298,7 +302,11 @@ def measure_picture(
         if scale < 1:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    hashes, quality = pdq_dihedral(image)
+    # A picture in a plain frame is hashed by what the frame holds: its copies without the frame (or in
+    # another frame) then lie as close in PDQ as any resized copy, where the frame alone moves ~100 bits.
+    box = frame_box(image)
+    content = image if box is None else image[box[1] : box[1] + box[3], box[0] : box[0] + box[2]]
+    hashes, quality = pdq_dihedral(content)
     features, points, mirrored, mirrored_points = local_features(image)
     pixels = hashlib.blake2b(image.tobytes() + bytes(str(image.shape), "ascii"), digest_size=16).digest()
     return Fingerprint(
@@ -332,6 +340,34 @@ def reference_pdq(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return pdq_dihedral(image, shrink="reference")
 
 
+def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The picture inside a plain frame: a border of one flat colour on all four sides.
+
+    Args:
+        image: BGR or grey uint8.
+
+    Returns:
+        ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
+    """
+    h, w = image.shape[:2]
+    px = image.reshape(h, w, -1).astype(np.int16)
+    corner = px[0, 0]
+    # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
+    off = np.abs(px - corner).max(axis=2) <= 10
+    rows, cols = off.all(axis=1), off.all(axis=0)
+
+    def run(flags: np.ndarray) -> int:
+        return int(np.argmin(flags)) if not flags.all() else len(flags)
+
+    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
+    if min(top, bottom) < max(2, 0.02 * h) or min(left, right) < max(2, 0.02 * w):
+        return None
+    x0, y0, x1, y1 = left + 4, top + 4, w - right - 4, h - bottom - 4
+    if x1 - x0 < 0.25 * w or y1 - y0 < 0.25 * h:
+        return None  # mostly flat: a plain picture, not a frame around one
+    return x0, y0, x1 - x0, y1 - y0
+
+
 def make_thumb(image: np.ndarray) -> bytes:
     """The picture at :data:`THUMB_SIDE` px on its long side, as JPEG bytes."""
     scale = THUMB_SIDE / max(image.shape[:2])
@@ -342,6 +378,28 @@ def make_thumb(image: np.ndarray) -> bytes:
     if not ok:  # pragma: no cover - OpenCV always encodes an 8-bit BGR picture
         raise InputError("cannot encode a thumbnail", "report this as a bug")
     return buf.tobytes()
+
+
+LAYOUT_SIDE = 16
+"""Cells a side of :func:`layout_grid`."""
+
+
+def layout_grid(thumb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """The picture's layout: its grey levels in 16 x 16 cells, less their mean, over their spread.
+
+    The spread is floored at 8 levels so that the noise of a nearly flat picture is not blown up; the
+    mean and spread are returned beside, since two flat pictures of other greys have the same grid.
+
+    Args:
+        thumb: BGR picture (the thumbnail).
+
+    Returns:
+        ``(grid, (mean, spread))``: a (16, 16) float32 grid and the picture's grey mean and spread.
+    """
+    grey = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb
+    g = cv2.resize(grey, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mean, spread = float(grey.mean()), float(grey.std())
+    return (g - g.mean()) / max(float(g.std()), 8.0), (mean, spread)
 
 
 def read_thumb(data: bytes) -> np.ndarray:
