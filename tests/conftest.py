@@ -7,6 +7,8 @@ videos), so the suite runs on a fresh machine. :class:`MjpegServer` is a real lo
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +20,38 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+
+
+def run_framediff(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """``framediff ARGS`` run in this process through click's :class:`~click.testing.CliRunner` isolation:
+    the exit status, stdout and stderr as the command's entry point leaves them (its one ``Error:`` line,
+    status 2), without starting an interpreter. Tests of signals and real processes start one instead.
+
+    Args:
+        args: The command line after ``framediff``.
+        cwd: The working folder to run in.
+        input: What the command reads on stdin.
+
+    Returns:
+        ``returncode``, ``stdout`` and ``stderr``, as :func:`subprocess.run` gives them.
+    """
+    from click.testing import CliRunner
+
+    from framediff.cli.app import main
+
+    here = os.getcwd()
+    with CliRunner().isolation(input=input) as (out, err, _):
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            os.chdir(here)
+    return subprocess.CompletedProcess(["framediff", *args], code, out.getvalue().decode(), err.getvalue().decode())
+
 
 # Photos bundled with scikit-image (no download needed), in colour or grey.
 PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera")

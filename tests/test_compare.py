@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,7 +15,7 @@ from framediff import compare
 from framediff.compare import Comparison
 from framediff.errors import InputError, OptionError
 
-from .conftest import photo_bgr
+from .conftest import photo_bgr, run_framediff
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -29,9 +28,7 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "framediff", *args], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
+    return run_framediff(*args, cwd=cwd)
 
 
 def hand_held(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,7 +23,7 @@ import skimage.data
 from framediff import find_duplicates
 from framediff.collection.index import SCHEMA_VERSION, Index
 
-from .conftest import photo_bgr
+from .conftest import photo_bgr, run_framediff
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -192,10 +193,8 @@ def test_an_index_from_a_newer_framediff_or_a_read_only_place_is_said_and_the_ru
         assert len(report.groups) == 1 and "index" in report.warnings[0]
 
 
-def _run(*args: str, **kw: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "framediff", "dupes", *args], capture_output=True, text=True, timeout=300, **kw
-    )
+def _run(*args: str, **kw: Any) -> subprocess.CompletedProcess:
+    return run_framediff("dupes", *args, **kw)
 
 
 def test_the_command_prints_json_and_csv_and_exits_1_on_duplicates(library, tmp_path) -> None:

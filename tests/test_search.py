@@ -54,6 +54,19 @@ def _collage(a: np.ndarray, others: list[np.ndarray]) -> tuple[np.ndarray, list[
     return page, [30, 20, w, h]
 
 
+def _screenshot(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """``a`` in a phone screenshot of a post (a bar, a name, captions under it); returns it and where ``a`` is."""
+    page = np.full((1600, 900, 3), 255, np.uint8)
+    page[:110] = (60, 40, 30)
+    cv2.putText(page, "12:41", (30, 75), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 3)
+    cv2.putText(page, "someone_reposting", (30, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (20, 20, 20), 3)
+    h = round(a.shape[0] * 860 / a.shape[1])
+    page[260 : 260 + h, 20:880] = cv2.resize(a, (860, h), interpolation=cv2.INTER_AREA)
+    for k in range(4):
+        cv2.putText(page, "look at this amazing picture #wow", (30, 360 + h + 70 * k), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (40, 40, 40), 2)
+    return page, [20, 260, 860, h]
+
+
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Indexed pictures (``refs/``), queries with their truth, and an index file with the refs in it."""
@@ -62,6 +75,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> dict:
         _write(root / "refs" / f"{name}.png", photo_bgr(name))
     a, c, r, ch = photo_bgr("astronaut"), photo_bgr("coffee"), photo_bgr("rocket"), photo_bgr("chelsea")
     page, where = _collage(ch, [photo_bgr("moon"), photo_bgr("gravel"), photo_bgr("hubble_deep_field")])
+    shot, shot_where = _screenshot(r)
     truth = {
         "astronaut-small.jpg": ("astronaut", cv2.resize(a, (256, 256), interpolation=cv2.INTER_AREA)),
         "astronaut-selfie.jpg": ("astronaut", cv2.flip(a, 1)),
@@ -69,6 +83,8 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "coffee-crop.jpg": ("coffee", c[60:340, 100:520].copy()),
         "rocket-turned.jpg": ("rocket", np.ascontiguousarray(np.rot90(r))),
         "chelsea-collage.jpg": ("chelsea", page),
+        "rocket-screenshot.jpg": ("rocket", shot),
+        "coffee-heavy-crop.jpg": ("coffee", c[150:330, 300:560].copy()),
     }
     queries = {}
     for name, (ref, image) in truth.items():
@@ -81,7 +97,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with Index(db) as index:
         report = index.add([root / "refs"])
     assert report.files == len(REFS) and report.fingerprinted == len(REFS) and not report.errors
-    return {"root": root, "db": db, "queries": queries, "where": where}
+    return {"root": root, "db": db, "queries": queries, "where": where, "shot_where": shot_where}
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -122,16 +138,30 @@ def test_matches_say_how_the_query_relates(collection: dict) -> None:
         assert abs(x - 100) <= 12 and abs(y - 60) <= 12 and abs(w - 420) <= 20 and abs(h - 280) <= 20
 
 
-def test_a_picture_inside_a_collage_is_found_with_where_it_lies(collection: dict) -> None:
+def _iou(a: list[int], b: list[int]) -> float:
+    inter = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])) * max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+@pytest.mark.parametrize("query, ref, key", [("chelsea-collage.jpg", "chelsea", "where"), ("rocket-screenshot.jpg", "rocket", "shot_where")])
+def test_a_picture_inside_a_collage_or_a_screenshot_is_found_with_where_it_lies(
+    collection: dict, query: str, ref: str, key: str
+) -> None:
     with Index(collection["db"]) as index:
-        result = index.search(collection["root"] / "queries" / "chelsea-collage.jpg")
-    assert [Path(m.path).stem for m in result.matches] == ["chelsea"]
+        result = index.search(collection["root"] / "queries" / query)
+    assert [Path(m.path).stem for m in result.matches] == [ref]
     m = result.matches[0]
-    assert m.where is not None
-    x, y, w, h = m.where
-    tx, ty, tw, th = collection["where"]
-    inter = max(0, min(x + w, tx + tw) - max(x, tx)) * max(0, min(y + h, ty + th) - max(y, ty))
-    assert inter / (w * h + tw * th - inter) > 0.7, (m.where, collection["where"])
+    assert m.where is not None and m.relation in ("bordered", "edited")
+    assert _iou(m.where, collection[key]) > 0.7, (m.where, collection[key])
+
+
+def test_a_heavy_crop_is_found_with_where_it_was_cut(collection: dict) -> None:
+    """A fifth of the picture's area: compare on the whole thumbnails does not take it for a crop (it sees
+    another shot); the features say where it lies, and that part of the picture verifies."""
+    with Index(collection["db"]) as index:
+        m = index.search(collection["root"] / "queries" / "coffee-heavy-crop.jpg").matches[0]
+    assert Path(m.path).stem == "coffee" and m.relation in ("cropped", "edited")
+    assert _iou(m.transform["crop"]["b_in_a"], [300, 150, 260, 180]) > 0.7, m.transform
 
 
 def test_a_decoded_picture_can_be_the_query(collection: dict) -> None:

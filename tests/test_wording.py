@@ -10,6 +10,8 @@ import cv2
 
 from framediff.text import plural
 
+from .conftest import run_framediff
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,12 +35,7 @@ def test_watch_says_1_change(tmp_path: Path) -> None:
 def test_dedup_of_one_image_says_1_image(tmp_path: Path) -> None:
     one = tmp_path / "one.png"
     cv2.imwrite(str(one), cv2.imread(str(ROOT / "samples" / "shelf_a.jpg")))
-    done = subprocess.run(
-        [sys.executable, "-m", "framediff", "dedup", str(one), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_framediff("dedup", str(one), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("kept 1 of 1 image, dropped 0 (0.0%); threshold ")
 

@@ -77,16 +77,7 @@ def ssim_map(
         Wang, Bovik, Sheikh, Simoncelli (2004): Image quality assessment: from error visibility to
         structural similarity. IEEE TIP 13(4).
     """
-    _same_shape(a, b)
-    if a.ndim != 2:
-        raise InputError("SSIM needs grey (2-D) images", "convert with framediff.prepare.to_gray")
-    if win_size % 2 == 0 or win_size < 3:
-        raise InputError(f"win_size must be odd and >= 3, got {win_size}")
-    if min(a.shape) < win_size:
-        raise InputError(
-            f"win_size {win_size} exceeds the image extent {a.shape}",
-            "pass a smaller win_size or larger images",
-        )
+    _check_ssim_inputs(a, b, win_size)
     if data_range is None:
         data_range = _dtype_range(a.dtype)
     # Centre the data before squaring: float32 keeps E[x^2] - E[x]^2 accurate only for small magnitudes.
@@ -133,6 +124,20 @@ def ssim_map(
     cv2.multiply(t, xy, dst=t)
     cv2.multiply(mx, xx, dst=mx)
     return cv2.divide(t, mx, dst=t)
+
+
+def _check_ssim_inputs(a: np.ndarray, b: np.ndarray, win_size: int) -> None:
+    """Refuse what :func:`ssim_map` cannot measure: other shapes, colour, a window too large or even."""
+    _same_shape(a, b)
+    if a.ndim != 2:
+        raise InputError("SSIM needs grey (2-D) images", "convert with framediff.analysis.prepare.to_gray")
+    if win_size % 2 == 0 or win_size < 3:
+        raise InputError(f"win_size must be odd and >= 3, got {win_size}")
+    if min(a.shape) < win_size:
+        raise InputError(
+            f"win_size {win_size} exceeds the image extent {a.shape}",
+            "pass a smaller win_size or larger images",
+        )
 
 
 def _centred_f32(image: np.ndarray, shift: float) -> np.ndarray:

@@ -141,32 +141,7 @@ def compare_command(
     )
     outputs = CompareOutputs(output, mask_out, heatmap_out)
     if b is not None and is_folder_pair(a, b):
-        talk = not as_json and not quiet
-
-        def said(name: str, result: Comparison | FramediffError) -> None:
-            if talk:
-                what = f"error: {result}" if isinstance(result, FramediffError) else result.summary()
-                click.echo(f"{name}: {what}")
-
-        folders = compare_folders(
-            a, b, outputs, ignore=ignore, ignore_boxes=ignore_box, options=opts, labels=LABELS, on_pair=said
-        )
-        if as_json:
-            click.echo(json.dumps(folders.to_dict()))
-        elif talk:
-            for n in folders.only_in_a:
-                click.echo(f"{n}: only in {a}")
-            for n in folders.only_in_b:
-                click.echo(f"{n}: only in {b}")
-            click.echo(folders.summary())
-        if folders.failed:
-            click.echo(
-                f"Error: {folders.failed} of {len(folders.pairs)} pairs could not be compared (listed above)",
-                err=True,
-            )
-            return 2
-        return 0 if folders.identical else 1
-
+        return _folders(a, b, outputs, opts, ignore, ignore_box, as_json, quiet)
     result = compare_files(
         a, b, outputs, ignore=ignore, ignore_boxes=ignore_box, options=opts, labels=LABELS
     )
@@ -178,3 +153,41 @@ def compare_command(
         for i, r in enumerate(result.regions, 1):
             click.echo(f"  {i}: x={r.x} y={r.y} w={r.w} h={r.h} area={r.area} score={r.score:.3f}")
     return 0 if result.identical else 1
+
+
+def _folders(
+    a: str,
+    b: str,
+    outputs: CompareOutputs,
+    opts: CompareOptions,
+    ignore: str | None,
+    ignore_box: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """Two folders: a line per pair as it is compared, then the files on one side only and the summary."""
+    talk = not as_json and not quiet
+
+    def said(name: str, result: Comparison | FramediffError) -> None:
+        if talk:
+            what = f"error: {result}" if isinstance(result, FramediffError) else result.summary()
+            click.echo(f"{name}: {what}")
+
+    folders = compare_folders(
+        a, b, outputs, ignore=ignore, ignore_boxes=ignore_box, options=opts, labels=LABELS, on_pair=said
+    )
+    if as_json:
+        click.echo(json.dumps(folders.to_dict()))
+    elif talk:
+        for n in folders.only_in_a:
+            click.echo(f"{n}: only in {a}")
+        for n in folders.only_in_b:
+            click.echo(f"{n}: only in {b}")
+        click.echo(folders.summary())
+    if folders.failed:
+        click.echo(
+            f"Error: {folders.failed} of {len(folders.pairs)} pairs could not be compared (listed above)",
+            err=True,
+        )
+        return 2
+    return 0 if folders.identical else 1

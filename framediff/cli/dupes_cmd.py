@@ -11,7 +11,7 @@ import click
 
 from ..collection.actions import ActionReport, undo
 from ..collection.dupes import KEEP_RULES, DupesOptions
-from ..collection.job import DupesJob, run_dupes
+from ..collection.job import DupesJob, DupesResult, run_dupes
 from ..collection.outputs import human_bytes, report_text
 from .app import cli
 from .options import max_pixels_option
@@ -136,14 +136,7 @@ def dupes_command(
     Exit status: 0 no duplicates, 1 duplicates found, 2 trouble.
     """
     if undo_log:
-        if paths:
-            raise click.UsageError("--undo takes the log only, no PATH")
-        back = undo(undo_log)
-        for step in back.steps:
-            if step.status != "done":
-                click.echo(f"{step.status}: {step.path}: {step.reason}", err=True)
-        click.echo(f"undo: {len(back.done)} files put back, {len(back.skipped) + len(back.failed)} not", err=True)
-        sys.exit(2 if back.failed else 0)
+        _undo(undo_log, paths)
     if not paths:
         raise click.UsageError("give a folder or file to look at (or - for paths on stdin)")
     if apply and dry_run:
@@ -168,6 +161,24 @@ def dupes_command(
         sys.exit(130)
     finally:
         progress.close()
+    _print_found(result, as_json)
+    sys.exit(1 if result.report.groups else 0)
+
+
+def _undo(undo_log: str, paths: tuple[str, ...]) -> None:
+    """``--undo LOG``: put the files back, say what could not be, exit."""
+    if paths:
+        raise click.UsageError("--undo takes the log only, no PATH")
+    back = undo(undo_log)
+    for step in back.steps:
+        if step.status != "done":
+            click.echo(f"{step.status}: {step.path}: {step.reason}", err=True)
+    click.echo(f"undo: {len(back.done)} files put back, {len(back.skipped) + len(back.failed)} not", err=True)
+    sys.exit(2 if back.failed else 0)
+
+
+def _print_found(result: DupesResult, as_json: bool) -> None:
+    """The run's warnings, unreadable files and actions on stderr; the groups (or JSON) on stdout."""
     report = result.report
     for w in report.warnings:
         click.echo(f"Warning: {w}", err=True)
@@ -180,4 +191,3 @@ def dupes_command(
         click.echo(json.dumps(report.to_dict(), indent=1))
     else:
         click.echo(report_text(report))
-    sys.exit(1 if report.groups else 0)

@@ -53,6 +53,44 @@ OUTPUT_LABELS = {
     "max_clip": "--max-clip",
 }
 
+# The command's parameters, by what they set: the detector's options, the watcher's pacing and limits, and
+# the outputs (a WatchOutputs field -> the parameter's name).
+DETECTOR_PARAMS = (
+    "reference",
+    "analysis_size",
+    "threshold",
+    "sensitivity",
+    "min_area",
+    "light_change",
+    "shadows",
+    "absorb_after",
+)
+WATCHER_PARAMS = (
+    "min_frames",
+    "cooldown",
+    "realtime",
+    "max_frames",
+    "duration",
+    "reconnect_timeout",
+    "frozen_after",
+    "timeout",
+    "wait_for_source",
+)
+OUTPUT_PARAMS = {
+    "events": "events_path",
+    "regions": "regions_path",
+    "snapshots": "snapshots",
+    "exec": "exec_cmd",
+    "exec_timeout": "exec_timeout",
+    "webhooks": "webhooks",
+    "mqtt": "mqtt_url",
+    "record": "record_path",
+    "clips": "clips_dir",
+    "pre": "pre",
+    "post": "post",
+    "max_clip": "max_clip",
+}
+
 
 def _load_ignore(path: str | None) -> np.ndarray | None:
     """Read the ``--ignore`` picture as grey (white = ignore), or ``None`` when none was given."""
@@ -220,46 +258,7 @@ def _load_ignore(path: str | None) -> np.ndarray | None:
 # The areas have keys of their own in the file (ignore_boxes, zones, only_zones); a token stays out of it
 # (FRAMEDIFF_TOKEN keeps it out of files and of the process list).
 @with_settings_file("config_path", exclude=("zone", "ignore_box", "only_zones", "token"))
-def watch_command(
-    source: str,
-    reference: str,
-    events_path: str | None,
-    regions_path: str | None,
-    snapshots: str | None,
-    exec_cmd: str | None,
-    exec_timeout: str,
-    webhooks: tuple[str, ...],
-    mqtt_url: str | None,
-    record_path: str | None,
-    clips_dir: str | None,
-    pre: str | None,
-    post: str | None,
-    max_clip: str | None,
-    ignore_path: str | None,
-    ignore_box: tuple[str, ...],
-    zone: tuple[str, ...],
-    only_zones: bool,
-    min_frames: str,
-    cooldown: str,
-    light_change: str,
-    shadows: str,
-    threshold: str | None,
-    sensitivity: str,
-    min_area: str | None,
-    analysis_size: str,
-    absorb_after: str,
-    realtime: bool,
-    max_frames: str | None,
-    duration: str | None,
-    reconnect_timeout: str,
-    wait_for_source: bool,
-    frozen_after: str,
-    timeout: str,
-    serve: str | None,
-    token: str | None,
-    config_path: str | None,
-    quiet: bool,
-) -> None:
+def watch_command(source: str, **given: Any) -> None:
     """Watch a camera, stream, video or image folder; report when and where something changes.
 
     SOURCE: a camera index (0) or /dev/videoN, a video file, a folder of images, or a stream URL
@@ -274,63 +273,33 @@ def watch_command(
     framediff watch clip.mp4 --regions boxes.jsonl             per-frame boxes, for tuning
     framediff watch 0 --serve 8080 --config areas.json         live view on http://127.0.0.1:8080/
     """
-    options = WatchOptions(
-        reference=reference,
-        analysis_size=analysis_size,
-        threshold=threshold,
-        sensitivity=sensitivity,
-        min_area=min_area,
-        light_change=light_change,
-        shadows=shadows,
-        absorb_after=absorb_after,
-    )
+    g = given  # the parameters, by the names the options above give them
+    options = WatchOptions(**{name: g[name] for name in DETECTOR_PARAMS})
     watcher, ignore = _make_watcher(
         source,
         options,
-        ignore_path,
-        ignore_box,
-        zone,
-        only_zones,
-        config_path,
-        serve,
-        quiet,
-        min_frames=min_frames,
-        cooldown=cooldown,
-        realtime=realtime,
-        max_frames=max_frames,
-        duration=duration,
-        reconnect_timeout=reconnect_timeout,
-        frozen_after=frozen_after,
-        timeout=timeout,
-        wait_for_source=wait_for_source,
+        g["ignore_path"],
+        g["ignore_box"],
+        g["zone"],
+        g["only_zones"],
+        g["config_path"],
+        g["serve"],
+        g["quiet"],
+        **{name: g[name] for name in WATCHER_PARAMS},
     )
-    outputs = WatchOutputs(
-        events=events_path,
-        regions=regions_path,
-        snapshots=snapshots,
-        exec=exec_cmd,
-        exec_timeout=exec_timeout,
-        webhooks=webhooks,
-        mqtt=mqtt_url,
-        record=record_path,
-        clips=clips_dir,
-        pre=pre,
-        post=post,
-        max_clip=max_clip,
-        labels=OUTPUT_LABELS,
-    )
+    outputs = WatchOutputs(**{field: g[name] for field, name in OUTPUT_PARAMS.items()}, labels=OUTPUT_LABELS)
     outputs.check()
+    written = [(OUTPUT_LABELS[f], g[OUTPUT_PARAMS[f]]) for f in ("events", "regions", "record", "clips", "snapshots")]
     _check_outputs(
         source,
         options,
-        [("--ignore", ignore_path), ("--config", config_path)],
-        [("--events", events_path), ("--regions", regions_path), ("--record", record_path)]
-        + [("--clips", clips_dir), ("--snapshots", snapshots), ("--config", config_path if serve else None)],
+        [("--ignore", g["ignore_path"]), ("--config", g["config_path"])],
+        written + [("--config", g["config_path"] if g["serve"] else None)],
     )
     outputs.check_services()  # checked before anything starts
     # A file's progress on a terminal; not when JSON lines go to the same terminal (they would cut it).
-    to_terminal = "-" in (events_path, regions_path) and sys.stdout.isatty()
-    _run(watcher, outputs, serve, token, config_path, ignore, ignore_path, quiet, to_terminal)
+    to_terminal = "-" in (g["events_path"], g["regions_path"]) and sys.stdout.isatty()
+    _run(watcher, outputs, g["serve"], g["token"], g["config_path"], ignore, g["ignore_path"], g["quiet"], to_terminal)
 
 
 def _make_watcher(

@@ -232,14 +232,7 @@ def dedup_video(
     crf = number("crf", crf, lo=0, hi=63, allow_none=True)
     dd = Deduplicator(threshold=threshold, max_drop=max_drop, analysis_size=analysis_size)
     in_path = Path(os.fspath(input))
-    if output is None and not dry_run:
-        raise OptionError("no output given", f"give {named('output', labels)}, or {named('dry_run', labels)} to analyse only")
-    out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
-    if plot is not None:
-        check_plot_path(plot, named("plot", labels))
-    for extra, setting in ((out_path, "output"), (report, "report"), (plot, "plot")):
-        if extra is not None:
-            check_folder(Path(os.fspath(extra)), named(setting, labels))
+    out_path = _output_path(output, dry_run, report, plot, labels)
     result = DedupResult(str(in_path), str(out_path) if out_path else None, auto=threshold is None)
     data = PlotData() if plot is not None else None  # the per-frame series, kept only for a plot
     with one_opencv_thread(), open_source(in_path, gray=True) as src:
@@ -255,14 +248,39 @@ def dedup_video(
             report,
             lambda: VideoWriter(src, out_path, codec=codec, crf=crf, timing=timing, labels=labels),
         )
-    if plot is not None:
-        try:
-            write_plot(Path(os.fspath(plot)), data, title=f"{in_path.name}: {result.summary()}")
-        except OutputError as e:
-            raise OutputError(f"{named('plot', labels)}: {e.message}", e.hint) from None
+    if plot is not None and data is not None:
+        _plot(Path(os.fspath(plot)), data, f"{in_path.name}: {result.summary()}", labels)
     if result.interrupted:
         raise DedupInterrupted(result)
     return result
+
+
+def _output_path(
+    output: str | os.PathLike | None,
+    dry_run: bool,
+    report: str | os.PathLike | None,
+    plot: str | os.PathLike | None,
+    labels: Mapping[str, str] | None,
+) -> Path | None:
+    """The output to write (``None`` for a dry run), once every output's folder and the plot's type are
+    known to be fine."""
+    if output is None and not dry_run:
+        raise OptionError("no output given", f"give {named('output', labels)}, or {named('dry_run', labels)} to analyse only")
+    out_path = Path(os.fspath(output)) if output is not None and not dry_run else None
+    if plot is not None:
+        check_plot_path(plot, named("plot", labels))
+    for extra, setting in ((out_path, "output"), (report, "report"), (plot, "plot")):
+        if extra is not None:
+            check_folder(Path(os.fspath(extra)), named(setting, labels))
+    return out_path
+
+
+def _plot(path: Path, data: PlotData, title: str, labels: Mapping[str, str] | None) -> None:
+    """Write the plot; an error names it as the caller does."""
+    try:
+        write_plot(path, data, title=title)
+    except OutputError as e:
+        raise OutputError(f"{named('plot', labels)}: {e.message}", e.hint) from None
 
 
 def _set_up(

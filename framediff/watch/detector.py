@@ -23,38 +23,36 @@ state it needs (the reference, a noise estimate, per-pixel stillness counters). 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from ..analysis.prepare import analysis_scale, resize_to, to_gray
-from ..analysis.regions import Region, check_box, ignore_mask, keep_seeded, parse_box
+from ..analysis.prepare import to_gray
+from ..analysis.regions import Region, check_box, ignore_mask, keep_seeded
 from ..errors import InputError, OptionError
-from ..media.frames import TV_TO_PC_F32
 from ..media.images import read_image
-from ..options import choice, number
+from .options import REFERENCE_MODES, WatchOptions, analysis_geometry, analysis_side, shrink_frame
 from .scene import (
     Bootstrap,
-    grad,
+    group_changes,
     is_ghost,
     median,
     merge_fragments,
     merge_overlapping,
-    moved_background,
     percentile,
     same_texture,
     shadow_like,
-    thin,
-    tighten,
+    structure_kept,
     tone_map,
     touching,
+    worth_a_box,
 )
+from .zones import check_zone_name, checked_zones, parse_zone, zones_hit
 
+# The options and the zone rule live in .options and .zones; named here too, where they were.
 __all__ = [
     "WatchOptions",
     "FrameResult",
@@ -63,196 +61,8 @@ __all__ = [
     "check_zone_name",
     "analysis_side",
     "shrink_frame",
+    "REFERENCE_MODES",
 ]
-
-# Zone names are drawn on pictures (OpenCV's fonts are ASCII) and travel in JSON, events, file names of
-# tools downstream and HTML: one rule wherever a name comes from (--zone, the live view, --config).
-_ZONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}")
-
-REFERENCE_MODES = ("previous", "background")
-
-
-def analysis_side(width: int, height: int, wanted: int | None) -> int:
-    """The analysis image's longest side for a frame size: ``wanted``, or the automatic choice.
-
-    Args:
-        width: Frame width.
-        height: Frame height.
-        wanted: The option's value (``None`` = automatic).
-
-    Returns:
-        480 px for frames up to 1280 px (finer boxes on small objects), 384 px for larger frames (1080p
-        shrinks by exactly 5, the fast path of area resizing, and stays well above real time).
-    """
-    if wanted:
-        return int(wanted)
-    return 480 if max(width, height) <= 1280 else 384
-
-
-def _geometry(width: int, height: int, wanted: int | None) -> tuple[float, tuple[int, int]]:
-    """The shrink factor and the analysis image's ``(width, height)`` for a frame size."""
-    scale = analysis_scale(width, height, analysis_side(width, height, wanted))
-    return scale, (max(1, round(width * scale)), max(1, round(height * scale)))
-
-
-def shrink_frame(image: np.ndarray, options: WatchOptions, limited: bool = False) -> np.ndarray:
-    """A grey frame at analysis size, as :meth:`ChangeDetector.push` analyses it: shrunk, float32, blurred.
-
-    It depends only on the frame and the options, so a reading thread can do it ahead of the detector
-    (and pass the result to ``push(..., small=...)``); this is the only full-size pass over the frame.
-
-    Args:
-        image: The frame, H x W grey (uint8 for the fast paths).
-        options: The detector's options (analysis size and blur).
-        limited: ``image`` is limited-range luma (16..235), stretched to 0..255 after shrinking.
-
-    Returns:
-        The analysis image, float32, levels 0..255.
-    """
-    h, w = image.shape[:2]
-    scale, (aw, ah) = _geometry(w, h, options.analysis_size)
-    if (aw, ah) == (w, h):
-        small = image
-    elif w % aw == 0 and h % ah == 0 and w // aw == h // ah >= 4:
-        # A large whole factor (1080p -> 384 x 216 is 5, 4K is 10). Exact halvings (INTER_LINEAR at
-        # exactly 1/2 is the mean of each 2 x 2 block, and OpenCV vectorises it) while the factor left is 2
-        # or more, then a bilinear step of under 2 on the small rest, where every pixel still contributes.
-        # At 1080p that is 0.35 ms against 0.78 ms for one area resize by 5, with the same noise averaging
-        # (it smooths a little more, like a 5-6 px box instead of 5 px).
-        small, left = image, w // aw
-        while left >= 2:
-            small = cv2.resize(
-                small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_LINEAR
-            )
-            left /= 2
-        if small.shape[:2] != (ah, aw):
-            small = cv2.resize(small, (aw, ah), interpolation=cv2.INTER_LINEAR)
-    else:
-        # Exact halvings, then a bilinear step of under 2 (every pixel still contributes). OpenCV's area
-        # resize by a fractional factor, as 720p -> 480 px (2.67) needs, took 2.3 ms a frame against
-        # 0.3 ms; small whole factors (2, 3) stay exact area means.
-        small = resize_to(image, scale, fast=True)
-    # Limited-range luma (16..235) is stretched to 0..255 only now, on the small picture: the same affine
-    # map as stretching the full frame first, at a twenty-fifth of the cost.
-    stretch = limited and small.dtype == np.uint8
-    small = cv2.LUT(small, TV_TO_PC_F32) if stretch else small.astype(np.float32)
-    if options.blur > 0:
-        small = cv2.GaussianBlur(small, (0, 0), options.blur)
-    return small
-
-
-def check_zone_name(name: object) -> str:
-    """Validate a zone name: the one rule for ``--zone``, the live view and the settings file.
-
-    Args:
-        name: The candidate name.
-
-    Returns:
-        The name, stripped of surrounding spaces.
-
-    Raises:
-        OptionError: when it is not 1-40 ASCII letters, digits, spaces, ``_``, ``.`` or ``-``, starting
-            with a letter or digit.
-    """
-    text = name.strip() if isinstance(name, str) else ""
-    if not _ZONE_NAME.fullmatch(text):
-        shown = repr(name[:60]) if isinstance(name, str) else f"of type {type(name).__name__}"
-        raise OptionError(f"zone name {shown} is not allowed", "use 1-40 letters, digits, spaces, _ . or -")
-    return text
-
-
-def parse_zone(text: str) -> tuple[str, tuple[int, int, int, int]]:
-    """Parse ``NAME=x,y,w,h`` into a named box.
-
-    Args:
-        text: The zone as given on the command line.
-
-    Returns:
-        ``(name, (x, y, w, h))``.
-
-    Raises:
-        OptionError: when there is no name, the name breaks :func:`check_zone_name`'s rule, or the box is
-            malformed.
-    """
-    name, sep, box = str(text).partition("=")
-    if not sep or not name.strip():
-        raise OptionError(f"zone {text!r} is not NAME=x,y,w,h", "e.g. zone door=10,20,200,300", setting="zone")
-    return check_zone_name(name), parse_box(box)
-
-
-def _checked_zones(zones: dict[str, Any]) -> dict[str, tuple[int, int, int, int]]:
-    """Zones with their names and boxes checked (:func:`check_zone_name`, :func:`~framediff.analysis.regions.check_box`)."""
-    return {check_zone_name(n): check_box(b, f"zone {n!r}") for n, b in zones.items()}
-
-
-@dataclass(frozen=True)
-class WatchOptions:
-    """How the watch detector decides what changed.
-
-    Attributes:
-        reference: ``background`` (a slowly adapting background), ``previous`` (the previous frame) or
-            the path of a fixed reference image ("the gate should look like this").
-        analysis_size: Longest side of the analysis image in pixels (smaller is faster; boxes are always
-            reported in source pixels). ``None`` (auto): 480, or 384 for frames over 1280 pixels wide,
-            which keeps 1080p watching well above real time.
-        threshold: Fixed difference threshold in grey levels; ``None`` derives it from each frame's noise.
-        sensitivity: How many noise sigmas above the noise floor a change must be (lower = more sensitive).
-        min_area: Smallest reported region in source pixels; ``None`` means 0.03% of the frame (a far car
-            or person; moving background such as leaves is told apart by its texture, not by its size).
-        merge_gap: Fragments closer than this (source pixels) are one object; ``None`` scales it with the
-            frame (0.6% of the longer side: close enough to join a person's head and legs, not to join two
-            people walking side by side).
-        light_change: ``report`` a sudden global light change as a ``light_change`` event, or
-            ``suppress`` it; it is never reported as a change either way.
-        shadows: ``ignore`` cast shadows (a moderate darkening that keeps the surface's texture) or
-            ``keep`` them as changes.
-        absorb_after: Seconds after which a change that stays perfectly still becomes background
-            (``background`` mode; 0 = never).
-        adapt: Time constant, in seconds, with which the background follows slow light drift.
-        blur: Gaussian blur sigma at analysis size, against pixel noise and compression blocks.
-    """
-
-    reference: str = "background"
-    analysis_size: int | None = None
-    threshold: float | None = None
-    sensitivity: float = 5.0
-    min_area: int | None = None
-    merge_gap: int | None = None
-    light_change: str = "report"
-    shadows: str = "ignore"
-    absorb_after: float = 60.0
-    adapt: float = 4.0
-    blur: float = 1.0
-
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen: coerce once, at construction
-        ref = str(self.reference)
-        if ref.strip().lower() in REFERENCE_MODES:
-            ref = ref.strip().lower()
-        set_(self, "reference", ref)
-        set_(
-            self,
-            "analysis_size",
-            number("analysis_size", self.analysis_size, lo=32, hi=4096, integer=True, allow_none=True),
-        )
-        set_(self, "threshold", number("threshold", self.threshold, lo=1, hi=255, allow_none=True))
-        set_(self, "sensitivity", number("sensitivity", self.sensitivity, lo=1, hi=50))
-        set_(self, "min_area", number("min_area", self.min_area, lo=0, hi=1e9, integer=True, allow_none=True))
-        set_(
-            self,
-            "merge_gap",
-            number("merge_gap", self.merge_gap, lo=0, hi=10000, integer=True, allow_none=True),
-        )
-        set_(self, "light_change", choice("light_change", self.light_change, ("report", "suppress")))
-        set_(self, "shadows", choice("shadows", self.shadows, ("ignore", "keep")))
-        set_(self, "absorb_after", number("absorb_after", self.absorb_after, lo=0, hi=1e7))
-        set_(self, "adapt", number("adapt", self.adapt, lo=0.1, hi=1e5))
-        set_(self, "blur", number("blur", self.blur, lo=0, hi=20))
-
-    @property
-    def fixed_reference(self) -> bool:
-        """Whether ``reference`` names an image rather than a mode."""
-        return self.reference not in REFERENCE_MODES
 
 
 @dataclass
@@ -335,7 +145,7 @@ class ChangeDetector:
     ) -> None:
         self.options = options or WatchOptions()
         self.fps = float(fps) if fps and fps > 0 else 15.0
-        self.zones = _checked_zones(zones or {})
+        self.zones = checked_zones(zones or {})
         self._only_zones_wanted = only_zones  # kept: zones edited later (set_areas) may become non-empty
         self.only_zones = only_zones and bool(self.zones)
         self._ignore_src = ignore
@@ -400,7 +210,7 @@ class ChangeDetector:
         old = (self._ignore_boxes, self.zones, self.only_zones)
         # Every new area checked before anything changes.
         boxes = None if ignore_boxes is None else [check_box(b, "ignore box") for b in ignore_boxes]
-        zones = None if zones is None else _checked_zones(zones)
+        zones = None if zones is None else checked_zones(zones)
         if boxes is not None:
             self._ignore_boxes = boxes
         if zones is not None:
@@ -419,7 +229,7 @@ class ChangeDetector:
         """Per-size constants: analysis scale, valid mask, grouping kernel, areas."""
         o = self.options
         self._size = (width, height)
-        self.scale, (aw, ah) = _geometry(width, height, o.analysis_size)
+        self.scale, (aw, ah) = analysis_geometry(width, height, o.analysis_size)
         self._analysis_size = (aw, ah)
         valid = np.full((ah, aw), 255, np.uint8)
         if self.only_zones:
@@ -531,7 +341,7 @@ class ChangeDetector:
         # 6. A sudden global light change: much of the frame changed, or the light jumped, and the scene's
         # structure (its edges) is still where it was. Re-learn instead of reporting an intruder.
         jump = abs(gain / self._gain - 1.0) > 0.15 if self._gain > 0 else False
-        if (fraction > 0.3 or jump) and self._structure_kept(cur, pred, mask, fraction):
+        if (fraction > 0.3 or jump) and structure_kept(cur, pred, mask, fraction, self._grid):
             result.light_change = True
             result.changed_fraction = fraction
             if mode != "image":
@@ -552,7 +362,7 @@ class ChangeDetector:
         cv2.min(still, 65000, dst=still)  # np.minimum on uint16 is ten times slower here
 
         # 8. Group fragments into objects and test still ones for ghosts / absorption.
-        groups = self._group(mask, absd)
+        groups = group_changes(mask, absd, self._group_kernel)
         if mode == "background" and groups:
             groups = self._settle(groups, mask, cur, pred)
         self._report(result, groups, mask, absd, cur, pred, lo)
@@ -706,25 +516,9 @@ class ChangeDetector:
         lo: np.ndarray,
     ) -> None:
         """The regions worth a box, in source pixels, and what they cover, into ``result``."""
-        regions = []
-        for x, y, gw, gh, area, score in groups:
-            # Too small, or a line under three pixels thick (a wire or tape in the wind, a shimmering edge).
-            if area < self._min_area or area < 3.0 * max(gw, gh):
-                continue
-            aw, ah = self._analysis_size
-            inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
-            if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
-                continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
-            if inside and max(gw, gh) >= 16 and thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
-                continue  # the same, lying diagonally (a tape across a car park): thin all along
-            if moved_background(cur, pred, mask, lo, (x, y, gw, gh)):
-                continue  # the background itself, shifted by a pixel or two: leaves, a flag, a shaking pole
-            if min(gw, gh) <= 8:
-                # A small change's box is mostly the blur's halo: put its edges back where it is.
-                x, y, gw, gh = tighten(absd, mask, (x, y, gw, gh))
-            regions.append(
-                Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / self.scale, limit=self._size)
-            )
+        regions = worth_a_box(
+            groups, mask, absd, cur, pred, lo, self._min_area, self._analysis_size, self.scale, self._size
+        )
         regions = merge_fragments(merge_overlapping(regions))
         # The smallest changes (a far car, a far walker) must show in two frames running, where they were
         # or next to it: one-frame specks of the same size are glints (a leaf catching the light, a
@@ -734,7 +528,7 @@ class ChangeDetector:
         regions.sort(key=lambda r: r.area, reverse=True)
         result.regions = regions
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
-        result.zones = self._zones_hit(regions)
+        result.zones = zones_hit(self.zones, regions)
 
     def _learn(
         self,
@@ -771,49 +565,6 @@ class ChangeDetector:
             cv2.accumulateWeighted(
                 r2, self._var, max(self._alpha, 1.0 / self._seen), mask=learn.view(np.uint8)
             )
-
-    def _group(self, mask: np.ndarray, strength: np.ndarray) -> list[tuple[int, int, int, int, int, float]]:
-        """One box per object: components of the mask grouped when within the merge gap of each other.
-
-        Returns:
-            ``(x, y, w, h, area, mean strength)`` per group, in analysis pixels, boxes tight around the
-            group's changed pixels (the grouping dilation does not enlarge them).
-        """
-        if not mask.any():
-            return []
-        n, glab = cv2.connectedComponents(cv2.dilate(mask, self._group_kernel), connectivity=8)
-        # The changed pixels' coordinates, row by row as np.nonzero gives them, at a twentieth of its cost
-        # (0.01 ms against 0.2 ms on a 384 x 216 mask).
-        pts = cv2.findNonZero(mask).reshape(-1, 2)
-        xs, ys = pts[:, 0], pts[:, 1]
-        lab = glab[ys, xs]
-        area = np.bincount(lab, minlength=n)
-        ssum = np.bincount(lab, weights=strength[ys, xs], minlength=n)
-        # int32 like the coordinates: ufunc.at with mixed integer types takes a slow path (0.14 ms a call
-        # against 0.007 ms).
-        x0 = np.full(n, 1 << 30, np.int32)
-        y0 = np.full(n, 1 << 30, np.int32)
-        x1 = np.full(n, -1, np.int32)
-        y1 = np.full(n, -1, np.int32)
-        np.minimum.at(x0, lab, xs)
-        np.minimum.at(y0, lab, ys)
-        np.maximum.at(x1, lab, xs)
-        np.maximum.at(y1, lab, ys)
-        out = []
-        for i in range(1, n):
-            if area[i] == 0:
-                continue
-            out.append(
-                (
-                    int(x0[i]),
-                    int(y0[i]),
-                    int(x1[i] - x0[i] + 1),
-                    int(y1[i] - y0[i] + 1),
-                    int(area[i]),
-                    float(ssum[i] / area[i]),
-                )
-            )
-        return out
 
     def _settle(self, groups: list, mask: np.ndarray, cur: np.ndarray, pred: np.ndarray) -> list:
         """Background mode: remove ghosts and absorb long-still changes into the background."""
@@ -858,21 +609,3 @@ class ChangeDetector:
             keep.append(g)
         return keep
 
-    def _structure_kept(self, cur: np.ndarray, ref: np.ndarray, mask: np.ndarray, fraction: float) -> bool:
-        """Whether a widespread change keeps the scene's edges (light) rather than hiding them (an object)."""
-        sel = self._grid if fraction < 0.05 else (mask > 0) & self._grid
-        if np.count_nonzero(sel) < 50:
-            sel = self._grid
-        a, b = grad(cur)[sel], grad(ref)[sel]
-        if a.std() < 1e-3 or b.std() < 1e-3:
-            return False
-        return float(np.corrcoef(a, b)[0, 1]) > 0.6
-
-    def _zones_hit(self, regions: list[Region]) -> list[str]:
-        hit = []
-        for name, (zx, zy, zw, zh) in self.zones.items():
-            for r in regions:
-                if r.x < zx + zw and zx < r.x + r.w and r.y < zy + zh and zy < r.y + r.h:
-                    hit.append(name)
-                    break
-        return hit

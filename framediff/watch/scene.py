@@ -15,6 +15,7 @@ from ..analysis.regions import Region
 __all__ = [
     "Bootstrap",
     "grad",
+    "group_changes",
     "is_ghost",
     "median",
     "merge_fragments",
@@ -23,10 +24,12 @@ __all__ = [
     "percentile",
     "same_texture",
     "shadow_like",
+    "structure_kept",
     "thin",
     "tighten",
     "tone_map",
     "touching",
+    "worth_a_box",
 ]
 
 
@@ -433,3 +436,128 @@ def merge_overlapping(regions: list[Region]) -> list[Region]:
             if merged:
                 break
     return out
+
+
+def group_changes(
+    mask: np.ndarray, strength: np.ndarray, kernel: np.ndarray
+) -> list[tuple[int, int, int, int, int, float]]:
+    """One box per object: components of the mask grouped when within the merge gap of each other.
+
+    Args:
+        mask: The changed pixels (uint8, analysis size).
+        strength: Each pixel's difference (its mean over a group is the group's strength).
+        kernel: The grouping dilation: fragments it joins are one object.
+
+    Returns:
+        ``(x, y, w, h, area, mean strength)`` per group, in analysis pixels, boxes tight around the
+        group's changed pixels (the grouping dilation does not enlarge them).
+    """
+    if not mask.any():
+        return []
+    n, glab = cv2.connectedComponents(cv2.dilate(mask, kernel), connectivity=8)
+    # The changed pixels' coordinates, row by row as np.nonzero gives them, at a twentieth of its cost
+    # (0.01 ms against 0.2 ms on a 384 x 216 mask).
+    pts = cv2.findNonZero(mask).reshape(-1, 2)
+    xs, ys = pts[:, 0], pts[:, 1]
+    lab = glab[ys, xs]
+    area = np.bincount(lab, minlength=n)
+    ssum = np.bincount(lab, weights=strength[ys, xs], minlength=n)
+    # int32 like the coordinates: ufunc.at with mixed integer types takes a slow path (0.14 ms a call
+    # against 0.007 ms).
+    x0 = np.full(n, 1 << 30, np.int32)
+    y0 = np.full(n, 1 << 30, np.int32)
+    x1 = np.full(n, -1, np.int32)
+    y1 = np.full(n, -1, np.int32)
+    np.minimum.at(x0, lab, xs)
+    np.minimum.at(y0, lab, ys)
+    np.maximum.at(x1, lab, xs)
+    np.maximum.at(y1, lab, ys)
+    out = []
+    for i in range(1, n):
+        if area[i] == 0:
+            continue
+        out.append(
+            (
+                int(x0[i]),
+                int(y0[i]),
+                int(x1[i] - x0[i] + 1),
+                int(y1[i] - y0[i] + 1),
+                int(area[i]),
+                float(ssum[i] / area[i]),
+            )
+        )
+    return out
+
+
+def worth_a_box(
+    groups: list[tuple[int, int, int, int, int, float]],
+    mask: np.ndarray,
+    absd: np.ndarray,
+    cur: np.ndarray,
+    pred: np.ndarray,
+    lo: np.ndarray,
+    min_area: float,
+    analysis_size: tuple[int, int],
+    scale: float,
+    size: tuple[int, int] | None,
+) -> list[Region]:
+    """The groups worth a box, as regions in source pixels: not too small, not a thin strip or line, not
+    the background shifted by a pixel or two; a small change's box tightened around it.
+
+    Args:
+        groups: :func:`group_changes`' groups, analysis pixels.
+        mask: The changed pixels.
+        absd: The absolute difference.
+        cur: The frame at analysis size.
+        pred: The reference as the frame's light shows it.
+        lo: The low threshold (per pixel, or one value).
+        min_area: Smallest group, analysis pixels.
+        analysis_size: ``(width, height)`` of the analysis image.
+        scale: Analysis pixels per source pixel.
+        size: The source frame's ``(width, height)``, the boxes' limit.
+
+    Returns:
+        The regions, in the groups' order.
+    """
+    regions = []
+    for x, y, gw, gh, area, score in groups:
+        # Too small, or a line under three pixels thick (a wire or tape in the wind, a shimmering edge).
+        if area < min_area or area < 3.0 * max(gw, gh):
+            continue
+        aw, ah = analysis_size
+        inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
+        if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
+            continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
+        if inside and max(gw, gh) >= 16 and thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
+            continue  # the same, lying diagonally (a tape across a car park): thin all along
+        if moved_background(cur, pred, mask, lo, (x, y, gw, gh)):
+            continue  # the background itself, shifted by a pixel or two: leaves, a flag, a shaking pole
+        if min(gw, gh) <= 8:
+            # A small change's box is mostly the blur's halo: put its edges back where it is.
+            x, y, gw, gh = tighten(absd, mask, (x, y, gw, gh))
+        regions.append(
+            Region(x, y, gw, gh, area, min(1.0, score / 255.0)).scaled(1.0 / scale, limit=size)
+        )
+    return regions
+
+
+def structure_kept(cur: np.ndarray, ref: np.ndarray, mask: np.ndarray, fraction: float, grid: np.ndarray) -> bool:
+    """Whether a widespread change keeps the scene's edges (light) rather than hiding them (an object).
+
+    Args:
+        cur: The frame at analysis size.
+        ref: The reference as the frame's light shows it.
+        mask: The changed pixels.
+        fraction: The changed share of the watched area.
+        grid: The sample of watched pixels the statistics are taken on.
+
+    Returns:
+        True when the edges correlate (a light change).
+    """
+    sel = grid if fraction < 0.05 else (mask > 0) & grid
+    if np.count_nonzero(sel) < 50:
+        sel = grid
+    a, b = grad(cur)[sel], grad(ref)[sel]
+    if a.std() < 1e-3 or b.std() < 1e-3:
+        return False
+    return float(np.corrcoef(a, b)[0, 1]) > 0.6

@@ -15,97 +15,30 @@ import sys
 import threading
 import time
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import FramediffError, OptionError, SourceError
-from ..media.frames import Frame, FrameSource, LumaFrame
+from ..media.frames import Frame, FrameSource
 from ..media.prefetch import Prefetch
 from ..media.sources import is_stream_url, open_source
 from ..media.video import tune_decoder
 from ..options import number
 from ..redact import mask_password
-from ..workers import one_opencv_thread, usable_cores
-from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name, shrink_frame
+from ..workers import one_opencv_thread
+from .detector import ChangeDetector, FrameResult, WatchOptions, analysis_side, check_zone_name
 from .events import Event, EventMachine, FrozenCheck
+from .reading import frozen_probe, one_core_for_analysis, read_frames
+from .state import WatchState, areas_outside
 
+# The state and the reading helpers live in .state and .reading; named here too, where they were.
 __all__ = ["Watcher", "WatchState", "EventCallback", "FrameCallback", "is_live_spec", "areas_outside"]
 
 EventCallback = Callable[[Event, Frame], None]
 FrameCallback = Callable[[FrameResult, Frame], None]
-
-
-@dataclass
-class WatchState:
-    """What the watch loop is doing now; safe to read from another thread under ``lock``.
-
-    Attributes:
-        source: The source being watched, as it may be shown (a URL's password masked).
-        status: ``starting`` (also while waiting for a source that is not up yet), ``running``,
-            ``reconnecting``, ``frozen`` or ``ended``.
-        frames: Frames analysed so far.
-        frame: Index of the last frame.
-        time: Stream time of the last frame.
-        size: ``(width, height)`` of the frames.
-        fps: Nominal frame rate of the source.
-        active: Whether a change is in progress.
-        changes: Number of changes started so far.
-        result: The last frame's result.
-        last: The last frame itself.
-        events: The most recent events (as dicts), newest last.
-        lock: Hold it while reading several fields together.
-    """
-
-    source: str
-    status: str = "starting"
-    frames: int = 0
-    frame: int = -1
-    time: float = 0.0
-    size: tuple[int, int] | None = None
-    fps: float | None = None
-    active: bool = False
-    changes: int = 0
-    result: FrameResult | None = None
-    last: Frame | None = field(default=None, repr=False)
-    events: deque = field(default_factory=lambda: deque(maxlen=100))
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def image(self) -> np.ndarray | None:
-        """The last frame's pixels (grey), for a live view; made on demand (see ``LumaFrame``)."""
-        last = self.last
-        return last.image if last is not None else None
-
-
-def areas_outside(
-    size: tuple[int, int],
-    ignore_boxes: Sequence[tuple[int, int, int, int]] = (),
-    zones: dict[str, tuple[int, int, int, int]] | None = None,
-) -> list[str]:
-    """The ignore boxes and zones that lie wholly outside a picture (each as ``zone door 900,900,10,10``).
-
-    A box that only reaches past an edge is not listed: it covers the picture up to that edge.
-
-    Args:
-        size: ``(width, height)`` of the frames.
-        ignore_boxes: Boxes to ignore, in source pixels.
-        zones: Named zones, in source pixels.
-
-    Returns:
-        One description per box outside, in the order given (ignore boxes first).
-    """
-    w, h = size
-    named = [("ignore box", b) for b in ignore_boxes]
-    named += [(f"zone {name}", b) for name, b in (zones or {}).items()]
-    return [
-        f"{what} {','.join(str(v) for v in b)}"
-        for what, b in named
-        if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0
-    ]
 
 
 def is_live_spec(spec: str) -> bool:
@@ -389,86 +322,20 @@ class Watcher:
 
     def _loop(self) -> Frame | None:
         live = is_live_spec(self.source)
+        run = _Run(FrozenCheck(self.frozen_after))
         lost_since: float | None = time.monotonic() if live else None
         lost_reason = "not connected yet"
         was_lost = False
-        base_index = 0  # frames before the current connection, so indices keep growing across reconnects
-        base_time = 0.0
-        count = 0
-        last: Frame | None = None
-        wall0 = time.monotonic()
-        t_first: float | None = None
-        freeze = FrozenCheck(self.frozen_after)
         self.open()
         while not self.stopped:
             src = self._open(live, lost_since, lost_reason)
             if src is None:
                 break
             live = live or src.live
-            self.tune_decoder(src, live)
-            self._fps = src.fps or self._fps
-            if self.detector is None:
-                self.detector = self._make_detector()
-            gap = time.monotonic() - lost_since if (was_lost and lost_since is not None) else 0.0
-            if was_lost:
-                # The picture after a reconnect may differ from the last one before it (light, a moved
-                # camera): start the reference afresh so the jump is never reported as a change.
-                self.detector.restart()
-                freeze.restart()
-                base_time += gap
-                self._emit(
-                    Event("source_restored", base_index, base_time, extra={"after": round(gap, 3)}), last
-                )
-            with self.state.lock:
-                self.state.status = "running"
-                self.state.fps = src.fps
+            self._connected(src, live, run, lost_since if was_lost else None)
             lost_since = None
-            pace0: tuple[float, float] | None = None
-            # A file (or folder) is read and decoded a few frames ahead in a second thread while this one
-            # analyses. A live source arrives in real time anyway, and its reads can block for the whole
-            # timeout, which would hold up stopping.
-            ahead: Prefetch | None = None
-            if not live:
-                # The reader shrinks a frame only when the analysis is behind (see _read); it finds
-                # its own queue through this list, filled once the Prefetch exists.
-                queue_of: list[Prefetch] = []
-                ahead = Prefetch(_read(src, self.options, queue_of), name="framediff-decode")
-                queue_of.append(ahead)
             try:
-                for frame, pixels, limited, small, thumb in (
-                    ahead if ahead is not None else _read(src, self.options)
-                ):
-                    if self.stopped:
-                        break
-                    # The frame is ours (the source keeps no reference): renumber it in place, so a
-                    # LumaFrame stays one and its full-size picture is still only made on demand.
-                    t_src = frame.time
-                    frame.index += base_index
-                    frame.time += base_time
-                    f = frame
-                    if self.realtime and not live:
-                        pace0 = pace0 or (time.monotonic(), t_src)
-                        wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
-                        if wait > 0 and self._stop.wait(wait):
-                            break
-                    if thumb is None:  # left to this thread (a live source, or a reader with no time)
-                        thumb = _thumb(pixels)
-                    self._analyse(f, pixels, limited, small)
-                    last = f
-                    count += 1
-                    turned = freeze.push(thumb, limited, f.time)
-                    if turned is not None:
-                        with self.state.lock:
-                            self.state.status = "frozen" if turned == "source_frozen" else "running"
-                        since = {"since": round(freeze.since, 4)} if turned == "source_frozen" else {}
-                        self._emit(Event(turned, f.index, f.time, extra=since), f)
-                    if self.max_frames is not None and count >= self.max_frames:
-                        self.stop("max frames")
-                    if self.duration is not None:
-                        t_first = f.time if t_first is None else t_first
-                        elapsed = (time.monotonic() - wall0) if live else (f.time - t_first)
-                        if elapsed >= self.duration:
-                            self.stop("duration")
+                self._frames(src, live, run)
                 if not live or self.stopped:
                     break
                 lost_reason = "the stream ended"
@@ -477,34 +344,110 @@ class Watcher:
                     raise
                 lost_reason = e.message
             finally:
-                if ahead is not None:
-                    ahead.close()  # before closing the source: the reader may be inside a decode
                 src.close()
                 for warning in src.warnings:  # a picture of a folder left out, packets skipped
                     self._warn(warning)
             # A live source dropped (error or end of stream): report it once, then reopen.
             was_lost = True
             lost_since = time.monotonic()
-            base_index = (last.index + 1) if last is not None else base_index
-            base_time = last.time if last is not None else base_time
+            self._lost(run, lost_reason)
+        return run.last
+
+    def _connected(self, src: FrameSource, live: bool, run: _Run, lost_since: float | None) -> None:
+        """A source is open (again, after ``lost_since`` when it had been lost): its decoder tuned, the
+        detector made or restarted, ``source_restored`` raised after a loss."""
+        self.tune_decoder(src, live)
+        self._fps = src.fps or self._fps
+        if self.detector is None:
+            self.detector = self._make_detector()
+        if lost_since is not None:
+            gap = time.monotonic() - lost_since
+            # The picture after a reconnect may differ from the last one before it (light, a moved
+            # camera): start the reference afresh so the jump is never reported as a change.
+            self.detector.restart()
+            run.freeze.restart()
+            run.base_time += gap
             self._emit(
-                Event(
-                    "source_lost",
-                    max(base_index - 1, 0),
-                    base_time,
-                    extra={"reason": mask_password(lost_reason)},  # the decoder's message may quote the URL
-                ),
-                last,
+                Event("source_restored", run.base_index, run.base_time, extra={"after": round(gap, 3)}), run.last
             )
-            # A stream's own error already says "lost SOURCE: ..." (printing it again doubled it).
-            self._say(
-                lost_reason if lost_reason.startswith("lost ") else f"lost {self.source}: {lost_reason}"
-            )
-        return last
+        with self.state.lock:
+            self.state.status = "running"
+            self.state.fps = src.fps
+
+    def _frames(self, src: FrameSource, live: bool, run: _Run) -> None:
+        """Analyse an opened source's frames until it ends, fails (:class:`SourceError`) or the watch stops."""
+        pace0: tuple[float, float] | None = None
+        # A file (or folder) is read and decoded a few frames ahead in a second thread while this one
+        # analyses. A live source arrives in real time anyway, and its reads can block for the whole
+        # timeout, which would hold up stopping.
+        ahead: Prefetch | None = None
+        if not live:
+            # The reader shrinks a frame only when the analysis is behind (see read_frames); it finds
+            # its own queue through this list, filled once the Prefetch exists.
+            queue_of: list[Prefetch] = []
+            ahead = Prefetch(read_frames(src, self.options, queue_of), name="framediff-decode")
+            queue_of.append(ahead)
+        try:
+            for frame, pixels, limited, small, thumb in ahead if ahead is not None else read_frames(src, self.options):
+                if self.stopped:
+                    break
+                # The frame is ours (the source keeps no reference): renumber it in place, so a
+                # LumaFrame stays one and its full-size picture is still only made on demand.
+                t_src = frame.time
+                frame.index += run.base_index
+                frame.time += run.base_time
+                f = frame
+                if self.realtime and not live:
+                    pace0 = pace0 or (time.monotonic(), t_src)
+                    wait = pace0[0] + (t_src - pace0[1]) - time.monotonic()
+                    if wait > 0 and self._stop.wait(wait):
+                        break
+                if thumb is None:  # left to this thread (a live source, or a reader with no time)
+                    thumb = frozen_probe(pixels)
+                self._analyse(f, pixels, limited, small)
+                run.last = f
+                run.count += 1
+                self._after_frame(f, thumb, limited, live, run)
+        finally:
+            if ahead is not None:
+                ahead.close()  # before closing the source: the reader may be inside a decode
+
+    def _after_frame(self, f: Frame, thumb: np.ndarray, limited: bool, live: bool, run: _Run) -> None:
+        """A frozen picture (or one moving again) raises its event; the frame and time limits stop."""
+        turned = run.freeze.push(thumb, limited, f.time)
+        if turned is not None:
+            with self.state.lock:
+                self.state.status = "frozen" if turned == "source_frozen" else "running"
+            since = {"since": round(run.freeze.since, 4)} if turned == "source_frozen" else {}
+            self._emit(Event(turned, f.index, f.time, extra=since), f)
+        if self.max_frames is not None and run.count >= self.max_frames:
+            self.stop("max frames")
+        if self.duration is not None:
+            run.t_first = f.time if run.t_first is None else run.t_first
+            elapsed = (time.monotonic() - run.wall0) if live else (f.time - run.t_first)
+            if elapsed >= self.duration:
+                self.stop("duration")
+
+    def _lost(self, run: _Run, reason: str) -> None:
+        """A live source dropped: indices and times go on from its last frame; ``source_lost`` once."""
+        last = run.last
+        run.base_index = (last.index + 1) if last is not None else run.base_index
+        run.base_time = last.time if last is not None else run.base_time
+        self._emit(
+            Event(
+                "source_lost",
+                max(run.base_index - 1, 0),
+                run.base_time,
+                extra={"reason": mask_password(reason)},  # the decoder's message may quote the URL
+            ),
+            last,
+        )
+        # A stream's own error already says "lost SOURCE: ..." (printing it again doubled it).
+        self._say(reason if reason.startswith("lost ") else f"lost {self.source}: {reason}")
 
     def tune_decoder(self, src: FrameSource, live: bool = False) -> None:
         """Set the decoder up as the watch decodes: no deblocking when frames shrink a lot, and for files
-        one decoder thread beside the analysis where that is faster (see ``_one_core_for_analysis``).
+        one decoder thread beside the analysis where that is faster (see ``one_core_for_analysis``).
 
         Call it before the first frame is read (the benchmark uses it to time the decoder alone).
 
@@ -514,7 +457,7 @@ class Watcher:
         """
         self._fast_decode(src)
         if not (live or src.live):
-            _one_core_for_analysis(src)
+            one_core_for_analysis(src)
 
     def _fast_decode(self, src: FrameSource) -> None:
         """Skip H.264/HEVC deblocking when frames are shrunk a lot for analysis.
@@ -578,62 +521,27 @@ class Watcher:
             self.state.events.append(event.to_dict())
 
 
-def _pixels(frame: Frame) -> tuple[np.ndarray, bool]:
-    """The pixels to analyse and whether they are limited-range luma.
+@dataclass
+class _Run:
+    """What one :meth:`Watcher.run` carries from connection to connection.
 
-    A video's :class:`LumaFrame` hands over its decoder plane as it is: the detector stretches the range
-    after shrinking, and the full-size grey picture is then never made unless a callback asks for it.
+    Attributes:
+        freeze: The frozen-picture check.
+        base_index: Frames before the current connection, so indices keep growing across reconnects.
+        base_time: Stream time before the current connection (the gaps included).
+        count: Frames analysed.
+        last: The last frame analysed.
+        wall0: When the run started (a live source's ``duration`` is wall-clock time).
+        t_first: The first frame's time (a file's ``duration`` is stream time).
     """
-    if isinstance(frame, LumaFrame):
-        return frame.luma, frame.limited
-    return frame.image, False
 
-
-_Item = tuple[Frame, np.ndarray, bool, "np.ndarray | None", "np.ndarray | None"]
-
-
-def _thumb(pixels: np.ndarray) -> np.ndarray:
-    """Every 4th pixel of every 4th row: enough to tell a frozen picture from a live one."""
-    return np.ascontiguousarray(pixels[::4, ::4])
-
-
-def _read(src: FrameSource, options: WatchOptions, queue_of: Sequence[Prefetch] = ()) -> Iterator[_Item]:
-    """Frames with what the loop needs of them: pixels, their range, the analysis image, the frozen probe.
-
-    Shrinking is the only pass over the full frame, and either thread can do it (``push`` shrinks a frame
-    that comes without its analysis image, the loop takes the probe when it comes without one). When read
-    ahead in a thread of its own, which thread has time to spare depends on the frame size and on the
-    decoder's threads, so the reader decides frame by frame: it does that work when frames are waiting in
-    its queue (``queue_of[0]``, the :class:`Prefetch` it feeds: the analysis is the slower side), and
-    leaves it to the analysis otherwise (the decoder is the slower side). Read in the analysing thread
-    (``queue_of`` empty), it leaves everything to the analysis.
-    """
-    for frame in src:
-        pixels, limited = _pixels(frame)
-        if queue_of and queue_of[0].backlog >= 2:
-            grey = pixels.ndim == 2 and pixels.dtype == np.uint8
-            small = shrink_frame(pixels, options, limited) if grey else None
-            yield frame, pixels, limited, small, _thumb(pixels)
-        else:
-            yield frame, pixels, limited, None, None
-
-
-def _one_core_for_analysis(src: FrameSource) -> None:
-    """Leave one core to the analysis thread when decoding costs about as much as analysing.
-
-    Up to about 1080p, decoding a frame on one core takes about as long as analysing it (2.4 and 2 ms
-    here), so the best split is one core each. FFmpeg's default (as many frame threads as cores, plus
-    one) then only competes with the analysis for the same cores and adds its own hand-offs: on 2 cores
-    a 1080p30 clip ran at 10-11.5x real time with it and 12-13.5x with one decoder thread (3.1-3.5
-    against 2.7-2.9 CPU-s for 600 frames). Larger frames cost several times more to decode than to
-    analyse, and keep FFmpeg's threads (on 2 cores 4K ran at 4.5-4.8x with them, 3.6-3.8x without).
-    """
-    stream = getattr(src, "stream", None)
-    size = src.size
-    if stream is None or size is None or size[0] * size[1] > 2_300_000:
-        return
-    # 16: FFmpeg's own cap on automatic threads; a decoder that is already open keeps its threads.
-    tune_decoder(stream, thread_type="FRAME", thread_count=min(16, max(1, usable_cores() - 1)))
+    freeze: FrozenCheck
+    base_index: int = 0
+    base_time: float = 0.0
+    count: int = 0
+    last: Frame | None = None
+    wall0: float = field(default_factory=time.monotonic)
+    t_first: float | None = None
 
 
 def stderr_log(text: str) -> None:

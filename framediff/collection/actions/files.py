@@ -19,6 +19,7 @@ from ...errors import OptionError
 from ..report import file_digest
 
 __all__ = [
+    "copy_bytes",
     "copy_into",
     "find_in_trash",
     "fsync_dir",
@@ -80,15 +81,20 @@ def tmp_beside(path: str | os.PathLike) -> str:
     return str(p.with_name(f".{p.name}.framediff-{os.getpid()}-{uuid.uuid4().hex[:8]}"))
 
 
+def copy_bytes(src: str, dst: str) -> None:
+    """Copy ``src``'s bytes into a new file ``dst`` (which must not exist), flushed and fsynced."""
+    with open(src, "rb") as fi, open(dst, "xb") as fo:
+        shutil.copyfileobj(fi, fo, 1 << 20)
+        fo.flush()
+        os.fsync(fo.fileno())
+
+
 def copy_into(src: str, dst: str) -> None:
     """Copy ``src`` to ``dst`` (which must not exist) under a temporary name in ``dst``'s folder, fsynced,
     then renamed: ``dst`` is whole or absent, never half-written."""
     tmp = tmp_beside(dst)
     try:
-        with open(src, "rb") as fi, open(tmp, "xb") as fo:
-            shutil.copyfileobj(fi, fo, 1 << 20)
-            fo.flush()
-            os.fsync(fo.fileno())
+        copy_bytes(src, tmp)
         shutil.copystat(src, tmp)
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "target exists", dst)

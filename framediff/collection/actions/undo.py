@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ...paths import same_file
 from ..report import file_digest
-from .files import find_in_trash, fsync_dir, held_sigint, move_file, os_reason, tmp_beside
+from .files import copy_bytes, find_in_trash, fsync_dir, held_sigint, move_file, os_reason, tmp_beside
 from .log import ActionLog, now, read_log
 from .plan import ActionReport, Hook, Step
 
@@ -147,10 +146,7 @@ def _undo_one(rec: dict[str, Any], folder: str | None, folder_existed: bool) -> 
             return f"the kept file {kept} changed since: the copy's bytes are gone"
         tmp = tmp_beside(path)
         try:
-            with open(kept, "rb") as fi, open(tmp, "xb") as fo:
-                shutil.copyfileobj(fi, fo, 1 << 20)
-                fo.flush()
-                os.fsync(fo.fileno())
+            copy_bytes(kept, tmp)
             os.chmod(tmp, rec.get("mode", 0o644))
             os.utime(tmp, (rec["mtime"], rec["mtime"]))
             os.replace(tmp, path)
