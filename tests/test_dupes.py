@@ -310,3 +310,14 @@ def test_one_layout_over_other_photos_is_no_copy(tmp_path) -> None:
         for b in names[i + 1 :]:
             v = verify(fps[a], fps[b])
             assert v.relation not in ("mirrored", "rotated", "cropped", "bordered", "resized", "recompressed"), (a, b, v)
+
+
+def test_pictures_drawn_in_their_transparency_are_told_apart(tmp_path) -> None:
+    """Overlays that are white everywhere and drawn only in their alpha (desktop patterns meant to lie
+    over a colour) are different pictures, not two blank ones; laid over white they would be."""
+    for name, photo in (("waves", "coffee"), ("silk", "chelsea")):
+        rgba = np.full((300, 400, 4), 255, np.uint8)
+        rgba[..., 3] = cv2.resize(cv2.cvtColor(photo_bgr(photo), cv2.COLOR_BGR2GRAY), (400, 300)) // 2
+        _write(tmp_path / "lib" / f"{name}.png", rgba)
+    report = find_duplicates([tmp_path / "lib"], db=tmp_path / "i.sqlite")
+    assert report.groups == [] and report.errors == []
