@@ -287,3 +287,37 @@ def test_ctrl_c_keeps_what_was_fingerprinted_and_the_next_run_resumes(tmp_path) 
     assert 5 <= kept < 120
     report = find_duplicates([lib], db=db)
     assert report.fingerprinted == 120 - kept and not report.errors
+
+
+def test_one_layout_over_other_photos_is_no_copy(tmp_path) -> None:
+    """Screens of one layout (clock, fields, buttons) over different, blurred photos share a layout and
+    nothing else: no verdict may call one a mirrored, turned, cropped or bordered copy of another."""
+    from framediff.collection.fingerprint import fingerprint_file
+    from framediff.collection.verify import verify
+
+    names = ["coffee", "chelsea", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry"]
+    fps = {}
+    for name in names:
+        bg = cv2.GaussianBlur(cv2.resize(photo_bgr(name), (960, 600)), (0, 0), 40)
+        cv2.putText(bg, "12:41", (400, 200), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+        cv2.rectangle(bg, (380, 300), (580, 330), (240, 240, 240), -1)
+        cv2.rectangle(bg, (380, 350), (580, 380), (240, 240, 240), -1)
+        for x in (420, 480, 540):
+            cv2.circle(bg, (x, 260), 18, (60, 60, 60), -1)
+        _write(tmp_path / f"{name}.jpg", bg)
+        fps[name] = fingerprint_file(tmp_path / f"{name}.jpg")[0]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            v = verify(fps[a], fps[b])
+            assert v.relation not in ("mirrored", "rotated", "cropped", "bordered", "resized", "recompressed"), (a, b, v)
+
+
+def test_pictures_drawn_in_their_transparency_are_told_apart(tmp_path) -> None:
+    """Overlays that are white everywhere and drawn only in their alpha (desktop patterns meant to lie
+    over a colour) are different pictures, not two blank ones; laid over white they would be."""
+    for name, photo in (("waves", "coffee"), ("silk", "chelsea")):
+        rgba = np.full((300, 400, 4), 255, np.uint8)
+        rgba[..., 3] = cv2.resize(cv2.cvtColor(photo_bgr(photo), cv2.COLOR_BGR2GRAY), (400, 300)) // 2
+        _write(tmp_path / "lib" / f"{name}.png", rgba)
+    report = find_duplicates([tmp_path / "lib"], db=tmp_path / "i.sqlite")
+    assert report.groups == [] and report.errors == []

@@ -24,6 +24,7 @@ from .pdq import pdq_dihedral
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "flatten_picture",
     "LAYOUT_SIDE",
     "layout_grid",
     "frame_box",
@@ -44,7 +45,7 @@ __all__ = [
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 4
+FINGERPRINT_VERSION = 5
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
@@ -168,7 +169,7 @@ def _exif(data: bytes) -> tuple[int, str | None]:
 
 
 def read_picture(
-    path: str | os.PathLike, data: bytes | None = None, max_side: int | None = WORK_SIDE
+    path: str | os.PathLike, data: bytes | None = None, max_side: int | None = WORK_SIDE, flatten: bool = True
 ) -> tuple[np.ndarray, tuple[int, int], str | None]:
     """Decode a picture small for fingerprinting: upright, BGR, at most :data:`WORK_SIDE` px long.
 
@@ -177,6 +178,8 @@ def read_picture(
         data: Its bytes, when already read.
         max_side: The long side of the picture returned (``None``: full size, decoded in full, as PDQ's
             reference hasher reads a picture).
+        flatten: Lay transparency over a background (:func:`flatten_picture`); ``False`` keeps the stored
+            colours under it, as Pillow's ``convert("RGB")`` (and so PDQ's reference hasher) does.
 
     Returns:
         ``(picture, (full_width, full_height), date_taken)``; sizes upright.
@@ -207,11 +210,14 @@ def read_picture(
             if header is not None and max_side is not None:
                 while k < 8 and max(header) // (2 * k) >= max_side:
                     k *= 2
+        jpeg = data[:2] == b"\xff\xd8"
         flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                 8: cv2.IMREAD_REDUCED_COLOR_8}[k] | cv2.IMREAD_IGNORE_ORIENTATION  # fmt: skip
-        image = decode_image(buf, flags, p)
+                 8: cv2.IMREAD_REDUCED_COLOR_8}[k] if jpeg else cv2.IMREAD_UNCHANGED  # fmt: skip
+        image = decode_image(buf, flags | cv2.IMREAD_IGNORE_ORIENTATION, p)
         if image is None or image.size == 0:
             raise InputError(f"{p} is not a picture that can be read (or it is corrupt)", "check the file")
+        if not jpeg:
+            image = flatten_picture(image if flatten else image[..., :3] if image.ndim == 3 else image)
         full = header if header is not None else (image.shape[1] * k, image.shape[0] * k)
         if suffix in _EXIF_SUFFIXES or data[:2] == b"\xff\xd8":
             orientation, taken = _exif(data)
@@ -223,6 +229,37 @@ def read_picture(
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image), (int(full[0]), int(full[1])), taken
+
+
+def flatten_picture(image: np.ndarray) -> np.ndarray:
+    """An 8-bit BGR picture from any decoded one: grey, 16-bit, or with transparency.
+
+    Transparency is laid over white, as a picture is shown and exported; a picture drawn only in its
+    transparency (a white pattern meant to lie over a desktop's colour) would then be blank, and is laid
+    over black instead.
+
+    Args:
+        image: As ``cv2.IMREAD_UNCHANGED`` decodes it.
+
+    Returns:
+        BGR uint8.
+    """
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 3:
+        return image
+    alpha = image[..., 3:4].astype(np.float32) / 255.0
+    colour = image[..., :3].astype(np.float32) * alpha
+    over_white = colour + 255.0 * (1.0 - alpha)
+    if float(over_white.std()) < 2.0 and float(alpha.std()) > 0.04:
+        return colour.astype(np.uint8)
+    return np.clip(over_white + 0.5, 0, 255).astype(np.uint8)
 
 
 def local_features(
@@ -336,7 +373,7 @@ def reference_pdq(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         InputError: when the file cannot be read as a picture.
         OSError: when the file cannot be opened.
     """
-    image, _, _ = read_picture(path, max_side=None)
+    image, _, _ = read_picture(path, max_side=None, flatten=False)
     return pdq_dihedral(image, shrink="reference")
 
 
