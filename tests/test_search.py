@@ -40,7 +40,7 @@ def _caption(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _collage(a: np.ndarray, others: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+def collage_page(a: np.ndarray, others: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
     """``a`` shown at 45% of the width in the top left of a 1000 x 800 page, the others around it; returns the
     page and where ``a`` lies."""
     page = np.full((800, 1000, 3), 235, np.uint8)
@@ -74,7 +74,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for name in REFS:
         _write(root / "refs" / f"{name}.png", photo_bgr(name))
     a, c, r, ch = photo_bgr("astronaut"), photo_bgr("coffee"), photo_bgr("rocket"), photo_bgr("chelsea")
-    page, where = _collage(ch, [photo_bgr("moon"), photo_bgr("gravel"), photo_bgr("hubble_deep_field")])
+    page, where = collage_page(ch, [photo_bgr("moon"), photo_bgr("gravel"), photo_bgr("hubble_deep_field")])
     shot, shot_where = _screenshot(r)
     truth = {
         "astronaut-small.jpg": ("astronaut", cv2.resize(a, (256, 256), interpolation=cv2.INTER_AREA)),

@@ -21,7 +21,7 @@ from framediff.collection.index import Index
 from framediff.serve.search import SearchServer
 
 from .conftest import photo_bgr
-from .test_search import _collage
+from .test_search import collage_page
 from .test_serve import chromium
 
 
@@ -36,7 +36,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     queries = root / "queries"
     queries.mkdir()
     cv2.imwrite(str(queries / "coffee-selfie.jpg"), cv2.flip(photo_bgr("coffee"), 1), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    page, where = _collage(photo_bgr("chelsea"), [photo_bgr("moon"), photo_bgr("gravel"), photo_bgr("hubble_deep_field")])
+    page, where = collage_page(photo_bgr("chelsea"), [photo_bgr("moon"), photo_bgr("gravel"), photo_bgr("hubble_deep_field")])
     cv2.imwrite(str(queries / "collage.jpg"), page, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return {"root": root, "db": root / "index.sqlite", "where": where}
 
