@@ -10,7 +10,7 @@ import click
 
 from ..collection.outputs import human_bytes
 from ..collection.search import QueryResult
-from ..collection.searchjob import run_index, run_search
+from ..collection.searchjob import run_index, run_search, serve_search
 from .app import cli
 from .dupes_cmd import ProgressLine, paths_from_args
 from .options import max_pixels_option
@@ -104,8 +104,19 @@ def _print_result(r: QueryResult) -> None:
     help="PDQ distance at which a hash-list entry matches (any of the 8 rotations and mirrors).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON on stdout.")
+@click.option(
+    "--serve", metavar="[HOST:]PORT",
+    help="Serve the search page and POST /api/search instead of searching QUERY (default host 127.0.0.1).",
+)
+@click.option(
+    "--token", envvar="FRAMEDIFF_TOKEN", metavar="TOKEN",
+    help="Secret the page requires (Bearer header or ?token=); needed to serve beyond loopback.",
+)
 @max_pixels_option
-def search_command(queries: tuple[str, ...], db: str | None, top: int, max_distance: int, as_json: bool) -> None:
+def search_command(
+    queries: tuple[str, ...], db: str | None, top: int, max_distance: int, as_json: bool, serve: str | None,
+    token: str | None,
+) -> None:
     """Find the indexed pictures (and hash-list entries) each QUERY is a copy of.
 
     \b
@@ -118,8 +129,20 @@ def search_command(queries: tuple[str, ...], db: str | None, top: int, max_dista
     framediff search upload.jpg --db pictures.sqlite
     framediff search inbox/ --db known.sqlite --json > matches.json
 
+    framediff search --serve 8080 --db pictures.sqlite
+
     Exit status: 0 no match, 1 matches, 2 trouble (an unreadable query included).
     """
+    if serve is not None:
+        if queries:
+            raise click.UsageError("--serve takes no QUERY: pictures come from the page")
+        server = serve_search(db, serve, token, top)
+        click.echo(f"search page: {server.url}  (Ctrl-C to stop)", err=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.close()
+        return
     if not queries:
         raise click.UsageError("give a picture or folder to look up (or - for paths on stdin)")
     results = run_search(db, paths_from_args(queries), top, max_distance, None if as_json else _print_result)

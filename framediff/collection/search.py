@@ -185,15 +185,22 @@ class QueryResult:
         query: The query (its path, or ``<picture>``).
         matches: Best first.
         error: Why the query could not be read (then no matches).
+        width: The query's width in pixels (upright), which ``where`` and ``regions`` are in.
+        height: Its height.
     """
 
     query: str
     matches: list[Match] = field(default_factory=list)
     error: str | None = None
+    width: int = 0
+    height: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        return {"query": self.query, "matches": [m.to_dict() for m in self.matches], "error": self.error}
+        return {
+            "query": self.query, "width": self.width, "height": self.height,
+            "matches": [m.to_dict() for m in self.matches], "error": self.error,
+        }  # fmt: skip
 
 
 @dataclass
@@ -241,8 +248,9 @@ def _spread_features(image: np.ndarray, count: int, grid: int = 8) -> tuple[np.n
     return out[0], out[1], out[2], out[3]
 
 
-def _prepare(query: str | os.PathLike | np.ndarray, need_reference: bool) -> _Query:
-    """Fingerprint a query (a file or a decoded BGR picture), with more features than an indexed one."""
+def _prepare(query: str | os.PathLike | np.ndarray | bytes, need_reference: bool, name: str = "<picture>") -> _Query:
+    """Fingerprint a query (a file, a file's bytes, or a decoded BGR picture), with more features than an
+    indexed picture has."""
     if isinstance(query, np.ndarray):
         full = query if query.ndim == 3 else cv2.cvtColor(query, cv2.COLOR_GRAY2BGR)
         full = np.ascontiguousarray(full[:, :, :3])
@@ -250,12 +258,18 @@ def _prepare(query: str | os.PathLike | np.ndarray, need_reference: bool) -> _Qu
         fp = measure_picture(_shrunk(image, WORK_SIDE), full=(full.shape[1], full.shape[0]))
         reference = pdq_dihedral(full) if need_reference else None
     else:
-        path = Path(query)
-        st, data = path.stat(), path.read_bytes()
+        path = Path(name) if isinstance(query, bytes) else Path(query)
+        data = query if isinstance(query, bytes) else path.read_bytes()
         image, size, taken = read_picture(path, data, max_side=QUERY_SIDE)
         fp = measure_picture(_shrunk(image, WORK_SIDE), str(path), data, size)
-        fp.size, fp.mtime, fp.taken = st.st_size, st.st_mtime, taken
-        reference = reference_pdq(path) if need_reference else None
+        if not isinstance(query, bytes):
+            st = path.stat()
+            fp.size, fp.mtime = st.st_size, st.st_mtime
+        fp.taken = taken
+        if need_reference:
+            reference = pdq_dihedral(read_picture(path, data, max_side=None)[0], shrink="reference")
+        else:
+            reference = None
     feats, pts, mirr, mpts = local_features(_shrunk(image, WORK_SIDE), side=WORK_SIDE, count=QUERY_FEATURES)
     dense = _spread_features(image, DENSE_FEATURES)
     return _Query(fp, image, feats, pts, mirr, mpts, reference, dense)
@@ -330,27 +344,32 @@ class Searcher:
         """True when the index holds neither pictures nor hash-list entries."""
         return not self.structures.paths and len(self.structures.hashes) == 0
 
-    def search(self, query: str | os.PathLike | np.ndarray, top: int = 10, max_distance: int = MATCH_DISTANCE) -> QueryResult:
+    def search(
+        self, query: str | os.PathLike | np.ndarray | bytes, top: int = 10, max_distance: int = MATCH_DISTANCE,
+        name: str | None = None,
+    ) -> QueryResult:
         """The indexed pictures and hash-list entries ``query`` is a copy of, best first.
 
         Args:
-            query: A picture file, or a decoded picture (BGR array).
+            query: A picture file, a picture file's bytes, or a decoded picture (BGR array).
             top: The most matches listed.
             max_distance: PDQ bits at which a hash-list entry matches (any of the 8 dihedral forms).
+            name: What the result (and its messages) call the query (default: its path, or ``<picture>``).
 
         Returns:
             The :class:`QueryResult` (``error`` set when the query cannot be read).
         """
-        name = "<picture>" if isinstance(query, np.ndarray) else os.fspath(query)
+        if name is None:
+            name = "<picture>" if isinstance(query, np.ndarray | bytes) else os.fspath(query)
         try:
-            q = _prepare(query, need_reference=len(self.structures.hashes) > 0)
+            q = _prepare(query, need_reference=len(self.structures.hashes) > 0, name=name)
         except FramediffError as e:
             return QueryResult(name, error=e.message)
         except OSError as e:
             return QueryResult(name, error=f"{name}: cannot read it ({e.strerror or e})")
         matches = self._pictures(q) + self._hash_matches(q, max_distance)
         matches.sort(key=lambda m: (-m.score, m.distance if m.distance is not None else 999, m.path or m.label or ""))
-        return QueryResult(name, matches[: max(0, int(top))])
+        return QueryResult(name, matches[: max(0, int(top))], None, q.fp.width, q.fp.height)
 
     def _pictures(self, q: _Query) -> list[Match]:
         """Candidates among the indexed pictures, verified."""

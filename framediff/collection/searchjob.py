@@ -14,7 +14,7 @@ from .index import Index, default_index_path
 from .pdq import MATCH_DISTANCE
 from .search import AddReport, QueryResult, search_queries
 
-__all__ = ["IndexJobReport", "open_existing", "run_index", "run_search"]
+__all__ = ["IndexJobReport", "open_existing", "run_index", "run_search", "serve_search"]
 
 
 @dataclass
@@ -124,3 +124,28 @@ def run_search(
             raise InputError(f"{q}: no such file or folder", "check the path")
     with open_existing(db) as index:
         return search_queries(index, queries, top=top, max_distance=max_distance, on_result=on_result)
+
+
+def serve_search(db: str | os.PathLike | None, address: str, token: str | None = None, top: int = 10) -> Any:
+    """The search page's server for an existing index, bound but not started.
+
+    Args:
+        db: The index file.
+        address: ``[HOST:]PORT``.
+        token: Secret every request must carry (needed beyond loopback).
+        top: Matches per upload.
+
+    Returns:
+        A :class:`~framediff.serve.search.SearchServer` (``serve_forever()``, ``close()``).
+
+    Raises:
+        InputError: when the index does not exist.
+        OptionError: when the address is bad or cannot be bound, or a token is needed.
+    """
+    from ..serve.httpd import parse_address
+    from ..serve.search import SearchServer
+
+    path = Path(db) if db is not None else default_index_path()
+    open_existing(path).close()
+    host, port = parse_address(address, "--serve")
+    return SearchServer(path, (host, port), token=token, top=top, labels={"serve": "--serve", "token": "--token"})
