@@ -13,6 +13,7 @@ from ..collection.actions import ActionReport, undo
 from ..collection.dupes import KEEP_RULES, DupesOptions
 from ..collection.job import DupesJob, DupesResult, run_dupes
 from ..collection.outputs import human_bytes, report_text
+from ..workers import few_malloc_arenas
 from .app import cli
 from .options import max_pixels_option
 
@@ -147,6 +148,7 @@ def dupes_command(
         n_jobs = int(jobs)
     except ValueError:
         raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
+    few_malloc_arenas()  # a long run of many threads over many pictures: keep freed memory reusable
     opts = DupesOptions(db=db, keep=keep, similar=similar, references=references, jobs=n_jobs)
     job = DupesJob(
         csv=csv_path, html=html_path, action=action, dry_run=not apply, confirmed=yes,

@@ -217,6 +217,12 @@ def read_picture(
         if image is None or image.size == 0:
             raise InputError(f"{p} is not a picture that can be read (or it is corrupt)", "check the file")
         if not jpeg:
+            if max_side is not None and max(image.shape[:2]) > 2 * max_side:
+                # Shrunk first (to twice the working size, then finished below): flattening a 5640 px
+                # picture with transparency in floats would take ~400 MB.
+                f = 2 * max_side / max(image.shape[:2])
+                size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             image = flatten_picture(image if flatten else image[..., :3] if image.ndim == 3 else image)
         full = header if header is not None else (image.shape[1] * k, image.shape[0] * k)
         if suffix in _EXIF_SUFFIXES or data[:2] == b"\xff\xd8":
