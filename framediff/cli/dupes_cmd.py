@@ -185,8 +185,7 @@ def _print_found(result: DupesResult, as_json: bool) -> None:
     for w in report.warnings:
         click.echo(f"Warning: {w}", err=True)
     for e in report.errors:
-        # The reader's messages name the file already.
-        click.echo(f"unreadable: {e.message if e.message.startswith(e.path) else f'{e.path}: {e.message}'}", err=True)
+        click.echo(f"unreadable: {e.text}", err=True)
     if result.actions is not None:
         _print_actions(result.actions)
     if as_json:

@@ -60,7 +60,7 @@ def index_command(
     out = sys.stderr if export_list == "-" else sys.stdout  # the list owns stdout when it is written there
     if report.added is not None:
         for e in report.added.errors:
-            click.echo(f"unreadable: {e.message if e.message.startswith(e.path) else f'{e.path}: {e.message}'}", err=True)
+            click.echo(f"unreadable: {e.text}", err=True)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=1), file=out)
         return

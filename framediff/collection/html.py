@@ -361,7 +361,7 @@ def _summary_html(report: DuplicateReport, title: str, pages: int, base: str) ->
     )
     errors = ""
     if report.errors:
-        items = "".join(f"<li>{_e(e.path)}: {_e(e.message)}</li>" for e in report.errors)
+        items = "".join(f"<li>{_e(e.text)}</li>" for e in report.errors)
         opened = " open" if len(report.errors) <= 20 else ""
         n = len(report.errors)
         errors = (

@@ -218,6 +218,11 @@ class FileError:
     path: str
     message: str
 
+    @property
+    def text(self) -> str:
+        """The file and what is wrong with it, naming the file once (readers' messages often name it)."""
+        return self.message if self.message.startswith(self.path) else f"{self.path}: {self.message}"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``errors`` items of ``--json``)."""
         return {"path": self.path, "error": self.message}
