@@ -17,12 +17,13 @@ import numpy as np
 from ..compare import compare
 from ..errors import FramediffError
 from ..media.images import read_image
-from .fingerprint import Fingerprint, frame_box, read_thumb
+from .candidates import MIN_SUPPORT, geometric_fit
+from .fingerprint import FEATURE_SIDE, WORK_SIDE, Fingerprint, frame_box, read_thumb
 
 __all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "same_structure", "tone_moved", "Verdict", "verify", "relation_of"]
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 9
+VERIFY_VERSION = 10
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
@@ -31,6 +32,8 @@ MAX_EDITED = 0.35
 MIN_EDITED_EXPLAINED = 0.6
 # The least explained share of a copy (compare's "different" starts at 0.4).
 MIN_COPY_EXPLAINED = 0.5
+# The least share of A a copy laid on it by its keypoints must cover (a crop to half the area and more).
+MIN_COVER = 0.3
 # Edge correlation an in-place copy keeps (see same_structure).
 MIN_EDGE_CORRELATION = 0.65
 # Unexplained structure beyond the marked changes that a copy can show (compression, resampling).
@@ -353,6 +356,54 @@ def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) ->
     return Verdict(relation_of(t, False, same_size), t, round(float(c.explained), 4))
 
 
+def _feature_scale(fp: Fingerprint, thumb: np.ndarray) -> float:
+    """Thumbnail pixels per feature pixel (features are found at FEATURE_SIDE px of the working picture)."""
+    work = min(WORK_SIDE, max(fp.width, fp.height))
+    return max(thumb.shape[:2]) / min(FEATURE_SIDE, work)
+
+
+def _compare_by_features(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) -> Verdict | None:
+    """B laid on A by the map of their matched keypoints, then compared pixel to pixel where it lies.
+
+    Returns:
+        The verdict of a turned or cropped copy, or ``None`` when there is no map, B covers too little of
+        A, or the pixels do not agree.
+    """
+    support, m, mirrored = geometric_fit(a.features, a.points, b.features, b.points, b.mirrored, b.mirrored_points)
+    back, mb, mirrored_b = geometric_fit(b.features, b.points, a.features, a.points, a.mirrored, a.mirrored_points)
+    if mb is not None and not mirrored_b and (back > support or mirrored or m is None):
+        # B's keypoints found A better than A's found B: the map the other way round, inverted.
+        support, m, mirrored = back, cv2.invertAffineTransform(mb), False
+    if m is None or mirrored or support < MIN_SUPPORT:
+        return None
+    sa, sb = _feature_scale(a, ia), _feature_scale(b, ib)
+    # A's thumbnail -> B's thumbnail: scale into A's feature pixels, map, scale into B's thumbnail.
+    full = np.diag([sb, sb, 1.0]) @ np.vstack([m, [0, 0, 1]]) @ np.diag([1 / sa, 1 / sa, 1.0])
+    h, w = ia.shape[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    laid = cv2.warpAffine(ib, full[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.full(ib.shape[:2], 255, np.uint8), full[:2], (w, h), flags=flags | cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((7, 7), np.uint8))
+    if np.count_nonzero(inside) < MIN_COVER * inside.size:
+        return None
+    c = compare(ia, laid, ignore=255 - inside, align="off")
+    if c.relation not in ("identical", "same") or float(c.explained) < MIN_COPY_EXPLAINED:
+        return None
+    lin = full[:2, :2]
+    rotation = float(np.degrees(np.arctan2(lin[1, 0], lin[0, 0])))
+    scale = float(np.sqrt(abs(np.linalg.det(lin)))) * (b.width / ib.shape[1]) / (a.width / ia.shape[1])
+    ys, xs = np.nonzero(inside)
+    ka = a.width / ia.shape[1]
+    box = [int(xs.min() * ka), int(ys.min() * ka), int((xs.max() - xs.min() + 1) * ka), int((ys.max() - ys.min() + 1) * ka)]
+    tone = c.transform() or {}
+    t = {
+        "mirrored": False, "rotation": round(-rotation, 2), "scale": round(scale, 4), "aspect": 1.0,
+        "crop": {"b_in_a": box}, "light": bool(tone.get("light")), "colour": bool(tone.get("colour")),
+        "grey": bool(tone.get("grey")),
+    }  # fmt: skip
+    return Verdict(relation_of(t, False, False), t, round(float(c.explained), 4))
+
+
 def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, image_b: np.ndarray | None = None) -> Verdict:
     """Verify that B is a copy of A, and say how.
 
@@ -378,7 +429,10 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
     else:
         c = compare(ia, ib)
         if c.relation == "different":
-            return Verdict("different", score=round(float(c.explained), 4))
+            # compare's registration finds no fit on some turned and cropped copies; the keypoints the
+            # candidates matched may: B laid on A by their map is compared pixel to pixel.
+            turned = _compare_by_features(a, b, ia, ib)
+            return turned if turned is not None else Verdict("different", score=round(float(c.explained), 4))
         changed_share, boxes, explained = _changes_inside(c, ia, ib)
         t = c.transform() or {}
     # Thumbnail pixels -> each file's own pixels.
