@@ -225,6 +225,8 @@ def test_bad_input_gets_one_line_and_status_2(library, tmp_path) -> None:
     before = target.read_bytes()
     out = _run(str(root), "--db", str(tmp_path / "i.sqlite"), "--csv", str(target))
     assert out.returncode == 2 and "would overwrite" in out.stderr and target.read_bytes() == before
+    out = _run(str(root), "--db", str(tmp_path / "i.sqlite"), "--action", "delete", "--apply")
+    assert out.returncode == 2 and "--yes" in out.stderr and target.read_bytes() == before
     out = _run(str(root), "--db", str(tmp_path / "i.sqlite"), "--keep", "prettiest")
     assert out.returncode == 2 and "keep" in out.stderr
 

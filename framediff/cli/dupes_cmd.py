@@ -144,6 +144,9 @@ def dupes_command(
         raise click.UsageError("--apply and --dry-run contradict each other: give one")
     if apply and not action:
         raise click.UsageError("--apply needs an --action to apply")
+    if apply and action == "delete" and not yes:
+        # The library's own refusal names its setting (confirmed); on the command line it is --yes.
+        raise click.UsageError("--action delete needs --yes (deleted files cannot be put back; move or trash them instead)")
     try:
         n_jobs = int(jobs)
     except ValueError:

@@ -68,7 +68,7 @@ def apply_action(
     op, folder = parse_action(action)
     if op == "delete" and not dry_run and not confirmed:
         raise OptionError(
-            "delete needs confirmation", "pass --yes (confirmed=True), or move or trash the copies"
+            "delete needs confirmation", "set confirmed=True, or move or trash the copies"
         )
     if op == "trash" and not dry_run:
         import_send2trash()
