@@ -261,7 +261,6 @@ class _Verifier:
         self.index = index
         self.fps = fps
         self.memo: dict[tuple[int, int], Verdict] = {}
-        self._thumbs: dict[int, object] = {}
 
     def stored(self, a: int, b: int) -> Verdict | None:
         if (a, b) in self.memo:

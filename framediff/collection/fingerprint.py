@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..analysis.prepare import to_bgr8, to_uint8
 from ..errors import InputError
 from ..media.images import apply_orientation, check_pixels, decode_image, image_header_size, jpeg_is_complete
 from .pdq import pdq_dihedral
@@ -45,7 +46,7 @@ __all__ = [
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 5
+FINGERPRINT_VERSION = 6
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
@@ -240,9 +241,9 @@ def read_picture(
 def flatten_picture(image: np.ndarray) -> np.ndarray:
     """An 8-bit BGR picture from any decoded one: grey, 16-bit, or with transparency.
 
-    Transparency is laid over white, as a picture is shown and exported; a picture drawn only in its
-    transparency (a white pattern meant to lie over a desktop's colour) would then be blank, and is laid
-    over black instead.
+    Transparency is laid over white, as a picture is shown and exported (:func:`~..analysis.prepare.to_bgr8`);
+    a picture drawn only in its transparency (a white pattern meant to lie over a desktop's colour) would
+    then be blank, and is laid over black instead.
 
     Args:
         image: As ``cv2.IMREAD_UNCHANGED`` decodes it.
@@ -250,22 +251,13 @@ def flatten_picture(image: np.ndarray) -> np.ndarray:
     Returns:
         BGR uint8.
     """
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 1:
-        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 3:
-        return image
-    alpha = image[..., 3:4].astype(np.float32) / 255.0
-    colour = image[..., :3].astype(np.float32) * alpha
-    over_white = colour + 255.0 * (1.0 - alpha)
-    if float(over_white.std()) < 2.0 and float(alpha.std()) > 0.04:
-        return colour.astype(np.uint8)
-    return np.clip(over_white + 0.5, 0, 255).astype(np.uint8)
+    bgr = to_bgr8(image)
+    if image.ndim == 3 and image.shape[2] == 4 and float(bgr.std()) < 2.0:
+        rgba = to_uint8(image)
+        alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+        if float(alpha.std()) > 0.04:
+            return (rgba[..., :3].astype(np.float32) * alpha).astype(np.uint8)
+    return bgr
 
 
 def local_features(

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import IO
 
 import cv2
-import numpy as np
 
+from ..analysis.prepare import to_bgr8
 from ..errors import FramediffError, OutputError
 from ..media.images import jpeg_header, jpeg_reduction, read_image, read_jpeg_reduced
 from ..paths import check_outputs, disk_error, remove_quietly, temp_path
@@ -51,20 +51,6 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover - the loop always returns
 
 
-def _to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Any picture read_image returns (grey, BGRA, 16-bit) as 8-bit BGR; transparency over white."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        alpha = image[..., 3:4].astype(np.float32) / 255.0
-        return (image[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    return image
-
-
 def thumbnail(path: str | os.PathLike, size: int = THUMB, quality: int = QUALITY) -> tuple[str, int, int]:
     """A small JPEG of a picture, upright (EXIF orientation applied), as a ``data:`` URI.
 
@@ -87,7 +73,7 @@ def thumbnail(path: str | os.PathLike, size: int = THUMB, quality: int = QUALITY
         image = read_jpeg_reduced(path, k, orientation) if k > 1 else read_image(path)
     else:
         image = read_image(path)
-    image = _to_bgr8(image)
+    image = to_bgr8(image)
     h, w = image.shape[:2]
     scale = min(1.0, size / max(w, h))
     if scale < 1.0:
