@@ -125,6 +125,10 @@ class GuardedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     _body_done = False  # whether this request's body was read (or dropped); reset for each request
 
+    def do_HEAD(self) -> None:  # noqa: N802 - the base class's naming
+        """Answer HEAD as the subclass answers GET (its ``do_GET``)."""
+        self.do_GET()  # type: ignore[attr-defined]
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Silent: a request log on stderr would drown the watch's own status lines."""
 

@@ -138,10 +138,6 @@ class _Handler(GuardedHandler):
 
     app: SearchServer
 
-    def do_HEAD(self) -> None:  # noqa: N802 - the base class's naming
-        """As GET, without a body."""
-        self.do_GET()
-
     def do_GET(self) -> None:  # noqa: N802 - the base class's naming
         """The page."""
         routed = self.checked_route()

@@ -182,10 +182,6 @@ class _Handler(GuardedHandler):
 
     # -- GET ----------------------------------------------------------------------------------------------
 
-    def do_HEAD(self) -> None:  # noqa: N802 - the base class's naming
-        """Answer HEAD like GET without a body."""
-        self.do_GET()
-
     def do_GET(self) -> None:  # noqa: N802 - the base class's naming
         """Serve the page, the live picture and the read-only API."""
         routed = self.checked_route()
