@@ -366,7 +366,7 @@ class ChangeDetector:
         if mode == "background" and groups:
             groups = self._settle(groups, mask, cur, pred)
         self._report(result, groups, mask, absd, cur, pred, lo)
-        self._learn(mode, cur, pred, diff, mask, unknown)
+        self._learn(mode, cur, pred, diff, mask, unknown, result.regions)
         self._prev = cur
         return result
 
@@ -430,7 +430,7 @@ class ChangeDetector:
         if boot is not None:
             # Newly steady pixels join the background at the background's exposure, not this frame's.
             unknown = boot.learn(ref, cur, gain)
-            if unknown is None:
+            if boot.done:
                 self._boot = None
         # The light model is a tone curve (reference level -> current level): the median difference per
         # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
@@ -538,6 +538,7 @@ class ChangeDetector:
         diff: np.ndarray,
         mask: np.ndarray,
         unknown: np.ndarray | None,
+        regions: Sequence[Region] = (),
     ) -> None:
         """9. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet."""
         quiet = cv2.dilate(mask, np.ones((5, 5), np.uint8)) == 0
@@ -555,7 +556,18 @@ class ChangeDetector:
             # switching (leaves in the wind), so moving background learns its own, higher threshold. A
             # person who stands still switches nothing and is never learnt.
             r2 = np.multiply(diff, diff, out=diff)  # diff is not needed after this
-            learn = quiet | (self._flicker > 0.08)
+            moving_bg = self._flicker > 0.08
+            if regions and moving_bg.any():
+                # A busy road switches too (twice for every vehicle that passes): what was reported as an
+                # object is not moving background, or the road would learn the traffic as its noise and
+                # its threshold climb until the next vehicles go unseen. Leaves are rejected as the
+                # background moved before they become regions, so they still learn.
+                s = self.scale
+                for r in regions:
+                    x0, y0 = int(r.x * s), int(r.y * s)
+                    x1, y1 = int(math.ceil((r.x + r.w) * s)), int(math.ceil((r.y + r.h) * s))
+                    moving_bg[y0:y1, x0:x1] = False
+            learn = quiet | moving_bg
             if unknown is not None:
                 learn &= ~unknown  # what passes over a pixel before its background is known is no noise
             # A running mean over the frames seen so far, then an exponential one: the estimate is
@@ -608,4 +620,3 @@ class ChangeDetector:
                 continue
             keep.append(g)
         return keep
-

@@ -43,7 +43,9 @@ class Bootstrap:
     judged on moving things, not only on pixels: the inside of a plainly coloured object hardly changes
     from frame to frame, so the box of a blob of motion (grown by 2 px) is not steady. Pixels still
     unknown at the end (leaves, a flapping tape, a stream of traffic) take the temporal median of frames
-    spread over the bootstrap.
+    spread over the bootstrap, and again at 4 s the median of frames spread over those 4 s: a bus that
+    passed in front of a swaying tree for most of the first 1.5 s left a ghost there, and over 4 s it is a
+    minority.
 
     An object that enters after its pixels became known (from 0.2 s on) is reported as usual; one that is
     already there and stays is background, as it would be from frame 0.
@@ -57,12 +59,19 @@ class Bootstrap:
     def __init__(self, first: np.ndarray, fps: float) -> None:
         self.frames = 1
         self.length = int(min(max(round(1.5 * fps), 8), 90))
+        self.longer = int(min(max(round(4.0 * fps), 2 * self.length), 240))
         self.settle = self.settle_frames(fps)
         self.steady = np.zeros(first.shape, np.uint8)
         self.known = np.zeros(first.shape, bool)
         # A few frames spread over the bootstrap, for the median of the pixels never steady.
         self.every = max(1, self.length // 12)
         self.kept = [first]
+        # After the bootstrap: the pixels that took the median, and their values in frames spread over
+        # the longer span (only those pixels are kept: a few kilobytes a frame).
+        self.late: np.ndarray | None = None
+        self.late_kept: list[np.ndarray] = []
+        self.late_every = max(1, (self.longer - self.length) // 12)
+        self.done = False  # every pixel known and, for those that took the median, the longer one taken
 
     def observe(self, cur: np.ndarray, prev: np.ndarray, samp: np.ndarray) -> None:
         """Count, per pixel, the frames it has been steady, up to this one.
@@ -73,6 +82,11 @@ class Bootstrap:
             samp: Flat indices of the sample grid (for the frame-to-frame noise).
         """
         self.frames += 1
+        if self.late is not None:
+            # Only the never-steady pixels' values, for their longer median.
+            if self.frames % self.late_every == 0:
+                self.late_kept.append(cur[self.late])
+            return
         step = cur - prev
         # Frame-to-frame noise (MAD of the difference of two noisy frames, so sqrt(2) sigma).
         sigma = 1.4826 * median(np.abs(step.take(samp))) if samp.size else 1.0
@@ -103,8 +117,15 @@ class Bootstrap:
             gain: This frame's light relative to the background (measured on the known pixels).
 
         Returns:
-            The pixels still unknown, or ``None`` once the bootstrap is over (every pixel known).
+            The pixels still unknown, or ``None`` once every pixel is known (see :attr:`done` for the end).
         """
+        if self.late is not None:
+            if self.frames >= self.longer:
+                # The longer median, for the pixels that took the short one.
+                ref[self.late] = np.median(np.vstack(self.late_kept), axis=0).astype(np.float32)
+                self.late_kept = []
+                self.done = True
+            return None
         new = (self.steady >= self.settle) & ~self.known
         if new.any():
             # Exposure flickers while a camera settles: a patch learnt at a brighter frame than its
@@ -115,7 +136,14 @@ class Bootstrap:
             return ~self.known
         unknown = ~self.known
         if unknown.any():
-            np.copyto(ref, np.median(np.stack(self.kept), axis=0).astype(np.float32), where=unknown)
+            stack = np.stack(self.kept)
+            np.copyto(ref, np.median(stack, axis=0).astype(np.float32), where=unknown)
+            self.late = unknown
+            # The bootstrap's frames count in the longer median too (four of them, spread).
+            self.late_kept = list(stack[:: max(1, len(self.kept) // 4), unknown])
+        else:
+            self.done = True
+        self.kept = []
         return None
 
 
