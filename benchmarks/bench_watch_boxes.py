@@ -316,7 +316,7 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "framediff_bench_traffic",
                     help="Where the traffic clips are made (and kept for the next run).")  # fmt: skip
-    ap.add_argument("--seeds", type=int, nargs="*", default=[3], help="The traffic clips' seeds.")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[3, 7], help="The traffic clips' seeds.")
     ap.add_argument("--cases", nargs="*", default=["people", "sample", "traffic"],
                     help="Which cases to run: people (vtest.avi), sample (camera.mp4), traffic.")  # fmt: skip
     a = ap.parse_args()

@@ -42,7 +42,7 @@ FILES = {
     "bus": "doc_opencv-doc_opencv4_html_pexels_double_decker_bus.jpg",
     "street": "doc_opencv-doc_examples_text_scenetext01.jpg",
 }
-VERSION = 1  # bump when the material changes: clips made by an older version are made again
+VERSION = 3  # bump when the material changes: clips made by an older version are made again
 
 
 @dataclass
@@ -224,11 +224,11 @@ def scenes() -> dict[str, Scene]:
         (768, 576),
         [((30, 300, 240, 220), 2.5, 1.0), ((70, 70, 230, 110), 2.0, 1.0), ((620, 250, 148, 180), 2.2, 1.0)],
         [
-            Road(scaled(campus_upper), (0.9, 1.6)),
-            Road(scaled(campus_upper[::-1], dy=-6), (3.0, 4.5)),
-            Road(scaled(campus_lower), (5.0, 8.0)),
+            Road(scaled(campus_upper), (2.5, 4.0)),
+            Road(scaled(campus_upper[::-1], dy=-14), (7.0, 10.0)),
+            Road(scaled(campus_lower), (12.0, 18.0)),
         ],
-        gap=(3.0, 7.0),
+        gap=(1.5, 5.0),
         stop=(2, 300.0, 4.0),
     )
     k = 768 / 720.0  # the landscape is 720 x 479, the clip 768 x 512
@@ -237,12 +237,12 @@ def scenes() -> dict[str, Scene]:
         (768, 512),
         [((425 * k, 110 * k, 290 * k, 140 * k), 2.2, 0.92), ((55 * k, 185 * k, 85 * k, 45 * k), 1.5, 0.85)],
         [
-            Road([(-40, 246 * k, 17), (808, 246 * k, 22)], (0.8, 1.4)),
-            Road([(810, 250 * k, 24), (-40, 250 * k, 30)], (0.9, 1.5)),
-            Road([(-100, 330 * k, 80), (870, 336 * k, 90)], (3.0, 4.5)),
-            Road([(920, 430 * k, 230), (-160, 440 * k, 240)], (9.0, 13.0)),
+            Road([(-40, 244 * k, 17), (808, 244 * k, 22)], (2.0, 3.5)),
+            Road([(810, 252 * k, 24), (-40, 252 * k, 30)], (2.5, 4.0)),
+            Road([(-100, 330 * k, 80), (870, 336 * k, 90)], (6.0, 9.0)),
+            Road([(920, 430 * k, 230), (-160, 440 * k, 240)], (14.0, 20.0)),
         ],
-        gap=(3.5, 9.0),
+        gap=(2.0, 6.0),
         stop=(2, 520.0, 5.0),
     )
     for sc in (campus, country):

@@ -42,6 +42,7 @@ from .scene import (
     median,
     merge_fragments,
     merge_overlapping,
+    motion_of,
     percentile,
     same_texture,
     shadow_like,
@@ -519,7 +520,7 @@ class ChangeDetector:
         regions = worth_a_box(
             groups, mask, absd, cur, pred, lo, self._min_area, self._analysis_size, self.scale, self._size
         )
-        regions = merge_fragments(merge_overlapping(regions))
+        regions = merge_fragments(merge_overlapping(regions), lambda f, big: self._together(f, big, mask, cur))
         # The smallest changes (a far car, a far walker) must show in two frames running, where they were
         # or next to it: one-frame specks of the same size are glints (a leaf catching the light, a
         # ripple), never an object worth a box.
@@ -529,6 +530,33 @@ class ChangeDetector:
         result.regions = regions
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
         result.zones = zones_hit(self.zones, regions)
+
+    def _together(self, f: Region, big: Region, mask: np.ndarray, cur: np.ndarray) -> bool:
+        """Whether a fragment moves with the box it would join (see :func:`merge_fragments`): the motion of
+        its changed pixels since the previous frame against that of the box's part next to it."""
+        if self._prev is None:
+            return True
+        s = self.scale
+        ah, aw = mask.shape
+
+        def at_analysis(x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+            x0, y0 = max(0, int(x0 * s)), max(0, int(y0 * s))
+            x1, y1 = min(aw, int(math.ceil(x1 * s))), min(ah, int(math.ceil(y1 * s)))
+            return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+        mf = motion_of(cur, self._prev, mask, at_analysis(f.x, f.y, f.x + f.w, f.y + f.h))
+        # The box's part near the fragment (its whole would cost more and mix in other motion): the box
+        # within the fragment's own size of it.
+        r = max(f.w, f.h)
+        near = at_analysis(
+            max(big.x, f.x - r), max(big.y, f.y - r),
+            min(big.x + big.w, f.x + f.w + r), min(big.y + big.h, f.y + f.h + r),
+        )  # fmt: skip
+        mb = motion_of(cur, self._prev, mask, near)
+        if mf is None or mb is None:
+            return True  # too little to tell: the shapes decide, as before
+        speed = max(math.hypot(*mf), math.hypot(*mb))
+        return math.hypot(mf[0] - mb[0], mf[1] - mb[1]) <= max(2.5, 0.5 * speed)
 
     def _learn(
         self,

@@ -7,6 +7,8 @@ Functions of arrays and :class:`~framediff.analysis.regions.Region` lists only; 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,7 @@ __all__ = [
     "is_ghost",
     "median",
     "merge_fragments",
+    "motion_of",
     "merge_overlapping",
     "moved_background",
     "percentile",
@@ -391,7 +394,40 @@ def thin(sub: np.ndarray, length: int) -> bool:
     return thick <= 5.0 and length >= 4.0 * thick
 
 
-def merge_fragments(regions: list[Region]) -> list[Region]:
+def motion_of(
+    cur: np.ndarray, prev: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], reach: int = 16
+) -> tuple[float, float] | None:
+    """How far a change moved since the previous frame: the shift of its changed pixels that matches the
+    previous frame best (sum of squared differences over those pixels, within ``reach`` px each way).
+
+    Args:
+        cur: The frame at analysis size.
+        prev: The previous frame, same size.
+        mask: The changed pixels (non-zero).
+        box: The change's ``(x, y, w, h)`` at analysis size.
+        reach: The largest shift looked for, analysis pixels.
+
+    Returns:
+        ``(dx, dy)`` from the previous frame to this one, or ``None`` when there is too little to match
+        (fewer than 8 changed pixels).
+    """
+    x, y, w, h = box
+    m = (mask[y : y + h, x : x + w] > 0).astype(np.uint8)
+    if w < 2 or h < 2 or np.count_nonzero(m) < 8:
+        return None
+    ah, aw = prev.shape
+    x0, y0, x1, y1 = max(0, x - reach), max(0, y - reach), min(aw, x + w + reach), min(ah, y + h + reach)
+    res = cv2.matchTemplate(
+        np.ascontiguousarray(prev[y0:y1, x0:x1]), np.ascontiguousarray(cur[y : y + h, x : x + w]),
+        cv2.TM_SQDIFF, mask=m,
+    )  # fmt: skip
+    _, _, (bx, by), _ = cv2.minMaxLoc(np.nan_to_num(res, nan=np.inf, posinf=np.inf))
+    return float(x - (x0 + bx)), float(y - (y0 + by))
+
+
+def merge_fragments(
+    regions: list[Region], coherent: Callable[[Region, Region], bool] | None = None
+) -> list[Region]:
     """Join a fragment to the object it broke off: a small piece just below, above or beside a box.
 
     Parts of one object come apart where it looks like the background (jeans on grey pavement split a
@@ -400,6 +436,9 @@ def merge_fragments(regions: list[Region]) -> list[Region]:
     above; half as wide beside), lies along it (60% of its width, or height, within the box's) and the
     gap is at most a quarter of the box's height (or width). It joins the nearest such box, once: two
     people or two cars side by side are of similar size and stay apart, and joins do not chain.
+
+    ``coherent(fragment, box)`` (when given) must also hold for a piece above or beside: parts of one
+    object move together, while a far car above a near bus, or a car passing a walker, moves its own way.
     """
     order = sorted(range(len(regions)), key=lambda k: regions[k].area)
     boxes = list(regions)
@@ -415,13 +454,18 @@ def merge_fragments(regions: list[Region]) -> list[Region]:
             oy = min(f.y + f.h, big.y + big.h) - max(f.y, big.y)
             gap_y = max(f.y - (big.y + big.h), big.y - (f.y + f.h))
             gap_x = max(f.x - (big.x + big.w), big.x - (f.x + f.w))
+            below = False
             if ox >= 0.6 * f.w and f.h <= 0.5 * big.h and gap_y <= 0.25 * big.h:
                 gap = max(gap_y, 0) / big.h
+                below = 2 * f.y + f.h > 2 * big.y + big.h
             elif oy >= 0.6 * f.h and f.w <= 0.5 * big.w and gap_x <= 0.25 * big.w:
                 gap = max(gap_x, 0) / big.w
             else:
                 continue
-            if gap < best_gap:
+            # A piece below is the object's own (legs, wheels: they need not move as the body does, a
+            # foot stands while the other swings): what lies below a near object is nearer still, so
+            # larger, not a small far thing of its own.
+            if gap < best_gap and (below or coherent is None or coherent(f, big)):
                 best, best_gap = i, gap
         if best < 0 or j in grown:
             continue
