@@ -7,6 +7,13 @@ file's ``about`` says how they were drawn). The clip itself is not in the reposi
 check runs on the bundled ``samples/camera.mp4`` (a coin slides in and stays; ``samples/truth.json`` has
 its box on every frame), which needs nothing outside the repository.
 
+The acceptance of issue 25 is on real traffic, which the project does not have; ``traffic.py`` composes
+traffic clips from real pictures (a campus road and a country landscape from OpenCV's sample pictures,
+Debian's ``opencv-doc``, in ``/tmp/photos`` from ``../shared/media/get-photos.sh``; ``--photos``
+elsewhere): real vehicles cut from photos, far and small (down to 16 px long) to large and near, swaying
+trees, a vehicle that stops, light drift and an exposure step, noise and x264; every frame's truth is
+exact. Each scene runs with two seeds (``--seeds``); the clips are made once in ``--work`` and kept.
+
 Three detectors run over every frame of the clip in the same run, each scored on the labelled frames:
 
 * ``framediff watch``: the :class:`~framediff.watch.Watcher` with its default settings (the boxes of
@@ -29,7 +36,8 @@ Scoring (printed by the run too), per labelled frame, then summed over frames:
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_watch_boxes.py                        # vtest.avi from /tmp/media + camera.mp4
+    python benchmarks/bench_watch_boxes.py                        # vtest.avi, camera.mp4, traffic
+    python benchmarks/bench_watch_boxes.py --cases traffic --seeds 3 7 11   # only traffic, three seeds
     python benchmarks/bench_watch_boxes.py --clip PATH/vtest.avi --draw /tmp/boxes   # also draw frames
 """
 

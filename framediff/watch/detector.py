@@ -520,7 +520,9 @@ class ChangeDetector:
         regions = worth_a_box(
             groups, mask, absd, cur, pred, lo, self._min_area, self._analysis_size, self.scale, self._size
         )
-        regions = merge_fragments(merge_overlapping(regions), lambda f, big: self._together(f, big, mask, cur))
+        regions = merge_fragments(
+            merge_overlapping(regions), lambda f, big: self._together(f, big, mask, cur)
+        )
         # The smallest changes (a far car, a far walker) must show in two frames running, where they were
         # or next to it: one-frame specks of the same size are glints (a leaf catching the light, a
         # ripple), never an object worth a box.
