@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -11,9 +12,10 @@ from typing import Any
 
 from ..errors import InputError
 from ..paths import check_outputs
-from .index import Index, default_index_path
+from .index import Index, IndexError_, OlderIndexError, default_index_path
 from .pdq import MATCH_DISTANCE
 from .search import AddReport, QueryResult, search_queries
+from .searchindex import SearchStructures
 
 __all__ = ["IndexJobReport", "open_existing", "run_index", "run_search", "serve_search"]
 
@@ -45,15 +47,24 @@ class IndexJobReport:
 
 
 def open_existing(db: str | os.PathLike | None) -> Index:
-    """Open an index that must exist already (searching or reading one never creates a file).
+    """Open an index that must exist already, to read it (searching or reading one never creates a file,
+    and never writes the index: a shared read-only index, or another user's, is searched as it is).
+
+    An index of an older schema is brought up to date first when it can be written.
 
     Raises:
         InputError: when there is no such file.
+        IndexError_: when it cannot be read, or is of an older schema and cannot be written.
     """
     path = Path(db) if db is not None else default_index_path()
     if not path.is_file():
         raise InputError(f"no index at {path}", "make one with framediff index PATH --db FILE, or give --db")
-    return Index(path)
+    try:
+        return Index(path, read_only=True)
+    except OlderIndexError:
+        with contextlib.suppress(IndexError_):  # cannot be written: said by opening it read-only again
+            Index(path).close()  # migrates
+        return Index(path, read_only=True)
 
 
 def run_index(
@@ -109,6 +120,10 @@ def run_index(
             report.removed = index.remove_under([os.path.abspath(p) for p in remove])
         if entries is not None:
             report.imported = index.import_hashes(entries)
+        if writes:
+            # Kept beside the index now, so that the first search (or a reader who cannot write them)
+            # finds them current.
+            SearchStructures.load_or_build(index)
         if export_hashes is not None:
             report.exported = index.export_hashes(export_hashes)
         report.stats = index.stats()
