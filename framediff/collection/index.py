@@ -22,7 +22,7 @@ from ..errors import FramediffError, OutputError
 from .fingerprint import LAYOUT_SIDE, Fingerprint, ThumbFacts
 from .hashlist import HashEntry
 
-__all__ = ["SCHEMA_VERSION", "Index", "IndexError_", "default_index_path", "NewerIndexError"]
+__all__ = ["SCHEMA_VERSION", "Index", "IndexError_", "NewerIndexError", "OlderIndexError", "default_index_path"]
 
 SCHEMA_VERSION = 4
 
@@ -109,6 +109,10 @@ class NewerIndexError(IndexError_):
     """The index was written by a newer framediff (a schema this version does not know)."""
 
 
+class OlderIndexError(IndexError_):
+    """An index opened read-only has an older schema (bringing it up to date would write it)."""
+
+
 def default_index_path() -> Path:
     """Where the index lives unless ``--db`` says otherwise: the user's cache folder.
 
@@ -173,35 +177,74 @@ class Index:
 
     Args:
         path: The database file; created with its folder when missing.
+        read_only: Open an existing file only to read it (a shared index on a read-only place, or another
+            user's): nothing is ever written to it or beside it; writing methods raise
+            :class:`~framediff.errors.OutputError`.
 
     Raises:
         NewerIndexError: when the file was written by a newer framediff.
         IndexError_: when the file cannot be created, opened or written (read-only place, not a database).
     """
 
-    def __init__(self, path: str | os.PathLike = ":memory:") -> None:
+    def __init__(self, path: str | os.PathLike = ":memory:", read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = bool(read_only) and self.path != ":memory:"
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                # WAL writes two files beside the index: the folder must take them, and the file be writable.
-                folder = Path(self.path).parent
-                if not os.access(folder, os.W_OK) or (Path(self.path).exists() and not os.access(self.path, os.W_OK)):
-                    raise OSError(13, "read-only")
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            if self.read_only:
+                self._db = self._open_read_only()
+            else:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                    # WAL writes two files beside the index: the folder must take them, and the file be writable.
+                    folder = Path(self.path).parent
+                    if not os.access(folder, os.W_OK) or (Path(self.path).exists() and not os.access(self.path, os.W_OK)):
+                        raise OSError(13, "read-only")
+                self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
         except sqlite3.DatabaseError as e:
             raise IndexError_(
                 f"cannot use {self.path} as the index ({e})", "give another file with --db"
             ) from None
         except OSError as e:
+            if self.read_only:
+                raise IndexError_(f"cannot read the index {self.path} ({e.strerror or e})", "check the file's permissions") from None
             raise IndexError_(
                 f"cannot create the index {self.path} ({e.strerror or e})", "give a writable place with --db"
             ) from None
         self._pending = 0
         self._last_commit = time.monotonic()
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes: the file opened read-only, its schema as it is.
+
+        A WAL database read through ``mode=ro`` still needs its ``-shm`` file, which SQLite creates beside it
+        when missing; on a share where it cannot (a read-only folder, a file of someone else's), the file is
+        opened as immutable instead: read as it lies, without locks (nobody can be writing it there).
+        """
+        with open(self.path, "rb"):
+            pass  # a missing or unreadable file said as such, not as SQLite's "unable to open"
+        uri = Path(self.path).resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        try:
+            self._db = db
+            version = self._version()
+        except sqlite3.OperationalError:
+            db.close()
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, check_same_thread=False)
+            self._db = db
+            version = self._version()
+        if version > SCHEMA_VERSION:
+            self._migrate()  # says it is too new
+        if version < SCHEMA_VERSION:
+            db.close()
+            raise OlderIndexError(
+                f"the index {self.path} was written by an older framediff (schema {version}; this one needs "
+                f"{SCHEMA_VERSION})",
+                "run framediff index --db FILE once where the file can be written, to bring it up to date",
+            )
+        return db
 
     # -- schema ---------------------------------------------------------------------------------------
 
@@ -487,7 +530,9 @@ class Index:
 
     # -- the search API (framediff.Index) ---------------------------------------------------------------
 
-    def add(self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None) -> Any:
+    def add(
+        self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None, cluster: Any = None
+    ) -> Any:
         """Fingerprint pictures into the index (new and changed files only; files gone from the folders
         given are forgotten).
 
@@ -495,13 +540,15 @@ class Index:
             paths: Folders (walked recursively) and files.
             jobs: Threads (0: every usable core).
             progress: ``progress(stage, done, total)``.
+            cluster: Fingerprint on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``); this process
+                still writes the index.
 
         Returns:
             An :class:`~.search.AddReport`.
         """
         from .search import add_pictures
 
-        return add_pictures(self, paths, jobs=jobs, progress=progress)
+        return add_pictures(self, paths, jobs=jobs, progress=progress, cluster=cluster)
 
     def search(self, query: Any, top: int = 10, max_distance: int = 31) -> Any:
         """The indexed pictures and hash-list entries that ``query`` is a copy of, best first.

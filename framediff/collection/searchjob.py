@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..paths import check_outputs
-from .index import Index, default_index_path
+from .index import Index, IndexError_, OlderIndexError, default_index_path
 from .pdq import MATCH_DISTANCE
 from .search import AddReport, QueryResult, search_queries
+from .searchindex import SearchStructures
 
 __all__ = ["IndexJobReport", "open_existing", "run_index", "run_search", "serve_search"]
 
@@ -44,15 +47,24 @@ class IndexJobReport:
 
 
 def open_existing(db: str | os.PathLike | None) -> Index:
-    """Open an index that must exist already (searching or reading one never creates a file).
+    """Open an index that must exist already, to read it (searching or reading one never creates a file,
+    and never writes the index: a shared read-only index, or another user's, is searched as it is).
+
+    An index of an older schema is brought up to date first when it can be written.
 
     Raises:
         InputError: when there is no such file.
+        IndexError_: when it cannot be read, or is of an older schema and cannot be written.
     """
     path = Path(db) if db is not None else default_index_path()
     if not path.is_file():
         raise InputError(f"no index at {path}", "make one with framediff index PATH --db FILE, or give --db")
-    return Index(path)
+    try:
+        return Index(path, read_only=True)
+    except OlderIndexError:
+        with contextlib.suppress(IndexError_):  # cannot be written: said by opening it read-only again
+            Index(path).close()  # migrates
+        return Index(path, read_only=True)
 
 
 def run_index(
@@ -63,6 +75,7 @@ def run_index(
     export_hashes: str | os.PathLike | None = None,
     jobs: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    cluster: str | None = None,
 ) -> IndexJobReport:
     """Add pictures, forget files, import a hash list, export the hashes, in that order.
 
@@ -74,13 +87,19 @@ def run_index(
         export_hashes: Where to write the index's hashes as a list (``-``: stdout).
         jobs: Threads for fingerprinting (0: every core).
         progress: ``progress(stage, done, total)``.
+        cluster: Fingerprint on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``; see
+            :mod:`framediff.distribute`).
 
     Raises:
         InputError: when a path or the list cannot be read (the list is checked whole before it is added).
         OutputError: when the export would overwrite the index or an input.
     """
+    from ..distribute import Cluster, import_distributed, parse_cluster
     from .hashlist import read_hash_list
 
+    if cluster is not None:
+        parse_cluster(cluster)  # a malformed address or a missing Dask refused before anything is opened
+        import_distributed()
     target = Path(db) if db is not None else default_index_path()
     inputs = [("PATH", p) for p in paths] + [("--import-hashes", import_hashes), ("--db", target)]
     check_outputs([("--export-hashes", export_hashes)], inputs)
@@ -90,13 +109,21 @@ def run_index(
     entries = read_hash_list(import_hashes) if import_hashes is not None else None
     writes = bool(paths or remove or entries is not None)
     report = IndexJobReport()
-    with Index(target) if writes else open_existing(target) as index:
+    # The cluster is reached before the index is opened: an unreachable scheduler leaves no new file.
+    with (
+        Cluster(cluster) if cluster is not None and paths else nullcontext() as workers,
+        Index(target) if writes else open_existing(target) as index,
+    ):
         if paths:
-            report.added = index.add(paths, jobs=jobs, progress=progress)
+            report.added = index.add(paths, jobs=jobs, progress=progress, cluster=workers)
         if remove:
             report.removed = index.remove_under([os.path.abspath(p) for p in remove])
         if entries is not None:
             report.imported = index.import_hashes(entries)
+        if writes:
+            # Kept beside the index now, so that the first search (or a reader who cannot write them)
+            # finds them current.
+            SearchStructures.load_or_build(index)
         if export_hashes is not None:
             report.exported = index.export_hashes(export_hashes)
         report.stats = index.stats()
