@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
@@ -27,6 +29,9 @@ from .fingerprint import (
     read_thumb,
 )
 from .index import Index, IndexError_, default_index_path
+from .neural import DIM, NEURAL_VERSION
+from .neural import require as require_neural
+from .neuralindex import fill_vectors, neural_pairs
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
@@ -50,6 +55,8 @@ class DupesOptions:
         similar: Also group other shots of the same scene (bursts), not only copies of one picture.
         references: Folders whose files are matched against but never acted on, and always kept.
         jobs: Threads for fingerprinting and verification (0: every usable core).
+        neural: Also take candidates from neural descriptors (the neural extra): crops to a part, pictures
+            inside others, heavy edits that hashes and keypoints miss; every candidate is still verified.
     """
 
     db: str | os.PathLike | None = None
@@ -57,6 +64,7 @@ class DupesOptions:
     similar: bool = False
     references: Sequence[str | os.PathLike] = ()
     jobs: int = 0
+    neural: bool = False
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_RULES:
@@ -348,6 +356,8 @@ def find_duplicates(
         KeyboardInterrupt: after leaving the index consistent (everything fingerprinted so far is kept).
     """
     opts = options or DupesOptions(**kwargs)  # type: ignore[arg-type]
+    if opts.neural:
+        require_neural()
     t0 = time.perf_counter()
     jobs = int(opts.jobs) or usable_cores()
     refs = [os.path.abspath(r) for r in opts.references]
@@ -376,7 +386,14 @@ def find_duplicates(
         run = fingerprint_all(files, index, jobs, progress)
         index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
         index.commit()
-        groups = _group(run, index, opts, refs, jobs, progress)
+        vectors = None
+        if opts.neural:
+            digests = [f.digest for f in run.fps]
+            fill_vectors(index, progress, only=digests)
+            stored = index.neural_of(digests, NEURAL_VERSION, DIM)
+            empty = np.zeros((0, DIM), np.float16)
+            vectors = [stored.get(d, empty) for d in digests]
+        groups = _group(run, index, opts, refs, jobs, progress, vectors)
         index.put_result(key, _to_stored(groups, run.errors))
         index.commit()
     return DuplicateReport(
@@ -392,6 +409,8 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
 
     h = hashlib.blake2b(digest_size=20)
     settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
+    if opts.neural:  # the runs without keep their keys (and their stored groups)
+        settings += ("neural", NEURAL_VERSION)
     h.update(repr(settings).encode())
     for path, _root in files:
         try:
@@ -443,11 +462,11 @@ def _thumb_facts(thumb: object) -> tuple[object, tuple[float, float], bool]:
 
 
 def _group(
-    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
+    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None,
+    vectors: list[np.ndarray] | None = None,
 ) -> list[Group]:
-    """Candidates -> verified pairs -> groups around kept files."""
-    import numpy as np
-
+    """Candidates -> verified pairs -> groups around kept files (``vectors``: each file's neural
+    descriptors, a candidate source when given)."""
     fps = run.fps
     n = len(fps)
     if n < 2:
@@ -464,6 +483,11 @@ def _group(
     found = candidate_pairs(
         hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps], layout
     )
+    if vectors is not None:
+        # Neural neighbours are verified as they are, as hash-close pairs are (no keypoint support asked:
+        # the copies they find are those whose keypoints were lost).
+        for kk in neural_pairs(vectors):
+            found[kk] = min(found.get(kk, float(PDQ_TRUSTED)), float(PDQ_TRUSTED))
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
     pairs = [

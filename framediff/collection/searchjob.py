@@ -26,6 +26,7 @@ class IndexJobReport:
         removed: Files forgotten by ``remove``.
         imported: New hash-list entries.
         exported: Lines written by ``export``.
+        described: Pictures given neural descriptors (``neural``).
         stats: :meth:`Index.stats` after the work.
     """
 
@@ -33,13 +34,14 @@ class IndexJobReport:
     removed: int = 0
     imported: int = 0
     exported: int | None = None
+    described: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {
             "added": self.added.to_dict() if self.added else None, "removed": self.removed, "imported": self.imported,
-            "exported": self.exported, "index": self.stats,
+            "exported": self.exported, "described": self.described, "index": self.stats,
         }  # fmt: skip
 
 
@@ -63,6 +65,7 @@ def run_index(
     export_hashes: str | os.PathLike | None = None,
     jobs: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    neural: bool = False,
 ) -> IndexJobReport:
     """Add pictures, forget files, import a hash list, export the hashes, in that order.
 
@@ -74,13 +77,18 @@ def run_index(
         export_hashes: Where to write the index's hashes as a list (``-``: stdout).
         jobs: Threads for fingerprinting (0: every core).
         progress: ``progress(stage, done, total)``.
+        neural: Also make the neural descriptors of every indexed picture that has none (the neural extra).
 
     Raises:
         InputError: when a path or the list cannot be read (the list is checked whole before it is added).
+        NeuralMissingError: when ``neural`` is asked without the extra (before anything is read).
         OutputError: when the export would overwrite the index or an input.
     """
     from .hashlist import read_hash_list
+    from .neural import require
 
+    if neural:
+        require()
     target = Path(db) if db is not None else default_index_path()
     inputs = [("PATH", p) for p in paths] + [("--import-hashes", import_hashes), ("--db", target)]
     check_outputs([("--export-hashes", export_hashes)], inputs)
@@ -88,11 +96,15 @@ def run_index(
         if not os.path.exists(p):
             raise InputError(f"{p}: no such file or folder", "check the path")
     entries = read_hash_list(import_hashes) if import_hashes is not None else None
-    writes = bool(paths or remove or entries is not None)
+    writes = bool(paths or remove or entries is not None or neural)
     report = IndexJobReport()
     with Index(target) if writes else open_existing(target) as index:
         if paths:
             report.added = index.add(paths, jobs=jobs, progress=progress)
+        if neural:
+            from .neuralindex import fill_vectors
+
+            report.described = fill_vectors(index, progress)
         if remove:
             report.removed = index.remove_under([os.path.abspath(p) for p in remove])
         if entries is not None:
@@ -109,12 +121,21 @@ def run_search(
     top: int = 10,
     max_distance: int = MATCH_DISTANCE,
     on_result: Callable[[QueryResult], None] | None = None,
+    neural: bool = False,
 ) -> list[QueryResult]:
     """Search an existing index for each query (pictures and folders of pictures).
 
+    ``neural`` also takes candidates from the neural descriptors (the neural extra); pictures indexed
+    without them are described first, from the thumbnails the index holds.
+
     Raises:
         InputError: when the index does not exist or holds nothing, or a query path does not exist.
+        NeuralMissingError: when ``neural`` is asked without the extra (before the index is opened).
     """
+    if neural:
+        from .neural import require
+
+        require()
     if int(top) < 1:
         raise InputError(f"--top {top} is below 1", "give how many matches to list per query, e.g. --top 5")
     if not 0 <= int(max_distance) <= 128:
@@ -123,7 +144,7 @@ def run_search(
         if not os.path.exists(q):
             raise InputError(f"{q}: no such file or folder", "check the path")
     with open_existing(db) as index:
-        return search_queries(index, queries, top=top, max_distance=max_distance, on_result=on_result)
+        return search_queries(index, queries, top=top, max_distance=max_distance, on_result=on_result, neural=neural)
 
 
 def serve_search(db: str | os.PathLike | None, address: str, token: str | None = None, top: int = 10) -> Any:
