@@ -33,7 +33,7 @@ from ..workers import usable_cores
 
 __all__ = [
     "NEURAL_VERSION", "SIDE", "CELLS", "DIM", "REGIONS", "REGION_CELLS", "BACKGROUND_LEVEL", "NeuralMissingError", "available", "require", "Describer",
-    "describer", "query_boxes", "normalised",
+    "describer", "preprocess", "query_boxes", "normalised",
 ]  # fmt: skip
 
 # Bumped whenever the descriptors change (network, size, pooling, regions): stored ones are then made again.
@@ -154,7 +154,7 @@ class Describer:
         # machine other work shares (measured: 46 ms of CPU a picture against 16 ms this way).
         torch.set_num_threads(1)
         self._torch = torch
-        self._net = _network()
+        self.network = _network()  # the trunk: (n, 3, SIDE, SIDE) -> (n, DIM, CELLS, CELLS)
         self._pool = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="framediff-neural")
 
     def maps(self, pictures: Sequence[np.ndarray]) -> np.ndarray:
@@ -172,9 +172,9 @@ class Describer:
     def _batch(self, pictures: Sequence[np.ndarray]) -> np.ndarray:
         torch = self._torch
         torch.set_num_threads(1)
-        x = torch.from_numpy(np.stack([_input(p) for p in pictures])).permute(0, 3, 1, 2)  # NHWC: channels-last
+        x = torch.from_numpy(np.stack([preprocess(p) for p in pictures])).permute(0, 3, 1, 2)  # NHWC: channels-last
         with torch.inference_mode():
-            y = self._net(x).clamp_(min=1e-6).pow_(GEM_P)
+            y = self.network(x).clamp_(min=1e-6).pow_(GEM_P)
         return y.permute(0, 2, 3, 1).numpy().copy()
 
     def regions(self, pictures: Sequence[np.ndarray]) -> np.ndarray:
@@ -195,8 +195,9 @@ class Describer:
         return _l2(maps.mean(axis=(1, 2)) ** (1 / GEM_P)) if len(maps) else np.zeros((0, DIM), np.float32)
 
 
-def _input(bgr: np.ndarray) -> np.ndarray:
-    """A BGR picture as the network's input: RGB, SIDE x SIDE, less ImageNet's mean, over its spread."""
+def preprocess(bgr: np.ndarray) -> np.ndarray:
+    """A BGR picture as the network's input: RGB, SIDE x SIDE, less ImageNet's mean, over its spread
+    ((SIDE, SIDE, 3) float32)."""
     if bgr.ndim == 2:
         bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
     small = cv2.resize(bgr[:, :, :3], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
