@@ -495,10 +495,14 @@ class Index:
 
     def hash_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, hashes)`` of every hash-list entry: (n,) int64 and (n, 32) uint8, in id order."""
-        rows = self._db.execute("SELECT id, pdq FROM hashes ORDER BY id").fetchall()
-        ids = np.array([r[0] for r in rows], np.int64)
-        codes = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 32)
-        return ids, codes
+        cursor = self._db.execute("SELECT id, pdq FROM hashes ORDER BY id")
+        ids, codes = [], []
+        while rows := cursor.fetchmany(100_000):  # a list of millions of rows at once takes GBs as tuples
+            ids.append(np.array([r[0] for r in rows], np.int64))
+            codes.append(np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 32))
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+        return np.concatenate(ids), np.concatenate(codes)
 
     def hash_entries(self, ids: Iterable[int] | None = None) -> dict[int, HashEntry]:
         """``id -> entry`` of the hash-list entries (all, or those of ``ids``)."""

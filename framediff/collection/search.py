@@ -506,7 +506,7 @@ class Searcher:
         best: dict[int, int] = {}
         for p, d in zip(pos.tolist(), dist.tolist(), strict=True):
             best[p] = min(best.get(p, 999), int(d))
-        ids = {int(self.structures.hash_ids[p]): d for p, d in best.items()}
+        ids = {self.structures.entry_id(p): d for p, d in best.items()}
         entries = self.index.hash_entries(ids)
         return [
             Match(None, entries[i].label if i in entries else None, "pdq", round(1 - d / 256, 4), distance=d, id=i)
