@@ -12,10 +12,12 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..distribute import import_distributed, parse_cluster, work_pool
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
@@ -32,7 +34,7 @@ from .index import Index, IndexError_, default_index_path
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
-__all__ = ["KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "walk"]
+__all__ = ["KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "verify_pair", "walk"]
 
 KEEP_RULES = ("largest", "oldest", "newest", "shortest-path", "first-path")
 
@@ -54,6 +56,8 @@ class DupesOptions:
         similar: Also group other shots of the same scene (bursts), not only copies of one picture.
         references: Folders whose files are matched against but never acted on, and always kept.
         jobs: Threads for fingerprinting and verification (0: every usable core).
+        cluster: Fingerprint and verify on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``;
+            see :mod:`framediff.distribute`); this process still writes the index.
     """
 
     db: str | os.PathLike | None = None
@@ -61,12 +65,17 @@ class DupesOptions:
     similar: bool = False
     references: Sequence[str | os.PathLike] = ()
     jobs: int = 0
+    cluster: str | None = None
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_RULES:
             raise OptionError(f"keep {self.keep!r} is not a rule", f"use one of {', '.join(KEEP_RULES)}")
         if int(self.jobs) < 0:
             raise OptionError(f"jobs {self.jobs} is negative", "use 0 (every core) or a positive number")
+        if self.cluster is not None:
+            # A malformed address, or Dask missing, is refused before the collection is read.
+            parse_cluster(self.cluster)
+            import_distributed()
 
 
 def walk(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[str, str]]:
@@ -112,7 +121,8 @@ class FingerprintRun:
 
 
 def fingerprint_all(
-    files: list[tuple[str, str]], index: Index, jobs: int, progress: Progress | None
+    files: list[tuple[str, str]], index: Index, jobs: int, progress: Progress | None,
+    executor: Executor | None = None,
 ) -> FingerprintRun:
     """Fingerprint what the index does not know (or knows an older version of), in parallel.
 
@@ -120,8 +130,10 @@ def fingerprint_all(
         files: ``(path, root)`` as :func:`walk` gives them.
         index: Where fingerprints are read from and written to (committed in batches: a killed run
             keeps what it did).
-        jobs: Threads.
+        jobs: Threads (with ``executor``: the tasks it runs at once).
         progress: ``progress("fingerprints", done, total)``.
+        executor: Where the files are read (:mod:`framediff.distribute`: a Dask cluster); ``None``: threads
+            here. Only this process writes the index, as the results come.
 
     Returns:
         The :class:`FingerprintRun`.
@@ -168,7 +180,10 @@ def fingerprint_all(
         except Exception as e:  # noqa: BLE001 - a decoder's bug on one file must not stop a library
             return f"cannot read it ({type(e).__name__}: {e})"
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-dupes") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-dupes") if executor is None
+        else nullcontext(executor)
+    ) as pool:  # fmt: skip
         pending: dict[Future, tuple[str, os.stat_result]] = {}
         queue = iter(todo)
         try:
@@ -269,11 +284,23 @@ class _Fingerprints:
         return self.held[i]
 
 
+def verify_pair(a: Fingerprint, b: Fingerprint) -> Verdict:
+    """Verify B against the kept A from their fingerprints alone (a task that can run on any worker).
+
+    Returns:
+        compare's verdict; ``different`` when the pair cannot be compared.
+    """
+    try:
+        return verify(a, b, read_thumb(a.thumb), read_thumb(b.thumb))
+    except FramediffError:
+        return Verdict("different", score=0.0)
+
+
 class _Verifier:
     """Verdicts of pairs (kept, other), from the index when stored, else computed (and stored)."""
 
-    def __init__(self, index: Index, cat: Catalog, jobs: int) -> None:
-        self.index, self.cat, self.jobs = index, cat, jobs
+    def __init__(self, index: Index, cat: Catalog, jobs: int, executor: Executor | None = None) -> None:
+        self.index, self.cat, self.jobs, self.executor = index, cat, jobs, executor
         self.fps = _Fingerprints(index, cat.paths)
         self.memo: dict[tuple[int, int], Verdict] = {}
 
@@ -292,10 +319,7 @@ class _Verifier:
         return v
 
     def compute(self, fa: Fingerprint, fb: Fingerprint) -> Verdict:
-        try:
-            return verify(fa, fb, read_thumb(fa.thumb), read_thumb(fb.thumb))
-        except FramediffError:
-            return Verdict("different", score=0.0)
+        return verify_pair(fa, fb)
 
     def store(self, a: int, b: int, v: Verdict) -> None:
         self.memo[(a, b)] = v
@@ -311,11 +335,15 @@ class _Verifier:
         if not todo:
             return
         done = 0
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="framediff-verify") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="framediff-verify") if self.executor is None
+            else nullcontext(self.executor)
+        ) as pool:  # fmt: skip
             for start in range(0, len(todo), BATCH):
                 batch = todo[start : start + BATCH]
                 self.fps.load(i for p in batch for i in p)
-                futures = {pool.submit(self.compute, self.fps[a], self.fps[b]): (a, b) for a, b in batch}
+                # A module-level task with its two fingerprints: it can be shipped to a cluster's worker.
+                futures = {pool.submit(verify_pair, self.fps[a], self.fps[b]): (a, b) for a, b in batch}
                 try:
                     for f in as_completed(futures):
                         self.store(*futures[f], f.result())
@@ -396,10 +424,11 @@ def find_duplicates(
                 groups=groups, errors=errors, files=len(files), fingerprinted=0,
                 seconds=time.perf_counter() - t0, warnings=warnings,
             )  # fmt: skip
-        run = fingerprint_all(files, index, jobs, progress)
-        index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
-        index.commit()
-        groups = _group(run, index, opts, refs, jobs, progress)
+        with work_pool(opts.cluster, jobs) as (executor, parallel):
+            run = fingerprint_all(files, index, parallel, progress, executor)
+            index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
+            index.commit()
+            groups = _group(run, index, opts, refs, jobs, progress, executor)
         index.put_result(key, _to_stored(groups, run.errors))
         index.commit()
     return DuplicateReport(
@@ -460,7 +489,8 @@ def _is_reference(path: str, refs: list[str]) -> bool:
 
 
 def _group(
-    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
+    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None,
+    executor: Executor | None = None,
 ) -> list[Group]:
     """Candidates -> verified pairs -> groups around kept files."""
     import numpy as np
@@ -473,7 +503,7 @@ def _group(
     found = candidate_pairs(
         cat.pdq, lambda start, stop: index.feature_sets(cat.paths[start:stop]), cat.digests, cat.layout()
     )
-    verifier = _Verifier(index, cat, jobs)
+    verifier = _Verifier(index, cat, jobs, executor)
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
     ranked = sorted(found.items(), key=lambda kv: kv[1])

@@ -534,7 +534,9 @@ class Index:
 
     # -- the search API (framediff.Index) ---------------------------------------------------------------
 
-    def add(self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None) -> Any:
+    def add(
+        self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None, cluster: Any = None
+    ) -> Any:
         """Fingerprint pictures into the index (new and changed files only; files gone from the folders
         given are forgotten).
 
@@ -542,13 +544,15 @@ class Index:
             paths: Folders (walked recursively) and files.
             jobs: Threads (0: every usable core).
             progress: ``progress(stage, done, total)``.
+            cluster: Fingerprint on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``); this process
+                still writes the index.
 
         Returns:
             An :class:`~.search.AddReport`.
         """
         from .search import add_pictures
 
-        return add_pictures(self, paths, jobs=jobs, progress=progress)
+        return add_pictures(self, paths, jobs=jobs, progress=progress, cluster=cluster)
 
     def search(self, query: Any, top: int = 10, max_distance: int = 31) -> Any:
         """The indexed pictures and hash-list entries that ``query`` is a copy of, best first.

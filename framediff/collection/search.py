@@ -107,21 +107,35 @@ class AddReport:
 
 
 def add_pictures(
-    index: Index, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Callable[[str, int, int], None] | None = None
+    index: Index, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Callable[[str, int, int], None] | None = None,
+    cluster: Any = None,
 ) -> AddReport:
     """Fingerprint the pictures under ``paths`` into ``index`` (as ``framediff dupes`` does).
 
     Unchanged files (same size and modification time) are not read again; files gone from a folder given
     are forgotten.
 
+    Args:
+        index: The index written to (by this process only, in batches as the fingerprints come).
+        paths: Folders (walked recursively) and files.
+        jobs: Threads (0: every usable core); ignored with ``cluster``.
+        progress: ``progress(stage, done, total)``.
+        cluster: Fingerprint on a Dask cluster's workers (``tcp://HOST:PORT`` or ``local:N``, see
+            :mod:`framediff.distribute`, or a connected :class:`~framediff.distribute.Cluster`); they read the
+            files, which must lie on storage they share.
+
     Raises:
         InputError: when a path does not exist.
+        ClusterError: when the cluster cannot be used.
     """
+    from ..distribute import work_pool
+
     t0 = time.perf_counter()
     given = [os.fspath(p) for p in paths]
-    files = list(dict.fromkeys(walk(given)))
-    index.keep_fingerprints_of(FINGERPRINT_VERSION)
-    run = fingerprint_all(files, index, int(jobs) or usable_cores(), progress)
+    with work_pool(cluster, int(jobs) or usable_cores()) as (executor, parallel):
+        files = list(dict.fromkeys(walk(given)))
+        index.keep_fingerprints_of(FINGERPRINT_VERSION)
+        run = fingerprint_all(files, index, parallel, progress, executor)
     folders = [os.path.abspath(p) for p in given if os.path.isdir(p)]
     removed = index.prune(folders, {p for p, _ in files})
     index.commit()

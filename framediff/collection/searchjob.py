@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def run_index(
     export_hashes: str | os.PathLike | None = None,
     jobs: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    cluster: str | None = None,
 ) -> IndexJobReport:
     """Add pictures, forget files, import a hash list, export the hashes, in that order.
 
@@ -85,13 +87,19 @@ def run_index(
         export_hashes: Where to write the index's hashes as a list (``-``: stdout).
         jobs: Threads for fingerprinting (0: every core).
         progress: ``progress(stage, done, total)``.
+        cluster: Fingerprint on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``; see
+            :mod:`framediff.distribute`).
 
     Raises:
         InputError: when a path or the list cannot be read (the list is checked whole before it is added).
         OutputError: when the export would overwrite the index or an input.
     """
+    from ..distribute import Cluster, import_distributed, parse_cluster
     from .hashlist import read_hash_list
 
+    if cluster is not None:
+        parse_cluster(cluster)  # a malformed address or a missing Dask refused before anything is opened
+        import_distributed()
     target = Path(db) if db is not None else default_index_path()
     inputs = [("PATH", p) for p in paths] + [("--import-hashes", import_hashes), ("--db", target)]
     check_outputs([("--export-hashes", export_hashes)], inputs)
@@ -101,9 +109,13 @@ def run_index(
     entries = read_hash_list(import_hashes) if import_hashes is not None else None
     writes = bool(paths or remove or entries is not None)
     report = IndexJobReport()
-    with Index(target) if writes else open_existing(target) as index:
+    # The cluster is reached before the index is opened: an unreachable scheduler leaves no new file.
+    with (
+        Cluster(cluster) if cluster is not None and paths else nullcontext() as workers,
+        Index(target) if writes else open_existing(target) as index,
+    ):
         if paths:
-            report.added = index.add(paths, jobs=jobs, progress=progress)
+            report.added = index.add(paths, jobs=jobs, progress=progress, cluster=workers)
         if remove:
             report.removed = index.remove_under([os.path.abspath(p) for p in remove])
         if entries is not None:
