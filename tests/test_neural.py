@@ -180,20 +180,20 @@ def test_neural_structures_are_rebuilt_when_the_index_changes(collection: dict, 
         assert NeuralStructures.load(side, NeuralStructures.key_of(index)) is not None
 
 
-def test_an_index_of_schema_3_gains_the_neural_table(tmp_path: Path) -> None:
+def test_an_index_of_schema_4_gains_the_neural_table(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite"
     _write(tmp_path / "pics" / "coffee.png", photo_bgr("coffee"))
     with Index(db) as index:
         index.add([tmp_path / "pics"])
-    # As framediff with schema 3 left it: no neural table, no neural counter.
+    # As framediff with schema 4 left it: no neural table, no neural counter.
     con = sqlite3.connect(db)
     with con:
         con.execute("DROP TABLE neural")
         con.execute("DELETE FROM meta WHERE key = 'neural_generation'")
-        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema'")
     con.close()
     with Index(db) as index:
-        assert index.schema == SCHEMA_VERSION == 4
+        assert index.schema == SCHEMA_VERSION == 5
         assert index.stats()["files"] == 1 and index.stats()["neural"] == 0
         result = Searcher(index, neural=True).search(tmp_path / "pics" / "coffee.png")
         assert result.matches and result.matches[0].relation == "exact"

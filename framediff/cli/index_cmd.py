@@ -13,7 +13,7 @@ from ..collection.search import QueryResult
 from ..collection.searchjob import run_index, run_search, serve_search
 from .app import cli
 from .dupes_cmd import ProgressLine, paths_from_args
-from .options import max_pixels_option
+from .options import cluster_option, max_pixels_option
 
 
 @cli.command("index")
@@ -32,10 +32,11 @@ from .options import max_pixels_option
     "--neural", is_flag=True,
     help="Also make neural descriptors (search --neural, dupes --neural); needs pip install 'framediff[neural]'.",
 )
+@cluster_option
 @max_pixels_option
 def index_command(
     paths: tuple[str, ...], db: str | None, remove: tuple[str, ...], stats: bool, import_list: str | None,
-    export_list: str | None, as_json: bool, jobs: str, neural: bool,
+    export_list: str | None, as_json: bool, jobs: str, neural: bool, cluster: str | None,
 ) -> None:
     """Add pictures (or a PDQ hash list) to an index that framediff search looks copies up in.
 
@@ -47,6 +48,7 @@ def index_command(
     framediff index ~/Pictures --db pictures.sqlite
     framediff index --db known.sqlite --import-hashes list.txt
     framediff index --db pictures.sqlite --stats
+    framediff index /shared/photos --db photos.sqlite --cluster tcp://scheduler:8786
 
     Exit status: 0 done, 2 trouble.
     """
@@ -58,7 +60,9 @@ def index_command(
         raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
     progress = ProgressLine()
     try:
-        report = run_index(db, paths_from_args(paths), remove, import_list, export_list, n_jobs, progress, neural)
+        report = run_index(
+            db, paths_from_args(paths), remove, import_list, export_list, n_jobs, progress, cluster, neural
+        )
     finally:
         progress.close()
     out = sys.stderr if export_list == "-" else sys.stdout  # the list owns stdout when it is written there

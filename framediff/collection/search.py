@@ -114,6 +114,7 @@ class AddReport:
 
 def add_pictures(
     index: Index, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Callable[[str, int, int], None] | None = None,
+    cluster: Any = None,
     neural: bool = False,
 ) -> AddReport:
     """Fingerprint the pictures under ``paths`` into ``index`` (as ``framediff dupes`` does).
@@ -122,23 +123,30 @@ def add_pictures(
     are forgotten.
 
     Args:
-        index: The index.
+        index: The index written to (by this process only, in batches as the fingerprints come).
         paths: Folders (walked recursively) and files.
-        jobs: Threads (0: every usable core).
+        jobs: Threads (0: every usable core); ignored with ``cluster``.
         progress: ``progress(stage, done, total)``.
+        cluster: Fingerprint on a Dask cluster's workers (``tcp://HOST:PORT`` or ``local:N``, see
+            :mod:`framediff.distribute`, or a connected :class:`~framediff.distribute.Cluster`); they read the
+            files, which must lie on storage they share.
         neural: Also make the neural descriptors of the pictures that have none (the neural extra).
 
     Raises:
         InputError: when a path does not exist.
+        ClusterError: when the cluster cannot be used.
         NeuralMissingError: when ``neural`` is asked without the extra (before any file is read).
     """
     if neural:
         require_neural()
+    from ..distribute import work_pool
+
     t0 = time.perf_counter()
     given = [os.fspath(p) for p in paths]
-    files = list(dict.fromkeys(walk(given)))
-    index.keep_fingerprints_of(FINGERPRINT_VERSION)
-    run = fingerprint_all(files, index, int(jobs) or usable_cores(), progress)
+    with work_pool(cluster, int(jobs) or usable_cores()) as (executor, parallel):
+        files = list(dict.fromkeys(walk(given)))
+        index.keep_fingerprints_of(FINGERPRINT_VERSION)
+        run = fingerprint_all(files, index, parallel, progress, executor)
     folders = [os.path.abspath(p) for p in given if os.path.isdir(p)]
     removed = index.prune(folders, {p for p, _ in files})
     index.commit()
@@ -356,7 +364,8 @@ class Searcher:
     Args:
         index: An open :class:`~.index.Index`.
         neural: Also take candidates from the neural descriptors (the neural extra): the indexed pictures
-            that have none are described first (from their thumbnails, stored in the index).
+            that have none are described first (from their thumbnails, stored in the index) unless the index
+            is open read-only.
 
     Raises:
         NeuralMissingError: when ``neural`` is asked without the extra.
@@ -369,7 +378,8 @@ class Searcher:
         self.neural: NeuralStructures | None = None
         if neural:
             require_neural()
-            fill_vectors(index)
+            if not index.read_only:
+                fill_vectors(index)
             self.neural = NeuralStructures.load_or_build(index)
 
     @property
@@ -592,7 +602,7 @@ class Searcher:
         best: dict[int, int] = {}
         for p, d in zip(pos.tolist(), dist.tolist(), strict=True):
             best[p] = min(best.get(p, 999), int(d))
-        ids = {int(self.structures.hash_ids[p]): d for p, d in best.items()}
+        ids = {self.structures.entry_id(p): d for p, d in best.items()}
         entries = self.index.hash_entries(ids)
         return [
             Match(None, entries[i].label if i in entries else None, "pdq", round(1 - d / 256, 4), distance=d, id=i)
