@@ -142,3 +142,17 @@ def test_jobs_and_cluster_are_for_a_folder_of_videos(library: Path, tmp_path: Pa
     for extra in (["--jobs", "2"], ["--cluster", "local:2"]):
         r = run_framediff("dedup", str(clip), "-o", str(tmp_path / "x.mp4"), *extra)
         assert r.returncode == 2 and "--jobs and --cluster are for a folder of videos" in r.stderr
+
+
+def test_cluster_without_the_extra_or_with_a_bad_address(library: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = "import sys; sys.modules['distributed'] = None\nfrom framediff.cli import main\nmain(sys.argv[1:])\n"
+    r = subprocess.run(
+        [sys.executable, "-c", code, "dedup", str(library), "-o", str(out), "--cluster", "local:2"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("Error: ") and "pip install 'framediff[cluster]'" in r.stderr
+    r = run_framediff("dedup", str(library), "-o", str(out), "--cluster", "tcp://127.0.0.1:1")
+    assert r.returncode == 2 and r.stderr.startswith("Error: cannot reach the Dask scheduler"), r.stderr
+    assert not out.exists()  # no clip was started
