@@ -59,16 +59,21 @@ PER_FILE = 8
 # exact range search costs 8 n^2 comparisons (a day at a million files).
 PDQ_IVF_FROM = 50_000
 PDQ_NPROBE = 24
-# Descriptors the feature index holds at most (32 bytes each): up to ~200k files every descriptor of a
-# file is indexed; past that each file gives its strongest :func:`feature_cap` of them, so the index stays
-# under ~600 MB and a query's cost stays flat.
-DESCRIPTOR_BUDGET = 20_000_000
-LEAST_FEATURES = 24
-# Descriptor cells past which the cells themselves are found through a graph (HNSW) instead of by
-# comparing a query with every cell's centre.
-HNSW_CELLS = 8192
-# Files handled at a time while the candidates stream through a collection (bounds memory).
-CHUNK = 20_000
+# Descriptors per file the feature search may use, in all (32 bytes each in the index): up to ~40k files
+# every descriptor of a file is indexed and queried; past that each file gives only its strongest
+# :func:`feature_cap` (down to LEAST_FEATURES at a million files), since each query's cost grows with the
+# root of the index (cells to pick, then a few cells to scan) and 2 cores must get through a million
+# files in minutes. Crops and captions that keep few of the strongest corners are then found less often
+# in very large collections; whole-frame copies still come from PDQ.
+DESCRIPTOR_BUDGET = 4_000_000
+LEAST_FEATURES = 8
+# Past this many descriptors the inverted file's cells are sized for the search's cost
+# (sqrt(nprobe x descriptors) cells) and fewer are searched per query.
+BIG_INDEX = 2_000_000
+BIG_NPROBE = 4
+# Files handled at a time while the candidates stream through a collection (bounds memory: a chunk's
+# queries, their neighbours and votes take ~150 MB).
+CHUNK = 5_000
 
 # Per chunk of files [start, stop): their descriptors and those of their mirror images.
 FeatureSource = Callable[[int, int], tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]
@@ -258,14 +263,17 @@ def _empty_index(sample: np.ndarray, estimate: int) -> object:
     # search grows with the collection rather than with its square.
     # The cells are centred on descriptors drawn at random: k-means on binary codes (FAISS's
     # training) took 2 s of a 4 s search at 130k descriptors and found no better cells for voting.
-    nlist = int(min(65536, 2 * np.sqrt(estimate), len(sample)))
+    # A query compares itself with every cell's centre, then with the descriptors of nprobe cells: past
+    # BIG_INDEX the cells are as many as makes those two costs equal, and fewer are searched.
+    nprobe = NPROBE if estimate <= BIG_INDEX else BIG_NPROBE
+    cells = 2 * np.sqrt(estimate) if estimate <= BIG_INDEX else np.sqrt(nprobe * estimate)
+    nlist = int(min(65536, cells, len(sample)))
     centres = sample[np.random.default_rng(0).choice(len(sample), nlist, replace=False)]
-    quantizer = faiss.IndexBinaryHNSW(256, 16) if nlist > HNSW_CELLS else faiss.IndexBinaryFlat(256)
+    quantizer = faiss.IndexBinaryFlat(256)
     quantizer.add(centres)
     index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
     index.train(centres)  # the quantizer is full: FAISS keeps its cells
-    index.nprobe = NPROBE
-    index.keep_quantizer = quantizer  # type: ignore[attr-defined] - the Python object must outlive the index
+    index.nprobe = nprobe  # (FAISS's wrapper keeps the quantizer alive as long as the index)
     return index
 
 
@@ -402,7 +410,6 @@ def layout_pairs(
         sample = np.sort(np.random.default_rng(0).choice(n, min(n, nlist * 40), replace=False))
         index.train(np.ascontiguousarray(flat[sample], dtype=np.float32))
         index.nprobe = 8
-        index.keep_quantizer = quantizer  # the Python object must outlive the index
     for start in range(0, n, CHUNK):
         index.add(rows(start, min(n, start + CHUNK)))
     out: set[tuple[int, int]] = set()

@@ -17,6 +17,8 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..distribute import import_distributed, parse_cluster, work_pool
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
@@ -29,12 +31,18 @@ from .fingerprint import (
     is_picture_file,
     read_thumb,
 )
-from .grouping import group_pairs
+from .grouping import Verifier, group_pairs
 from .index import Index, IndexError_, default_index_path
+from .neural import DIM, NEURAL_VERSION
+from .neural import require as require_neural
+from .neuralindex import fill_vectors, neural_pairs
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
-__all__ = ["KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "verify_pair", "walk"]
+__all__ = [
+    "KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "group_indexed", "verify_pair",
+    "walk",
+]  # fmt: skip
 
 KEEP_RULES = ("largest", "oldest", "newest", "shortest-path", "first-path")
 
@@ -58,6 +66,8 @@ class DupesOptions:
         jobs: Threads for fingerprinting and verification (0: every usable core).
         cluster: Fingerprint and verify on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``;
             see :mod:`framediff.distribute`); this process still writes the index.
+        neural: Also take candidates from neural descriptors (the neural extra): crops to a part, pictures
+            inside others, heavy edits that hashes and keypoints miss; every candidate is still verified.
     """
 
     db: str | os.PathLike | None = None
@@ -66,6 +76,7 @@ class DupesOptions:
     references: Sequence[str | os.PathLike] = ()
     jobs: int = 0
     cluster: str | None = None
+    neural: bool = False
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_RULES:
@@ -399,6 +410,8 @@ def find_duplicates(
         KeyboardInterrupt: after leaving the index consistent (everything fingerprinted so far is kept).
     """
     opts = options or DupesOptions(**kwargs)  # type: ignore[arg-type]
+    if opts.neural:
+        require_neural()
     t0 = time.perf_counter()
     jobs = int(opts.jobs) or usable_cores()
     refs = [os.path.abspath(r) for r in opts.references]
@@ -428,7 +441,7 @@ def find_duplicates(
             run = fingerprint_all(files, index, parallel, progress, executor)
             index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
             index.commit()
-            groups = _group(run, index, opts, refs, jobs, progress, executor)
+            groups = group_indexed(index, run.paths, opts, progress, executor=executor)
         index.put_result(key, _to_stored(groups, run.errors))
         index.commit()
     return DuplicateReport(
@@ -444,6 +457,8 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
 
     h = hashlib.blake2b(digest_size=20)
     settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
+    if opts.neural:  # the runs without keep their keys (and their stored groups)
+        settings += ("neural", NEURAL_VERSION)
     h.update(repr(settings).encode())
     for path, _root in files:
         try:
@@ -488,14 +503,37 @@ def _is_reference(path: str, refs: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in refs)
 
 
-def _group(
-    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None,
+def group_indexed(
+    index: Index,
+    paths: list[str],
+    options: DupesOptions,
+    progress: Progress | None = None,
+    verifier: Callable[[Index, Catalog, int], Verifier] | None = None,
     executor: Executor | None = None,
 ) -> list[Group]:
-    """Candidates -> verified pairs -> groups around kept files."""
+    """The groups among files already fingerprinted into ``index``: candidates, verified pairs, groups.
+
+    Memory holds a :class:`~.catalog.Catalog` of the files (under 1 kB each), the candidate pairs and the
+    fingerprints of the pairs being verified, never every file's fingerprint.
+
+    Args:
+        index: The index holding the files' fingerprints.
+        paths: The files, in the order given and found (the order ``keep="first-path"`` keeps by).
+        options: The run's settings (keep rule, similar, references, jobs).
+        progress: ``progress("verification", done, total)``.
+        verifier: Makes the :class:`~.grouping.Verifier` from ``(index, catalog, jobs)``; the default
+            verifies with compare's verdict (:func:`~.verify.verify`) and stores verdicts in the index.
+        executor: Where the default verifier compares pairs (:mod:`framediff.distribute`: a Dask
+            cluster); ``None``: threads.
+
+    Returns:
+        The groups, most space to reclaim first.
+    """
     import numpy as np
 
-    cat = Catalog.load(index, run.paths, jobs)
+    jobs = int(options.jobs) or usable_cores()
+    refs = [os.path.abspath(r) for r in options.references]
+    cat = Catalog.load(index, paths, jobs)
     n = len(cat)
     if n < 2:
         return []
@@ -503,25 +541,39 @@ def _group(
     found = candidate_pairs(
         cat.pdq, lambda start, stop: index.feature_sets(cat.paths[start:stop]), cat.digests, cat.layout()
     )
-    verifier = _Verifier(index, cat, jobs, executor)
+    if options.neural:
+        # Neural neighbours are verified as they are, as hash-close pairs are (no keypoint support asked:
+        # the copies they find are those whose keypoints were lost).
+        for kk in neural_pairs(_vectors(index, cat.digests, progress)):
+            found[kk] = min(found.get(kk, float(PDQ_TRUSTED)), float(PDQ_TRUSTED))
+    check = verifier(index, cat, jobs) if verifier is not None else _Verifier(index, cat, jobs, executor)
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
     ranked = sorted(found.items(), key=lambda kv: kv[1])
     del found
     weak = [kk for kk, ev in ranked if ev > PDQ_TRUSTED]
-    backed = set(itertools.compress(weak, verifier.supported(weak)))
+    backed = set(itertools.compress(weak, check.supported(weak)))
     pairs = np.array([kk for kk, ev in ranked if ev <= PDQ_TRUSTED or kk in backed], np.int64).reshape(-1, 2)
     del ranked, weak, backed
     # A picture in a plain frame counts no more than the picture for --keep largest: its border is not content.
-    order = sorted(range(n), key=lambda i: _rank_key(opts.keep, cat, i, run.order[cat.paths[i]], reference[i]))
+    order = sorted(range(n), key=lambda i: _rank_key(options.keep, cat, i, i, reference[i]))
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    ok = "similar" if opts.similar else None
-    groups = group_pairs(n, pairs, rank, verifier, lambda v: v.copy or v.relation == ok, progress)
+    ok = "similar" if options.similar else None
+    groups = group_pairs(n, pairs, rank, check, lambda v: v.copy or v.relation == ok, progress)
     index.commit()
     out = [_make_group(cat, keep, members, reference) for keep, members in groups]
     out.sort(key=lambda g: (-g.reclaimable, g.keep.path))
     return out
+
+
+def _vectors(index: Index, digests: list[bytes], progress: Progress | None) -> list[np.ndarray]:
+    """Each file's neural descriptors (made first where missing: from the thumbnails in the index)."""
+    if not index.read_only:
+        fill_vectors(index, progress, only=digests)
+    stored = index.neural_of(digests, NEURAL_VERSION, DIM)
+    empty = np.zeros((0, DIM), np.float16)
+    return [stored.get(d, empty) for d in digests]
 
 
 def _make_group(cat: Catalog, keep: int, members: list[tuple[int, Verdict]], reference: list[bool]) -> Group:

@@ -28,6 +28,9 @@ class Verifier(Protocol):
     def get(self, a: int, b: int) -> Verdict:
         """The verdict of the pair (made now if not ready)."""
 
+    def supported(self, pairs: list[tuple[int, int]]) -> list[bool]:
+        """For candidates found by their features only: whether each is worth verifying."""
+
 
 def neighbours(n: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each file's candidates, as compressed rows: file i's are ``cols[ptr[i]:ptr[i + 1]]``, in order.
