@@ -172,6 +172,8 @@ class ClusterExecutor(cf.Executor):
         def cancelled(f: cf.Future) -> None:
             if f.cancelled():
                 task.cancel()
+                # As an executor's worker does on picking up a cancelled future: wait() counts it done.
+                f.set_running_or_notify_cancel()
 
         result.add_done_callback(cancelled)
         # Dask runs the callback on a thread of its own, where fetching the result may block.
@@ -192,8 +194,7 @@ class ClusterExecutor(cf.Executor):
                     "a file crashes the reader: find it in the workers' logs and move it away",
                 )
             elif type(e).__name__ == "CancelledError" and not result.done():
-                result.cancel()
-                result.set_running_or_notify_cancel()
+                result.cancel()  # its callback above tells the waiters
                 return
             if result.set_running_or_notify_cancel():
                 result.set_exception(e)

@@ -171,3 +171,34 @@ def test_without_the_extra_cluster_names_the_install(library: Path, tmp_path: Pa
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("Error: "), r.stderr
         assert "pip install 'framediff[cluster]'" in r.stderr
         assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_stopped_cluster_run_resumes(library: Path, local_index: Path, cluster, tmp_path: Path) -> None:
+    c, _ = cluster
+    db = tmp_path / "stopped.sqlite"
+
+    def stop(stage: str, done: int, total: int) -> None:
+        if done >= 12:
+            raise KeyboardInterrupt  # as Ctrl-C does, between two results
+
+    with Index(db) as index, pytest.raises(KeyboardInterrupt):
+        add_pictures(index, [library], progress=stop, cluster=c.scheduler_address)
+    kept = len(rows(db))
+    assert 12 <= kept < 41  # every result received before the stop is in the index
+    with Index(db) as index:
+        report = add_pictures(index, [library], cluster=c.scheduler_address)
+    assert report.fingerprinted == 41 - kept  # only the rest is read
+    assert rows(db) == rows(local_index)
+
+
+def test_settings_reach_the_workers(library: Path, cluster, tmp_path: Path) -> None:
+    c, _ = cluster
+    # The picture size limit is this process's setting: the workers must refuse the same pictures.
+    local = run_framediff("index", str(library), "--db", str(tmp_path / "a.sqlite"), "--max-pixels", "200K")
+    remote = run_framediff(
+        "index", str(library), "--db", str(tmp_path / "b.sqlite"), "--max-pixels", "200K", "--cluster", c.scheduler_address
+    )  # fmt: skip
+    refused = sorted(line for line in local.stderr.splitlines() if "over the limit" in line)
+    assert len(refused) >= 20  # the larger sizes of each photo
+    assert sorted(line for line in remote.stderr.splitlines() if "over the limit" in line) == refused
+    assert rows(tmp_path / "a.sqlite") == rows(tmp_path / "b.sqlite")
