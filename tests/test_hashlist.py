@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from framediff import Index
-from framediff.collection import pdq
+from framediff.collection import mih, pdq
 from framediff.collection.fingerprint import reference_pdq
 from framediff.collection.hashlist import HashEntry, parse_line, read_hash_list, write_hash_list
 from framediff.collection.mih import MultiIndexHash
@@ -142,16 +142,36 @@ def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return codes, np.packbits(bits, axis=1), targets
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def search_loop(request: pytest.FixtureRequest) -> bool:
+    """Each test of the multi-index hash runs with numba's compiled loop and with numpy's."""
+    if request.param == "compiled" and mih.compiled() is None:
+        pytest.skip("numba is not installed (the scale extra)")
+    return request.param == "compiled"
+
+
+def _pairs(found: tuple[np.ndarray, ...]) -> set[tuple[int, int, int]]:
+    return set(zip(*(a.tolist() for a in found), strict=True))
+
+
 @pytest.mark.parametrize("bits", [16, 20])
-def test_multi_index_hashing_finds_exactly_what_a_full_scan_finds(bits: int) -> None:
+def test_multi_index_hashing_finds_what_a_full_scan_finds(bits: int, search_loop: bool) -> None:
+    """Exact where the pigeonhole says so (8 tables with 2-bit variants: every hash within 23 bits), and at
+    PDQ's 31 bits every planted copy found, nothing a full scan would not find."""
     codes, queries, targets = _planted(30_000, bits)
-    mih = MultiIndexHash(codes, flat=False, bits=bits)
+    index = MultiIndexHash(codes, flat=False, bits=bits)
+    index.use_numba = search_loop
     flat = MultiIndexHash(codes, flat=True)
-    for radius in (31, 12):
-        got = mih.range_search(queries, radius)
-        want = flat.range_search(queries, radius)
-        assert sorted(zip(*(a.tolist() for a in got), strict=True)) == sorted(zip(*(a.tolist() for a in want), strict=True))
-    who, pos, _ = mih.range_search(queries, 31)
-    assert {(int(w), int(p)) for w, p in zip(who, pos, strict=True)} >= {(k, int(t)) for k, t in enumerate(targets)}
-    again = MultiIndexHash.from_arrays(mih.arrays())
-    assert [a.tolist() for a in again.range_search(queries, 31)] == [a.tolist() for a in mih.range_search(queries, 31)]
+    assert index.exact_within(23) and not index.exact_within(31)
+    for radius in (12, 23):
+        assert _pairs(index.range_search(queries, radius)) == _pairs(flat.range_search(queries, radius))
+    got, want = _pairs(index.range_search(queries, 31)), _pairs(flat.range_search(queries, 31))
+    assert got <= want and len(got) == len(want)
+    assert {(w, p) for w, p, _ in got} >= {(k, int(t)) for k, t in enumerate(targets)}
+    again = MultiIndexHash.from_arrays(index.arrays())
+    again.use_numba = search_loop
+    assert _pairs(again.range_search(queries, 31)) == got
+    # 11 tables cover PDQ's radius: exact there too.
+    wide = MultiIndexHash(codes, flat=False, bits=bits, tables=11)
+    wide.use_numba = search_loop
+    assert wide.exact_within(31) and _pairs(wide.range_search(queries, 31)) == want

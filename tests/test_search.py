@@ -274,3 +274,71 @@ def test_an_unreadable_query_among_good_ones_is_trouble(collection: dict, tmp_pa
     r = _cli("search", str(collection["root"] / "queries" / "coffee-crop.jpg"), str(bad), "--db", str(collection["db"]))
     assert r.returncode == 2
     assert "coffee.png" in r.stdout and "bad.png" in r.stderr and "Traceback" not in r.stderr
+
+
+def _as_reader() -> list[str]:
+    """A command prefix that runs a command as someone who may read the shared folder but not write it:
+    yourself when not root (the folder is made read-only), root without the capability to write through
+    permissions when root (``setpriv``, util-linux)."""
+    if os.geteuid() != 0:
+        return []
+    drop = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", "--"]
+
+
+def _set_writable(root: Path, writable: bool) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod((0o755 if p.is_dir() else 0o644) if writable else (0o555 if p.is_dir() else 0o444))
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_a_read_only_shared_index_is_searched_without_writing(tmp_path: Path) -> None:
+    """An index on a read-only share (or owned by someone else): searching it opens SQLite read-only and
+    writes nothing - no journal files, no search structures -, uses the structures kept beside it while
+    they are current, and builds them in memory when they are stale."""
+    share = tmp_path / "share"
+    try:
+        for name in ("coffee", "rocket"):
+            _write(share / "pics" / f"{name}.png", photo_bgr(name))
+            _write(share / "q" / f"{name}.jpg", cv2.resize(photo_bgr(name), (300, 200), interpolation=cv2.INTER_AREA))
+        (share / "pics" / "rocket.png").rename(share / "rocket.png")  # indexed later
+        db = share / "i.sqlite"
+        with Index(db) as index:
+            index.add([share / "pics"])
+            index.search(share / "q" / "coffee.jpg")  # keeps the search structures beside the index
+        assert sidecar_path(index).exists()
+        def search(query: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [*_as_reader(), sys.executable, "-m", "framediff", "search", str(share / "q" / query), "--db", str(db), "--json"],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+
+        _set_writable(share, False)
+        before = _snapshot(share)
+        fresh = search("coffee.jpg")
+        assert fresh.returncode == 1, fresh.stderr
+        assert [Path(m["path"]).name for m in json.loads(fresh.stdout)["results"][0]["matches"]] == ["coffee.png"]
+        stats = subprocess.run(
+            [*_as_reader(), sys.executable, "-m", "framediff", "index", "--db", str(db), "--stats", "--json"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert stats.returncode == 0 and json.loads(stats.stdout)["index"]["files"] == 1, stats.stderr
+        assert _snapshot(share) == before
+
+        # A picture added by the index's owner after the structures were kept: they are stale, and the
+        # reader builds them in memory (the new picture is found) without writing them.
+        _set_writable(share, True)
+        (share / "rocket.png").rename(share / "pics" / "rocket.png")
+        with Index(db) as index:
+            index.add([share / "pics"])
+        _set_writable(share, False)
+        before = _snapshot(share)
+        stale = search("rocket.jpg")
+        assert stale.returncode == 1, stale.stderr
+        assert [Path(m["path"]).name for m in json.loads(stale.stdout)["results"][0]["matches"]] == ["rocket.png"]
+        assert _snapshot(share) == before
+    finally:
+        _set_writable(share, True)  # so that pytest can clean up

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
 from ..dedup import DedupInterrupted, DedupResult, dedup_video
+from ..dedup.library import ClipResult, dedup_library, is_video_library
 from .app import cli
-from .options import max_pixels_option, threshold_option
+from .options import cluster_option, max_pixels_option, threshold_option
 
 # The library names the outputs and settings as its arguments; a user of the command line typed these.
 LABELS = {
@@ -28,6 +30,35 @@ def _print_result(result: DedupResult) -> None:
         click.echo(f"Warning: {w}", err=True)
     target = f" -> {result.output}" if result.output else " (dry run: nothing written)"
     click.echo(f"{result.summary()}{target}", err=True)
+
+
+def _library(
+    folder: str, output: str | None, report: str | None, plot: str | None, dry_run: bool, jobs: str | None,
+    cluster: str | None, settings: dict[str, Any],
+) -> None:
+    """A folder of videos: each clip trimmed as the single-file command trims it, a line per clip as it ends."""
+    try:
+        n_jobs = int(jobs) if jobs is not None else 0
+    except ValueError:
+        raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
+
+    def on_clip(c: ClipResult) -> None:
+        if c.error is not None:
+            click.echo(f"failed: {c.input}: {c.error}", err=True)
+            return
+        assert c.result is not None
+        for w in c.result.warnings:
+            click.echo(f"Warning: {c.input}: {w}", err=True)
+        target = f" -> {c.output}" if c.output else ""
+        click.echo(f"{c.input}: {c.result.summary()}{target}", err=True)
+
+    done = dedup_library(
+        folder, output, report=report, plot=plot, dry_run=dry_run, jobs=n_jobs, cluster=cluster, on_clip=on_clip,
+        labels=LABELS, **settings,
+    )  # fmt: skip
+    click.echo(done.summary(), err=True)
+    if done.failed:
+        sys.exit(2)
 
 
 @cli.command("dedup")
@@ -54,15 +85,20 @@ def _print_result(result: DedupResult) -> None:
 )
 @click.option(
     "--report",
-    type=click.Path(dir_okay=False, path_type=str),
-    help="Write FILE.csv: frame,time,score,action.",
+    type=click.Path(dir_okay=True, path_type=str),
+    help="Write FILE.csv: frame,time,score,action (for a folder of videos: a folder, with CLIP.mp4.csv for each clip).",
 )
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False, path_type=str),
-    help="Write FILE.png or FILE.svg: score over time, threshold, dropped and kept frames.",
+    type=click.Path(dir_okay=True, path_type=str),
+    help="Write FILE.png or FILE.svg: score over time, threshold, dropped and kept frames (for a folder of videos: a folder, with CLIP.mp4.png for each clip).",
 )
 @click.option("--dry-run", is_flag=True, help="Analyse and report only; write no video.")
+@click.option(
+    "--jobs", metavar="N",
+    help="For a folder of videos: clips trimmed at once in local processes (default: one per core).",
+)
+@cluster_option
 @max_pixels_option
 def dedup_command(
     input: str,
@@ -75,6 +111,8 @@ def dedup_command(
     report: str | None,
     plot: str | None,
     dry_run: bool,
+    jobs: str | None,
+    cluster: str | None,
 ) -> None:
     """Drop repeated frames from a video; keep every real change.
 
@@ -87,7 +125,17 @@ def dedup_command(
     framediff dedup talk.mp4 --dry-run --report r.csv --plot r.png
     framediff dedup anim.mkv -o short.mp4 --timing compact    constant rate, no audio
     framediff dedup frames/ -o unique/                        folder of unique images
+    framediff dedup videos/ -o trimmed/ --report trimmed/      folder of videos, clips side by side
     """
+    if is_video_library(input):
+        _library(input, output, report, plot, dry_run, jobs, cluster,
+                 dict(threshold=threshold, max_drop=max_drop, timing=timing, codec=codec, crf=crf))  # fmt: skip
+        return
+    if jobs is not None or cluster is not None:
+        raise click.UsageError("--jobs and --cluster are for a folder of videos")
+    for flag, path in (("--report", report), ("--plot", plot)):
+        if path is not None and os.path.isdir(path):
+            raise click.BadParameter(f"{path} is a folder (a folder is for a folder of videos): give a file", param_hint=flag)
     bar: Any = None
     progress = on_total = None
     if sys.stderr.isatty():

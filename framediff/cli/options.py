@@ -11,6 +11,7 @@ import click
 
 __all__ = [
     "analysis_size_option",
+    "cluster_option",
     "ignore_options",
     "max_pixels_option",
     "min_area_option",
@@ -35,6 +36,15 @@ max_pixels_option = click.option(
     expose_value=False,
     callback=_set_max_pixels,
     help="Refuse pictures over N pixels, from their header (default 200M, or $FRAMEDIFF_MAX_PIXELS).",
+)
+
+
+# Shared by the commands that can hand their files to a Dask cluster (framediff[cluster]).
+cluster_option = click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Run the work on a Dask cluster: tcp://SCHEDULER:8786, or local:N for N local worker processes "
+    "(needs framediff[cluster]; the files must be on storage every worker sees).",
 )
 
 

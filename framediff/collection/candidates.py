@@ -12,18 +12,18 @@ Two sources, each a nearest-neighbour search in a FAISS binary index (no all-pai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 __all__ = [
     "CANDIDATES_VERSION", "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "pdq_pairs", "feature_pairs", "layout_pairs",
-    "candidate_pairs",
+    "candidate_pairs", "FeatureSource", "list_source", "feature_cap",
     "geometric_support", "geometric_fit",
 ]  # fmt: skip
 
 # Bumped whenever which pairs are candidates changes (a stored run's groups are then not reused).
-CANDIDATES_VERSION = 2
+CANDIDATES_VERSION = 3
 # PDQ hashes of unrelated photos lie ~128 bits apart (rarely under 80); copies that keep the whole frame
 # stay under ~60 even through heavy JPEG, light or colour changes.
 PDQ_RADIUS = 72
@@ -54,6 +54,41 @@ LAYOUT_TOLERANCE = 0.2
 # Candidates kept per file from the votes (most votes first): a picture has a handful of copies, and
 # verification costs a comparison per pair.
 PER_FILE = 8
+# Files past which PDQ candidates come from an inverted file of the upright hashes (cells around hashes
+# drawn at random, PDQ_NPROBE searched per query) instead of comparing every hash with every other: an
+# exact range search costs 8 n^2 comparisons (a day at a million files).
+PDQ_IVF_FROM = 50_000
+PDQ_NPROBE = 24
+# Descriptors per file the feature search may use, in all (32 bytes each in the index): up to ~40k files
+# every descriptor of a file is indexed and queried; past that each file gives only its strongest
+# :func:`feature_cap` (down to LEAST_FEATURES at a million files), since each query's cost grows with the
+# root of the index (cells to pick, then a few cells to scan) and 2 cores must get through a million
+# files in minutes. Crops and captions that keep few of the strongest corners are then found less often
+# in very large collections; whole-frame copies still come from PDQ.
+DESCRIPTOR_BUDGET = 4_000_000
+LEAST_FEATURES = 8
+# Past this many descriptors the inverted file's cells are sized for the search's cost
+# (sqrt(nprobe x descriptors) cells) and fewer are searched per query.
+BIG_INDEX = 2_000_000
+BIG_NPROBE = 4
+# Files handled at a time while the candidates stream through a collection (bounds memory: a chunk's
+# queries, their neighbours and votes take ~150 MB).
+CHUNK = 5_000
+
+# Per chunk of files [start, stop): their descriptors and those of their mirror images.
+FeatureSource = Callable[[int, int], tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]
+
+
+def list_source(features: Sequence[np.ndarray], mirrored: Sequence[np.ndarray]) -> FeatureSource:
+    """A :data:`FeatureSource` over descriptors held in memory."""
+    return lambda start, stop: (features[start:stop], mirrored[start:stop])
+
+
+def feature_cap(n: int) -> int:
+    """Descriptors per file (strongest first) that the feature search uses in a collection of ``n`` files."""
+    from .fingerprint import FEATURES
+
+    return int(min(FEATURES, max(LEAST_FEATURES, DESCRIPTOR_BUDGET // max(1, n))))
 
 
 def _search(index: object, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +121,10 @@ def _unique_pairs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
 def pdq_pairs(hashes: np.ndarray, radius: int = PDQ_RADIUS) -> dict[tuple[int, int], int]:
     """Pairs of files whose PDQ hashes (over the dihedral forms) lie within ``radius`` bits.
 
+    Exact up to :data:`PDQ_IVF_FROM` files; past that an inverted file finds nearly all of them (a copy's
+    hash lies in one of the few cells nearest to its original's in all but rare cases) in time that
+    grows with n rather than n^2.
+
     Args:
         hashes: (n, 8, 32) uint8: each file's dihedral PDQ hashes, upright first.
         radius: Largest Hamming distance (inclusive).
@@ -98,88 +137,88 @@ def pdq_pairs(hashes: np.ndarray, radius: int = PDQ_RADIUS) -> dict[tuple[int, i
     n = len(hashes)
     if n < 2:
         return {}
-    index = faiss.IndexBinaryFlat(256)
-    index.add(np.ascontiguousarray(hashes[:, 0]))
-    queries = np.ascontiguousarray(hashes.reshape(n * 8, 32))
+    upright = np.ascontiguousarray(hashes[:, 0])
+    if n < PDQ_IVF_FROM:
+        index = faiss.IndexBinaryFlat(256)
+    else:
+        nlist = int(4 * np.sqrt(n))
+        quantizer = faiss.IndexBinaryFlat(256)
+        quantizer.add(upright[np.random.default_rng(0).choice(n, nlist, replace=False)])
+        index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
+        index.train(upright[:nlist])  # the quantizer is full: FAISS keeps its cells
+        index.nprobe = PDQ_NPROBE
+    index.add(upright)
     faiss.omp_set_num_threads(1)  # see _search
-    lims, dist, ids = index.range_search(queries, radius + 1)
-    owner = np.repeat(np.arange(n * 8) // 8, np.diff(lims).astype(np.int64))
-    out: dict[tuple[int, int], int] = {}
-    for a, b, d in zip(owner.tolist(), ids.tolist(), dist.tolist(), strict=False):
-        if a == b:
-            continue
-        key = (a, b) if a < b else (b, a)
-        if d < out.get(key, 257):
-            out[key] = int(d)
-    return out
+    found: list[np.ndarray] = []
+    step = max(1, CHUNK // 8)
+
+    def part(start: int) -> np.ndarray:
+        stop = min(n, start + step)
+        lims, dist, ids = index.range_search(np.ascontiguousarray(hashes[start:stop].reshape(-1, 32)), radius + 1)
+        owner = start + np.repeat(np.arange((stop - start) * 8) // 8, np.diff(lims).astype(np.int64))
+        keep = owner != ids
+        return _closest(owner[keep], ids[keep], dist[keep])
+
+    from ..workers import POOL
+
+    found = list(POOL.map(part, range(0, n, step)))
+    rows = _closest(*(np.concatenate([f[:, k] for f in found]) for k in range(3)))
+    return {(a, b): d for a, b, d in rows.tolist()}
+
+
+def _closest(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """(m, 3) rows ``(i, j, distance)``, i < j, each unordered pair once with its smallest distance."""
+    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    if lo.size == 0:
+        return np.zeros((0, 3), np.int64)
+    order = np.lexsort((d, hi, lo))
+    lo, hi, d = lo[order], hi[order], d[order]
+    first = np.ones(len(lo), bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return np.stack([lo[first], hi[first], d[first].astype(np.int64)], axis=1)
 
 
 def feature_pairs(
-    features: Sequence[np.ndarray],
-    mirrored: Sequence[np.ndarray],
+    n: int,
+    source: FeatureSource,
     min_votes: int = MIN_VOTES,
     per_file: int = PER_FILE,
 ) -> dict[tuple[int, int], int]:
     """Pairs of files that share many local features (also through a mirror).
 
+    The files' descriptors stream through twice, :data:`CHUNK` files at a time (into the index, then as
+    queries), so memory holds the index and one chunk, never every file's descriptors.
+
     Args:
-        features: Per file, its (k, 32) uint8 ORB descriptors.
-        mirrored: Per file, the descriptors of its mirror image.
-        min_votes: Least number of a file's distinct descriptors that must vote for the other file.
+        n: Files.
+        source: Their descriptors and mirror-image descriptors, per chunk (:data:`FeatureSource`).
+        min_votes: Least number of a file's distinct descriptors that must vote for the other file, when
+            every descriptor is used; scaled down with :func:`feature_cap` in larger collections.
         per_file: Most candidates kept per file (most votes first).
 
     Returns:
         ``{(i, j): votes}`` for i < j.
     """
-    import faiss
+    from .fingerprint import FEATURES
 
-    n = len(features)
-    counts = np.array([len(f) for f in features])
-    if n < 2 or counts.sum() == 0:
+    if n < 2:
         return {}
-    base = np.ascontiguousarray(np.concatenate([f for f in features if len(f)]))
-    owner = np.repeat(np.arange(n), counts)
-    total = len(base)
-    if total < IVF_FROM:
-        index = faiss.IndexBinaryFlat(256)
-    else:
-        # An inverted file: each descriptor is compared with those of a few nearby cells only, so the
-        # search grows with the collection rather than with its square.
-        # The cells are centred on descriptors drawn at random: k-means on binary codes (FAISS's
-        # training) took 2 s of a 4 s search at 130k descriptors and found no better cells for voting.
-        nlist = int(min(65536, 2 * np.sqrt(total)))
-        quantizer = faiss.IndexBinaryFlat(256)
-        quantizer.add(base[np.random.default_rng(0).choice(total, nlist, replace=False)])
-        index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
-        index.train(base[:nlist])  # the quantizer is full: FAISS keeps its cells
-        index.nprobe = NPROBE
-    index.add(base)
-    found: list[np.ndarray] = []  # (m, 3) rows: file, other file, votes
-    k = 4
-    for form in (features, mirrored):
-        qcounts = np.array([len(f) for f in form])
-        if qcounts.sum() == 0:
-            continue
-        query = np.ascontiguousarray(np.concatenate([f for f in form if len(f)]))
-        qowner = np.repeat(np.arange(n), qcounts)
-        dist, ids = _search(index, query, k)
-        valid = (ids >= 0) & (dist <= FEATURE_RADIUS)
-        rows = np.repeat(np.arange(len(query)), k).reshape(-1, k)
-        q_img = qowner[rows[valid]]
-        r_img = owner[ids[valid]]
-        q_desc = rows[valid]
-        other = q_img != r_img
-        # One vote per (query descriptor, file): several near neighbours in one file count once.
-        key = np.unique(np.stack([q_desc[other], r_img[other]], axis=1), axis=0)
-        if len(key) == 0:
-            continue
-        pair = np.stack([qowner[key[:, 0]], key[:, 1]], axis=1)
-        uniq, cnt = np.unique(pair, axis=0, return_counts=True)
-        found.append(np.column_stack([uniq.min(axis=1), uniq.max(axis=1), cnt]))
+    cap = feature_cap(n)
+    need = max(3, round(min_votes * cap / FEATURES))
+    index, owner = _feature_index(n, source, cap)
+    if index is None:
+        return {}
+    found: list[np.ndarray] = []
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        feats, mirr = source(start, stop)
+        for form in (feats, mirr):
+            rows = _votes(index, owner, [f[:cap] for f in form], start)
+            if len(rows):
+                found.append(rows[rows[:, 2] >= need])
     if not found:
         return {}
     rows = np.concatenate(found)
-    rows = rows[rows[:, 2] >= min_votes]
     # A pair's votes: the most that either file, either way round, gave the other.
     rows = rows[np.lexsort((-rows[:, 2], rows[:, 1], rows[:, 0]))]
     first = np.ones(len(rows), bool)
@@ -189,11 +228,77 @@ def feature_pairs(
     out: dict[tuple[int, int], int] = {}
     for side in (0, 1):
         ranked = rows[np.lexsort((-rows[:, 2], rows[:, side]))]
-        start = np.r_[0, np.flatnonzero(np.diff(ranked[:, side])) + 1]
-        rank = np.arange(len(ranked)) - np.repeat(start, np.diff(np.r_[start, len(ranked)]))
+        start_at = np.r_[0, np.flatnonzero(np.diff(ranked[:, side])) + 1]
+        rank = np.arange(len(ranked)) - np.repeat(start_at, np.diff(np.r_[start_at, len(ranked)]))
         for a, b, c in ranked[rank < per_file].tolist():
             out[(a, b)] = c
     return out
+
+
+def _feature_index(n: int, source: FeatureSource, cap: int) -> tuple[object | None, np.ndarray]:
+    """Every file's first ``cap`` descriptors in a FAISS binary index, and which file owns each."""
+    index: object | None = None
+    owners: list[np.ndarray] = []
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        feats = [f[:cap] for f in source(start, stop)[0]]
+        counts = np.array([len(f) for f in feats])
+        if counts.sum() == 0:
+            continue
+        base = np.ascontiguousarray(np.concatenate([f for f in feats if len(f)]))
+        if index is None:  # sized by the first chunk's descriptors (all of them when n <= CHUNK)
+            index = _empty_index(base, int(counts.sum() * n / (stop - start)))
+        index.add(base)
+        owners.append(np.repeat(np.arange(start, stop), counts))
+    return index, (np.concatenate(owners) if owners else np.zeros(0, np.int64))
+
+
+def _empty_index(sample: np.ndarray, estimate: int) -> object:
+    """A binary index fit for ``estimate`` descriptors, its cells (if any) drawn from ``sample``."""
+    import faiss
+
+    if estimate < IVF_FROM:
+        return faiss.IndexBinaryFlat(256)
+    # An inverted file: each descriptor is compared with those of a few nearby cells only, so the
+    # search grows with the collection rather than with its square.
+    # The cells are centred on descriptors drawn at random: k-means on binary codes (FAISS's
+    # training) took 2 s of a 4 s search at 130k descriptors and found no better cells for voting.
+    # A query compares itself with every cell's centre, then with the descriptors of nprobe cells: past
+    # BIG_INDEX the cells are as many as makes those two costs equal, and fewer are searched.
+    nprobe = NPROBE if estimate <= BIG_INDEX else BIG_NPROBE
+    cells = 2 * np.sqrt(estimate) if estimate <= BIG_INDEX else np.sqrt(nprobe * estimate)
+    nlist = int(min(65536, cells, len(sample)))
+    centres = sample[np.random.default_rng(0).choice(len(sample), nlist, replace=False)]
+    quantizer = faiss.IndexBinaryFlat(256)
+    quantizer.add(centres)
+    index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
+    index.train(centres)  # the quantizer is full: FAISS keeps its cells
+    index.nprobe = nprobe  # (FAISS's wrapper keeps the quantizer alive as long as the index)
+    return index
+
+
+def _votes(index: object, owner: np.ndarray, form: Sequence[np.ndarray], start: int) -> np.ndarray:
+    """(m, 3) rows ``(i, j, votes)`` (i < j) for the query files ``start, start + 1, ...`` of ``form``."""
+    k = 4
+    qcounts = np.array([len(f) for f in form])
+    if qcounts.sum() == 0:
+        return np.zeros((0, 3), np.int64)
+    query = np.ascontiguousarray(np.concatenate([f for f in form if len(f)]))
+    qowner = start + np.repeat(np.arange(len(form)), qcounts)
+    dist, ids = _search(index, query, k)
+    valid = (ids >= 0) & (dist <= FEATURE_RADIUS)
+    rows = np.repeat(np.arange(len(query)), k).reshape(-1, k)
+    q_img = qowner[rows[valid]]
+    r_img = owner[ids[valid]]
+    q_desc = rows[valid]
+    other = q_img != r_img
+    # One vote per (query descriptor, file): several near neighbours in one file count once.
+    key = np.unique(np.stack([q_desc[other], r_img[other]], axis=1), axis=0)
+    if len(key) == 0:
+        return np.zeros((0, 3), np.int64)
+    pair = np.stack([qowner[key[:, 0]], key[:, 1]], axis=1)
+    uniq, cnt = np.unique(pair, axis=0, return_counts=True)
+    return np.column_stack([uniq.min(axis=1), uniq.max(axis=1), cnt])
 
 
 def _plausible(m: np.ndarray | None) -> bool:
@@ -276,7 +381,7 @@ def layout_pairs(
     the cells lie within :data:`LAYOUT_TOLERANCE`.
 
     Args:
-        grids: (n, g, g) float32 grids from :func:`~.fingerprint.layout_grid`.
+        grids: (n, g, g) grids from :func:`~.fingerprint.layout_grid` (float16 is enough).
         levels: (n, 2) grey means and spreads, from the same.
         aspects: (n,) width / height of each picture.
         k: Neighbours looked at per file.
@@ -289,32 +394,63 @@ def layout_pairs(
     n = len(grids)
     if n < 2:
         return set()
-    x = np.ascontiguousarray(grids.reshape(n, -1), dtype=np.float32)
-    if n < 20_000:
-        index = faiss.IndexFlatL2(x.shape[1])
+    flat = grids.reshape(n, -1)
+    g = grids.shape[1]
+    big = n >= 20_000
+
+    def rows(start: int, stop: int) -> np.ndarray:
+        return np.ascontiguousarray(flat[start:stop], dtype=np.float32)
+
+    def keys(start: int, stop: int) -> np.ndarray:
+        if not big:
+            return rows(start, stop)
+        # Past 20k files the neighbours are looked up on the grids pooled 2 x 2 (64 numbers, a quarter
+        # of the cost): a layout that agrees cell by cell agrees pooled too; the cells are checked below.
+        part = grids[start:stop].astype(np.float32).reshape(-1, g // 2, 2, g // 2, 2).mean(axis=(2, 4))
+        return np.ascontiguousarray(part.reshape(stop - start, -1))
+
+    d = keys(0, 1).shape[1]
+    if not big:
+        index = faiss.IndexFlatL2(d)
     else:
         nlist = int(2 * np.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
-        index.train(x[np.random.default_rng(0).choice(n, min(n, nlist * 40), replace=False)])
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+        sample = np.sort(np.random.default_rng(0).choice(n, min(n, nlist * 40), replace=False))
+        index.train(_pooled_sample(keys, sample))
         index.nprobe = 8
-    index.add(x)
-    _, ids = _search(index, x, min(k + 1, n))
-    i = np.repeat(np.arange(n), ids.shape[1])
-    j = ids.reshape(-1)
-    keep = (j >= 0) & (j != i)
-    i, j = i[keep], j[keep]
-    ratio = aspects[i] / aspects[j]
-    agree = (np.abs(x[i] - x[j]) < LAYOUT_TOLERANCE).mean(axis=1)
-    spread = (levels[i, 1] + 4) / (levels[j, 1] + 4)
-    same_levels = (np.abs(levels[i, 0] - levels[j, 0]) <= 16) & (spread > 1 / 1.5) & (spread < 1.5)
-    ok = (np.abs(ratio - 1) < 0.03) & same_levels & (agree >= LAYOUT_MATCH)
-    return {(int(a), int(b)) if a < b else (int(b), int(a)) for a, b in zip(i[ok], j[ok], strict=True)}
+    for start in range(0, n, CHUNK):
+        index.add(keys(start, min(n, start + CHUNK)))
+    out: set[tuple[int, int]] = set()
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        x = rows(start, stop)
+        _, ids = _search(index, keys(start, stop), min(k + 1, n))
+        i = start + np.repeat(np.arange(stop - start), ids.shape[1])
+        j = ids.reshape(-1)
+        keep = (j >= 0) & (j != i)
+        i, j = i[keep], j[keep]
+        ratio = aspects[i] / aspects[j]
+        agree = (np.abs(x[i - start] - flat[j].astype(np.float32)) < LAYOUT_TOLERANCE).mean(axis=1)
+        spread = (levels[i, 1] + 4) / (levels[j, 1] + 4)
+        same_levels = (np.abs(levels[i, 0] - levels[j, 0]) <= 16) & (spread > 1 / 1.5) & (spread < 1.5)
+        ok = (np.abs(ratio - 1) < 0.03) & same_levels & (agree >= LAYOUT_MATCH)
+        out.update((int(a), int(b)) if a < b else (int(b), int(a)) for a, b in zip(i[ok], j[ok], strict=True))
+    return out
+
+
+def _pooled_sample(keys: Callable[[int, int], np.ndarray], sample: np.ndarray) -> np.ndarray:
+    """The pooled grids of the files ``sample`` (sorted), read a chunk at a time."""
+    out = []
+    for start in range(0, int(sample[-1]) + 1, CHUNK):
+        inside = sample[(sample >= start) & (sample < start + CHUNK)]
+        if len(inside):
+            out.append(keys(start, min(start + CHUNK, int(sample[-1]) + 1))[inside - start])
+    return np.concatenate(out)
 
 
 def candidate_pairs(
     hashes: np.ndarray,
-    features: Sequence[np.ndarray],
-    mirrored: Sequence[np.ndarray],
+    features: FeatureSource,
     digests: Sequence[bytes],
     layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[tuple[int, int], float]:
@@ -322,8 +458,8 @@ def candidate_pairs(
 
     Args:
         hashes: (n, 8, 32) dihedral PDQ hashes.
-        features: Per file, ORB descriptors.
-        mirrored: Per file, ORB descriptors of the mirror image.
+        features: The files' ORB descriptors and those of their mirror images, per chunk
+            (:func:`list_source` over lists held in memory).
         digests: Per file, the digest of its bytes.
         layout: ``(grids, levels, aspects)`` for :func:`layout_pairs`, when given.
 
@@ -341,12 +477,13 @@ def candidate_pairs(
             for b in same:
                 if a < b:
                     score[(a, b)] = -1.0
+    del by_digest
     if len(hashes):
         for kk, d in pdq_pairs(hashes).items():
             score[kk] = min(score.get(kk, 1e9), float(d))
     if layout is not None:
         for kk in layout_pairs(*layout):
             score.setdefault(kk, float(PDQ_TRUSTED))
-    for kk, v in feature_pairs(features, mirrored).items():
+    for kk, v in feature_pairs(len(digests), features).items():
         score.setdefault(kk, 1000.0 - v)
     return score

@@ -7,34 +7,48 @@ file itself, so A~B and B~C never put an unrelated A and C together.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ..distribute import import_distributed, parse_cluster, work_pool
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
+from .catalog import Catalog
 from .fingerprint import (
     FINGERPRINT_VERSION,
     Fingerprint,
     fingerprint_file,
-    frame_box,
     is_picture_file,
-    layout_grid,
     read_thumb,
 )
+from .grouping import Verifier, group_pairs
 from .index import Index, IndexError_, default_index_path
+from .neural import DIM, NEURAL_VERSION
+from .neural import require as require_neural
+from .neuralindex import fill_vectors, neural_pairs
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
-__all__ = ["KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "walk"]
+__all__ = [
+    "KEEP_RULES", "DupesOptions", "FingerprintRun", "find_duplicates", "fingerprint_all", "group_indexed", "verify_pair",
+    "walk",
+]  # fmt: skip
 
 KEEP_RULES = ("largest", "oldest", "newest", "shortest-path", "first-path")
 
 Progress = Callable[[str, int, int], None]
+# Pairs verified (or tested for support) at a time: their fingerprints are read from the index together.
+BATCH = 256
 
 
 @dataclass
@@ -50,6 +64,10 @@ class DupesOptions:
         similar: Also group other shots of the same scene (bursts), not only copies of one picture.
         references: Folders whose files are matched against but never acted on, and always kept.
         jobs: Threads for fingerprinting and verification (0: every usable core).
+        cluster: Fingerprint and verify on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``;
+            see :mod:`framediff.distribute`); this process still writes the index.
+        neural: Also take candidates from neural descriptors (the neural extra): crops to a part, pictures
+            inside others, heavy edits that hashes and keypoints miss; every candidate is still verified.
     """
 
     db: str | os.PathLike | None = None
@@ -57,12 +75,18 @@ class DupesOptions:
     similar: bool = False
     references: Sequence[str | os.PathLike] = ()
     jobs: int = 0
+    cluster: str | None = None
+    neural: bool = False
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_RULES:
             raise OptionError(f"keep {self.keep!r} is not a rule", f"use one of {', '.join(KEEP_RULES)}")
         if int(self.jobs) < 0:
             raise OptionError(f"jobs {self.jobs} is negative", "use 0 (every core) or a positive number")
+        if self.cluster is not None:
+            # A malformed address, or Dask missing, is refused before the collection is read.
+            parse_cluster(self.cluster)
+            import_distributed()
 
 
 def walk(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[str, str]]:
@@ -92,23 +116,24 @@ def walk(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[str, str]]:
 
 @dataclass
 class FingerprintRun:
-    """What one fingerprinting pass collects.
+    """What one fingerprinting pass collects (paths only: the fingerprints are in the index).
 
     Attributes:
-        fps: The fingerprints of the readable files, in the order given and found.
+        paths: The readable files, in the order given and found.
         errors: The files that could not be read.
         fresh: How many files were fingerprinted (or failed) this time rather than reused.
         order: ``path -> position`` in the order given and found.
     """
 
-    fps: list[Fingerprint] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
     fresh: int = 0
     order: dict[str, int] = field(default_factory=dict)
 
 
 def fingerprint_all(
-    files: list[tuple[str, str]], index: Index, jobs: int, progress: Progress | None
+    files: list[tuple[str, str]], index: Index, jobs: int, progress: Progress | None,
+    executor: Executor | None = None,
 ) -> FingerprintRun:
     """Fingerprint what the index does not know (or knows an older version of), in parallel.
 
@@ -116,8 +141,10 @@ def fingerprint_all(
         files: ``(path, root)`` as :func:`walk` gives them.
         index: Where fingerprints are read from and written to (committed in batches: a killed run
             keeps what it did).
-        jobs: Threads.
+        jobs: Threads (with ``executor``: the tasks it runs at once).
         progress: ``progress("fingerprints", done, total)``.
+        executor: Where the files are read (:mod:`framediff.distribute`: a Dask cluster); ``None``: threads
+            here. Only this process writes the index, as the results come.
 
     Returns:
         The :class:`FingerprintRun`.
@@ -143,8 +170,13 @@ def fingerprint_all(
         else:
             todo.append((path, st))
     total = len(reuse) + len(todo)
-    for fp_or in _reused(index, reuse, run):
-        run.fps.append(fp_or)
+    failed = index.errors()  # unchanged unreadable files are listed again
+    for path in reuse:
+        if path in failed:
+            run.errors.append(FileError(path, failed[path]))
+        else:
+            run.paths.append(path)
+    del known, failed
     done = len(reuse)
     if progress:
         progress("fingerprints", done, total)
@@ -159,7 +191,10 @@ def fingerprint_all(
         except Exception as e:  # noqa: BLE001 - a decoder's bug on one file must not stop a library
             return f"cannot read it ({type(e).__name__}: {e})"
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-dupes") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-dupes") if executor is None
+        else nullcontext(executor)
+    ) as pool:  # fmt: skip
         pending: dict[Future, tuple[str, os.stat_result]] = {}
         queue = iter(todo)
         try:
@@ -181,21 +216,8 @@ def fingerprint_all(
             index.commit()
             raise
     index.commit()
-    run.fps.sort(key=lambda f: run.order[f.path])
+    run.paths.sort(key=run.order.__getitem__)
     return run
-
-
-def _reused(index: Index, paths: list[str], run: FingerprintRun) -> Iterator[Fingerprint]:
-    """Indexed fingerprints of unchanged files; unchanged unreadable files are listed again."""
-    good = set()
-    for fp in index.fingerprints(paths):
-        good.add(fp.path)
-        yield fp
-    for p in paths:
-        if p not in good:
-            known = index.get(p)
-            if isinstance(known, str):
-                run.errors.append(FileError(p, known))
 
 
 def _drain(
@@ -215,7 +237,7 @@ def _drain(
             result = f.result() if cancelled_ok is False or not f.cancelled() else None
             if isinstance(result, Fingerprint):
                 index.put(result)
-                run.fps.append(result)
+                run.paths.append(result.path)
                 run.fresh += 1
             elif isinstance(result, str):
                 index.put_error(path, st.st_size, st.st_mtime, result)
@@ -225,103 +247,143 @@ def _drain(
     return got
 
 
-def _info(fp: Fingerprint, reference: bool) -> FileInfo:
-    return FileInfo(
-        path=fp.path, size=fp.size, mtime=fp.mtime, width=fp.width, height=fp.height, format=fp.format,
-        taken=fp.taken, reference=reference, digest=fp.digest.hex(),
-    )  # fmt: skip
-
-
-def _rank_key(rule: str, fp: Fingerprint, order: int, reference: bool, framed: bool) -> tuple:
+def _rank_key(rule: str, cat: Catalog, i: int, order: int, reference: bool) -> tuple:
     """Smaller is kept first: reference files always, then the rule, then the tie-breaks."""
-    date = fp.taken or time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(fp.mtime))
+    taken, mtime = cat.taken[i], float(cat.mtimes[i])
     if rule == "largest":
         # A picture in a frame counts no more than the picture: its border is not content.
-        main: tuple = (framed, -fp.width * fp.height)
+        main: tuple = (bool(cat.framed[i]), -int(cat.widths[i]) * int(cat.heights[i]))
     elif rule == "oldest":
-        main = (date, fp.mtime)
+        main = (cat.date(i), mtime)
     elif rule == "newest":
-        main = (_negated(date), -fp.mtime)
+        main = (_negated(cat.date(i)), -mtime)
     elif rule == "shortest-path":
-        main = (len(fp.path), fp.path)
+        main = (len(cat.paths[i]), cat.paths[i])
     else:
         main = (order,)
     # Ties: a file with a camera date (an original), then the older file, then the first given.
-    return (not reference, *main, fp.taken is None, fp.mtime, order)
+    return (not reference, *main, taken is None, mtime, order)
 
 
 def _negated(text: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in text)
 
 
+class _Fingerprints:
+    """The full fingerprints of the files being compared, read from the index a batch at a time and
+    kept for a while (a kept file is compared with each of its candidates in turn)."""
+
+    def __init__(self, index: Index, paths: list[str], keep: int = 512) -> None:
+        self.index, self.paths, self.keep = index, paths, keep
+        self.held: OrderedDict[int, Fingerprint] = OrderedDict()
+
+    def load(self, which: Iterable[int]) -> None:
+        """Read the fingerprints of files ``which`` that are not held (called from one thread)."""
+        now = list(dict.fromkeys(which))
+        want = [i for i in now if i not in self.held]
+        by_path = {fp.path: fp for fp in self.index.fingerprints([self.paths[i] for i in want])}
+        for i in want:
+            self.held[i] = by_path[self.paths[i]]
+        for i in now:
+            self.held.move_to_end(i)
+        while len(self.held) > max(self.keep, len(now)):
+            self.held.popitem(last=False)
+
+    def __getitem__(self, i: int) -> Fingerprint:
+        if i not in self.held:
+            self.load([i])
+        return self.held[i]
+
+
+def verify_pair(a: Fingerprint, b: Fingerprint) -> Verdict:
+    """Verify B against the kept A from their fingerprints alone (a task that can run on any worker).
+
+    Returns:
+        compare's verdict; ``different`` when the pair cannot be compared.
+    """
+    try:
+        return verify(a, b, read_thumb(a.thumb), read_thumb(b.thumb))
+    except FramediffError:
+        return Verdict("different", score=0.0)
+
+
 class _Verifier:
     """Verdicts of pairs (kept, other), from the index when stored, else computed (and stored)."""
 
-    def __init__(self, index: Index, fps: list[Fingerprint]) -> None:
-        self.index = index
-        self.fps = fps
+    def __init__(self, index: Index, cat: Catalog, jobs: int, executor: Executor | None = None) -> None:
+        self.index, self.cat, self.jobs, self.executor = index, cat, jobs, executor
+        self.fps = _Fingerprints(index, cat.paths)
         self.memo: dict[tuple[int, int], Verdict] = {}
 
     def stored(self, a: int, b: int) -> Verdict | None:
         if (a, b) in self.memo:
             return self.memo[(a, b)]
-        fa, fb = self.fps[a], self.fps[b]
-        if fa.digest == fb.digest:
+        da, db = self.cat.digests[a], self.cat.digests[b]
+        if da == db:
             v = Verdict("exact")
         else:
-            d = self.index.verdict(fa.digest, fb.digest, VERIFY_VERSION)
+            d = self.index.verdict(da, db, VERIFY_VERSION)
             if d is None:
                 return None
             v = Verdict.from_dict(d)
         self.memo[(a, b)] = v
         return v
 
-    def compute(self, a: int, b: int) -> Verdict:
-        fa, fb = self.fps[a], self.fps[b]
-        try:
-            v = verify(fa, fb, read_thumb(fa.thumb), read_thumb(fb.thumb))
-        except FramediffError:
-            v = Verdict("different", score=0.0)
-        return v
+    def compute(self, fa: Fingerprint, fb: Fingerprint) -> Verdict:
+        return verify_pair(fa, fb)
 
     def store(self, a: int, b: int, v: Verdict) -> None:
         self.memo[(a, b)] = v
         if v.relation != "exact":
-            self.index.put_verdict(self.fps[a].digest, self.fps[b].digest, VERIFY_VERSION, v.to_dict())
+            self.index.put_verdict(self.cat.digests[a], self.cat.digests[b], VERIFY_VERSION, v.to_dict())
 
-    def many(self, pairs: list[tuple[int, int]], jobs: int, progress: Progress | None) -> None:
-        """Verdicts for every pair, computed on ``jobs`` threads where not stored."""
+    def many(self, pairs: list[tuple[int, int]], progress: Progress | None) -> None:
+        """Verdicts for every pair, computed on ``jobs`` threads where not stored, a batch at a time (the
+        batch's fingerprints read from the index first)."""
         todo = [p for p in pairs if self.stored(*p) is None]
         if progress:
             progress("verification", 0, len(todo))
         if not todo:
             return
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-verify") as pool:
-            futures = {pool.submit(self.compute, *p): p for p in todo}
-            try:
-                for n, f in enumerate(_as_completed(futures), 1):
-                    self.store(*futures[f], f.result())
-                    if progress:
-                        progress("verification", n, len(todo))
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                self.index.commit()
-                raise
+        done = 0
+        with (
+            ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="framediff-verify") if self.executor is None
+            else nullcontext(self.executor)
+        ) as pool:  # fmt: skip
+            for start in range(0, len(todo), BATCH):
+                batch = todo[start : start + BATCH]
+                self.fps.load(i for p in batch for i in p)
+                # A module-level task with its two fingerprints: it can be shipped to a cluster's worker.
+                futures = {pool.submit(verify_pair, self.fps[a], self.fps[b]): (a, b) for a, b in batch}
+                try:
+                    for f in as_completed(futures):
+                        self.store(*futures[f], f.result())
+                        done += 1
+                        if progress:
+                            progress("verification", done, len(todo))
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    self.index.commit()
+                    raise
         self.index.commit()
 
     def get(self, a: int, b: int) -> Verdict:
         v = self.stored(a, b)
         if v is None:
-            v = self.compute(a, b)
+            v = self.compute(self.fps[a], self.fps[b])
             self.store(a, b, v)
         return v
 
-
-def _as_completed(futures: dict[Future, tuple[int, int]]) -> Iterator[Future]:
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
+    def supported(self, pairs: list[tuple[int, int]]) -> list[bool]:
+        """Whether each pair shares enough features in one geometry to be worth comparing."""
+        out: list[bool] = []
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="framediff-support") as pool:
+            for start in range(0, len(pairs), BATCH):
+                batch = pairs[start : start + BATCH]
+                self.fps.load(i for p in batch for i in p)
+                out += pool.map(lambda p: _supported(self.fps.held[p[0]], self.fps.held[p[1]]), batch)
+        return out
 
 
 def find_duplicates(
@@ -348,6 +410,8 @@ def find_duplicates(
         KeyboardInterrupt: after leaving the index consistent (everything fingerprinted so far is kept).
     """
     opts = options or DupesOptions(**kwargs)  # type: ignore[arg-type]
+    if opts.neural:
+        require_neural()
     t0 = time.perf_counter()
     jobs = int(opts.jobs) or usable_cores()
     refs = [os.path.abspath(r) for r in opts.references]
@@ -373,10 +437,11 @@ def find_duplicates(
                 groups=groups, errors=errors, files=len(files), fingerprinted=0,
                 seconds=time.perf_counter() - t0, warnings=warnings,
             )  # fmt: skip
-        run = fingerprint_all(files, index, jobs, progress)
-        index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
-        index.commit()
-        groups = _group(run, index, opts, refs, jobs, progress)
+        with work_pool(opts.cluster, jobs) as (executor, parallel):
+            run = fingerprint_all(files, index, parallel, progress, executor)
+            index.prune([r for r in roots if os.path.isdir(r)], {p for p, _ in files})
+            index.commit()
+            groups = group_indexed(index, run.paths, opts, progress, executor=executor)
         index.put_result(key, _to_stored(groups, run.errors))
         index.commit()
     return DuplicateReport(
@@ -392,6 +457,8 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
 
     h = hashlib.blake2b(digest_size=20)
     settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
+    if opts.neural:  # the runs without keep their keys (and their stored groups)
+        settings += ("neural", NEURAL_VERSION)
     h.update(repr(settings).encode())
     for path, _root in files:
         try:
@@ -436,96 +503,85 @@ def _is_reference(path: str, refs: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in refs)
 
 
-def _thumb_facts(thumb: object) -> tuple[object, tuple[float, float], bool]:
-    """A thumbnail's layout grid, grey levels, and whether it is a picture in a plain frame."""
-    grid, levels = layout_grid(thumb)  # type: ignore[arg-type]
-    return grid, levels, frame_box(thumb) is not None  # type: ignore[arg-type]
-
-
-def _group(
-    run: FingerprintRun, index: Index, opts: DupesOptions, refs: list[str], jobs: int, progress: Progress | None
+def group_indexed(
+    index: Index,
+    paths: list[str],
+    options: DupesOptions,
+    progress: Progress | None = None,
+    verifier: Callable[[Index, Catalog, int], Verifier] | None = None,
+    executor: Executor | None = None,
 ) -> list[Group]:
-    """Candidates -> verified pairs -> groups around kept files."""
+    """The groups among files already fingerprinted into ``index``: candidates, verified pairs, groups.
+
+    Memory holds a :class:`~.catalog.Catalog` of the files (under 1 kB each), the candidate pairs and the
+    fingerprints of the pairs being verified, never every file's fingerprint.
+
+    Args:
+        index: The index holding the files' fingerprints.
+        paths: The files, in the order given and found (the order ``keep="first-path"`` keeps by).
+        options: The run's settings (keep rule, similar, references, jobs).
+        progress: ``progress("verification", done, total)``.
+        verifier: Makes the :class:`~.grouping.Verifier` from ``(index, catalog, jobs)``; the default
+            verifies with compare's verdict (:func:`~.verify.verify`) and stores verdicts in the index.
+        executor: Where the default verifier compares pairs (:mod:`framediff.distribute`: a Dask
+            cluster); ``None``: threads.
+
+    Returns:
+        The groups, most space to reclaim first.
+    """
     import numpy as np
 
-    fps = run.fps
-    n = len(fps)
+    jobs = int(options.jobs) or usable_cores()
+    refs = [os.path.abspath(r) for r in options.references]
+    cat = Catalog.load(index, paths, jobs)
+    n = len(cat)
     if n < 2:
         return []
-    reference = [_is_reference(f.path, refs) for f in fps]
-    hashes = np.stack([f.pdq for f in fps])
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-layout") as pool:
-        # Each thumbnail decoded once: its layout (a candidate source) and whether it is framed (ranking).
-        facts = list(pool.map(lambda f: _thumb_facts(read_thumb(f.thumb)), fps))
-    layout = (
-        np.stack([g for g, _, _ in facts]), np.array([lv for _, lv, _ in facts], np.float32),
-        np.array([f.width / max(1, f.height) for f in fps], np.float32),
-    )  # fmt: skip
+    reference = [_is_reference(p, refs) for p in cat.paths]
     found = candidate_pairs(
-        hashes, [f.features for f in fps], [f.mirrored for f in fps], [f.digest for f in fps], layout
+        cat.pdq, lambda start, stop: index.feature_sets(cat.paths[start:stop]), cat.digests, cat.layout()
     )
+    if options.neural:
+        # Neural neighbours are verified as they are, as hash-close pairs are (no keypoint support asked:
+        # the copies they find are those whose keypoints were lost).
+        for kk in neural_pairs(_vectors(index, cat.digests, progress)):
+            found[kk] = min(found.get(kk, float(PDQ_TRUSTED)), float(PDQ_TRUSTED))
+    check = verifier(index, cat, jobs) if verifier is not None else _Verifier(index, cat, jobs, executor)
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
-    pairs = [
-        kk for kk, ev in sorted(found.items(), key=lambda kv: kv[1])
-        if ev <= PDQ_TRUSTED or _supported(fps[kk[0]], fps[kk[1]])
-    ]  # fmt: skip
+    ranked = sorted(found.items(), key=lambda kv: kv[1])
+    del found
+    weak = [kk for kk, ev in ranked if ev > PDQ_TRUSTED]
+    backed = set(itertools.compress(weak, check.supported(weak)))
+    pairs = np.array([kk for kk, ev in ranked if ev <= PDQ_TRUSTED or kk in backed], np.int64).reshape(-1, 2)
+    del ranked, weak, backed
     # A picture in a plain frame counts no more than the picture for --keep largest: its border is not content.
-    involved = sorted({i for kk in pairs for i in kk})
-    framed = [opts.keep == "largest" and fr for _, _, fr in facts]
-    rank = [_rank_key(opts.keep, f, run.order[f.path], reference[i], framed[i]) for i, f in enumerate(fps)]
-    near: dict[int, set[int]] = {}
-    for a, b in pairs:
-        near.setdefault(a, set()).add(b)
-        near.setdefault(b, set()).add(a)
-    verifier = _Verifier(index, fps)
-    # Files with no better-ranked candidate are kept files for sure: their pairs are verified first, all
-    # at once on every core; the rest only as the groups need them (a pair of two copies of one kept
-    # file is never compared).
-    roots = [i for i in involved if all(rank[i] < rank[j] for j in near[i])]
-    verifier.many([(a, b) for a in roots for b in sorted(near[a])], jobs, progress)
-    ok = "similar" if opts.similar else None
-
-    def linked(v: Verdict) -> bool:
-        return v.copy or v.relation == ok
-
-    groups: list[Group] = []
-    placed: set[int] = set()
-    for keep in sorted(near, key=lambda i: rank[i]):
-        if keep in placed:
-            continue
-        # Around the best-ranked file not yet placed: its candidates, then theirs through each verified
-        # member, each verified against the kept file itself (no chains).
-        members: list[tuple[int, Verdict]] = []
-        tried = {keep}
-        frontier = near[keep]
-        while frontier:
-            batch = sorted((m for m in frontier if m not in tried and m not in placed and rank[m] > rank[keep]),
-                           key=lambda i: rank[i])  # fmt: skip
-            if not batch:
-                break
-            tried.update(batch)
-            verifier.many([(keep, m) for m in batch], jobs, None)
-            found_now = [(m, v) for m in batch if linked(v := verifier.get(keep, m))]
-            members += found_now
-            frontier = {x for m, _ in found_now for x in near[m]}
-        if members:
-            groups.append(_make_group(fps, keep, members, reference))
-            placed.add(keep)
-            placed.update(m for m, _ in members)
-        index.commit()
-    groups.sort(key=lambda g: (-g.reclaimable, g.keep.path))
-    return groups
+    order = sorted(range(n), key=lambda i: _rank_key(options.keep, cat, i, i, reference[i]))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    ok = "similar" if options.similar else None
+    groups = group_pairs(n, pairs, rank, check, lambda v: v.copy or v.relation == ok, progress)
+    index.commit()
+    out = [_make_group(cat, keep, members, reference) for keep, members in groups]
+    out.sort(key=lambda g: (-g.reclaimable, g.keep.path))
+    return out
 
 
-def _make_group(
-    fps: list[Fingerprint], keep: int, members: list[tuple[int, Verdict]], reference: list[bool]
-) -> Group:
+def _vectors(index: Index, digests: list[bytes], progress: Progress | None) -> list[np.ndarray]:
+    """Each file's neural descriptors (made first where missing: from the thumbnails in the index)."""
+    if not index.read_only:
+        fill_vectors(index, progress, only=digests)
+    stored = index.neural_of(digests, NEURAL_VERSION, DIM)
+    empty = np.zeros((0, DIM), np.float16)
+    return [stored.get(d, empty) for d in digests]
+
+
+def _make_group(cat: Catalog, keep: int, members: list[tuple[int, Verdict]], reference: list[bool]) -> Group:
     dups = [
         Member(
-            file=_info(fps[m], reference[m]), relation=v.relation, transform=v.transform, score=v.score,
+            file=cat.info(m, reference[m]), relation=v.relation, transform=v.transform, score=v.score,
             regions=v.regions, changed=v.changed,
         )  # fmt: skip
         for m, v in members
     ]
-    return Group(keep=_info(fps[keep], reference[keep]), duplicates=dups)
+    return Group(keep=cat.info(keep, reference[keep]), duplicates=dups)

@@ -41,12 +41,14 @@ __all__ = [
     "local_features",
     "make_thumb",
     "read_thumb",
+    "thumb_facts",
+    "ThumbFacts",
     "THUMB_SIDE",
 ]
 
 # Bumped whenever what a fingerprint holds or how it is measured changes: the index then fingerprints
 # every file again rather than mixing old and new fingerprints.
-FINGERPRINT_VERSION = 6
+FINGERPRINT_VERSION = 7
 # Long side of the working picture every fingerprint is measured on: PDQ reduces to 64x64 anyway, and
 # 512 px keeps a caption or a small edit visible to verification.
 WORK_SIDE = 512
@@ -75,6 +77,23 @@ def is_picture_file(path: Path) -> bool:
 
 
 @dataclass
+class ThumbFacts:
+    """A thumbnail's layout (a candidate source) and whether it is a picture in a plain frame (ranking).
+
+    Attributes:
+        grid: (16, 16) float32 layout grid (:func:`layout_grid`).
+        mean: The grey mean of the thumbnail.
+        spread: Its grey standard deviation.
+        framed: Whether :func:`frame_box` finds a plain frame around the picture.
+    """
+
+    grid: np.ndarray
+    mean: float
+    spread: float
+    framed: bool
+
+
+@dataclass
 class Fingerprint:
     """One file's fingerprints.
 
@@ -97,6 +116,8 @@ class Fingerprint:
         pixels: BLAKE2b-128 of the working picture's pixels (a cheap test of equal content).
         thumb: The picture at :data:`THUMB_SIDE` px as a JPEG: what verification compares (so that it
             reads no file again) and the report page shows.
+        facts: What grouping reads of the thumbnail (:func:`thumb_facts`), measured once with the rest so
+            that a run over a large collection decodes no thumbnail but those it verifies.
     """
 
     path: str
@@ -115,6 +136,7 @@ class Fingerprint:
     mirrored_points: np.ndarray
     pixels: bytes
     thumb: bytes
+    facts: ThumbFacts | None = None
 
 
 def _pillow_read(data: bytes, path: Path) -> tuple[np.ndarray, int, str | None]:
@@ -272,7 +294,8 @@ def local_features(
 
     Returns:
         ``(features, points, mirrored, mirrored_points)``: (n, 32) uint8 descriptors and (n, 2) float32
-        positions, then the same for the mirror image (n, m <= :data:`FEATURES`; 0 rows on a flat picture).
+        positions, then the same for the mirror image (n, m <= :data:`FEATURES`; 0 rows on a flat picture),
+        strongest (by FAST response) first.
     """
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     scale = side / max(grey.shape)
@@ -286,7 +309,10 @@ def local_features(
         if d is None or not kps:
             out += [np.zeros((0, 32), np.uint8), np.zeros((0, 2), np.float32)]
         else:
-            out += [d, np.float32([k.pt for k in kps])]
+            # Strongest first: a run over a very large collection indexes only each file's first few
+            # (see candidates.feature_cap), and the strongest corners are the ones a copy keeps.
+            order = np.argsort([-k.response for k in kps], kind="stable")
+            out += [d[order], np.float32([kps[i].pt for i in order])]
     return out[0], out[1], out[2], out[3]
 
 
@@ -349,7 +375,7 @@ def measure_picture(
         digest=hashlib.blake2b(data, digest_size=16).digest() if data is not None else pixels,
         width=int(full[0]), height=int(full[1]), format="raw", taken=None, pdq=hashes, quality=int(quality),
         features=features, mirrored=mirrored, points=points, mirrored_points=mirrored_points, pixels=pixels,
-        thumb=make_thumb(image),
+        thumb=(thumb := make_thumb(image)), facts=thumb_facts(read_thumb(thumb)),
     )  # fmt: skip
 
 
@@ -385,8 +411,14 @@ def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
         ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
     """
     h, w = image.shape[:2]
-    px = image.reshape(h, w, -1).astype(np.int16)
-    corner = px[0, 0]
+    pixels = image.reshape(h, w, -1)
+    corner = pixels[0, 0].astype(np.int16)
+    # Most pictures have no frame: their outermost rows and columns are not all of the corner's colour,
+    # which four lines tell at once (the whole picture is looked at only when they are).
+    for line in (pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]):
+        if (np.abs(line.astype(np.int16) - corner).max(axis=-1) > 10).any():
+            return None
+    px = pixels.astype(np.int16)
     # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
     off = np.abs(px - corner).max(axis=2) <= 10
     rows, cols = off.all(axis=1), off.all(axis=0)
@@ -435,6 +467,12 @@ def layout_grid(thumb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     g = cv2.resize(grey, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
     mean, spread = float(grey.mean()), float(grey.std())
     return (g - g.mean()) / max(float(g.std()), 8.0), (mean, spread)
+
+
+def thumb_facts(thumb: np.ndarray) -> ThumbFacts:
+    """The :class:`ThumbFacts` of a decoded thumbnail (BGR)."""
+    grid, (mean, spread) = layout_grid(thumb)
+    return ThumbFacts(grid=grid, mean=mean, spread=spread, framed=frame_box(thumb) is not None)
 
 
 def read_thumb(data: bytes) -> np.ndarray:

@@ -32,7 +32,7 @@ __all__ = ["FLAT_HASHES", "SearchStructures", "binary_index", "sidecar_path"]
 FLAT_HASHES = 200_000
 # ORB descriptors past which a k-NN search over all of them becomes an inverted file (as candidates does).
 FLAT_DESCRIPTORS = 2_000_000
-_FORMAT = 1  # bumped when what the sidecar file holds changes
+_FORMAT = 2  # bumped when what the sidecar file holds changes
 
 
 def sidecar_path(index: Index) -> Path | None:
@@ -68,7 +68,9 @@ class SearchStructures:
         pdq: FAISS ``IndexBinaryFlat`` of the pictures' upright PDQ hashes.
         orb: FAISS binary index of every picture's ORB descriptors.
         owner: (m,) int32: the picture (position in ``paths``) each descriptor belongs to.
-        hash_ids: (k,) int64: the hash-list entries' ids, in the order of ``hashes``.
+        hash_ids: The hash-list entries' ids, in the order of ``hashes``: (k,) int64, or (1,) holding the first
+            when they run on one by one (as they do unless entries were removed): 8 bytes a hash not held.
+            :meth:`entry_id` reads them.
         hashes: The entries' PDQ hashes: :class:`~.mih.MultiIndexHash` (exact range search).
     """
 
@@ -79,6 +81,12 @@ class SearchStructures:
     owner: np.ndarray
     hash_ids: np.ndarray
     hashes: MultiIndexHash
+
+    def entry_id(self, position: int) -> int:
+        """The id of the hash-list entry at ``position`` of ``hashes``."""
+        if len(self.hash_ids) == 1 and len(self.hashes) != 1:
+            return int(self.hash_ids[0]) + int(position)
+        return int(self.hash_ids[position])
 
     @classmethod
     def build(cls, index: Index) -> SearchStructures:
@@ -98,6 +106,8 @@ class SearchStructures:
             pdq_index.add(np.ascontiguousarray(np.stack(codes)))
         base = np.concatenate(descs) if descs else np.zeros((0, 32), np.uint8)
         ids, hashes = index.hash_arrays()
+        if len(ids) > 1 and int(ids[-1] - ids[0]) == len(ids) - 1:
+            ids = ids[:1]  # ids in order, none missing: the first says them all
         return cls(
             generation, paths, pdq_index, binary_index(base),
             np.concatenate(owner) if owner else np.zeros(0, np.int32), ids,

@@ -65,7 +65,7 @@ class SearchServer:
             )
         if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
             raise OptionError(f"the {token_name} is too short or has spaces", "use 8 or more printable characters")
-        self.index = Index(db)
+        self.index = Index(db, read_only=True)
         self.searcher = Searcher(self.index)
         self.lock = threading.Lock()  # one search at a time: SQLite connection, FAISS, 2 cores
         self.token, self.max_bytes, self.top = token, int(max_bytes), int(top)
