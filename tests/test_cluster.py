@@ -51,6 +51,17 @@ def rows(db: Path) -> list[tuple]:
         return c.execute("SELECT * FROM files ORDER BY path").fetchall()
 
 
+@pytest.fixture(autouse=True)
+def default_pixel_limit():
+    """Each test starts and ends with the default picture size limit (a command's --max-pixels stays set in
+    the process it ran in)."""
+    from framediff.media.images import set_max_pixels
+
+    set_max_pixels(None)
+    yield
+    set_max_pixels(None)
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("library")
