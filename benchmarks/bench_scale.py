@@ -97,6 +97,12 @@ def fresh(db: Path) -> None:
         Path(str(db) + suffix).unlink(missing_ok=True)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds this process has used (run on each worker, and here)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def worker_peak_rss() -> int:
     """This process's peak resident memory in bytes (run on each worker)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -138,14 +144,19 @@ def part_cluster(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 db = out / f"cluster{n}.sqlite"
                 fresh(db)
                 with Cluster(ClusterSpec(address=clusters[n].scheduler_address)) as c, Index(db) as index:
+                    cpu0 = sum(c.client.run(cpu_seconds).values()) + cpu_seconds()
                     t0 = time.perf_counter()
                     report = add_pictures(index, [lib], cluster=c)
                     times[n].append(time.perf_counter() - t0)
+                    cpu = sum(c.client.run(cpu_seconds).values()) + cpu_seconds() - cpu0
                     worker_rss = max([worker_rss, *c.client.run(worker_peak_rss).values()])
                 same = index_rows(db) == want
                 equal = equal and same
-                print(f"  round {r + 1}, {n} worker{'s' if n > 1 else ''}: {times[n][-1]:.2f} s "
-                      f"({report.fingerprinted} fingerprinted; index {'equals' if same else 'DIFFERS FROM'} the local one)")  # fmt: skip
+                # The cores the run got (workers' and this client's CPU time over the wall time): on a
+                # shared machine, what a second worker can add is bounded by it.
+                print(f"  round {r + 1}, {n} worker{'s' if n > 1 else ''}: {times[n][-1]:.2f} s, "
+                      f"{cpu / times[n][-1]:.2f} cores busy ({report.fingerprinted} fingerprinted; index "
+                      f"{'equals' if same else 'DIFFERS FROM'} the local one)")  # fmt: skip
     finally:
         for lc in clusters.values():
             lc.close()
