@@ -431,6 +431,9 @@ class ChangeDetector:
         if boot is not None:
             # Newly steady pixels join the background at the background's exposure, not this frame's.
             unknown = boot.learn(ref, cur, gain)
+            if boot.spread is not None and self._var is not None:
+                np.maximum(self._var, boot.spread, out=self._var)
+                boot.spread = None
             if boot.done:
                 self._boot = None
         # The light model is a tone curve (reference level -> current level): the median difference per

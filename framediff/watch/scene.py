@@ -75,6 +75,9 @@ class Bootstrap:
         self.late_kept: list[np.ndarray] = []
         self.late_every = max(1, (self.longer - self.length) // 12)
         self.done = False  # every pixel known and, for those that took the median, the longer one taken
+        # Set with the median: the squared spread of the never-steady pixels about it (0 elsewhere), for
+        # the detector's per-pixel threshold; the detector takes it once and clears it.
+        self.spread: np.ndarray | None = None
 
     def observe(self, cur: np.ndarray, prev: np.ndarray, samp: np.ndarray) -> None:
         """Count, per pixel, the frames it has been steady, up to this one.
@@ -140,7 +143,13 @@ class Bootstrap:
         unknown = ~self.known
         if unknown.any():
             stack = np.stack(self.kept)
-            np.copyto(ref, np.median(stack, axis=0).astype(np.float32), where=unknown)
+            med = np.median(stack, axis=0).astype(np.float32)
+            np.copyto(ref, med, where=unknown)
+            # How much those pixels wander about their median (leaves sway, a tape flaps): their threshold
+            # starts from it, instead of from the noise of still pixels until they have learnt their own.
+            spread = 1.4826 * np.median(np.abs(stack[:, unknown] - med[unknown]), axis=0)
+            self.spread = np.zeros(unknown.shape, np.float32)
+            self.spread[unknown] = spread * spread
             self.late = unknown
             # The bootstrap's frames count in the longer median too (four of them, spread).
             self.late_kept = list(stack[:: max(1, len(self.kept) // 4), unknown])
@@ -598,7 +607,10 @@ def worth_a_box(
             continue
         aw, ah = analysis_size
         inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
-        if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
+        # A strip from one edge of the frame to the other is no object coming in either (a horizon, a
+        # wire or a roof line shimmering with compression).
+        across = (x <= 1 and x + gw >= aw - 1) or (y <= 1 and y + gh >= ah - 1)
+        if (inside or across) and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
             continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
         if inside and max(gw, gh) >= 16 and thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
             continue  # the same, lying diagonally (a tape across a car park): thin all along
