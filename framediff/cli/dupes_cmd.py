@@ -99,6 +99,11 @@ def _print_actions(acted: ActionReport) -> None:
 @click.option("--log", "log_path", metavar="FILE", help="The action log (default: a new file in the state folder).")
 @click.option("--undo", "undo_log", metavar="LOG", help="Put back what an earlier --action did (its log).")
 @click.option("--jobs", default="0", show_default=True, metavar="N", help="Threads (0: every core).")
+@click.option(
+    "--neural", is_flag=True,
+    help="Also take candidates from neural descriptors (crops to a part, pictures inside others); needs "
+    "pip install 'framediff[neural]'.",
+)
 @cluster_option
 @max_pixels_option
 def dupes_command(
@@ -119,6 +124,7 @@ def dupes_command(
     undo_log: str | None,
     jobs: str,
     cluster: str | None,
+    neural: bool,
 ) -> None:
     """Find the copies of the same picture in folders and files.
 
@@ -154,7 +160,9 @@ def dupes_command(
     except ValueError:
         raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
     few_malloc_arenas()  # a long run of many threads over many pictures: keep freed memory reusable
-    opts = DupesOptions(db=db, keep=keep, similar=similar, references=references, jobs=n_jobs, cluster=cluster)
+    opts = DupesOptions(
+        db=db, keep=keep, similar=similar, references=references, jobs=n_jobs, cluster=cluster, neural=neural
+    )
     job = DupesJob(
         csv=csv_path, html=html_path, action=action, dry_run=not apply, confirmed=yes,
         include_edited=include_edited, log=log_path,

@@ -28,11 +28,15 @@ from .options import cluster_option, max_pixels_option
 @click.option("--export-hashes", "export_list", metavar="FILE", help="Write the index's PDQ hashes as such a list (- for stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done and the counts as JSON.")
 @click.option("--jobs", default="0", show_default=True, metavar="N", help="Threads (0: every core).")
+@click.option(
+    "--neural", is_flag=True,
+    help="Also make neural descriptors (search --neural, dupes --neural); needs pip install 'framediff[neural]'.",
+)
 @cluster_option
 @max_pixels_option
 def index_command(
     paths: tuple[str, ...], db: str | None, remove: tuple[str, ...], stats: bool, import_list: str | None,
-    export_list: str | None, as_json: bool, jobs: str, cluster: str | None,
+    export_list: str | None, as_json: bool, jobs: str, neural: bool, cluster: str | None,
 ) -> None:
     """Add pictures (or a PDQ hash list) to an index that framediff search looks copies up in.
 
@@ -48,15 +52,17 @@ def index_command(
 
     Exit status: 0 done, 2 trouble.
     """
-    if not (paths or remove or stats or import_list or export_list):
-        raise click.UsageError("give pictures to add, --remove, --import-hashes, --export-hashes or --stats")
+    if not (paths or remove or stats or import_list or export_list or neural):
+        raise click.UsageError("give pictures to add, --remove, --import-hashes, --export-hashes, --neural or --stats")
     try:
         n_jobs = int(jobs)
     except ValueError:
         raise click.BadParameter(f"{jobs!r} is not a whole number", param_hint="--jobs") from None
     progress = ProgressLine()
     try:
-        report = run_index(db, paths_from_args(paths), remove, import_list, export_list, n_jobs, progress, cluster)
+        report = run_index(
+            db, paths_from_args(paths), remove, import_list, export_list, n_jobs, progress, cluster, neural
+        )
     finally:
         progress.close()
     out = sys.stderr if export_list == "-" else sys.stdout  # the list owns stdout when it is written there
@@ -70,6 +76,8 @@ def index_command(
         a = report.added
         click.echo(f"{a.files} pictures: {a.fingerprinted} fingerprinted, {a.removed} gone, {len(a.errors)} unreadable "
                    f"({a.seconds:.1f} s)", file=out)  # fmt: skip
+    if neural:
+        click.echo(f"{report.described} pictures given neural descriptors", file=out)
     if remove:
         click.echo(f"{report.removed} files forgotten", file=out)
     if import_list:
@@ -107,6 +115,11 @@ def _print_result(r: QueryResult) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON on stdout.")
 @click.option(
+    "--neural", is_flag=True,
+    help="Also take candidates from neural descriptors (heavy crops, collages, screenshots); needs "
+    "pip install 'framediff[neural]'.",
+)
+@click.option(
     "--serve", metavar="[HOST:]PORT",
     help="Serve the search page and POST /api/search instead of searching QUERY (default host 127.0.0.1).",
 )
@@ -116,8 +129,8 @@ def _print_result(r: QueryResult) -> None:
 )
 @max_pixels_option
 def search_command(
-    queries: tuple[str, ...], db: str | None, top: int, max_distance: int, as_json: bool, serve: str | None,
-    token: str | None,
+    queries: tuple[str, ...], db: str | None, top: int, max_distance: int, as_json: bool, neural: bool,
+    serve: str | None, token: str | None,
 ) -> None:
     """Find the indexed pictures (and hash-list entries) each QUERY is a copy of.
 
@@ -136,6 +149,8 @@ def search_command(
     Exit status: 0 no match, 1 matches, 2 trouble (an unreadable query included).
     """
     if serve is not None:
+        if neural:
+            raise click.UsageError("--neural is not offered by the search page yet: search QUERY with --neural")
         if queries:
             raise click.UsageError("--serve takes no QUERY: pictures come from the page")
         server = serve_search(db, serve, token, top)
@@ -147,7 +162,7 @@ def search_command(
         return
     if not queries:
         raise click.UsageError("give a picture or folder to look up (or - for paths on stdin)")
-    results = run_search(db, paths_from_args(queries), top, max_distance, None if as_json else _print_result)
+    results = run_search(db, paths_from_args(queries), top, max_distance, None if as_json else _print_result, neural)
     if as_json:
         click.echo(json.dumps({"results": [r.to_dict() for r in results]}, indent=1))
     trouble = any(r.error for r in results)

@@ -17,7 +17,9 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..distribute import import_distributed, parse_cluster, work_pool
+import numpy as np
+
+from ..distribute import TaskKilledError, import_distributed, parse_cluster, work_pool
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
@@ -31,6 +33,9 @@ from .fingerprint import (
 )
 from .grouping import Verifier, group_pairs
 from .index import Index, IndexError_, default_index_path
+from .neural import DIM, NEURAL_VERSION
+from .neural import require as require_neural
+from .neuralindex import fill_vectors, neural_pairs
 from .report import DuplicateReport, FileError, FileInfo, Group, Member
 from .verify import VERIFY_VERSION, Verdict, verify
 
@@ -61,6 +66,8 @@ class DupesOptions:
         jobs: Threads for fingerprinting and verification (0: every usable core).
         cluster: Fingerprint and verify on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``;
             see :mod:`framediff.distribute`); this process still writes the index.
+        neural: Also take candidates from neural descriptors (the neural extra): crops to a part, pictures
+            inside others, heavy edits that hashes and keypoints miss; every candidate is still verified.
     """
 
     db: str | os.PathLike | None = None
@@ -69,6 +76,7 @@ class DupesOptions:
     references: Sequence[str | os.PathLike] = ()
     jobs: int = 0
     cluster: str | None = None
+    neural: bool = False
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP_RULES:
@@ -226,7 +234,10 @@ def _drain(
             path, st = pending.pop(f)
             if f.cancelled():
                 continue
-            result = f.result() if cancelled_ok is False or not f.cancelled() else None
+            try:
+                result = f.result() if cancelled_ok is False or not f.cancelled() else None
+            except TaskKilledError:  # a file that crashes the reader, or too big for the workers' memory
+                result = "cannot read it (the cluster's workers kept dying on it: see their logs)"
             if isinstance(result, Fingerprint):
                 index.put(result)
                 run.paths.append(result.path)
@@ -402,6 +413,8 @@ def find_duplicates(
         KeyboardInterrupt: after leaving the index consistent (everything fingerprinted so far is kept).
     """
     opts = options or DupesOptions(**kwargs)  # type: ignore[arg-type]
+    if opts.neural:
+        require_neural()
     t0 = time.perf_counter()
     jobs = int(opts.jobs) or usable_cores()
     refs = [os.path.abspath(r) for r in opts.references]
@@ -447,6 +460,8 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
 
     h = hashlib.blake2b(digest_size=20)
     settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
+    if opts.neural:  # the runs without keep their keys (and their stored groups)
+        settings += ("neural", NEURAL_VERSION)
     h.update(repr(settings).encode())
     for path, _root in files:
         try:
@@ -529,6 +544,11 @@ def group_indexed(
     found = candidate_pairs(
         cat.pdq, lambda start, stop: index.feature_sets(cat.paths[start:stop]), cat.digests, cat.layout()
     )
+    if options.neural:
+        # Neural neighbours are verified as they are, as hash-close pairs are (no keypoint support asked:
+        # the copies they find are those whose keypoints were lost).
+        for kk in neural_pairs(_vectors(index, cat.digests, progress)):
+            found[kk] = min(found.get(kk, float(PDQ_TRUSTED)), float(PDQ_TRUSTED))
     check = verifier(index, cat, jobs) if verifier is not None else _Verifier(index, cat, jobs, executor)
     # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
     # spares compare most of the chance matches of the feature votes).
@@ -548,6 +568,15 @@ def group_indexed(
     out = [_make_group(cat, keep, members, reference) for keep, members in groups]
     out.sort(key=lambda g: (-g.reclaimable, g.keep.path))
     return out
+
+
+def _vectors(index: Index, digests: list[bytes], progress: Progress | None) -> list[np.ndarray]:
+    """Each file's neural descriptors (made first where missing: from the thumbnails in the index)."""
+    if not index.read_only:
+        fill_vectors(index, progress, only=digests)
+    stored = index.neural_of(digests, NEURAL_VERSION, DIM)
+    empty = np.zeros((0, DIM), np.float16)
+    return [stored.get(d, empty) for d in digests]
 
 
 def _make_group(cat: Catalog, keep: int, members: list[tuple[int, Verdict]], reference: list[bool]) -> Group:

@@ -24,7 +24,7 @@ from .hashlist import HashEntry
 
 __all__ = ["SCHEMA_VERSION", "Index", "IndexError_", "NewerIndexError", "OlderIndexError", "default_index_path"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each migration takes the database from version N-1 to N (index 0 creates version 1).
 _MIGRATIONS: list[str] = [
@@ -92,6 +92,21 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN grid BLOB;
     ALTER TABLE files ADD COLUMN levels BLOB;
     ALTER TABLE files ADD COLUMN framed INTEGER;
+    """,
+    # 5: neural descriptors (the neural extra), by content digest and descriptor version, and their own
+    # generation counter (the neural search structures beside the file follow it and the files' one).
+    """
+    CREATE TABLE IF NOT EXISTS neural (
+        digest BLOB NOT NULL,
+        version INTEGER NOT NULL,
+        vectors BLOB NOT NULL,
+        PRIMARY KEY (digest, version)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('neural_generation', '0');
+    CREATE TRIGGER IF NOT EXISTS neural_added AFTER INSERT ON neural
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'neural_generation'; END;
+    CREATE TRIGGER IF NOT EXISTS neural_removed AFTER DELETE ON neural
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'neural_generation'; END;
     """,
 ]
 
@@ -441,6 +456,8 @@ class Index:
             return 0
         n = self._write("DELETE FROM files", ()) if row is not None else 0
         self._write("DELETE FROM results", ())
+        # Neural descriptors are made from the thumbnails, which the fingerprinting makes.
+        self._write("DELETE FROM neural", ())
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('fingerprints', ?)", (str(version),))
         self.commit()
         return n
@@ -474,6 +491,70 @@ class Index:
         rows = self._db.execute("SELECT path, pdq, features FROM files WHERE error IS NULL ORDER BY path")
         for path, pdq, feats in rows:
             yield path, _rows(pdq).reshape(8, 32)[0], _rows(feats)
+
+    # -- neural descriptors ------------------------------------------------------------------------------
+
+    @property
+    def neural_generation(self) -> int:
+        """A counter that every added or removed neural descriptor moves on."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='neural_generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def neural_missing(self, version: int) -> list[bytes]:
+        """The content digests of readable indexed files that have no neural descriptors of ``version``."""
+        rows = self._db.execute(
+            "SELECT DISTINCT f.digest FROM files f WHERE f.error IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM neural n WHERE n.digest = f.digest AND n.version = ?)",
+            (version,),
+        )
+        return [d for (d,) in rows]
+
+    def thumbs_of(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """``digest -> thumbnail`` (JPEG bytes) of indexed files with those contents."""
+        out: dict[bytes, bytes] = {}
+        for k in range(0, len(digests), 500):
+            part = digests[k : k + 500]
+            marks = ",".join("?" * len(part))
+            for d, t in self._db.execute(
+                f"SELECT digest, thumb FROM files WHERE error IS NULL AND digest IN ({marks})", part
+            ):
+                out[d] = t
+        return out
+
+    def put_neural(self, digest: bytes, version: int, vectors: np.ndarray) -> None:
+        """Store a content's neural descriptors ((regions, dim) float16)."""
+        blob = np.ascontiguousarray(vectors, np.float16).tobytes()
+        self._write("INSERT OR REPLACE INTO neural (digest, version, vectors) VALUES (?, ?, ?)", (digest, version, blob))
+
+    def forget_unused_neural(self) -> int:
+        """Drop the descriptors of contents no indexed file has any more; returns how many."""
+        n = self._write("DELETE FROM neural WHERE digest NOT IN (SELECT digest FROM files WHERE digest IS NOT NULL)", ())
+        self.commit()
+        return n
+
+    def neural_rows(self, version: int, dim: int) -> Iterator[tuple[str, np.ndarray]]:
+        """``(path, (regions, dim) float16 descriptors)`` of every readable indexed picture that has them, in
+        path order."""
+        rows = self._db.execute(
+            "SELECT f.path, n.vectors FROM files f JOIN neural n ON n.digest = f.digest AND n.version = ? "
+            "WHERE f.error IS NULL ORDER BY f.path",
+            (version,),
+        )
+        for path, blob in rows:
+            yield path, np.frombuffer(blob, np.float16).reshape(-1, dim)
+
+    def neural_of(self, digests: Iterable[bytes], version: int, dim: int) -> dict[bytes, np.ndarray]:
+        """``digest -> (regions, dim) float16 descriptors`` for the contents that have them."""
+        wanted = list(dict.fromkeys(digests))
+        out: dict[bytes, np.ndarray] = {}
+        for k in range(0, len(wanted), 500):
+            part = wanted[k : k + 500]
+            marks = ",".join("?" * len(part))
+            for d, blob in self._db.execute(
+                f"SELECT digest, vectors FROM neural WHERE version = ? AND digest IN ({marks})", [version, *part]
+            ):
+                out[d] = np.frombuffer(blob, np.float16).reshape(-1, dim)
+        return out
 
     def put_hashes(self, entries: Iterable[HashEntry]) -> int:
         """Add hash-list entries (an entry already held with the same hash and label is not added twice).
@@ -535,7 +616,8 @@ class Index:
     # -- the search API (framediff.Index) ---------------------------------------------------------------
 
     def add(
-        self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None, cluster: Any = None
+        self, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Any = None, cluster: Any = None,
+        neural: bool = False,
     ) -> Any:
         """Fingerprint pictures into the index (new and changed files only; files gone from the folders
         given are forgotten).
@@ -546,28 +628,30 @@ class Index:
             progress: ``progress(stage, done, total)``.
             cluster: Fingerprint on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``); this process
                 still writes the index.
+            neural: Also make the pictures' neural descriptors (the neural extra).
 
         Returns:
             An :class:`~.search.AddReport`.
         """
         from .search import add_pictures
 
-        return add_pictures(self, paths, jobs=jobs, progress=progress, cluster=cluster)
+        return add_pictures(self, paths, jobs=jobs, progress=progress, cluster=cluster, neural=neural)
 
-    def search(self, query: Any, top: int = 10, max_distance: int = 31) -> Any:
+    def search(self, query: Any, top: int = 10, max_distance: int = 31, neural: bool = False) -> Any:
         """The indexed pictures and hash-list entries that ``query`` is a copy of, best first.
 
         Args:
             query: A picture file's path, or a decoded picture (BGR array).
             top: The most matches returned.
             max_distance: PDQ distance (over the 8 dihedral forms) at which a hash-list entry matches.
+            neural: Also take candidates from the neural descriptors (the neural extra).
 
         Returns:
             A :class:`~.search.QueryResult`.
         """
         from .search import Searcher
 
-        return Searcher(self).search(query, top=top, max_distance=max_distance)
+        return Searcher(self, neural=neural).search(query, top=top, max_distance=max_distance)
 
     def import_hashes(self, source: Any) -> int:
         """Add the entries of a PDQ hash list (a file, ``-`` for stdin, or :class:`HashEntry` objects).
@@ -618,9 +702,10 @@ class Index:
         files = self._db.execute("SELECT COUNT(*), COUNT(error) FROM files").fetchone()
         verdicts = self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
         hashes = self._db.execute("SELECT COUNT(*) FROM hashes").fetchone()[0]
+        neural = self._db.execute("SELECT COUNT(*) FROM neural").fetchone()[0]
         size = Path(self.path).stat().st_size if self.path != ":memory:" and Path(self.path).exists() else 0
         return {
-            "files": files[0] - files[1], "unreadable": files[1], "hashes": hashes, "verdicts": verdicts,
+            "files": files[0] - files[1], "unreadable": files[1], "hashes": hashes, "verdicts": verdicts, "neural": neural,
             "bytes": size, "schema": self.schema, "path": self.path,
         }  # fmt: skip
 

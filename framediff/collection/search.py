@@ -48,6 +48,9 @@ from .fingerprint import (
 )  # fmt: skip
 from .hashlist import HashEntry, write_hash_list
 from .index import Index
+from .neural import query_boxes
+from .neural import require as require_neural
+from .neuralindex import NEURAL_CANDIDATES, NEURAL_MIN, NeuralHit, NeuralStructures, fill_vectors
 from .pdq import MATCH_DISTANCE, pdq_dihedral
 from .report import FileError, FileInfo, Member
 from .searchindex import SearchStructures
@@ -83,6 +86,9 @@ PART_SUPPORT = 5
 # A part of the query smaller than this share of it is too small to verify; larger than the other share,
 # it is the whole query (compare's own crop finding covers it).
 _PART_MIN, _PART_MAX = 0.02, 0.85
+# The keypoints an indexed picture needs before a part the neural search points at is verified against it
+# (the kit's plain pictures, a grey ramp and a blank page, have 0-14; the copies it found have 65 or more).
+PART_FEATURES = 24
 
 
 @dataclass
@@ -114,6 +120,7 @@ class AddReport:
 def add_pictures(
     index: Index, paths: Iterable[str | os.PathLike], jobs: int = 0, progress: Callable[[str, int, int], None] | None = None,
     cluster: Any = None,
+    neural: bool = False,
 ) -> AddReport:
     """Fingerprint the pictures under ``paths`` into ``index`` (as ``framediff dupes`` does).
 
@@ -128,11 +135,15 @@ def add_pictures(
         cluster: Fingerprint on a Dask cluster's workers (``tcp://HOST:PORT`` or ``local:N``, see
             :mod:`framediff.distribute`, or a connected :class:`~framediff.distribute.Cluster`); they read the
             files, which must lie on storage they share.
+        neural: Also make the neural descriptors of the pictures that have none (the neural extra).
 
     Raises:
         InputError: when a path does not exist.
         ClusterError: when the cluster cannot be used.
+        NeuralMissingError: when ``neural`` is asked without the extra (before any file is read).
     """
+    if neural:
+        require_neural()
     from ..distribute import work_pool
 
     t0 = time.perf_counter()
@@ -144,6 +155,8 @@ def add_pictures(
     folders = [os.path.abspath(p) for p in given if os.path.isdir(p)]
     removed = index.prune(folders, {p for p, _ in files})
     index.commit()
+    if neural:
+        fill_vectors(index, progress)
     return AddReport(len(files), run.fresh, removed, run.errors, time.perf_counter() - t0)
 
 
@@ -164,6 +177,8 @@ class Match:
             holds it as a part (a border, a screenshot, a collage); ``None`` otherwise.
         distance: PDQ distance over the 8 dihedral forms, when the hashes are near.
         id: The hash-list entry's id.
+        neural: The neural similarity (normalised: see :mod:`~.neural`) when the neural search proposed the
+            picture; ``None`` otherwise.
     """
 
     path: str | None
@@ -175,13 +190,14 @@ class Match:
     where: list[int] | None = None
     distance: int | None = None
     id: int | None = None
+    neural: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {
             "path": self.path, "label": self.label, "relation": self.relation, "score": self.score,
             "transform": self.transform, "regions": self.regions, "where": self.where, "distance": self.distance,
-            "id": self.id,
+            "id": self.id, "neural": self.neural,
         }  # fmt: skip
 
     def describe(self) -> str:
@@ -234,7 +250,8 @@ class _Query:
     mirrored_points: np.ndarray
     reference: tuple[np.ndarray, int] | None
     dense: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-    boxes: list[tuple[int, int, int, int]] | None = None  # _picture_boxes, when asked for
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # the parts the neural search described
+    blocks: list[tuple[int, int, int, int]] | None = None  # _picture_boxes, when asked for
 
 
 def _shrunk(image: np.ndarray, side: int) -> np.ndarray:
@@ -377,12 +394,24 @@ class Searcher:
 
     Args:
         index: An open :class:`~.index.Index`.
+        neural: Also take candidates from the neural descriptors (the neural extra): the indexed pictures
+            that have none are described first (from their thumbnails, stored in the index) unless the index
+            is open read-only.
+
+    Raises:
+        NeuralMissingError: when ``neural`` is asked without the extra.
     """
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, neural: bool = False) -> None:
         self.index = index
         self.structures = SearchStructures.load_or_build(index)
         self._thumbs: dict[str, np.ndarray] = {}
+        self.neural: NeuralStructures | None = None
+        if neural:
+            require_neural()
+            if not index.read_only:
+                fill_vectors(index)
+            self.neural = NeuralStructures.load_or_build(index)
 
     @property
     def empty(self) -> bool:
@@ -431,13 +460,19 @@ class Searcher:
         # The pictures most of the query's descriptors point to are verified whatever their geometry says:
         # a smooth picture keeps too few keypoints (a dozen) for a map to be fitted on a turned crop of it.
         strong = sorted(((c, i) for i, c in votes.items() if c >= STRONG_VOTES), reverse=True)[:STRONG_PER_QUERY]
+        hits = self._neural_hits(q)
+        # The neural structures' order of pictures is their own: matched to the hash structures' by path.
+        tried = {s.paths[i] for _, i in found}
         out = []
         for d, i in sorted(found):
             ref = self.index.get(s.paths[i])
             if not isinstance(ref, Fingerprint):
                 continue  # forgotten or unreadable since the structures were built
+            hit = hits.get(ref.path)
             voted = any(i == j for _, j in strong)
-            match = self._verified(ref, q, None if d == 999 else d, voted)
+            match = self._verified(ref, q, None if d == 999 else d, trusted=hit is not None or voted)
+            if match is None and hit is not None:
+                match = self._by_regions(ref, q, hit, None if d == 999 else d)
             if match is None and i in blocks:
                 match = self._in_query(ref, q, self._thumb(ref), blocks[i][0], None)
             if match is None and voted:
@@ -449,9 +484,20 @@ class Searcher:
                         break
             blocks.pop(i, None)
             if match is not None:
+                match.neural = None if hit is None else round(hit.score, 4)
+                out.append(match)
+        for path, hit in hits.items():
+            if path in tried:
+                continue
+            ref = self.index.get(path)
+            if not isinstance(ref, Fingerprint):
+                continue
+            match = self._verified(ref, q, None, trusted=True) or self._by_regions(ref, q, hit, None)
+            if match is not None:
+                match.neural = round(hit.score, 4)
                 out.append(match)
         for i, (box, _) in sorted(blocks.items(), key=lambda kv: kv[1][1]):
-            ref = self.index.get(s.paths[i])
+            ref = self.index.get(s.paths[i]) if s.paths[i] not in hits else None
             if isinstance(ref, Fingerprint):
                 match = self._in_query(ref, q, self._thumb(ref), box, None)
                 if match is not None:
@@ -460,9 +506,9 @@ class Searcher:
 
     @staticmethod
     def _boxes(q: _Query) -> list[tuple[int, int, int, int]]:
-        if q.boxes is None:
-            q.boxes = _picture_boxes(q.image)
-        return q.boxes
+        if q.blocks is None:
+            q.blocks = _picture_boxes(q.image)
+        return q.blocks
 
     def _blocks(self, q: _Query, near: set[int]) -> dict[int, tuple[tuple[int, int, int, int], int]]:
         """Indexed pictures whose PDQ hash lies near that of a picture-shaped block of the query (see
@@ -479,16 +525,52 @@ class Searcher:
                     out[i] = (box, int(d))
         return out
 
-    def _verified(self, ref: Fingerprint, q: _Query, distance: int | None, voted: bool = False) -> Match | None:
+    def _neural_hits(self, q: _Query) -> dict[str, NeuralHit]:
+        """The neural search's candidates for the query: ``path -> hit``, the best :data:`NEURAL_CANDIDATES`
+        at :data:`NEURAL_MIN` or more (the query's parts are described here, from its feature picture)."""
+        if self.neural is None or not self.neural.paths:
+            return {}
+        from .neural import describer
+
+        h, w = q.image.shape[:2]
+        q.boxes = query_boxes(w, h)
+        parts = describer().whole([q.image[y : y + bh, x : x + bw] for x, y, bw, bh in q.boxes])
+        hits = [hit for hit in self.neural.search(parts) if hit.score >= NEURAL_MIN][:NEURAL_CANDIDATES]
+        return {self.neural.paths[hit.picture]: hit for hit in hits}
+
+    def _by_regions(self, ref: Fingerprint, q: _Query, hit: NeuralHit, distance: int | None) -> Match | None:
+        """Verification guided by where the neural descriptors matched: the query's part that matched the
+        picture (the picture inside a collage or a screenshot), or the picture's region that matched the
+        query (a heavy crop), each verified on its own."""
+        from .neural import CELLS, REGION_CELLS
+
+        if len(ref.features) < PART_FEATURES:
+            return None  # a plain picture (a gradient, a blank page) "verifies" inside any plain part
+        thumb = self._thumb(ref)
+        if hit.part > 0:
+            x, y, w, h = q.boxes[hit.part]
+            match = self._in_query(ref, q, thumb, (x, y, w, h), distance)
+            if match is not None:
+                return match
+        if hit.region > 0:
+            cx, cy, cw, ch = REGION_CELLS[hit.region]
+            th, tw = thumb.shape[:2]
+            x0, y0 = cx * tw // CELLS, cy * th // CELLS
+            x1, y1 = (cx + cw) * tw // CELLS, (cy + ch) * th // CELLS
+            return self._of_ref(ref, q, thumb[y0:y1, x0:x1], (x0, y0), distance)
+        return None
+
+    def _verified(self, ref: Fingerprint, q: _Query, distance: int | None, trusted: bool = False) -> Match | None:
         """The match of ``ref`` when the query verifies as a copy of it (whole, or a part of the query);
-        ``voted``: one the query's descriptors point to strongly (verified as a whole in any case)."""
+        ``trusted``: compared whole even without feature support (a neural candidate, or one most of the
+        query's descriptors point to)."""
         support, fit, mirrored = geometric_fit(ref.features, ref.points, q.features, q.points, q.mirrored, q.mirrored_points)
         # Hash-near pairs are verified directly (unrelated photos lie ~128 bits apart, and verification
         # decides); feature votes need geometry too: the query's many descriptors, or its fingerprint's
         # (at the indexed pictures' scale), either way round.
         thumb = self._thumb(ref)
         dense: tuple[int, np.ndarray | None, bool] | None = None
-        whole = voted or distance is not None or support >= MIN_SUPPORT or self._supported(ref, q)
+        whole = trusted or distance is not None or support >= MIN_SUPPORT or self._supported(ref, q)
         if not whole:
             # The fingerprints' few keypoints may miss a turned copy cut to its inside (a fifth of the
             # picture and its strongest corners gone): the thumbnail's many against the query's dense set.
@@ -626,6 +708,7 @@ def search_queries(
     top: int = 10,
     max_distance: int = MATCH_DISTANCE,
     on_result: Callable[[QueryResult], None] | None = None,
+    neural: bool = False,
 ) -> list[QueryResult]:
     """Search many queries: pictures, folders (their pictures, recursively) or decoded pictures.
 
@@ -635,11 +718,13 @@ def search_queries(
         top: The most matches per query.
         max_distance: PDQ bits for hash-list entries.
         on_result: Called with each result as soon as it is known.
+        neural: Also take candidates from the neural descriptors (see :class:`Searcher`).
 
     Raises:
         InputError: when a query path does not exist, or the index holds nothing to search.
+        NeuralMissingError: when ``neural`` is asked without the extra.
     """
-    searcher = Searcher(index)
+    searcher = Searcher(index, neural=neural)
     if searcher.empty:
         raise InputError(f"the index {index.path} holds no pictures and no hashes", "add some with framediff index")
     items: list[str | os.PathLike | np.ndarray] = []

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..paths import check_outputs
 from .index import Index, IndexError_, OlderIndexError, default_index_path
 from .pdq import MATCH_DISTANCE
 from .search import AddReport, QueryResult, search_queries
 from .searchindex import SearchStructures
 
-__all__ = ["IndexJobReport", "open_existing", "run_index", "run_search", "serve_search"]
+__all__ = ["IndexJobReport", "describe_missing", "open_existing", "run_index", "run_search", "serve_search"]
 
 
 @dataclass
@@ -29,6 +29,7 @@ class IndexJobReport:
         removed: Files forgotten by ``remove``.
         imported: New hash-list entries.
         exported: Lines written by ``export``.
+        described: Pictures given neural descriptors (``neural``).
         stats: :meth:`Index.stats` after the work.
     """
 
@@ -36,13 +37,14 @@ class IndexJobReport:
     removed: int = 0
     imported: int = 0
     exported: int | None = None
+    described: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {
             "added": self.added.to_dict() if self.added else None, "removed": self.removed, "imported": self.imported,
-            "exported": self.exported, "index": self.stats,
+            "exported": self.exported, "described": self.described, "index": self.stats,
         }  # fmt: skip
 
 
@@ -76,6 +78,7 @@ def run_index(
     jobs: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     cluster: str | None = None,
+    neural: bool = False,
 ) -> IndexJobReport:
     """Add pictures, forget files, import a hash list, export the hashes, in that order.
 
@@ -89,14 +92,19 @@ def run_index(
         progress: ``progress(stage, done, total)``.
         cluster: Fingerprint on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``; see
             :mod:`framediff.distribute`).
+        neural: Also make the neural descriptors of every indexed picture that has none (the neural extra).
 
     Raises:
         InputError: when a path or the list cannot be read (the list is checked whole before it is added).
+        NeuralMissingError: when ``neural`` is asked without the extra (before anything is read).
         OutputError: when the export would overwrite the index or an input.
     """
     from ..distribute import Cluster, import_distributed, parse_cluster
     from .hashlist import read_hash_list
+    from .neural import require
 
+    if neural:
+        require()
     if cluster is not None:
         parse_cluster(cluster)  # a malformed address or a missing Dask refused before anything is opened
         import_distributed()
@@ -107,7 +115,7 @@ def run_index(
         if not os.path.exists(p):
             raise InputError(f"{p}: no such file or folder", "check the path")
     entries = read_hash_list(import_hashes) if import_hashes is not None else None
-    writes = bool(paths or remove or entries is not None)
+    writes = bool(paths or remove or entries is not None or neural)
     report = IndexJobReport()
     # The cluster is reached before the index is opened: an unreachable scheduler leaves no new file.
     with (
@@ -118,6 +126,10 @@ def run_index(
             report.added = index.add(paths, jobs=jobs, progress=progress, cluster=workers)
         if remove:
             report.removed = index.remove_under([os.path.abspath(p) for p in remove])
+        if neural:
+            from .neuralindex import fill_vectors
+
+            report.described = fill_vectors(index, progress)
         if entries is not None:
             report.imported = index.import_hashes(entries)
         if writes:
@@ -136,12 +148,21 @@ def run_search(
     top: int = 10,
     max_distance: int = MATCH_DISTANCE,
     on_result: Callable[[QueryResult], None] | None = None,
+    neural: bool = False,
 ) -> list[QueryResult]:
     """Search an existing index for each query (pictures and folders of pictures).
 
+    ``neural`` also takes candidates from the neural descriptors (the neural extra); pictures indexed
+    without them are described first, from the thumbnails the index holds.
+
     Raises:
         InputError: when the index does not exist or holds nothing, or a query path does not exist.
+        NeuralMissingError: when ``neural`` is asked without the extra (before the index is opened).
     """
+    if neural:
+        from .neural import require
+
+        require()
     if int(top) < 1:
         raise InputError(f"--top {top} is below 1", "give how many matches to list per query, e.g. --top 5")
     if not 0 <= int(max_distance) <= 128:
@@ -149,8 +170,31 @@ def run_search(
     for q in queries:
         if not os.path.exists(q):
             raise InputError(f"{q}: no such file or folder", "check the path")
+    if neural:
+        describe_missing(db)
     with open_existing(db) as index:
-        return search_queries(index, queries, top=top, max_distance=max_distance, on_result=on_result)
+        return search_queries(index, queries, top=top, max_distance=max_distance, on_result=on_result, neural=neural)
+
+
+def describe_missing(db: str | os.PathLike | None) -> int:
+    """Give the indexed pictures that have no neural descriptors theirs, when the index can be written (a
+    search reads the index only; an index it cannot write is searched with the descriptors it holds).
+
+    Returns:
+        How many pictures were described.
+    """
+    from .neuralindex import fill_vectors
+
+    with open_existing(db) as index:
+        from .neural import NEURAL_VERSION
+
+        if not index.neural_missing(NEURAL_VERSION):
+            return 0
+    try:
+        with Index(Path(db) if db is not None else default_index_path()) as index:
+            return fill_vectors(index)
+    except (IndexError_, OutputError):
+        return 0
 
 
 def serve_search(db: str | os.PathLike | None, address: str, token: str | None = None, top: int = 10) -> Any:
