@@ -15,6 +15,11 @@
   as a script would), interleaved over ``--rounds`` (best of each). Every output must be byte-identical
   to the single-file command's. Target: the folder in <= 0.8x the time of the clips one after another.
 
+Two more scale benchmarks stand beside this one: ``scale_synthetic.py`` (``dupes`` candidates and grouping
+over 100k and 1M synthetic fingerprints in a real index: time, peak RSS, planted groups found) and
+``scale_files.py`` (a library of real-photo variants fingerprinted from cold and again, against the
+decoding floor, peak RSS per size).
+
 The machine may be shared: the load average (``os.getloadavg``) is printed before and after each part, and
 the figures only compare within one run. Results also go to ``OUT/results.json``.
 
