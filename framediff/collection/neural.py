@@ -21,6 +21,7 @@ collection's other pictures), so that one threshold means the same for every que
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,7 +33,7 @@ from ..errors import OptionError
 from ..workers import usable_cores
 
 __all__ = [
-    "NEURAL_VERSION", "SIDE", "CELLS", "DIM", "REGIONS", "REGION_CELLS", "BACKGROUND_LEVEL", "NeuralMissingError", "available", "require", "Describer",
+    "NEURAL_VERSION", "FAST_FROM", "SIDE", "CELLS", "DIM", "REGIONS", "REGION_CELLS", "BACKGROUND_LEVEL", "NeuralMissingError", "available", "require", "Describer",
     "describer", "preprocess", "query_boxes", "normalised",
 ]  # fmt: skip
 
@@ -51,6 +52,9 @@ REGION_CELLS: list[tuple[int, int, int, int]] = [(0, 0, CELLS, CELLS)]
 REGION_CELLS += [(x, y, 5, 5) for y in (0, 2) for x in (0, 2)] + [(1, 1, 5, 5)]
 REGIONS = len(REGION_CELLS)
 BATCH = 8
+# Pictures to describe past which the network is compiled first (:meth:`Describer.speed_up`: the build's
+# seconds are won back after about this many).
+FAST_FROM = 1000
 # ImageNet's mean and spread per RGB channel, which the weights were trained on.
 _MEAN = np.float32([0.485, 0.456, 0.406]) * 255
 _STD = np.float32([0.229, 0.224, 0.225]) * 255
@@ -156,6 +160,22 @@ class Describer:
         self._torch = torch
         self.network = _network()  # the trunk: (n, 3, SIDE, SIDE) -> (n, DIM, CELLS, CELLS)
         self._pool = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="framediff-neural")
+        self._fast: Any = None
+        self._fast_lock = threading.Lock()
+
+    def speed_up(self) -> None:
+        """Compile the network for inference (TorchScript's ``optimize_for_inference``: oneDNN convolutions
+        with their ReLU6 fused, weights prepacked), once per process. Half the CPU a picture (measured: 9.5
+        against 19.7 ms on one core), for a build of several seconds: worth it for many pictures only (see
+        :data:`FAST_FROM`). The descriptors agree with the plain network's to 1e-4."""
+        torch = self._torch
+        with self._fast_lock:
+            if self._fast is None:
+                example = torch.zeros(BATCH, 3, SIDE, SIDE).contiguous(memory_format=torch.channels_last)
+                # TorchScript is deprecated in favour of torch.compile, which needs a C++ compiler at run time.
+                with torch.inference_mode(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    self._fast = torch.jit.optimize_for_inference(torch.jit.trace(self.network, example))
 
     def maps(self, pictures: Sequence[np.ndarray]) -> np.ndarray:
         """The last block's maps of BGR pictures, each squeezed to :data:`SIDE` x :data:`SIDE`.
@@ -173,8 +193,9 @@ class Describer:
         torch = self._torch
         torch.set_num_threads(1)
         x = torch.from_numpy(np.stack([preprocess(p) for p in pictures])).permute(0, 3, 1, 2)  # NHWC: channels-last
+        net = self._fast if self._fast is not None else self.network
         with torch.inference_mode():
-            y = self.network(x).clamp_(min=1e-6).pow_(GEM_P)
+            y = net(x).clamp_(min=1e-6).pow_(GEM_P)
         return y.permute(0, 2, 3, 1).numpy().copy()
 
     def regions(self, pictures: Sequence[np.ndarray]) -> np.ndarray:
