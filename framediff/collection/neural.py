@@ -52,9 +52,9 @@ REGION_CELLS: list[tuple[int, int, int, int]] = [(0, 0, CELLS, CELLS)]
 REGION_CELLS += [(x, y, 5, 5) for y in (0, 2) for x in (0, 2)] + [(1, 1, 5, 5)]
 REGIONS = len(REGION_CELLS)
 BATCH = 8
-# Pictures to describe past which the network is compiled first (:meth:`Describer.speed_up`: the build's
-# seconds are won back after about this many).
-FAST_FROM = 1000
+# Pictures to describe past which the network is compiled first (:meth:`Describer.speed_up`: its build,
+# 3.8 s on the busy 2-core machine, is won back after 300-600 pictures there).
+FAST_FROM = 500
 # ImageNet's mean and spread per RGB channel, which the weights were trained on.
 _MEAN = np.float32([0.485, 0.456, 0.406]) * 255
 _STD = np.float32([0.229, 0.224, 0.225]) * 255

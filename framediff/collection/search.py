@@ -48,7 +48,7 @@ from .fingerprint import (
 )  # fmt: skip
 from .hashlist import HashEntry, write_hash_list
 from .index import Index
-from .neural import query_boxes
+from .neural import FAST_FROM, query_boxes
 from .neural import require as require_neural
 from .neuralindex import NEURAL_CANDIDATES, NEURAL_MIN, NeuralHit, NeuralStructures, fill_vectors
 from .pdq import MATCH_DISTANCE, pdq_dihedral
@@ -643,6 +643,10 @@ def search_queries(
             items += [p for p, _ in walk([qq])]
         else:
             items.append(qq)
+    if searcher.neural is not None and len(items) * 8 >= FAST_FROM:
+        from .neural import describer
+
+        describer().speed_up()  # a query is described in 6-10 parts
     results = []
     for item in items:
         if not isinstance(item, np.ndarray) and not os.path.exists(item):
