@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import skimage.data
 
-__all__ = ["make_dedup_clip", "score_decisions", "make_watch_clip", "score_events", "truth_path"]
+__all__ = ["Encoder", "make_dedup_clip", "score_decisions", "make_watch_clip", "score_events", "truth_path"]
 
 PHOTOS = ("coffee", "astronaut", "rocket", "chelsea")
 
@@ -59,7 +59,7 @@ def _photo(name: str, width: int, height: int) -> np.ndarray:
     return big[y : y + height, x : x + width].copy()
 
 
-class _Encoder:
+class Encoder:
     """H.264 (yuv420p) through PyAV, written under a temporary name and renamed when complete."""
 
     def __init__(self, path: Path, width: int, height: int, fps: int, crf: int) -> None:
@@ -167,7 +167,7 @@ def make_dedup_clip(
         return path
     width, height = size
     rng = np.random.default_rng(seed)
-    enc = _Encoder(path, width, height, fps, crf)
+    enc = Encoder(path, width, height, fps, crf)
     frames: list[dict] = []
     previous: np.ndarray | None = None
     for _ in range(repeat):
@@ -302,7 +302,7 @@ def make_watch_clip(
             last = n
             positions.setdefault(n, []).append((x, w, kind, i))
         events.append([first, last, kind])
-    enc = _Encoder(path, width, height, fps, crf)
+    enc = Encoder(path, width, height, fps, crf)
     for n in range(total):
         gain = 1.0 + 0.06 * np.sin(2 * np.pi * n / (fps * 23.0))  # a slow light drift (clouds)
         frame = background * gain

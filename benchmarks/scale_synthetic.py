@@ -294,6 +294,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="100000,1000000", help="comma-separated numbers of files")
     ap.add_argument("--work", default="/tmp/fd-scale", help="where the synthetic indexes are kept (reused)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rerun", action="store_true", help="run again where a result for the index exists")
     ap.add_argument("--run-one", nargs=3, metavar=("DB", "N", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.run_one:
@@ -306,7 +307,10 @@ def main() -> int:
         db = work / f"synthetic-{n}-{a.seed}.sqlite"
         built = 0.0 if db.exists() else build(n, a.seed, db)
         out = work / f"result-{n}.json"
-        subprocess.run([sys.executable, __file__, "--seed", str(a.seed), "--run-one", str(db), str(n), str(out)], check=True)
+        if a.rerun or not out.exists() or out.stat().st_mtime < db.stat().st_mtime:
+            subprocess.run([sys.executable, __file__, "--seed", str(a.seed), "--run-one", str(db), str(n), str(out)], check=True)
+        else:
+            print(f"(n={n:,}: the result of an earlier run on this index, {out}; --rerun to run again)")
         r = json.loads(out.read_text())
         r["built"] = built
         rows.append(r)

@@ -38,6 +38,7 @@ __all__ = [
     "ClusterError",
     "ClusterExecutor",
     "ClusterSpec",
+    "TaskKilledError",
     "call_with_settings",
     "current_settings",
     "parse_cluster",
@@ -50,13 +51,18 @@ CLUSTER_HINT = "pip install 'framediff[cluster]'"
 # should fail in seconds, not hang.
 CONNECT_SECONDS = 10.0
 WORKER_WAIT_SECONDS = 60.0
-# A task whose worker dies is given to another one; after this many deaths of workers running it, it is
-# the task that kills them (a file that crashes the decoder) and the run stops, naming it.
+# A task whose worker dies is given to another one; after this many deaths of workers running it (Dask's
+# default of distributed.scheduler.allowed-failures, a setting of the scheduler), it is the task that kills
+# them: a file that crashes the decoder, or a picture too big for the workers' memory limit.
 ALLOWED_FAILURES = 3
 
 
 class ClusterError(FramediffError):
     """The cluster cannot be reached or used (no scheduler there, no workers, another framediff on them)."""
+
+
+class TaskKilledError(ClusterError):
+    """A task's workers died :data:`ALLOWED_FAILURES` times running it (a file that crashes the reader)."""
 
 
 @dataclass(frozen=True)
@@ -144,8 +150,8 @@ class ClusterExecutor(cf.Executor):
     Each :meth:`submit` becomes one Dask task (not pure: the same file submitted twice is read twice, which
     costs nothing here and spares hashing the arguments); its result is fetched to this process as soon as
     it is done, so a worker dying afterwards loses nothing. A task whose worker died is redone by the
-    scheduler elsewhere; only after :data:`ALLOWED_FAILURES` deaths does its future fail, with a
-    :class:`ClusterError`.
+    scheduler elsewhere; only after the scheduler's allowed failures (:data:`ALLOWED_FAILURES` by default)
+    does its future fail, with a :class:`TaskKilledError`.
 
     Args:
         client: A connected ``distributed.Client``.
@@ -166,19 +172,24 @@ class ClusterExecutor(cf.Executor):
             raise RuntimeError("cannot submit to a shut-down executor")
         result: cf.Future = cf.Future()
         task = self._client.submit(call_with_settings, self._settings, fn, *args, pure=False)
+        # What the task is about, for the error when it kills its workers: a path, or a clip's input.
+        first = args[0] if args else None
+        what = first if isinstance(first, str) else getattr(first, "input", None) or getattr(fn, "__name__", "a task")
         with self._lock:
             self._running[result] = task
 
         def cancelled(f: cf.Future) -> None:
             if f.cancelled():
                 task.cancel()
+                # As an executor's worker does on picking up a cancelled future: wait() counts it done.
+                _start(f)
 
         result.add_done_callback(cancelled)
         # Dask runs the callback on a thread of its own, where fetching the result may block.
-        task.add_done_callback(lambda t: self._deliver(t, result))
+        task.add_done_callback(lambda t: self._deliver(t, result, what))
         return result
 
-    def _deliver(self, task: Any, result: cf.Future) -> None:
+    def _deliver(self, task: Any, result: cf.Future, what: str) -> None:
         with self._lock:
             self._running.pop(result, None)
         if result.cancelled():
@@ -187,18 +198,16 @@ class ClusterExecutor(cf.Executor):
             value = task.result()
         except BaseException as e:  # noqa: BLE001 - handed to the caller through the future
             if type(e).__name__ == "KilledWorker":
-                e = ClusterError(
-                    f"a task killed {ALLOWED_FAILURES} workers in turn ({e})",
-                    "a file crashes the reader: find it in the workers' logs and move it away",
+                e = TaskKilledError(
+                    f"{what}: the workers kept dying running it", "see the workers' logs: a crash, or their memory limit"
                 )
             elif type(e).__name__ == "CancelledError" and not result.done():
-                result.cancel()
-                result.set_running_or_notify_cancel()
+                result.cancel()  # its callback above tells the waiters
                 return
-            if result.set_running_or_notify_cancel():
+            if _start(result):
                 result.set_exception(e)
             return
-        if result.set_running_or_notify_cancel():
+        if _start(result):
             result.set_result(value)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -211,6 +220,21 @@ class ClusterExecutor(cf.Executor):
                 f.cancel()
         elif wait:
             cf.wait(running)
+
+
+_STARTING = threading.Lock()
+
+
+def _start(f: cf.Future) -> bool:
+    """``f.set_running_or_notify_cancel()`` once, whichever of the cancelling caller and the result's
+    delivery comes first (the second one finds it done, or cancelled and notified)."""
+    with _STARTING:
+        if f.done() and not f.cancelled():
+            return False
+        try:
+            return f.set_running_or_notify_cancel()
+        except RuntimeError:  # already cancelled and notified
+            return False
 
 
 class Cluster:
@@ -234,10 +258,8 @@ class Cluster:
         import_distributed()
 
     def __enter__(self) -> Cluster:
-        import dask
         import distributed
 
-        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
         try:
             if self.spec.local is not None:
                 self._local = distributed.LocalCluster(

@@ -19,6 +19,7 @@ from .errors import OutputError
 
 __all__ = [
     "temp_path",
+    "partial_files",
     "same_file",
     "check_outputs",
     "make_folder",
@@ -44,6 +45,20 @@ def temp_path(final: Path) -> Path:
         The path to write to before renaming it to ``final``.
     """
     return final.with_name(f".{final.stem}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix}")
+
+
+def partial_files(final: Path) -> list[Path]:
+    """The temporary files :func:`temp_path` names for ``final`` that are still there: left by a writer that
+    was killed before it could remove its own (a cluster's worker that died mid-clip).
+
+    Args:
+        final: The output's final path.
+
+    Returns:
+        The leftovers, if any.
+    """
+    stem, suffix = final.stem, final.suffix
+    return sorted(p for p in final.parent.glob(f".{stem}.partial-*{suffix}") if p.is_file())
 
 
 def _identity(path: str | os.PathLike) -> tuple[str, tuple[int, int] | None]:

@@ -51,6 +51,17 @@ def rows(db: Path) -> list[tuple]:
         return c.execute("SELECT * FROM files ORDER BY path").fetchall()
 
 
+@pytest.fixture(autouse=True)
+def default_pixel_limit():
+    """Each test starts and ends with the default picture size limit (a command's --max-pixels stays set in
+    the process it ran in)."""
+    from framediff.media.images import set_max_pixels
+
+    set_max_pixels(None)
+    yield
+    set_max_pixels(None)
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("library")
@@ -171,3 +182,60 @@ def test_without_the_extra_cluster_names_the_install(library: Path, tmp_path: Pa
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("Error: "), r.stderr
         assert "pip install 'framediff[cluster]'" in r.stderr
         assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_stopped_cluster_run_resumes(library: Path, local_index: Path, cluster, tmp_path: Path) -> None:
+    c, _ = cluster
+    db = tmp_path / "stopped.sqlite"
+
+    def stop(stage: str, done: int, total: int) -> None:
+        if done >= 12:
+            raise KeyboardInterrupt  # as Ctrl-C does, between two results
+
+    with Index(db) as index, pytest.raises(KeyboardInterrupt):
+        add_pictures(index, [library], progress=stop, cluster=c.scheduler_address)
+    kept = len(rows(db))
+    assert 12 <= kept < 41  # every result received before the stop is in the index
+    with Index(db) as index:
+        report = add_pictures(index, [library], cluster=c.scheduler_address)
+    assert report.fingerprinted == 41 - kept  # only the rest is read
+    assert rows(db) == rows(local_index)
+
+
+def test_settings_reach_the_workers(library: Path, cluster, tmp_path: Path) -> None:
+    c, _ = cluster
+    # The picture size limit is this process's setting: the workers must refuse the same pictures.
+    local = run_framediff("index", str(library), "--db", str(tmp_path / "a.sqlite"), "--max-pixels", "200K")
+    remote = run_framediff(
+        "index", str(library), "--db", str(tmp_path / "b.sqlite"), "--max-pixels", "200K", "--cluster", c.scheduler_address
+    )  # fmt: skip
+    refused = sorted(line for line in local.stderr.splitlines() if "over the limit" in line)
+    assert len(refused) >= 20  # the larger sizes of each photo
+    assert sorted(line for line in remote.stderr.splitlines() if "over the limit" in line) == refused
+    assert rows(tmp_path / "a.sqlite") == rows(tmp_path / "b.sqlite")
+
+
+def test_a_picture_that_kills_its_workers_is_listed(tmp_path: Path) -> None:
+    import dask
+
+    lib = tmp_path / "lib"
+    write_library(lib, per_photo=1, side=300)
+    # 144 million pixels (under the 200M limit) decode to 432 MB: over the workers' memory limit below, so
+    # the nanny kills each worker that reads it, and the scheduler gives up on it (here after 2 deaths:
+    # allowed-failures is 3 by default, each costing a worker's restart). It is read first (the folder's
+    # own files come before its sub-folders'); the small pictures are done before the first death, so no
+    # other task is on a worker when it dies.
+    big = np.zeros((12000, 12000, 3), np.uint8)
+    big[::50] = 255
+    assert cv2.imwrite(str(lib / "huge.png"), big, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    del big
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, memory_limit="450MiB", dashboard_address=":0", silence_logs=50
+    ) as c, Index(tmp_path / "x.sqlite") as index:
+        report = add_pictures(index, [lib], cluster=c.scheduler_address)
+    assert report.fingerprinted == len(PHOTO_NAMES) + 2  # the pictures, broken.jpg and huge.png
+    errors = {Path(e.path).name: e.message for e in report.errors}
+    assert errors["huge.png"] == "cannot read it (the cluster's workers kept dying on it: see their logs)"
+    assert set(errors) == {"huge.png", "broken.jpg"}
+    with Index(tmp_path / "x.sqlite") as index:  # remembered as unreadable: not tried again unchanged
+        assert add_pictures(index, [lib]).fingerprinted == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -142,3 +143,64 @@ def test_jobs_and_cluster_are_for_a_folder_of_videos(library: Path, tmp_path: Pa
     for extra in (["--jobs", "2"], ["--cluster", "local:2"]):
         r = run_framediff("dedup", str(clip), "-o", str(tmp_path / "x.mp4"), *extra)
         assert r.returncode == 2 and "--jobs and --cluster are for a folder of videos" in r.stderr
+
+
+def test_cluster_without_the_extra_or_with_a_bad_address(library: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = "import sys; sys.modules['distributed'] = None\nfrom framediff.cli import main\nmain(sys.argv[1:])\n"
+    r = subprocess.run(
+        [sys.executable, "-c", code, "dedup", str(library), "-o", str(out), "--cluster", "local:2"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("Error: ") and "pip install 'framediff[cluster]'" in r.stderr
+    r = run_framediff("dedup", str(library), "-o", str(out), "--cluster", "tcp://127.0.0.1:1")
+    assert r.returncode == 2 and r.stderr.startswith("Error: cannot reach the Dask scheduler"), r.stderr
+    assert not out.exists()  # no clip was started
+
+
+def test_worker_killed_mid_clip_loses_nothing(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    from framediff.dedup.library import dedup_library
+
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    write_clips(lib, frames=240)
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def kill_a_writer() -> None:
+        # The first temporary output that shows up names its writer (.NAME.partial-PID-...): that worker dies.
+        while not stop.is_set() and not killed:
+            for p in out.rglob(".*.partial-*"):
+                os.kill(int(p.name.split(".partial-")[1].split("-")[0]), signal.SIGKILL)
+                killed.append(p.name)
+                return
+            time.sleep(0.005)
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
+    ) as c:
+        watcher = threading.Thread(target=kill_a_writer)
+        watcher.start()
+        try:
+            result = dedup_library(lib, out, report=out, cluster=c.scheduler_address)
+        finally:
+            stop.set()
+            watcher.join()
+    assert killed, "no clip was caught in the middle"
+    assert not result.failed and len(result.clips) == 4
+    assert not list(out.rglob(".*"))  # the killed writer's temporary file is gone too
+    for clip in sorted(lib.rglob("*.mp4"))[:2]:
+        rel = clip.relative_to(lib).as_posix()
+        video, report = tmp_path / "single.mp4", tmp_path / "single.csv"
+        r = subprocess.run(
+            [sys.executable, "-m", "framediff", "dedup", str(clip), "-o", str(video), "--report", str(report)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert (out / rel).read_bytes() == video.read_bytes()
+        assert (out / (rel + ".csv")).read_bytes() == report.read_bytes()

@@ -342,3 +342,56 @@ def test_a_read_only_shared_index_is_searched_without_writing(tmp_path: Path) ->
         assert _snapshot(share) == before
     finally:
         _set_writable(share, True)  # so that pytest can clean up
+
+
+def _turned(image: np.ndarray, degrees: float) -> np.ndarray:
+    """``image`` turned by a few degrees and cut to the inside of the turn (no corner of background)."""
+    h, w = image.shape[:2]
+    turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0), (w, h))
+    t = np.radians(abs(degrees))
+    k = 1 / (np.cos(t) + np.sin(t) * max(w, h) / min(w, h))
+    cw, ch = int(w * k), int(h * k)
+    return turned[(h - ch) // 2 : (h + ch) // 2, (w - cw) // 2 : (w + cw) // 2].copy()
+
+
+def test_a_turned_copy_cut_to_its_inside_is_found(collection: dict, tmp_path: Path) -> None:
+    """Turned by 10 degrees and cut to 60% of its area: the bricks' stored keypoints fit no map onto it
+    (a repetitive texture), but most of the query's descriptors point to it, and it verifies as turned."""
+    query = _write(tmp_path / "brick-turned.jpg", _turned(photo_bgr("brick"), -10))
+    with Index(collection["db"]) as index:
+        result = index.search(query)
+    assert [Path(m.path).stem for m in result.matches][:1] == ["brick"], result.matches
+    m = result.matches[0]
+    assert m.relation == "rotated" and abs(abs(m.transform["rotation"]) - 10) < 1.5, m.transform
+
+
+def _wallpaper(seed: int) -> np.ndarray:
+    """A smooth picture with few keypoints (a desktop wallpaper): soft colours and blurred discs."""
+    rng = np.random.default_rng(seed)
+    image = cv2.resize(rng.integers(0, 256, (5, 7, 3)).astype(np.float32), (1200, 800), interpolation=cv2.INTER_CUBIC)
+    for _ in range(4):
+        centre, radius = (int(rng.integers(0, 1200)), int(rng.integers(0, 800))), int(rng.integers(60, 200))
+        cv2.circle(image, centre, radius, [float(v) for v in rng.integers(0, 256, 3)], -1)
+    return np.clip(cv2.GaussianBlur(image, (0, 0), 6), 0, 255).astype(np.uint8)
+
+
+def test_a_smooth_picture_cut_by_a_collage_tile_is_found_where_it_lies(tmp_path: Path) -> None:
+    """A wallpaper in a collage's last tile, its bottom and right cut off by the page: too few keypoints to
+    place it, and its hash no longer near; the query's picture-shaped blocks on the plain page are verified
+    against the pictures its descriptors point to."""
+    for name in ("coffee", "rocket", "camera"):
+        _write(tmp_path / "refs" / f"{name}.png", photo_bgr(name))
+    for seed in range(6):
+        _write(tmp_path / "refs" / f"wall{seed}.png", _wallpaper(seed))
+    page = np.full((900, 1200, 3), 225, np.uint8)
+    tile = cv2.resize(_wallpaper(1), (640, 427), interpolation=cv2.INTER_AREA)[:420, :570]
+    page[470:890, 620:1190] = tile
+    for (x, y), other in zip([(20, 20), (620, 20), (20, 470)], ["moon", "gravel", "hubble_deep_field"], strict=True):
+        page[y : y + 410, x : x + 560] = cv2.resize(photo_bgr(other), (560, 410), interpolation=cv2.INTER_AREA)
+    query = _write(tmp_path / "collage.jpg", page, quality=88)
+    with Index(tmp_path / "i.sqlite") as index:
+        index.add([tmp_path / "refs"])
+        result = index.search(query)
+    assert [Path(m.path).stem for m in result.matches] == ["wall1"], result.matches
+    m = result.matches[0]
+    assert m.relation in ("bordered", "edited") and _iou(m.where, [620, 470, 570, 420]) > 0.7, m.where

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..distribute import import_distributed, parse_cluster, work_pool
+from ..distribute import TaskKilledError, import_distributed, parse_cluster, work_pool
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
 from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
@@ -234,7 +234,10 @@ def _drain(
             path, st = pending.pop(f)
             if f.cancelled():
                 continue
-            result = f.result() if cancelled_ok is False or not f.cancelled() else None
+            try:
+                result = f.result() if cancelled_ok is False or not f.cancelled() else None
+            except TaskKilledError:  # a file that crashes the reader, or too big for the workers' memory
+                result = "cannot read it (the cluster's workers kept dying on it: see their logs)"
             if isinstance(result, Fingerprint):
                 index.put(result)
                 run.paths.append(result.path)

@@ -411,8 +411,14 @@ def frame_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
         ``(x, y, w, h)`` of what the frame holds (a seam of 4 px left out: resampling and JPEG blend the frame into the picture's edge), or ``None`` without a frame.
     """
     h, w = image.shape[:2]
-    px = image.reshape(h, w, -1).astype(np.int16)
-    corner = px[0, 0]
+    pixels = image.reshape(h, w, -1)
+    corner = pixels[0, 0].astype(np.int16)
+    # Most pictures have no frame: their outermost rows and columns are not all of the corner's colour,
+    # which four lines tell at once (the whole picture is looked at only when they are).
+    for line in (pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]):
+        if (np.abs(line.astype(np.int16) - corner).max(axis=-1) > 10).any():
+            return None
+    px = pixels.astype(np.int16)
     # A line belongs to the frame when all its pixels lie within a few levels of the corner's colour.
     off = np.abs(px - corner).max(axis=2) <= 10
     rows, cols = off.all(axis=1), off.all(axis=0)

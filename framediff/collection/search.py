@@ -70,6 +70,11 @@ DENSE_FEATURES = 1024
 QUERY_SIDE = 1024
 # Indexed pictures kept per query from the feature votes (most votes first).
 PER_QUERY = 8
+# Votes at which a candidate is verified as a whole even without a geometric fit, for the most voted few.
+STRONG_VOTES = 12
+STRONG_PER_QUERY = 2
+# Picture-shaped blocks of a query on a plain page tried against each of those (largest first).
+BLOCKS_TRIED = 4
 # PDQ's advice: hashes of quality under 50 (flat or nearly flat pictures) are not to be matched.
 MIN_HASH_QUALITY = 50
 # compare's explained share under which a verified pair is not listed (see Searcher._verify).
@@ -246,6 +251,7 @@ class _Query:
     reference: tuple[np.ndarray, int] | None
     dense: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # the parts the neural search described
+    blocks: list[tuple[int, int, int, int]] | None = None  # _picture_boxes, when asked for
 
 
 def _shrunk(image: np.ndarray, side: int) -> np.ndarray:
@@ -358,6 +364,31 @@ def _part_box(size: tuple[float, float], fit: np.ndarray, mirrored: bool, q: _Qu
     return int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))
 
 
+def _picture_boxes(image: np.ndarray, most: int = 8) -> list[tuple[int, int, int, int]]:
+    """Rectangles of ``image`` that hold a picture laid on a plain page: a screenshot's post, a collage's
+    tiles. What differs from the page's colour (the colour along the edge) is joined into blocks; a block
+    that fills most of its bounding box, large enough to hash, is a picture's place. Largest first.
+
+    Feature-poor pictures (smooth wallpapers, a few shapes) give their thumbnail too few keypoints to be
+    found inside a larger query by them; hashed on its own, the block lies near the picture in PDQ.
+    """
+    small = _shrunk(image, 512)
+    k = image.shape[1] / small.shape[1]
+    edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]]).astype(np.int16)
+    page = np.median(edge, axis=0)
+    if float((np.abs(edge - page).max(axis=1) <= 12).mean()) < 0.6:
+        return []  # no plain page around the query (a bar or a tile may touch its edge): a photo
+    mask = (np.abs(small.astype(np.int16) - page).max(axis=2) > 12).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    area = small.shape[0] * small.shape[1]
+    boxes = []
+    for x, y, w, h, filled in stats[1:count].tolist():
+        if _PART_MIN * area <= w * h <= _PART_MAX * area and min(w, h) >= 16 and filled >= 0.6 * w * h:
+            boxes.append((w * h, (int(x * k), int(y * k), int(np.ceil(w * k)), int(np.ceil(h * k)))))
+    return [b for _, b in sorted(boxes, reverse=True)[:most]]
+
+
 class Searcher:
     """Searches one index; loads (or builds) its search structures once for many queries.
 
@@ -423,7 +454,12 @@ class Searcher:
         near: dict[int, int] = {}
         for i, d in zip(ids.tolist(), dist.tolist(), strict=True):
             near[i] = min(near.get(i, 999), int(d))
-        found = [(d, i) for i, d in near.items()] + [(999, i) for i in _votes(s, q) if i not in near]
+        votes = _votes(s, q)
+        found = [(d, i) for i, d in near.items()] + [(999, i) for i in votes if i not in near]
+        blocks = self._blocks(q, set(near))
+        # The pictures most of the query's descriptors point to are verified whatever their geometry says:
+        # a smooth picture keeps too few keypoints (a dozen) for a map to be fitted on a turned crop of it.
+        strong = sorted(((c, i) for i, c in votes.items() if c >= STRONG_VOTES), reverse=True)[:STRONG_PER_QUERY]
         hits = self._neural_hits(q)
         # The neural structures' order of pictures is their own: matched to the hash structures' by path.
         tried = {s.paths[i] for _, i in found}
@@ -433,9 +469,20 @@ class Searcher:
             if not isinstance(ref, Fingerprint):
                 continue  # forgotten or unreadable since the structures were built
             hit = hits.get(ref.path)
-            match = self._verified(ref, q, None if d == 999 else d, trusted=hit is not None)
+            voted = any(i == j for _, j in strong)
+            match = self._verified(ref, q, None if d == 999 else d, trusted=hit is not None or voted)
             if match is None and hit is not None:
                 match = self._by_regions(ref, q, hit, None if d == 999 else d)
+            if match is None and i in blocks:
+                match = self._in_query(ref, q, self._thumb(ref), blocks[i][0], None)
+            if match is None and voted:
+                # A picture the query's descriptors point to, cut by the page it lies on (a collage's tile
+                # clips it): each block of the query is tried.
+                for box in self._boxes(q)[:BLOCKS_TRIED]:
+                    match = self._in_query(ref, q, self._thumb(ref), box, None)
+                    if match is not None:
+                        break
+            blocks.pop(i, None)
             if match is not None:
                 match.neural = None if hit is None else round(hit.score, 4)
                 out.append(match)
@@ -449,6 +496,33 @@ class Searcher:
             if match is not None:
                 match.neural = round(hit.score, 4)
                 out.append(match)
+        for i, (box, _) in sorted(blocks.items(), key=lambda kv: kv[1][1]):
+            ref = self.index.get(s.paths[i]) if s.paths[i] not in hits else None
+            if isinstance(ref, Fingerprint):
+                match = self._in_query(ref, q, self._thumb(ref), box, None)
+                if match is not None:
+                    out.append(match)
+        return out
+
+    @staticmethod
+    def _boxes(q: _Query) -> list[tuple[int, int, int, int]]:
+        if q.blocks is None:
+            q.blocks = _picture_boxes(q.image)
+        return q.blocks
+
+    def _blocks(self, q: _Query, near: set[int]) -> dict[int, tuple[tuple[int, int, int, int], int]]:
+        """Indexed pictures whose PDQ hash lies near that of a picture-shaped block of the query (see
+        :func:`_picture_boxes`): ``picture -> (the block in the query's picture, PDQ distance)``."""
+        out: dict[int, tuple[tuple[int, int, int, int], int]] = {}
+        for box in self._boxes(q):
+            x, y, w, h = box
+            hashes, quality = pdq_dihedral(_shrunk(q.image[y : y + h, x : x + w], WORK_SIDE))
+            if quality < MIN_HASH_QUALITY // 2:
+                continue
+            lims, dist, ids = self.structures.pdq.range_search(np.ascontiguousarray(hashes), PDQ_RADIUS + 1)
+            for i, d in zip(ids.tolist(), dist.tolist(), strict=True):
+                if i not in near and (i not in out or d < out[i][1]):
+                    out[i] = (box, int(d))
         return out
 
     def _neural_hits(self, q: _Query) -> dict[str, NeuralHit]:
@@ -488,25 +562,43 @@ class Searcher:
 
     def _verified(self, ref: Fingerprint, q: _Query, distance: int | None, trusted: bool = False) -> Match | None:
         """The match of ``ref`` when the query verifies as a copy of it (whole, or a part of the query);
-        ``trusted``: compared whole even without feature support (a neural candidate)."""
+        ``trusted``: compared whole even without feature support (a neural candidate, or one most of the
+        query's descriptors point to)."""
         support, fit, mirrored = geometric_fit(ref.features, ref.points, q.features, q.points, q.mirrored, q.mirrored_points)
         # Hash-near pairs are verified directly (unrelated photos lie ~128 bits apart, and verification
         # decides); feature votes need geometry too: the query's many descriptors, or its fingerprint's
         # (at the indexed pictures' scale), either way round.
         thumb = self._thumb(ref)
-        if trusted or distance is not None or support >= MIN_SUPPORT or self._supported(ref, q):
+        dense: tuple[int, np.ndarray | None, bool] | None = None
+        whole = trusted or distance is not None or support >= MIN_SUPPORT or self._supported(ref, q)
+        if not whole:
+            # The fingerprints' few keypoints may miss a turned copy cut to its inside (a fifth of the
+            # picture and its strongest corners gone): the thumbnail's many against the query's dense set.
+            dense = self._dense_fit(thumb, q)
+            whole = dense[0] >= MIN_SUPPORT
+        if whole:
             v = self._verify(ref, q.fp, thumb)
             if v.copy:
                 crop = (v.transform or {}).get("crop") or {}
                 return Match(ref.path, None, v.relation, v.score, v.transform, v.regions, crop.get("a_in_b"), distance)
-        return self._part(ref, q, thumb, distance)
+        return self._part(ref, q, thumb, distance, dense)
 
-    def _part(self, ref: Fingerprint, q: _Query, thumb: np.ndarray, distance: int | None) -> Match | None:
+    @staticmethod
+    def _dense_fit(thumb: np.ndarray, q: _Query) -> tuple[int, np.ndarray | None, bool]:
+        """The map of the indexed picture's thumbnail (its features' positions) into the query's picture, by
+        :data:`THUMB_FEATURES` features of the thumbnail and the query's dense set."""
+        feats, pts, _, _ = local_features(thumb, side=max(thumb.shape[:2]), count=THUMB_FEATURES)
+        return geometric_fit(feats, pts, *q.dense)
+
+    def _part(
+        self, ref: Fingerprint, q: _Query, thumb: np.ndarray, distance: int | None,
+        dense: tuple[int, np.ndarray | None, bool] | None = None,
+    ) -> Match | None:  # fmt: skip
         """A copy of a part: the indexed picture inside the query (a collage, a screenshot), or the query a
         small part of the indexed picture (a heavy crop). Where the features of the picture's thumbnail lie
-        in the query says which part; that part is verified on its own."""
-        feats, pts, _, _ = local_features(thumb, side=max(thumb.shape[:2]), count=THUMB_FEATURES)
-        support, fit, mirrored = geometric_fit(feats, pts, *q.dense)
+        in the query says which part (``dense``: that map when measured already); that part is verified on
+        its own."""
+        support, fit, mirrored = dense if dense is not None else self._dense_fit(thumb, q)
         if fit is None or support < PART_SUPPORT:
             return None
         box = _part_box((thumb.shape[1], thumb.shape[0]), fit, mirrored, q)

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import FramediffError, OptionError, OutputError, named
 from ..media.images import image_paths, natural_key
 from ..options import choice, number
-from ..paths import check_outputs, make_folder
+from ..paths import check_outputs, make_folder, partial_files, remove_quietly
 from ..workers import usable_cores
 from .core import ANALYSIS_SIZE, Deduplicator
 from .video import DedupInterrupted, DedupResult, dedup_video
@@ -274,6 +274,12 @@ def dedup_library(
             finally:
                 if executor is None:
                     pool.shutdown(wait=True, cancel_futures=True)
+    # A worker killed mid-clip (its clip was redone elsewhere) leaves its temporary file behind.
+    for j in jobs_list:
+        for target in (j.output, j.report, j.plot):
+            if target is not None and j.input in by_input and Path(target).parent.is_dir():
+                for leftover in partial_files(Path(target)):
+                    remove_quietly(leftover)
     result.clips = [by_input[j.input] for j in jobs_list if j.input in by_input]
     result.seconds = time.perf_counter() - t0
     return result

@@ -42,6 +42,7 @@ from .scene import (
     median,
     merge_fragments,
     merge_overlapping,
+    motion_of,
     percentile,
     same_texture,
     shadow_like,
@@ -366,7 +367,7 @@ class ChangeDetector:
         if mode == "background" and groups:
             groups = self._settle(groups, mask, cur, pred)
         self._report(result, groups, mask, absd, cur, pred, lo)
-        self._learn(mode, cur, pred, diff, mask, unknown)
+        self._learn(mode, cur, pred, diff, mask, unknown, result.regions)
         self._prev = cur
         return result
 
@@ -430,7 +431,10 @@ class ChangeDetector:
         if boot is not None:
             # Newly steady pixels join the background at the background's exposure, not this frame's.
             unknown = boot.learn(ref, cur, gain)
-            if unknown is None:
+            if boot.spread is not None and self._var is not None:
+                np.maximum(self._var, boot.spread, out=self._var)
+                boot.spread = None
+            if boot.done:
                 self._boot = None
         # The light model is a tone curve (reference level -> current level): the median difference per
         # band of reference levels. Unlike one gain it follows what cameras do at the ends of the range:
@@ -519,7 +523,9 @@ class ChangeDetector:
         regions = worth_a_box(
             groups, mask, absd, cur, pred, lo, self._min_area, self._analysis_size, self.scale, self._size
         )
-        regions = merge_fragments(merge_overlapping(regions))
+        regions = merge_fragments(
+            merge_overlapping(regions), lambda f, big: self._together(f, big, mask, cur)
+        )
         # The smallest changes (a far car, a far walker) must show in two frames running, where they were
         # or next to it: one-frame specks of the same size are glints (a leaf catching the light, a
         # ripple), never an object worth a box.
@@ -530,6 +536,33 @@ class ChangeDetector:
         result.changed_fraction = sum(r.area for r in regions) * self.scale * self.scale / self._valid_count
         result.zones = zones_hit(self.zones, regions)
 
+    def _together(self, f: Region, big: Region, mask: np.ndarray, cur: np.ndarray) -> bool:
+        """Whether a fragment moves with the box it would join (see :func:`merge_fragments`): the motion of
+        its changed pixels since the previous frame against that of the box's part next to it."""
+        if self._prev is None:
+            return True
+        s = self.scale
+        ah, aw = mask.shape
+
+        def at_analysis(x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+            x0, y0 = max(0, int(x0 * s)), max(0, int(y0 * s))
+            x1, y1 = min(aw, int(math.ceil(x1 * s))), min(ah, int(math.ceil(y1 * s)))
+            return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+        mf = motion_of(cur, self._prev, mask, at_analysis(f.x, f.y, f.x + f.w, f.y + f.h))
+        # The box's part near the fragment (its whole would cost more and mix in other motion): the box
+        # within the fragment's own size of it.
+        r = max(f.w, f.h)
+        near = at_analysis(
+            max(big.x, f.x - r), max(big.y, f.y - r),
+            min(big.x + big.w, f.x + f.w + r), min(big.y + big.h, f.y + f.h + r),
+        )  # fmt: skip
+        mb = motion_of(cur, self._prev, mask, near)
+        if mf is None or mb is None:
+            return True  # too little to tell: the shapes decide, as before
+        speed = max(math.hypot(*mf), math.hypot(*mb))
+        return math.hypot(mf[0] - mb[0], mf[1] - mb[1]) <= max(2.5, 0.5 * speed)
+
     def _learn(
         self,
         mode: str,
@@ -538,6 +571,7 @@ class ChangeDetector:
         diff: np.ndarray,
         mask: np.ndarray,
         unknown: np.ndarray | None,
+        regions: Sequence[Region] = (),
     ) -> None:
         """9. Learn: previous-frame mode takes this frame; background mode follows slowly where quiet."""
         quiet = cv2.dilate(mask, np.ones((5, 5), np.uint8)) == 0
@@ -555,7 +589,18 @@ class ChangeDetector:
             # switching (leaves in the wind), so moving background learns its own, higher threshold. A
             # person who stands still switches nothing and is never learnt.
             r2 = np.multiply(diff, diff, out=diff)  # diff is not needed after this
-            learn = quiet | (self._flicker > 0.08)
+            moving_bg = self._flicker > 0.08
+            if regions and moving_bg.any():
+                # A busy road switches too (twice for every vehicle that passes): what was reported as an
+                # object is not moving background, or the road would learn the traffic as its noise and
+                # its threshold climb until the next vehicles go unseen. Leaves are rejected as the
+                # background moved before they become regions, so they still learn.
+                s = self.scale
+                for r in regions:
+                    x0, y0 = int(r.x * s), int(r.y * s)
+                    x1, y1 = int(math.ceil((r.x + r.w) * s)), int(math.ceil((r.y + r.h) * s))
+                    moving_bg[y0:y1, x0:x1] = False
+            learn = quiet | moving_bg
             if unknown is not None:
                 learn &= ~unknown  # what passes over a pixel before its background is known is no noise
             # A running mean over the frames seen so far, then an exponential one: the estimate is
@@ -608,4 +653,3 @@ class ChangeDetector:
                 continue
             keep.append(g)
         return keep
-

@@ -7,6 +7,8 @@ Functions of arrays and :class:`~framediff.analysis.regions.Region` lists only; 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,7 @@ __all__ = [
     "is_ghost",
     "median",
     "merge_fragments",
+    "motion_of",
     "merge_overlapping",
     "moved_background",
     "percentile",
@@ -43,7 +46,9 @@ class Bootstrap:
     judged on moving things, not only on pixels: the inside of a plainly coloured object hardly changes
     from frame to frame, so the box of a blob of motion (grown by 2 px) is not steady. Pixels still
     unknown at the end (leaves, a flapping tape, a stream of traffic) take the temporal median of frames
-    spread over the bootstrap.
+    spread over the bootstrap, and again at 4 s the median of frames spread over those 4 s: a bus that
+    passed in front of a swaying tree for most of the first 1.5 s left a ghost there, and over 4 s it is a
+    minority.
 
     An object that enters after its pixels became known (from 0.2 s on) is reported as usual; one that is
     already there and stays is background, as it would be from frame 0.
@@ -57,12 +62,22 @@ class Bootstrap:
     def __init__(self, first: np.ndarray, fps: float) -> None:
         self.frames = 1
         self.length = int(min(max(round(1.5 * fps), 8), 90))
+        self.longer = int(min(max(round(4.0 * fps), 2 * self.length), 240))
         self.settle = self.settle_frames(fps)
         self.steady = np.zeros(first.shape, np.uint8)
         self.known = np.zeros(first.shape, bool)
         # A few frames spread over the bootstrap, for the median of the pixels never steady.
         self.every = max(1, self.length // 12)
         self.kept = [first]
+        # After the bootstrap: the pixels that took the median, and their values in frames spread over
+        # the longer span (only those pixels are kept: a few kilobytes a frame).
+        self.late: np.ndarray | None = None
+        self.late_kept: list[np.ndarray] = []
+        self.late_every = max(1, (self.longer - self.length) // 12)
+        self.done = False  # every pixel known and, for those that took the median, the longer one taken
+        # Set with the median: the squared spread of the never-steady pixels about it (0 elsewhere), for
+        # the detector's per-pixel threshold; the detector takes it once and clears it.
+        self.spread: np.ndarray | None = None
 
     def observe(self, cur: np.ndarray, prev: np.ndarray, samp: np.ndarray) -> None:
         """Count, per pixel, the frames it has been steady, up to this one.
@@ -73,6 +88,11 @@ class Bootstrap:
             samp: Flat indices of the sample grid (for the frame-to-frame noise).
         """
         self.frames += 1
+        if self.late is not None:
+            # Only the never-steady pixels' values, for their longer median.
+            if self.frames % self.late_every == 0:
+                self.late_kept.append(cur[self.late])
+            return
         step = cur - prev
         # Frame-to-frame noise (MAD of the difference of two noisy frames, so sqrt(2) sigma).
         sigma = 1.4826 * median(np.abs(step.take(samp))) if samp.size else 1.0
@@ -103,8 +123,15 @@ class Bootstrap:
             gain: This frame's light relative to the background (measured on the known pixels).
 
         Returns:
-            The pixels still unknown, or ``None`` once the bootstrap is over (every pixel known).
+            The pixels still unknown, or ``None`` once every pixel is known (see :attr:`done` for the end).
         """
+        if self.late is not None:
+            if self.frames >= self.longer:
+                # The longer median, for the pixels that took the short one.
+                ref[self.late] = np.median(np.vstack(self.late_kept), axis=0).astype(np.float32)
+                self.late_kept = []
+                self.done = True
+            return None
         new = (self.steady >= self.settle) & ~self.known
         if new.any():
             # Exposure flickers while a camera settles: a patch learnt at a brighter frame than its
@@ -115,7 +142,20 @@ class Bootstrap:
             return ~self.known
         unknown = ~self.known
         if unknown.any():
-            np.copyto(ref, np.median(np.stack(self.kept), axis=0).astype(np.float32), where=unknown)
+            stack = np.stack(self.kept)
+            med = np.median(stack, axis=0).astype(np.float32)
+            np.copyto(ref, med, where=unknown)
+            # How much those pixels wander about their median (leaves sway, a tape flaps): their threshold
+            # starts from it, instead of from the noise of still pixels until they have learnt their own.
+            spread = 1.4826 * np.median(np.abs(stack[:, unknown] - med[unknown]), axis=0)
+            self.spread = np.zeros(unknown.shape, np.float32)
+            self.spread[unknown] = spread * spread
+            self.late = unknown
+            # The bootstrap's frames count in the longer median too (four of them, spread).
+            self.late_kept = list(stack[:: max(1, len(self.kept) // 4), unknown])
+        else:
+            self.done = True
+        self.kept = []
         return None
 
 
@@ -363,7 +403,40 @@ def thin(sub: np.ndarray, length: int) -> bool:
     return thick <= 5.0 and length >= 4.0 * thick
 
 
-def merge_fragments(regions: list[Region]) -> list[Region]:
+def motion_of(
+    cur: np.ndarray, prev: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], reach: int = 16
+) -> tuple[float, float] | None:
+    """How far a change moved since the previous frame: the shift of its changed pixels that matches the
+    previous frame best (sum of squared differences over those pixels, within ``reach`` px each way).
+
+    Args:
+        cur: The frame at analysis size.
+        prev: The previous frame, same size.
+        mask: The changed pixels (non-zero).
+        box: The change's ``(x, y, w, h)`` at analysis size.
+        reach: The largest shift looked for, analysis pixels.
+
+    Returns:
+        ``(dx, dy)`` from the previous frame to this one, or ``None`` when there is too little to match
+        (fewer than 8 changed pixels).
+    """
+    x, y, w, h = box
+    m = (mask[y : y + h, x : x + w] > 0).astype(np.uint8)
+    if w < 2 or h < 2 or np.count_nonzero(m) < 8:
+        return None
+    ah, aw = prev.shape
+    x0, y0, x1, y1 = max(0, x - reach), max(0, y - reach), min(aw, x + w + reach), min(ah, y + h + reach)
+    res = cv2.matchTemplate(
+        np.ascontiguousarray(prev[y0:y1, x0:x1]), np.ascontiguousarray(cur[y : y + h, x : x + w]),
+        cv2.TM_SQDIFF, mask=m,
+    )  # fmt: skip
+    _, _, (bx, by), _ = cv2.minMaxLoc(np.nan_to_num(res, nan=np.inf, posinf=np.inf))
+    return float(x - (x0 + bx)), float(y - (y0 + by))
+
+
+def merge_fragments(
+    regions: list[Region], coherent: Callable[[Region, Region], bool] | None = None
+) -> list[Region]:
     """Join a fragment to the object it broke off: a small piece just below, above or beside a box.
 
     Parts of one object come apart where it looks like the background (jeans on grey pavement split a
@@ -372,6 +445,9 @@ def merge_fragments(regions: list[Region]) -> list[Region]:
     above; half as wide beside), lies along it (60% of its width, or height, within the box's) and the
     gap is at most a quarter of the box's height (or width). It joins the nearest such box, once: two
     people or two cars side by side are of similar size and stay apart, and joins do not chain.
+
+    ``coherent(fragment, box)`` (when given) must also hold for a piece above or beside: parts of one
+    object move together, while a far car above a near bus, or a car passing a walker, moves its own way.
     """
     order = sorted(range(len(regions)), key=lambda k: regions[k].area)
     boxes = list(regions)
@@ -387,13 +463,18 @@ def merge_fragments(regions: list[Region]) -> list[Region]:
             oy = min(f.y + f.h, big.y + big.h) - max(f.y, big.y)
             gap_y = max(f.y - (big.y + big.h), big.y - (f.y + f.h))
             gap_x = max(f.x - (big.x + big.w), big.x - (f.x + f.w))
+            below = False
             if ox >= 0.6 * f.w and f.h <= 0.5 * big.h and gap_y <= 0.25 * big.h:
                 gap = max(gap_y, 0) / big.h
+                below = 2 * f.y + f.h > 2 * big.y + big.h
             elif oy >= 0.6 * f.h and f.w <= 0.5 * big.w and gap_x <= 0.25 * big.w:
                 gap = max(gap_x, 0) / big.w
             else:
                 continue
-            if gap < best_gap:
+            # A piece below is the object's own (legs, wheels: they need not move as the body does, a
+            # foot stands while the other swings): what lies below a near object is nearer still, so
+            # larger, not a small far thing of its own.
+            if gap < best_gap and (below or coherent is None or coherent(f, big)):
                 best, best_gap = i, gap
         if best < 0 or j in grown:
             continue
@@ -526,7 +607,10 @@ def worth_a_box(
             continue
         aw, ah = analysis_size
         inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
-        if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
+        # A strip from one edge of the frame to the other is no object coming in either (a horizon, a
+        # wire or a roof line shimmering with compression).
+        across = (x <= 1 and x + gw >= aw - 1) or (y <= 1 and y + gh >= ah - 1)
+        if (inside or across) and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
             continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
         if inside and max(gw, gh) >= 16 and thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
             continue  # the same, lying diagonally (a tape across a car park): thin all along
