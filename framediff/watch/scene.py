@@ -16,6 +16,7 @@ from ..analysis.regions import Region
 
 __all__ = [
     "Bootstrap",
+    "box_iou",
     "grad",
     "group_changes",
     "is_ghost",
@@ -75,6 +76,9 @@ class Bootstrap:
         self.late_kept: list[np.ndarray] = []
         self.late_every = max(1, (self.longer - self.length) // 12)
         self.done = False  # every pixel known and, for those that took the median, the longer one taken
+        # Set with the median: the squared spread of the never-steady pixels about it (0 elsewhere), for
+        # the detector's per-pixel threshold; the detector takes it once and clears it.
+        self.spread: np.ndarray | None = None
 
     def observe(self, cur: np.ndarray, prev: np.ndarray, samp: np.ndarray) -> None:
         """Count, per pixel, the frames it has been steady, up to this one.
@@ -140,7 +144,13 @@ class Bootstrap:
         unknown = ~self.known
         if unknown.any():
             stack = np.stack(self.kept)
-            np.copyto(ref, np.median(stack, axis=0).astype(np.float32), where=unknown)
+            med = np.median(stack, axis=0).astype(np.float32)
+            np.copyto(ref, med, where=unknown)
+            # How much those pixels wander about their median (leaves sway, a tape flaps): their threshold
+            # starts from it, instead of from the noise of still pixels until they have learnt their own.
+            spread = 1.4826 * np.median(np.abs(stack[:, unknown] - med[unknown]), axis=0)
+            self.spread = np.zeros(unknown.shape, np.float32)
+            self.spread[unknown] = spread * spread
             self.late = unknown
             # The bootstrap's frames count in the longer median too (four of them, spread).
             self.late_kept = list(stack[:: max(1, len(self.kept) // 4), unknown])
@@ -376,6 +386,16 @@ def tighten(absd: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) 
     return x + left, y + top, w - left - right, h - top - bottom
 
 
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes given as ``(x0, y0, x1, y1)`` corners."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def touching(a: Region, b: Region) -> bool:
     """Whether two boxes overlap or touch."""
     return a.x <= b.x + b.w and b.x <= a.x + a.w and a.y <= b.y + b.h and b.y <= a.y + a.h
@@ -598,7 +618,10 @@ def worth_a_box(
             continue
         aw, ah = analysis_size
         inside = x > 1 and y > 1 and x + gw < aw - 1 and y + gh < ah - 1
-        if inside and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
+        # A strip from one edge of the frame to the other is no object coming in either (a horizon, a
+        # wire or a roof line shimmering with compression).
+        across = (x <= 1 and x + gw >= aw - 1) or (y <= 1 and y + gh >= ah - 1)
+        if (inside or across) and min(gw, gh) <= 6 and max(gw, gh) >= 4 * min(gw, gh):
             continue  # a long thin strip: the edge of a shadow, a tape, a wire (not an object entering)
         if inside and max(gw, gh) >= 16 and thin(mask[y : y + gh, x : x + gw], max(gw, gh)):
             continue  # the same, lying diagonally (a tape across a car park): thin all along
