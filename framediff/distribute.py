@@ -151,8 +151,7 @@ class ClusterExecutor(cf.Executor):
     costs nothing here and spares hashing the arguments); its result is fetched to this process as soon as
     it is done, so a worker dying afterwards loses nothing. A task whose worker died is redone by the
     scheduler elsewhere; only after the scheduler's allowed failures (:data:`ALLOWED_FAILURES` by default)
-    does its future fail, with a
-    :class:`TaskKilledError`.
+    does its future fail, with a :class:`TaskKilledError`.
 
     Args:
         client: A connected ``distributed.Client``.
@@ -183,7 +182,7 @@ class ClusterExecutor(cf.Executor):
             if f.cancelled():
                 task.cancel()
                 # As an executor's worker does on picking up a cancelled future: wait() counts it done.
-                f.set_running_or_notify_cancel()
+                _start(f)
 
         result.add_done_callback(cancelled)
         # Dask runs the callback on a thread of its own, where fetching the result may block.
@@ -205,10 +204,10 @@ class ClusterExecutor(cf.Executor):
             elif type(e).__name__ == "CancelledError" and not result.done():
                 result.cancel()  # its callback above tells the waiters
                 return
-            if result.set_running_or_notify_cancel():
+            if _start(result):
                 result.set_exception(e)
             return
-        if result.set_running_or_notify_cancel():
+        if _start(result):
             result.set_result(value)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -221,6 +220,21 @@ class ClusterExecutor(cf.Executor):
                 f.cancel()
         elif wait:
             cf.wait(running)
+
+
+_STARTING = threading.Lock()
+
+
+def _start(f: cf.Future) -> bool:
+    """``f.set_running_or_notify_cancel()`` once, whichever of the cancelling caller and the result's
+    delivery comes first (the second one finds it done, or cancelled and notified)."""
+    with _STARTING:
+        if f.done() and not f.cancelled():
+            return False
+        try:
+            return f.set_running_or_notify_cancel()
+        except RuntimeError:  # already cancelled and notified
+            return False
 
 
 class Cluster:

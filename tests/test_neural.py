@@ -238,3 +238,14 @@ def test_without_the_extra_neural_is_one_clear_error(tmp_path: Path) -> None:
         assert run.stdout == ""
     searched = _cli("search", str(tmp_path / "pics" / "coffee.png"), "--db", str(db), block_torch=True)
     assert searched.returncode == 1 and "exact" in searched.stdout
+
+
+def test_the_compiled_network_gives_the_same_descriptors() -> None:
+    """Large runs compile the network (``speed_up``); what it describes agrees with the plain network."""
+    pictures = [photo_bgr(n) for n in REFS[:6]]
+    plain = neural.Describer()
+    before = plain.regions(pictures).astype(np.float32)
+    plain.speed_up()
+    after = plain.regions(pictures).astype(np.float32)
+    assert np.abs(after - before).max() < 2e-3
+    assert np.allclose(plain.whole(pictures[:3]), before[:3, 0], atol=2e-3)

@@ -67,7 +67,7 @@ def _library(
     "-o",
     "--output",
     type=click.Path(dir_okay=True, path_type=str),
-    help="Trimmed video, or folder of unique images for a folder INPUT.",
+    help="Trimmed video; for a folder INPUT of images, the folder of unique images; of videos, the folder of trimmed videos.",
 )
 @threshold_option("Fixed change threshold in grey levels (default: auto, from the video's noise floor).")
 @click.option("--max-drop", metavar="N", help="Keep a frame anyway after N consecutive drops.")
@@ -125,7 +125,7 @@ def dedup_command(
     framediff dedup talk.mp4 --dry-run --report r.csv --plot r.png
     framediff dedup anim.mkv -o short.mp4 --timing compact    constant rate, no audio
     framediff dedup frames/ -o unique/                        folder of unique images
-    framediff dedup videos/ -o trimmed/ --report trimmed/      folder of videos, clips side by side
+    framediff dedup videos/ -o trimmed/ --report trimmed/     folder of videos, clips side by side
     """
     if is_video_library(input):
         _library(input, output, report, plot, dry_run, jobs, cluster,

@@ -17,7 +17,7 @@ import numpy as np
 
 from .fingerprint import read_thumb
 from .index import Index
-from .neural import DIM, NEURAL_VERSION, REGIONS, describer, normalised
+from .neural import DIM, FAST_FROM, NEURAL_VERSION, REGIONS, describer, normalised
 
 __all__ = [
     "NEURAL_CANDIDATES", "NEURAL_MIN", "DUPES_MIN", "NeuralStructures", "NeuralHit", "fill_vectors",
@@ -67,6 +67,8 @@ def fill_vectors(
     if not todo:
         return 0
     net = describer()
+    if len(todo) >= FAST_FROM:
+        net.speed_up()
     done = 0
     if progress:
         progress("neural", 0, len(todo))

@@ -48,10 +48,10 @@ from .fingerprint import (
 )  # fmt: skip
 from .hashlist import HashEntry, write_hash_list
 from .index import Index
-from .neural import query_boxes
+from .neural import FAST_FROM, query_boxes
 from .neural import require as require_neural
 from .neuralindex import NEURAL_CANDIDATES, NEURAL_MIN, NeuralHit, NeuralStructures, fill_vectors
-from .pdq import MATCH_DISTANCE, pdq_dihedral
+from .pdq import MATCH_DISTANCE, hamming, pdq_dihedral
 from .report import FileError, FileInfo, Member
 from .searchindex import SearchStructures
 from .verify import Verdict, verify
@@ -73,8 +73,8 @@ PER_QUERY = 8
 # Votes at which a candidate is verified as a whole even without a geometric fit, for the most voted few.
 STRONG_VOTES = 12
 STRONG_PER_QUERY = 2
-# Picture-shaped blocks of a query on a plain page tried against each of those (largest first).
-BLOCKS_TRIED = 4
+# Picture-shaped blocks of a query on a plain page tried against each of those (nearest in PDQ first).
+BLOCKS_TRIED = 2
 # PDQ's advice: hashes of quality under 50 (flat or nearly flat pictures) are not to be matched.
 MIN_HASH_QUALITY = 50
 # compare's explained share under which a verified pair is not listed (see Searcher._verify).
@@ -252,6 +252,7 @@ class _Query:
     dense: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # the parts the neural search described
     blocks: list[tuple[int, int, int, int]] | None = None  # _picture_boxes, when asked for
+    block_hashes: list[np.ndarray] = field(default_factory=list)  # their PDQ hashes (8 forms each)
 
 
 def _shrunk(image: np.ndarray, side: int) -> np.ndarray:
@@ -478,7 +479,7 @@ class Searcher:
             if match is None and voted:
                 # A picture the query's descriptors point to, cut by the page it lies on (a collage's tile
                 # clips it): each block of the query is tried.
-                for box in self._boxes(q)[:BLOCKS_TRIED]:
+                for box in self._nearest_blocks(q, ref)[:BLOCKS_TRIED]:
                     match = self._in_query(ref, q, self._thumb(ref), box, None)
                     if match is not None:
                         break
@@ -510,13 +511,25 @@ class Searcher:
             q.blocks = _picture_boxes(q.image)
         return q.blocks
 
+    @staticmethod
+    def _nearest_blocks(q: _Query, ref: Fingerprint) -> list[tuple[int, int, int, int]]:
+        """The query's blocks, the one whose PDQ hash lies nearest the picture's first (a clipped tile
+        keeps part of its hash)."""
+        boxes = q.blocks or []
+        if not q.block_hashes or len(q.block_hashes) != len(boxes):
+            return boxes
+        far = [int(np.asarray(hamming(ref.pdq[0], h)).min()) for h in q.block_hashes]
+        return [boxes[k] for k in np.argsort(far, kind="stable")]
+
     def _blocks(self, q: _Query, near: set[int]) -> dict[int, tuple[tuple[int, int, int, int], int]]:
         """Indexed pictures whose PDQ hash lies near that of a picture-shaped block of the query (see
         :func:`_picture_boxes`): ``picture -> (the block in the query's picture, PDQ distance)``."""
         out: dict[int, tuple[tuple[int, int, int, int], int]] = {}
+        q.block_hashes = []
         for box in self._boxes(q):
             x, y, w, h = box
             hashes, quality = pdq_dihedral(_shrunk(q.image[y : y + h, x : x + w], WORK_SIDE))
+            q.block_hashes.append(hashes)
             if quality < MIN_HASH_QUALITY // 2:
                 continue
             lims, dist, ids = self.structures.pdq.range_search(np.ascontiguousarray(hashes), PDQ_RADIUS + 1)
@@ -735,6 +748,10 @@ def search_queries(
             items += [p for p, _ in walk([qq])]
         else:
             items.append(qq)
+    if searcher.neural is not None and len(items) * 8 >= FAST_FROM:
+        from .neural import describer
+
+        describer().speed_up()  # a query is described in 6-10 parts
     results = []
     for item in items:
         if not isinstance(item, np.ndarray) and not os.path.exists(item):

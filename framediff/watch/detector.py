@@ -37,6 +37,7 @@ from ..media.images import read_image
 from .options import REFERENCE_MODES, WatchOptions, analysis_geometry, analysis_side, shrink_frame
 from .scene import (
     Bootstrap,
+    box_iou,
     group_changes,
     is_ghost,
     median,
@@ -185,6 +186,8 @@ class ChangeDetector:
         self._noise: float | None = None
         self._boot: Bootstrap | None = None
         self._last_regions: list[Region] = []  # the previous frame's regions, before the two-frame rule
+        self._switch: np.ndarray | None = None  # this frame's switches, counted after the report
+        self._boxes_prev: list[tuple[int, int, int, int]] = []  # the previous frame's reported boxes
         if self._fixed is not None and self._size is not None:
             self._ref = self._prepare(self._fixed_at_size())
 
@@ -351,6 +354,7 @@ class ChangeDetector:
             self._still[:] = 0
             self._prev = cur
             self._gain = 1.0 if mode != "image" else gain
+            self._count_switches([])
             return result
         self._gain = gain
 
@@ -367,6 +371,7 @@ class ChangeDetector:
         if mode == "background" and groups:
             groups = self._settle(groups, mask, cur, pred)
         self._report(result, groups, mask, absd, cur, pred, lo)
+        self._count_switches(result.regions)
         self._learn(mode, cur, pred, diff, mask, unknown, result.regions)
         self._prev = cur
         return result
@@ -494,9 +499,9 @@ class ChangeDetector:
         # are background that moves: they can neither seed nor extend a change. The switching rate is an
         # exponential average of switches per frame; a person walking past switches a pixel twice.
         raw = absd > hi
-        # A switch is a pixel whose state differs from the last frame's; as 0/1 bytes it is averaged
-        # directly (the same numbers as a float 0/1 image, without making one).
-        cv2.accumulateWeighted(np.not_equal(raw, self._last_raw).view(np.uint8), self._flicker, self._alpha)
+        # A switch is a pixel whose state differs from the last frame's; it is counted once the frame's
+        # objects are known (see _count_switches), so the rate used here is the previous frames'.
+        self._switch = np.not_equal(raw, self._last_raw)
         self._last_raw = raw
         flickering = self._flicker > 0.3
         np.copyto(absd, 0, where=flickering)
@@ -563,6 +568,37 @@ class ChangeDetector:
         speed = max(math.hypot(*mf), math.hypot(*mb))
         return math.hypot(mf[0] - mb[0], mf[1] - mb[1]) <= max(2.5, 0.5 * speed)
 
+    def _in_analysis(self, regions: Sequence[Region]) -> list[tuple[int, int, int, int]]:
+        """Regions' boxes at analysis size as ``(x0, y0, x1, y1)`` slices' ends, grown to whole pixels."""
+        s = self.scale
+        return [
+            (int(r.x * s), int(r.y * s), int(math.ceil((r.x + r.w) * s)), int(math.ceil((r.y + r.h) * s)))
+            for r in regions
+        ]
+
+    def _count_switches(self, regions: Sequence[Region]) -> None:
+        """4 (after the report). Average this frame's switches into each pixel's switching rate, except
+        where an object has just arrived: a lane of traffic switches as leaves do (on when a vehicle
+        comes, off when it has gone), and at a few frames a second, or in dense traffic, a lane would
+        switch often enough to be blanked as moving background. Its going still counts: whatever moves
+        behind it (leaves a bus passes in front of) goes on learning its rate."""
+        switch = self._switch
+        if switch is None:
+            return
+        boxes, prev = self._in_analysis(regions), self._boxes_prev
+        # Only an object that arrived where no box was: a box in the place of the previous frame's may be
+        # leaves that slipped through (they keep coming back where they are) and must go on counting,
+        # and an object moving only a little between frames switches few pixels anyway.
+        moved = [b for b in boxes if not any(box_iou(b, q) >= 0.3 for q in prev)]
+        if moved:
+            switch = switch.copy()
+            for x0, y0, x1, y1 in moved:
+                switch[y0:y1, x0:x1] = False
+        self._boxes_prev = boxes
+        # As 0/1 bytes the switches are averaged directly (the same numbers as a float 0/1 image).
+        cv2.accumulateWeighted(switch.view(np.uint8), self._flicker, self._alpha)
+        self._switch = None
+
     def _learn(
         self,
         mode: str,
@@ -595,10 +631,7 @@ class ChangeDetector:
                 # object is not moving background, or the road would learn the traffic as its noise and
                 # its threshold climb until the next vehicles go unseen. Leaves are rejected as the
                 # background moved before they become regions, so they still learn.
-                s = self.scale
-                for r in regions:
-                    x0, y0 = int(r.x * s), int(r.y * s)
-                    x1, y1 = int(math.ceil((r.x + r.w) * s)), int(math.ceil((r.y + r.h) * s))
+                for x0, y0, x1, y1 in self._in_analysis(regions):
                     moving_bg[y0:y1, x0:x1] = False
             learn = quiet | moving_bg
             if unknown is not None:

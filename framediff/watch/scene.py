@@ -16,6 +16,7 @@ from ..analysis.regions import Region
 
 __all__ = [
     "Bootstrap",
+    "box_iou",
     "grad",
     "group_changes",
     "is_ghost",
@@ -383,6 +384,16 @@ def tighten(absd: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) 
     top, bottom = min(int(rows[0]), 2), min(h - 1 - int(rows[-1]), 2)
     left, right = min(int(cols[0]), 2), min(w - 1 - int(cols[-1]), 2)
     return x + left, y + top, w - left - right, h - top - bottom
+
+
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes given as ``(x0, y0, x1, y1)`` corners."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def touching(a: Region, b: Region) -> bool:
