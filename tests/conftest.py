@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -20,6 +21,12 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+
+# A run started in the background by a non-interactive shell (`nohup ... &`, some CI runners) inherits
+# SIGINT ignored, and Python then turns no Ctrl-C into KeyboardInterrupt, here or in the processes the
+# tests start (an ignored signal stays ignored across exec). The Ctrl-C tests need Python's own handler.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_framediff(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
