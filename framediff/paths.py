@@ -14,12 +14,14 @@ import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .errors import OutputError
 
 __all__ = [
     "temp_path",
     "partial_files",
+    "save_arrays",
     "same_file",
     "check_outputs",
     "make_folder",
@@ -45,6 +47,29 @@ def temp_path(final: Path) -> Path:
         The path to write to before renaming it to ``final``.
     """
     return final.with_name(f".{final.stem}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix}")
+
+
+def save_arrays(final: Path, arrays: dict[str, Any]) -> bool:
+    """Write ``arrays`` to ``final`` as one ``.npz``, whole or not at all (a temporary file renamed).
+
+    Args:
+        final: The file to write.
+        arrays: Its arrays by name (as :func:`numpy.savez` takes them).
+
+    Returns:
+        ``False`` when the place cannot be written (nothing is left behind).
+    """
+    import numpy as np
+
+    tmp = temp_path(final)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, final)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def partial_files(final: Path) -> list[Path]:

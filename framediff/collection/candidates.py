@@ -109,15 +109,6 @@ def _search(index: object, query: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
 
-def _unique_pairs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Unordered pairs (i < j) without repeats, as an (n, 2) int array."""
-    keep = i != j
-    lo, hi = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
-    if lo.size == 0:
-        return np.zeros((0, 2), np.int64)
-    return np.unique(np.stack([lo, hi], axis=1).astype(np.int64), axis=0)
-
-
 def pdq_pairs(hashes: np.ndarray, radius: int = PDQ_RADIUS) -> dict[tuple[int, int], int]:
     """Pairs of files whose PDQ hashes (over the dihedral forms) lie within ``radius`` bits.
 
@@ -149,7 +140,6 @@ def pdq_pairs(hashes: np.ndarray, radius: int = PDQ_RADIUS) -> dict[tuple[int, i
         index.nprobe = PDQ_NPROBE
     index.add(upright)
     faiss.omp_set_num_threads(1)  # see _search
-    found: list[np.ndarray] = []
     step = max(1, CHUNK // 8)
 
     def part(start: int) -> np.ndarray:
@@ -203,6 +193,8 @@ def feature_pairs(
 
     if n < 2:
         return {}
+    if n <= CHUNK:  # one chunk: read it once for both passes
+        source = list_source(*source(0, n))
     cap = feature_cap(n)
     need = max(3, round(min_votes * cap / FEATURES))
     index, owner = _feature_index(n, source, cap)

@@ -314,13 +314,7 @@ class Index:
 
     def fingerprints(self, paths: Iterable[str]) -> Iterator[Fingerprint]:
         """The fingerprints of ``paths`` that are indexed and readable, in batches."""
-        batch: list[str] = []
-        for p in paths:
-            batch.append(p)
-            if len(batch) == 500:
-                yield from self._batch(batch)
-                batch = []
-        if batch:
+        for batch in _batches(paths, 500):
             yield from self._batch(batch)
 
     def _batch(self, paths: list[str]) -> Iterator[Fingerprint]:

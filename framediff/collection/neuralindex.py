@@ -8,13 +8,13 @@ structures are (:mod:`~.searchindex`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..paths import save_arrays
 from .fingerprint import read_thumb
 from .index import Index
 from .neural import DIM, FAST_FROM, NEURAL_VERSION, REGIONS, describer, normalised
@@ -176,15 +176,7 @@ class NeuralStructures:
             "paths": np.array(self.paths, dtype=str) if self.paths else np.zeros(0, "U1"),
             "index": faiss.serialize_index(self.index),
         }  # fmt: skip
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            return False
-        return True
+        return save_arrays(path, arrays)
 
     @classmethod
     def load(cls, path: Path, key: tuple[int, int, int]) -> NeuralStructures | None:

@@ -16,12 +16,12 @@ Three parts:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..paths import save_arrays
 from .index import Index
 from .mih import MultiIndexHash
 
@@ -138,15 +138,7 @@ class SearchStructures:
             "pdq": faiss.serialize_index_binary(self.pdq), "orb": faiss.serialize_index_binary(self.orb),
             "owner": self.owner, "hash_ids": self.hash_ids, **self.hashes.arrays(),
         }  # fmt: skip
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            return False
-        return True
+        return save_arrays(path, arrays)
 
     @classmethod
     def load(cls, path: Path, generation: int) -> SearchStructures | None:
