@@ -13,15 +13,16 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import OptionError
+from ..errors import OptionError, named
 
-__all__ = ["HEADERS", "GuardedHandler", "QuietServer", "is_loopback", "parse_address"]
+__all__ = ["HEADERS", "GuardedHandler", "QuietServer", "check_exposure", "is_loopback", "parse_address"]
 
 RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # 18 digits: no int() of thousands
 LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
@@ -56,6 +57,29 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         return False
 
+
+
+def check_exposure(address: tuple[str, int], token: str | None, labels: Mapping[str, str] | None = None) -> None:
+    """Refuse to serve beyond this machine without a token, or with a token too weak to be one.
+
+    Args:
+        address: ``(host, port)`` the server will listen on.
+        token: The secret a request must carry, or ``None``.
+        labels: How the caller names the ``serve`` and ``token`` settings (see :func:`~framediff.errors.named`).
+
+    Raises:
+        OptionError: when the host is reachable from other machines without a token, or the token is
+            shorter than 8 characters, has spaces or unprintable characters.
+    """
+    host, port = address
+    serve, token_name = named("serve", labels), named("token", labels)
+    if not is_loopback(host) and not token:
+        raise OptionError(
+            f"{serve} {host}:{port} is reachable from other machines without a token",
+            f"add {token_name} SECRET or set FRAMEDIFF_TOKEN, or serve on 127.0.0.1",
+        )
+    if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
+        raise OptionError(f"the {token_name} is too short or has spaces", "use 8 or more printable characters")
 
 def parse_address(text: str, label: str = "serve") -> tuple[str, int]:
     """Parse ``--serve [HOST:]PORT``.

@@ -30,7 +30,7 @@ from typing import Any
 from ..collection.index import Index
 from ..collection.search import Searcher
 from ..errors import FramediffError, OptionError
-from .httpd import GuardedHandler, QuietServer, is_loopback
+from .httpd import GuardedHandler, QuietServer, check_exposure
 
 __all__ = ["MAX_UPLOAD", "SearchServer"]
 
@@ -56,15 +56,8 @@ class SearchServer:
         self, db: str | os.PathLike, address: tuple[str, int], *, token: str | None = None,
         max_bytes: int = MAX_UPLOAD, top: int = 10, labels: Mapping[str, str] | None = None,
     ) -> None:  # fmt: skip
+        check_exposure(address, token, labels)
         host, port = address
-        serve, token_name = (labels or {}).get("serve", "serve"), (labels or {}).get("token", "token")
-        if not is_loopback(host) and not token:
-            raise OptionError(
-                f"{serve} {host}:{port} is reachable from other machines without a token",
-                f"add {token_name} SECRET or set FRAMEDIFF_TOKEN, or serve on 127.0.0.1",
-            )
-        if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
-            raise OptionError(f"the {token_name} is too short or has spaces", "use 8 or more printable characters")
         self.index = Index(db, read_only=True)
         self.searcher = Searcher(self.index)
         self.lock = threading.Lock()  # one search at a time: SQLite connection, FAISS, 2 cores

@@ -44,8 +44,8 @@ from http import HTTPStatus
 from importlib import resources
 from urllib.parse import urlsplit
 
-from ..errors import FramediffError, OptionError, named
-from .httpd import HEADERS, GuardedHandler, QuietServer, is_loopback, parse_address
+from ..errors import FramediffError, OptionError
+from .httpd import HEADERS, GuardedHandler, QuietServer, check_exposure, is_loopback, parse_address
 from .live import LiveView
 
 # The HTTP plumbing lives in .httpd; parse_address and is_loopback are named here too, where they were.
@@ -91,15 +91,8 @@ class LiveServer:
         max_streams_per_client: int | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> None:
+        check_exposure(address, token, labels)
         host, port = address
-        serve, token_name = named("serve", labels), named("token", labels)
-        if not is_loopback(host) and not token:
-            raise OptionError(
-                f"{serve} {host}:{port} is reachable from other machines without a token",
-                f"add {token_name} SECRET or set FRAMEDIFF_TOKEN, or serve on 127.0.0.1",
-            )
-        if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
-            raise OptionError(f"the {token_name} is too short or has spaces", "use 8 or more printable characters")
         self.live = live
         self.token = token
         self.timeout = timeout
