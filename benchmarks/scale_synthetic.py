@@ -258,7 +258,7 @@ def run_one(db: Path, n: int, seed: int, out: Path) -> None:
         paths = [f"/synthetic/{i:07d}.jpg" for i in range(n)]
         groups = group_indexed(index, paths, DupesOptions(db=str(db)), None, verifier)
     seconds = time.perf_counter() - t0
-    _, _, planted = _plan(n, seed)
+    original, kind, planted = _plan(n, seed)
     found_in: dict[str, int] = {}
     for k, g in enumerate(groups):
         for f in [g.keep, *(m.file for m in g.duplicates)]:
@@ -268,7 +268,6 @@ def run_one(db: Path, n: int, seed: int, out: Path) -> None:
     groups_of: dict[int, list[int]] = {}
     for i in np.flatnonzero(planted >= 0).tolist():
         groups_of.setdefault(int(planted[i]), []).append(i)
-    original, kind, _ = _plan(n, seed)
     missed: dict[str, int] = {}
     for members in groups_of.values():
         got = {found_in.get(f"/synthetic/{i:07d}.jpg", -1 - i) for i in members}
