@@ -20,10 +20,13 @@ from ..media.images import read_image
 from .candidates import MIN_SUPPORT, geometric_fit
 from .fingerprint import FEATURE_SIDE, WORK_SIDE, Fingerprint, frame_box, read_thumb
 
-__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "same_structure", "tone_moved", "Verdict", "verify", "relation_of"]
+__all__ = [
+    "VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "GLOBAL_CHANGE_RATIO", "same_structure", "tone_moved",
+    "changed_globally", "Verdict", "verify", "relation_of",
+]  # fmt: skip
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 10
+VERIFY_VERSION = 11
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
@@ -38,6 +41,13 @@ MIN_COVER = 0.3
 MIN_EDGE_CORRELATION = 0.65
 # Unexplained structure beyond the marked changes that a copy can show (compression, resampling).
 MAX_UNEXPLAINED = 0.11
+# A marked change whose residual, once B is predicted from A by one blur and one colour mapping for the
+# whole picture, stays under this many times the residual elsewhere is part of that global change, not an
+# edit. Measured on the kit's small library (whole-frame copies compare marked as changed): blur, colour,
+# JPEG and re-saved copies 1.2-11, captions and pasted patches 13-150; 8 leaves a margin on the edits' side.
+GLOBAL_CHANGE_RATIO = 8.0
+# Blurs of A tried as the global change (Gaussian sigma in thumbnail pixels; 0: none).
+_BLURS = (0.0, 1.0, 2.0, 3.0, 4.5)
 # PDQ distance (in the best dihedral form) under which a pair is first compared in place (see _in_place).
 IN_PLACE_PDQ = 48
 # Dihedral form of B's hash that matches A's -> (B mirrored, B's rotation from A in degrees, quarter turns
@@ -316,6 +326,56 @@ def tone_moved(a: np.ndarray, b: np.ndarray) -> tuple[bool, bool]:
     return light, colour
 
 
+def _colour_terms(image: np.ndarray) -> np.ndarray:
+    """Per pixel, the terms of a cubic colour mapping (1, each channel, their squares, products, cubes)."""
+    x = image.reshape(-1, 3).astype(np.float32) / 255.0
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    return np.stack([np.ones_like(r), r, g, b, r * r, g * g, b * b, r * g, r * b, g * b, r * g * b, r**3, g**3, b**3], 1)
+
+
+def changed_globally(a: np.ndarray, b: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Whether the changes compare marked on B (lying on A) belong to a change of the whole picture.
+
+    compare undoes light and colour with a tone table per channel; a saturation change mixes the
+    channels, and a blur or heavy JPEG takes detail away: both leave marks where the picture is most
+    colourful or sharpest, though nothing was edited there. Here B is predicted from A by one blur (the
+    best of a few) and one smooth colour mapping, both fitted on the picture outside the marks; a mark
+    that the same prediction explains about as well as the rest (its residual under
+    :data:`GLOBAL_CHANGE_RATIO` times the rest's) is part of the global change. A caption or a pasted
+    patch shows content no mapping of A's colours makes.
+
+    Args:
+        a: A, BGR uint8.
+        b: B, BGR uint8, A's size, in place on A.
+        boxes: The marks, ``(x, y, w, h)`` in A's pixels.
+
+    Returns:
+        True when every mark is explained by the global change (False when there are none).
+    """
+    h, w = a.shape[:2]
+    marked = np.zeros((h, w), np.uint8)
+    for x, y, bw, bh in boxes:
+        marked[max(0, y) : y + bh, max(0, x) : x + bw] = 1
+    rest = cv2.dilate(marked, np.ones((5, 5), np.uint8)).ravel() == 0
+    if not boxes or rest.sum() < 0.3 * rest.size:
+        return False
+    target = b.reshape(-1, 3).astype(np.float32)
+    fit = np.flatnonzero(rest)[::3]  # a third of the rest fits the 14 x 3 coefficients well enough
+    best: tuple[float, np.ndarray] | None = None
+    for sigma in _BLURS:
+        terms = _colour_terms(cv2.GaussianBlur(a, (0, 0), sigma) if sigma else a)
+        coef, *_ = np.linalg.lstsq(terms[fit], target[fit], rcond=None)
+        # Smoothed a little: noise and JPEG's blocks are no residual of the mapping.
+        res = cv2.GaussianBlur(np.abs(terms @ coef - target).mean(axis=1).reshape(h, w), (0, 0), 1.5)
+        floor = float(res.ravel()[rest].mean())
+        if best is None or floor < best[0]:
+            best = (floor, res)
+    assert best is not None
+    floor, res = best
+    worst = max(float(res[max(0, y) : y + bh, max(0, x) : x + bw].mean()) for x, y, bw, bh in boxes)
+    return worst <= GLOBAL_CHANGE_RATIO * max(floor, 1.0)
+
+
 def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) -> Verdict | None:
     """The verdict of a copy that keeps the whole frame, found without registering the two pictures.
 
@@ -449,6 +509,15 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
         if "a_in_b" in crop:
             crop["a_in_b"] = _scaled(crop["a_in_b"], *kb)
         t["crop"] = crop or None
+    if boxes and not t.get("crop") and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5:
+        # A whole-frame copy marked as changed: a blur or a recolouring leaves marks that no edit made.
+        jb = cv2.resize(ib, (ia.shape[1], ia.shape[0]), interpolation=cv2.INTER_AREA)
+        fx, fy = ia.shape[1] / ib.shape[1], ia.shape[0] / ib.shape[0]
+        in_a = [(round(x * fx), round(y * fy), max(1, round(bw * fx)), max(1, round(bh * fy))) for x, y, bw, bh in boxes]
+        if changed_globally(ia, jb, in_a):
+            boxes, changed_share = [], 0.0
+            if not t.get("grey"):
+                t["light"], t["colour"] = tone_moved(ia, jb)
     changed = bool(boxes)
     # Another shot of a scene from beside the first (a stereo pair, a step to the side) overlaps it only
     # in part - each shows what the other does not - and differs a little everywhere (parallax), which
