@@ -48,6 +48,8 @@ MAX_UNEXPLAINED = 0.11
 GLOBAL_CHANGE_RATIO = 8.0
 # Blurs of A tried as the global change (Gaussian sigma in thumbnail pixels; 0: none).
 _BLURS = (0.0, 1.0, 2.0, 3.0, 4.5)
+# The largest side the global change is judged at.
+_GLOBAL_SIDE = 192
 # PDQ distance (in the best dihedral form) under which a pair is first compared in place (see _in_place).
 IN_PLACE_PDQ = 48
 # Dihedral form of B's hash that matches A's -> (B mirrored, B's rotation from A in degrees, quarter turns
@@ -352,21 +354,43 @@ def changed_globally(a: np.ndarray, b: np.ndarray, boxes: list[tuple[int, int, i
     Returns:
         True when every mark is explained by the global change (False when there are none).
     """
+    # At most _GLOBAL_SIDE px: the marks are tens of thumbnail pixels wide, and the fit is then ~10 ms.
+    k = min(1.0, _GLOBAL_SIDE / max(a.shape[:2]))
+    if k < 1.0:
+        size = (max(8, round(a.shape[1] * k)), max(8, round(a.shape[0] * k)))
+        a, b = cv2.resize(a, size, interpolation=cv2.INTER_AREA), cv2.resize(b, size, interpolation=cv2.INTER_AREA)
     h, w = a.shape[:2]
+    boxes = [
+        (int(x * k), int(y * k), max(1, int(np.ceil((x + bw) * k)) - int(x * k)), max(1, int(np.ceil((y + bh) * k)) - int(y * k)))
+        for x, y, bw, bh in boxes
+    ]  # fmt: skip
     marked = np.zeros((h, w), np.uint8)
     for x, y, bw, bh in boxes:
         marked[max(0, y) : y + bh, max(0, x) : x + bw] = 1
-    rest = cv2.dilate(marked, np.ones((5, 5), np.uint8)).ravel() == 0
+    rest = cv2.dilate(marked, np.ones((3, 3), np.uint8)).ravel() == 0
     if not boxes or rest.sum() < 0.3 * rest.size:
         return False
     target = b.reshape(-1, 3).astype(np.float32)
-    fit = np.flatnonzero(rest)[::3]  # a third of the rest fits the 14 x 3 coefficients well enough
     best: tuple[float, np.ndarray] | None = None
     for sigma in _BLURS:
-        terms = _colour_terms(cv2.GaussianBlur(a, (0, 0), sigma) if sigma else a)
-        coef, *_ = np.linalg.lstsq(terms[fit], target[fit], rcond=None)
+        source = cv2.GaussianBlur(a, (0, 0), sigma * k) if sigma else a
+        terms = _colour_terms(source)
+        fit = terms[rest]
+        # The normal equations (14 x 14), lightly regularised: a flat picture leaves some terms unused.
+        # einsum rather than BLAS: BLAS's own threads, in each verifying thread, crawl on a busy machine.
+        gram = np.einsum("ij,ik->jk", fit, fit) + 1e-3 * np.eye(fit.shape[1], dtype=np.float32)
+        coef = np.linalg.solve(gram, np.einsum("ij,ik->jk", fit, target[rest]))
+        pred = np.einsum("ij,jk->ik", terms, coef.astype(np.float32))
+        # What a smooth mapping misses (clipped highlights, hue turns) is a function of A's colour too:
+        # the rest's mean residual in each cell of A's colours (16 levels a channel) is added back.
+        q = (source.reshape(-1, 3) // 16).astype(np.int64)
+        cell = (q[:, 0] * 16 + q[:, 1]) * 16 + q[:, 2]
+        count = np.bincount(cell[rest], minlength=4096).astype(np.float32)
+        for ch in range(3):
+            miss = np.bincount(cell[rest], weights=(target[rest, ch] - pred[rest, ch]), minlength=4096)
+            pred[:, ch] += (miss / np.maximum(count, 1.0)).astype(np.float32)[cell]
         # Smoothed a little: noise and JPEG's blocks are no residual of the mapping.
-        res = cv2.GaussianBlur(np.abs(terms @ coef - target).mean(axis=1).reshape(h, w), (0, 0), 1.5)
+        res = cv2.GaussianBlur(np.abs(pred - target).mean(axis=1).reshape(h, w), (0, 0), 1.5 * k)
         floor = float(res.ravel()[rest].mean())
         if best is None or floor < best[0]:
             best = (floor, res)
@@ -509,7 +533,8 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
         if "a_in_b" in crop:
             crop["a_in_b"] = _scaled(crop["a_in_b"], *kb)
         t["crop"] = crop or None
-    if boxes and not t.get("crop") and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5:
+    whole_frame = not t.get("crop") and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5
+    if boxes and whole_frame and explained >= MIN_COPY_EXPLAINED:
         # A whole-frame copy marked as changed: a blur or a recolouring leaves marks that no edit made.
         jb = cv2.resize(ib, (ia.shape[1], ia.shape[0]), interpolation=cv2.INTER_AREA)
         fx, fy = ia.shape[1] / ib.shape[1], ia.shape[0] / ib.shape[0]
