@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 __all__ = [
-    "CANDIDATES_VERSION", "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "pdq_pairs", "feature_pairs", "layout_pairs",
+    "CANDIDATES_VERSION", "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "STRONG_VOTES", "pdq_pairs", "feature_pairs", "layout_pairs",
     "candidate_pairs", "FeatureSource", "list_source", "feature_cap",
     "geometric_support", "geometric_fit",
 ]  # fmt: skip
@@ -38,6 +38,11 @@ PDQ_TRUSTED = PDQ_RADIUS
 # Features of A that B shows in one plausible geometry (see _plausible): chance gives under ~6 on
 # unrelated photos.
 MIN_SUPPORT = 9
+# Votes past which a pair is verified without geometric support: chance gives 0-3 votes, and a border or a
+# tilt that keeps dozens of keypoints can still defeat the support test's single affine fit (its RANSAC, or
+# the plausibility of the map). On the kit's small library, pairs of 30 votes and more without support were
+# 6 true copies and 7 other pictures (which verification turns away).
+STRONG_VOTES = 30
 # Two ORB descriptors of the same point under resizing or JPEG usually differ in under 50 of 256 bits.
 FEATURE_RADIUS = 56
 # Descriptors past which the feature search uses an inverted file (cells of similar descriptors, a few
