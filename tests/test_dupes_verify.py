@@ -139,3 +139,15 @@ def test_a_smooth_picture_is_no_copy_of_another_stretched_onto_it(tmp_path, seed
     a = fingerprint_file(_write(tmp_path / "wide.jpg", _blobs(640, 480, seed)))[0]
     b = fingerprint_file(_write(tmp_path / "tall.jpg", _blobs(480, 640, 100 + seed)))[0]
     assert verify(a, b).relation == "different"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 8, 9])
+def test_a_smooth_picture_is_no_quarter_turn_of_another(tmp_path, seed) -> None:
+    """compare can fit one smooth picture onto another turned by a quarter turn (each was called rotated
+    or mirrored); their hashes lie far apart in every dihedral form, as no turned copy's do."""
+    a = fingerprint_file(_write(tmp_path / "wide.jpg", _blobs(640, 480, seed)))[0]
+    b = fingerprint_file(_write(tmp_path / "tall.jpg", _blobs(480, 640, 100 + seed)))[0]
+    assert verify(a, b).relation == "different"
+    # Its own quarter turn is still a turned copy.
+    turned = fingerprint_file(_write(tmp_path / "turned.jpg", np.ascontiguousarray(np.rot90(_blobs(640, 480, seed)))))[0]
+    assert verify(a, turned).relation == "rotated"

@@ -17,7 +17,7 @@ import numpy as np
 from ..compare import compare
 from ..errors import FramediffError
 from ..media.images import read_image
-from .candidates import MIN_SUPPORT, geometric_fit
+from .candidates import MIN_SUPPORT, PDQ_RADIUS, geometric_fit
 from .fingerprint import FEATURE_SIDE, WORK_SIDE, Fingerprint, frame_box, read_thumb
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 ]  # fmt: skip
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 12
+VERIFY_VERSION = 13
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
@@ -149,6 +149,13 @@ def _flat_outside(image: np.ndarray, box: list[int]) -> bool:
     if ring.shape[0] < 0.04 * mask.size:  # too thin to tell a border from a crop's rounding
         return False
     return bool(np.all(ring.reshape(-1, image.shape[2] if image.ndim == 3 else 1).std(axis=0) < 6.0))
+
+
+def _hash_distance(a: Fingerprint, b: Fingerprint) -> int:
+    """The PDQ distance of A's upright hash to the nearest of B's 8 dihedral forms."""
+    from .pdq import hamming
+
+    return int(np.min(hamming(a.pdq[0], b.pdq)))
 
 
 def _two_views(ia: np.ndarray, ib: np.ndarray, box_a: list[int], box_b: list[int]) -> bool:
@@ -548,6 +555,11 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
     two_sided = "b_in_a" in crop_thumb and "a_in_b" in crop_thumb and not t.get("framed")
     if two_sided and _two_views(ia, ib, crop_thumb["b_in_a"], crop_thumb["a_in_b"]):
         return Verdict("similar", None, round(explained, 4))
+    if not crop_thumb and abs(t.get("rotation", 0.0)) >= 45 and _hash_distance(a, b) > PDQ_RADIUS:
+        # A whole picture turned by quarter turns keeps its hash in one of the 8 dihedral forms (copies
+        # lie under ~60 bits, unrelated pictures ~128): compare's fit of a turned texture or a smooth
+        # picture onto another, far in every form, is no copy.
+        return Verdict("different", score=round(explained, 4))
     if not crop_thumb and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5:
         stretch = (ia.shape[1] / ia.shape[0]) / (ib.shape[1] / ib.shape[0])
         if not 1 / MAX_STRETCH <= stretch <= MAX_STRETCH:
