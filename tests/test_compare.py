@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -427,3 +428,23 @@ def test_large_jpegs_are_decoded_reduced_with_the_same_answer(tmp_path: Path) ->
     assert p.returncode == 1, p.stderr
     assert 1800 < cv2.imread(str(out)).shape[0] <= 1800 + 2400 // 20  # full-size pictures under captions
     assert cv2.imread(str(tmp_path / "h.png")).shape[:2] == (1800, 2400)
+
+
+def test_compare_loads_neither_dedup_nor_watch_nor_the_collection(tmp_path: Path) -> None:
+    """Start-up counts in every short comparison: ``from framediff import compare`` and one comparison load
+    none of the other jobs' packages; their names still import from ``framediff`` when asked for."""
+    a = tmp_path / "a.png"
+    cv2.imwrite(str(a), cv2.resize(photo_bgr("astronaut"), (200, 200)))
+    code = (
+        "import sys\n"
+        "from framediff import compare\n"
+        f"compare({str(a)!r}, {str(a)!r})\n"
+        "jobs = ('framediff.dedup', 'framediff.watch', 'framediff.collection', 'framediff.serve')\n"
+        "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith(jobs)}))\n"
+        "from framediff import Deduplicator, dedup_video, Decision, DedupResult\n"
+        "print(Deduplicator.__module__, dedup_video.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, names = done.stdout.strip().splitlines()
+    assert loaded == "[]", done.stdout
+    assert names == "framediff.dedup.core framediff.dedup.video"
