@@ -41,6 +41,13 @@ __all__ = [
 PREFER_IDENTITY = 0.03
 # Fits moving B less than this (working pixels) are below what the low-resolution evidence can judge.
 SMALL_MOVE = 4.0
+# A feature fit moving no corner of B more than this (working pixels) leaves B in place.
+IN_PLACE = 0.35
+# A large move that explains this share of A, and this much more than B in place, is not judged against
+# the small moves (B in place, a shift of at most SMALL_MOVE): moves that small explain about what B in
+# place explains, so none of them can come near it.
+LARGE_FIT_EXPLAINS = 0.9
+CLEARLY_MORE = 0.1
 # Below this share explained, the plain and fitted B are both unrelated to A: try B's mirror image.
 TRY_MIRROR_BELOW = 0.6
 # Below this share, B's seven other dihedral forms (cheap: no features) are also judged: a nearly
@@ -163,23 +170,34 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
     if plain.method == "none" and mostly_equal(gray_a, gray_b):
         return plain, plain_agr  # most pixels match exactly: B is already in place
     plain_m = plain.matrix if plain.method != "crop" else None
-    # The phase correlation (three Fourier transforms of the working pictures) needs nothing from the
-    # feature fit: run it on the other core meanwhile.
-    shift_job = POOL.submit(_phase_shift, gray_a, gray_b, plain_m) if plain_m is not None else None
-    fit = estimate_alignment(gray_a, gray_b)
+    fit = estimate_alignment(gray_a, gray_b, force=True)
+    in_place = fit.warped and size_a == size_b and _largest_move(fit.matrix, np.eye(3), size_a) < IN_PLACE
+    if in_place:
+        # The features put B where it is to within a third of a pixel: resampling would only blur it.
+        fit = Alignment(method="none", matches=fit.matches, inliers=fit.inliers)
     large = fit.warped and _largest_move(fit.matrix, np.eye(3) if plain_m is None else plain_m, size_a) > SMALL_MOVE
+    fit_agr = judge.agreement(fit.matrix) if large else None
     best, best_agr = plain, plain_agr
-    if plain_m is not None:
+    # The small moves (B in place, the phase-correlation shift: three Fourier transforms of the working
+    # pictures, the costliest candidate) are judged unless the evidence already rules them out: the
+    # features found B in place, or a large move explains nearly all of A and clearly more than B in place
+    # (a shift of a few pixels cannot then explain more).
+    settled = in_place or (
+        fit_agr is not None and fit_agr.explained >= LARGE_FIT_EXPLAINS and _better(fit_agr, plain_agr, CLEARLY_MORE)
+    )
+    if plain_m is not None and not settled:
+        shift_job = POOL.submit(_phase_shift, gray_a, gray_b, plain_m)
         best, best_agr = _small_moves(judge, plain, plain_m, fit, large, shift_job, (best, best_agr))
-    if large:
-        # A large move must explain more than leaving B (nearly) in place: a fixed camera must not follow
-        # a moving object. When both explain the picture, the pixels decide.
-        fit_agr = judge.agreement(fit.matrix)
-        if fit_agr.score > best_agr.score + PREFER_IDENTITY or (
+    # A large move must explain more than leaving B (nearly) in place: a fixed camera must not follow a
+    # moving object. When both explain the picture, the pixels decide.
+    if fit_agr is not None and (
+        fit_agr.score > best_agr.score + PREFER_IDENTITY
+        or (
             fit_agr.score > best_agr.score - PREFER_IDENTITY
             and judge.fine(fit.matrix) > judge.fine(best.matrix if best.warped or best.method == "none" else np.eye(3))
-        ):
-            best, best_agr = fit, fit_agr
+        )
+    ):
+        best, best_agr = fit, fit_agr
     if size_a != size_b:
         best, best_agr = _prefer_crop(judge, fit, best, best_agr)
     if best_agr.explained < TRY_FORMS_BELOW or best_agr.thin or best.method == "crop":

@@ -286,6 +286,27 @@ def mostly_equal(a: np.ndarray, b: np.ndarray) -> bool:
     return float(np.count_nonzero(d <= 1)) > 0.8 * n
 
 
+def _covers(matrix: np.ndarray, size_b: tuple[int, int], size: tuple[int, int], margin: float) -> bool:
+    """Whether B (``size_b`` = (h, w)) mapped by ``matrix`` covers every pixel of a ``size`` grid, and
+    ``margin`` pixels beyond its border: the grid's corners, taken back into B, lie inside B by that margin.
+
+    Mapped by a homography, B's rectangle stays a convex quadrilateral (when the grid lies on one side of
+    the horizon line), so the corners decide for the whole grid.
+    """
+    inv = _inverse(matrix)
+    if inv is None:
+        return False
+    (h, w), (hb, wb) = size, size_b
+    corners = np.array([[-margin, -margin, 1.0], [w - 1 + margin, -margin, 1.0],
+                        [w - 1 + margin, h - 1 + margin, 1.0], [-margin, h - 1 + margin, 1.0]])
+    back = corners @ inv.T
+    if np.any(back[:, 2] <= 1e-9):
+        return False  # part of the grid lies beyond the horizon of the map
+    x, y = back[:, 0] / back[:, 2], back[:, 1] / back[:, 2]
+    # Inside B by a pixel: the bilinear sample and the nearest-neighbour cover both stay within B.
+    return bool(np.all(x >= 1.0) and np.all(x <= wb - 2.0) and np.all(y >= 1.0) and np.all(y <= hb - 2.0))
+
+
 @dataclass
 class FineReference:
     """What :func:`fine_match` needs of A alone, made once when many fits of one pair are judged.
@@ -330,14 +351,19 @@ def fine_match(
     Returns:
         The correlation (-1 to 1); -1 when too few detailed pixels are covered.
     """
-    h, w = gray_a.shape[:2]
     ref = fine_reference(gray_a) if ref is None else ref
     step, a, mag = ref.step, ref.a, ref.mag
-    b = cv2.warpPerspective(gray_b, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    cover = cv2.warpPerspective(np.full(gray_b.shape[:2], 255, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST)
-    bb = b[::step, ::step].astype(np.float32)
-    cover = cv2.erode(cover[::step, ::step], np.ones((5, 5), np.uint8)) > 0
-    if cover.all():
+    # B is resampled straight onto the judged (subsampled) grid of A: pixel (i, j) of it is A's pixel
+    # (step * i, step * j), as ``warp(...)[::step, ::step]`` would give, for 1/step^2 of the work.
+    hs, ws = a.shape[:2]
+    m = np.diag([1.0 / step, 1.0 / step, 1.0]) @ np.asarray(matrix, np.float64)
+    bb = cv2.warpPerspective(gray_b, m, (ws, hs), flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32)
+    if _covers(m, gray_b.shape[:2], (hs, ws), margin=3.0):
+        cover = None  # B covers the whole grid (with the erosion's margin): no cover map to make
+    else:
+        cover = cv2.warpPerspective(np.full(gray_b.shape[:2], 255, np.uint8), m, (ws, hs), flags=cv2.INTER_NEAREST)
+        cover = cv2.erode(cover, np.ones((5, 5), np.uint8)) > 0
+    if cover is None or cover.all():
         # The common case (B covers all of A): the percentile is the same for every such fit.
         if ref.full_threshold is None:
             # Kept as NumPy's float64: the comparison below must be made in float64, as for any fit.

@@ -129,12 +129,16 @@ def colourfulness(image: np.ndarray, valid: np.ndarray | None = None) -> float:
     """
     if image.ndim == 2 or image.shape[2] == 1:
         return 0.0
-    small = image[::4, ::4].astype(np.int16)
-    spread = small.max(axis=2) - small.min(axis=2)
+    # OpenCV's per-pixel max and min over the planes: several times faster than NumPy's over an axis.
+    planes = cv2.split(np.ascontiguousarray(image[::4, ::4]))
+    hi, lo = planes[0], planes[0]
+    for p in planes[1:]:
+        hi, lo = cv2.max(hi, p), cv2.min(lo, p)
+    spread = cv2.subtract(hi, lo)
     if valid is not None:
-        v = valid[::4, ::4] > 0
-        return float(spread[v].mean()) if v.any() else 0.0
-    return float(spread.mean())
+        v = (valid[::4, ::4] > 0).view(np.uint8)
+        return float(cv2.mean(spread, mask=v)[0]) if v.any() else 0.0
+    return float(cv2.mean(spread)[0])
 
 
 def transform_words(t: dict[str, Any]) -> list[str]:
