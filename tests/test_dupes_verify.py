@@ -104,3 +104,50 @@ def test_a_tilted_copy_with_many_feature_votes_is_verified_without_geometric_sup
     report = find_duplicates([lib], db=tmp_path / "index.sqlite")
     groups = {os.path.basename(g.keep.path): {os.path.basename(m.file.path): m.relation for m in g.duplicates} for g in report.groups}
     assert groups == {"brick.jpg": {"brick-tilted.jpg": "rotated"}}, groups
+
+
+def test_side_by_side_figures_that_share_one_panel_are_two_views(tmp_path) -> None:
+    """Figures of two photos side by side, one photo in common (a tutorial's before / after panels): each
+    shows a whole photo the other lacks, so neither is a crop of the other (both were called cropped)."""
+    panels = {n: cv2.resize(photo_bgr(n), (400, 300), interpolation=cv2.INTER_AREA) for n in ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins")}
+    for x, y, z in (("astronaut", "coffee", "chelsea"), ("rocket", "camera", "coins")):
+        a = fingerprint_file(_write(tmp_path / f"{x}-{y}.png", np.hstack([panels[x], panels[y]])))[0]
+        b = fingerprint_file(_write(tmp_path / f"{y}-{z}.png", np.hstack([panels[y], panels[z]])))[0]
+        assert verify(a, b).relation == "similar" and verify(b, a).relation == "similar"
+    # A crop of a photo is still a crop of it.
+    whole = np.hstack([panels["astronaut"], panels["coffee"]])
+    a = fingerprint_file(_write(tmp_path / "whole.png", whole))[0]
+    b = fingerprint_file(_write(tmp_path / "part.png", whole[20:280, 150:650]))[0]
+    assert verify(a, b).relation == "cropped"
+
+
+def _blobs(w: int, h: int, seed: int) -> np.ndarray:
+    """A smooth picture (a plain wallpaper): a few wide soft blobs of colour on one ground."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.zeros((h, w, 3), np.float32) + np.array([120, 90, 40], np.float32)
+    for _ in range(4):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.2, 0.5) * max(w, h)
+        image += rng.uniform(-40, 40, 3) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [107, 115, 116, 118])
+def test_a_smooth_picture_is_no_copy_of_another_stretched_onto_it(tmp_path, seed) -> None:
+    """Two different smooth pictures, one landscape, one portrait: compare can lay one over the whole of
+    the other, stretched by 1.8, and find their soft shapes alike (each was called resized)."""
+    a = fingerprint_file(_write(tmp_path / "wide.jpg", _blobs(640, 480, seed)))[0]
+    b = fingerprint_file(_write(tmp_path / "tall.jpg", _blobs(480, 640, 100 + seed)))[0]
+    assert verify(a, b).relation == "different"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 8, 9])
+def test_a_smooth_picture_is_no_quarter_turn_of_another(tmp_path, seed) -> None:
+    """compare can fit one smooth picture onto another turned by a quarter turn (each was called rotated
+    or mirrored); their hashes lie far apart in every dihedral form, as no turned copy's do."""
+    a = fingerprint_file(_write(tmp_path / "wide.jpg", _blobs(640, 480, seed)))[0]
+    b = fingerprint_file(_write(tmp_path / "tall.jpg", _blobs(480, 640, 100 + seed)))[0]
+    assert verify(a, b).relation == "different"
+    # Its own quarter turn is still a turned copy.
+    turned = fingerprint_file(_write(tmp_path / "turned.jpg", np.ascontiguousarray(np.rot90(_blobs(640, 480, seed)))))[0]
+    assert verify(a, turned).relation == "rotated"

@@ -17,16 +17,17 @@ import numpy as np
 from ..compare import compare
 from ..errors import FramediffError
 from ..media.images import read_image
-from .candidates import MIN_SUPPORT, geometric_fit
+from .candidates import MIN_SUPPORT, PDQ_RADIUS, geometric_fit
 from .fingerprint import FEATURE_SIDE, WORK_SIDE, Fingerprint, frame_box, read_thumb
 
 __all__ = [
-    "VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "GLOBAL_CHANGE_RATIO", "same_structure", "tone_moved",
+    "VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "GLOBAL_CHANGE_RATIO", "MIN_OWN_SHARE", "MAX_STRETCH",
+    "same_structure", "tone_moved",
     "changed_globally", "Verdict", "verify", "relation_of",
 ]  # fmt: skip
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 11
+VERIFY_VERSION = 13
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
@@ -55,6 +56,11 @@ IN_PLACE_PDQ = 48
 # Dihedral form of B's hash that matches A's -> (B mirrored, B's rotation from A in degrees, quarter turns
 # that bring B back). The upside-down and transposed forms are left to the full comparison.
 _FORMS = {0: (False, 0.0, 0), 1: (False, -90.0, 1), 2: (False, 180.0, 2), 3: (False, 90.0, 3), 5: (True, 0.0, 0)}
+# Share of each picture beyond their overlap from which two pictures are two views, not a copy (see
+# _two_views; a crop to half the area and more leaves the original 50%, but the crop 0%).
+MIN_OWN_SHARE = 0.25
+# A whole-frame copy's aspect ratio lies within this factor of its original's (a squeeze is 1.1-1.25).
+MAX_STRETCH = 1.5
 # A scale within this of 1 is the same size (rounding of the thumbnails).
 _SAME_SIZE = 0.03
 
@@ -143,6 +149,32 @@ def _flat_outside(image: np.ndarray, box: list[int]) -> bool:
     if ring.shape[0] < 0.04 * mask.size:  # too thin to tell a border from a crop's rounding
         return False
     return bool(np.all(ring.reshape(-1, image.shape[2] if image.ndim == 3 else 1).std(axis=0) < 6.0))
+
+
+def _hash_distance(a: Fingerprint, b: Fingerprint) -> int:
+    """The PDQ distance of A's upright hash to the nearest of B's 8 dihedral forms."""
+    from .pdq import hamming
+
+    return int(np.min(hamming(a.pdq[0], b.pdq)))
+
+
+def _two_views(ia: np.ndarray, ib: np.ndarray, box_a: list[int], box_b: list[int]) -> bool:
+    """Whether two pictures that overlap only in part each show much that the other does not.
+
+    A copy keeps the whole of one picture inside the other (a crop, a border); where compare finds the
+    overlap to be a part of each (``b_in_a`` and ``a_in_b``), and each picture shows a quarter or more
+    beyond it (:data:`MIN_OWN_SHARE`) that is not a plain border, the two are views that share a part:
+    side-by-side figures with one panel in common, a pan, a stereo pair.
+
+    Args:
+        ia: A's thumbnail; ib: B's.
+        box_a: Where the overlap lies in A (thumbnail pixels); box_b: where it lies in B.
+    """
+    own_a = 1.0 - box_a[2] * box_a[3] / (ia.shape[0] * ia.shape[1])
+    own_b = 1.0 - box_b[2] * box_b[3] / (ib.shape[0] * ib.shape[1])
+    if min(own_a, own_b) < MIN_OWN_SHARE:
+        return False
+    return not _flat_outside(ia, box_a) and not _flat_outside(ib, box_b)
 
 
 def _in_place_transform(t: dict[str, Any]) -> bool:
@@ -523,6 +555,21 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
             return turned if turned is not None else Verdict("different", score=round(float(c.explained), 4))
         changed_share, boxes, explained = _changes_inside(c, ia, ib)
         t = c.transform() or {}
+    crop_thumb = t.get("crop") or {}
+    two_sided = "b_in_a" in crop_thumb and "a_in_b" in crop_thumb and not t.get("framed")
+    if two_sided and _two_views(ia, ib, crop_thumb["b_in_a"], crop_thumb["a_in_b"]):
+        return Verdict("similar", None, round(explained, 4))
+    if not crop_thumb and abs(t.get("rotation", 0.0)) >= 45 and _hash_distance(a, b) > PDQ_RADIUS:
+        # A whole picture turned by quarter turns keeps its hash in one of the 8 dihedral forms (copies
+        # lie under ~60 bits, unrelated pictures ~128): compare's fit of a turned texture or a smooth
+        # picture onto another, far in every form, is no copy.
+        return Verdict("different", score=round(explained, 4))
+    if not crop_thumb and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5:
+        stretch = (ia.shape[1] / ia.shape[0]) / (ib.shape[1] / ib.shape[0])
+        if not 1 / MAX_STRETCH <= stretch <= MAX_STRETCH:
+            # compare laid B over the whole of A, stretched past any squeeze: the match is of smooth
+            # shapes drawn out of place (two plain wallpapers, one of them upright), not of one picture.
+            return Verdict("different", score=round(explained, 4))
     # Thumbnail pixels -> each file's own pixels.
     ka = (a.width / ia.shape[1], a.height / ia.shape[0])
     kb = (b.width / ib.shape[1], b.height / ib.shape[0])
@@ -565,7 +612,8 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
         # whatever was done to it, keeps more (1 in 250 of the kit's true copies scored under 0.5).
         return Verdict("different", score=round(explained, 4))
     whole = not t.get("crop") and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5
-    if not changed and whole and abs(ia.shape[1] / ia.shape[0] - ib.shape[1] / ib.shape[0]) < 0.05:
+    if not changed and whole:
+        # Squeezed copies too, stretched back onto A (a marked change cleared as a global one included).
         jb = cv2.resize(ib, (ia.shape[1], ia.shape[0]), interpolation=cv2.INTER_AREA)
         if not same_structure(ia, jb):  # as in _in_place: other content over one layout
             return Verdict("similar", None, round(explained, 4))
