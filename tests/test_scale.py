@@ -73,6 +73,33 @@ def test_large_collection_feature_budget_keeps_the_strongest_corners_of_crops(fi
         assert frozenset((copy.split("-")[0], copy)) in found, copy
 
 
+def test_million_file_feature_budget_still_finds_most_half_area_crops(monkeypatch) -> None:
+    # Each photo and four crops to half its area (71% x 71%, one in each corner): a crop keeps the
+    # original's keypoints inside it at other ranks (its own strongest are finer corners the original's
+    # feature picture cannot show), so few of its 8 strongest are among its original's 8 strongest.
+    named = []
+    for name in BASES:
+        image = photo_bgr(name)
+        h, w = image.shape[:2]
+        ch, cw = int(h * 0.71), int(w * 0.71)
+        named.append((name, image))
+        for corner, (y, x) in {"tl": (0, 0), "tr": (0, w - cw), "bl": (h - ch, 0), "br": (h - ch, w - cw)}.items():
+            named.append((f"{name}-{corner}", image[y : y + ch, x : x + cw].copy()))
+    names = [n for n, _ in named]
+    fps = [measure_picture(img, n) for n, img in named]
+    # The budget of a million files: 8 descriptors a file, the inverted file sized for its query cost.
+    monkeypatch.setattr(candidates, "DESCRIPTOR_BUDGET", 8 * len(fps))
+    monkeypatch.setattr(candidates, "BIG_INDEX", 100)
+    monkeypatch.setattr(candidates, "IVF_FROM", 100)
+    assert candidates.feature_cap(len(fps)) == 8
+    found = _named(feature_pairs(len(fps), list_source([f.features for f in fps], [f.mirrored for f in fps])), names)
+    crops = [n for n in names if "-" in n]
+    missed = [c for c in crops if frozenset((c.split("-")[0], c)) not in found]
+    # Measured: 7 of the 40 are missed with 2 votes asked, 17 with 3 (the rule before); every
+    # descriptor of every file (a collection under ~40k files) misses 1.
+    assert len(missed) <= 10, missed
+
+
 def test_pdq_inverted_file_finds_the_pairs_of_the_exact_search(fingerprints, monkeypatch) -> None:
     names, fps = fingerprints
     hashes = np.stack([f.pdq for f in fps])

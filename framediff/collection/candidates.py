@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 __all__ = [
-    "CANDIDATES_VERSION", "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "pdq_pairs", "feature_pairs", "layout_pairs",
+    "CANDIDATES_VERSION", "PDQ_RADIUS", "PDQ_TRUSTED", "MIN_VOTES", "MIN_SUPPORT", "STRONG_VOTES", "pdq_pairs", "feature_pairs", "layout_pairs",
     "candidate_pairs", "FeatureSource", "list_source", "feature_cap",
     "geometric_support", "geometric_fit",
 ]  # fmt: skip
 
 # Bumped whenever which pairs are candidates changes (a stored run's groups are then not reused).
-CANDIDATES_VERSION = 3
+CANDIDATES_VERSION = 4
 # PDQ hashes of unrelated photos lie ~128 bits apart (rarely under 80); copies that keep the whole frame
 # stay under ~60 even through heavy JPEG, light or colour changes.
 PDQ_RADIUS = 72
@@ -38,6 +38,11 @@ PDQ_TRUSTED = PDQ_RADIUS
 # Features of A that B shows in one plausible geometry (see _plausible): chance gives under ~6 on
 # unrelated photos.
 MIN_SUPPORT = 9
+# Votes past which a pair is verified without geometric support: chance gives 0-3 votes, and a border or a
+# tilt that keeps dozens of keypoints can still defeat the support test's single affine fit (its RANSAC, or
+# the plausibility of the map). On the kit's small library, pairs of 30 votes and more without support were
+# 6 true copies and 7 other pictures (which verification turns away).
+STRONG_VOTES = 30
 # Two ORB descriptors of the same point under resizing or JPEG usually differ in under 50 of 256 bits.
 FEATURE_RADIUS = 56
 # Descriptors past which the feature search uses an inverted file (cells of similar descriptors, a few
@@ -196,7 +201,11 @@ def feature_pairs(
     if n <= CHUNK:  # one chunk: read it once for both passes
         source = list_source(*source(0, n))
     cap = feature_cap(n)
-    need = max(3, round(min_votes * cap / FEATURES))
+    # Votes asked scale with the descriptors used, but never under 2: at 8 a file (a million files) half-area
+    # crops of real photos share 2 votes with their original far more often than 3 (40 crops of 10 photos:
+    # 33 found with 2, 23 with 3), and one chance vote is common while two in the same file are rare; every
+    # such pair still needs geometric support before verification.
+    need = max(2, int(min_votes * cap / FEATURES + 0.5))
     index, owner = _feature_index(n, source, cap)
     if index is None:
         return {}
@@ -284,13 +293,25 @@ def _votes(index: object, owner: np.ndarray, form: Sequence[np.ndarray], start: 
     r_img = owner[ids[valid]]
     q_desc = rows[valid]
     other = q_img != r_img
-    # One vote per (query descriptor, file): several near neighbours in one file count once.
-    key = np.unique(np.stack([q_desc[other], r_img[other]], axis=1), axis=0)
+    # One vote per (query descriptor, file): several near neighbours in one file count once. Pairs are
+    # packed into one int64 each (numpy's unique over rows sorts ~10x slower than over numbers).
+    files = np.int64(max(int(owner.max()), int(qowner.max())) + 1)
+    key = _distinct(q_desc[other].astype(np.int64) * files + r_img[other])
     if len(key) == 0:
         return np.zeros((0, 3), np.int64)
-    pair = np.stack([qowner[key[:, 0]], key[:, 1]], axis=1)
-    uniq, cnt = np.unique(pair, axis=0, return_counts=True)
-    return np.column_stack([uniq.min(axis=1), uniq.max(axis=1), cnt])
+    pair = np.sort(qowner[key // files].astype(np.int64) * files + key % files)
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    cnt = np.diff(np.r_[starts, len(pair)])
+    pair = pair[starts]
+    i, j = pair // files, pair % files
+    return np.column_stack([np.minimum(i, j), np.maximum(i, j), cnt])
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an int64 array, sorted (a sort and a mask: numpy's unique hashes them,
+    several times slower on these arrays)."""
+    v = np.sort(values)
+    return v[np.r_[True, v[1:] != v[:-1]]] if len(v) else v
 
 
 def _plausible(m: np.ndarray | None) -> bool:

@@ -22,7 +22,14 @@ import numpy as np
 from ..distribute import TaskKilledError, import_distributed, parse_cluster, work_pool
 from ..errors import FramediffError, InputError, OptionError
 from ..workers import usable_cores
-from .candidates import CANDIDATES_VERSION, MIN_SUPPORT, PDQ_TRUSTED, candidate_pairs, geometric_support
+from .candidates import (
+    CANDIDATES_VERSION,
+    MIN_SUPPORT,
+    PDQ_TRUSTED,
+    STRONG_VOTES,
+    candidate_pairs,
+    geometric_support,
+)  # fmt: skip
 from .catalog import Catalog
 from .fingerprint import (
     FINGERPRINT_VERSION,
@@ -181,16 +188,6 @@ def fingerprint_all(
     if progress:
         progress("fingerprints", done, total)
 
-    def work(path: str) -> Fingerprint | str:
-        try:
-            return fingerprint_file(path)[0]
-        except FramediffError as e:
-            return e.message
-        except OSError as e:
-            return f"cannot read it ({e.strerror or e})"
-        except Exception as e:  # noqa: BLE001 - a decoder's bug on one file must not stop a library
-            return f"cannot read it ({type(e).__name__}: {e})"
-
     with (
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-dupes") if executor is None
         else nullcontext(executor)
@@ -199,7 +196,7 @@ def fingerprint_all(
         queue = iter(todo)
         try:
             for item in queue:
-                pending[pool.submit(work, item[0])] = item
+                pending[pool.submit(fingerprint_task, item[0])] = item
                 if len(pending) >= 4 * jobs:
                     done += _drain(pending, index, run, wait_for=1)
                     if progress:
@@ -218,6 +215,18 @@ def fingerprint_all(
     index.commit()
     run.paths.sort(key=run.order.__getitem__)
     return run
+
+
+def fingerprint_task(path: str) -> Fingerprint | str:
+    """A file's fingerprint, or why it cannot be read (a task that can run in any process)."""
+    try:
+        return fingerprint_file(path)[0]
+    except FramediffError as e:
+        return e.message
+    except OSError as e:
+        return f"cannot read it ({e.strerror or e})"
+    except Exception as e:  # noqa: BLE001 - a decoder's bug on one file must not stop a library
+        return f"cannot read it ({type(e).__name__}: {e})"
 
 
 def _drain(
@@ -459,7 +468,10 @@ def _run_key(files: list[tuple[str, str]], opts: DupesOptions, refs: list[str]) 
     import hashlib
 
     h = hashlib.blake2b(digest_size=20)
-    settings = (opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT)
+    settings = (
+        opts.keep, opts.similar, refs, VERIFY_VERSION, FINGERPRINT_VERSION, CANDIDATES_VERSION, MIN_SUPPORT,
+        STRONG_VOTES,
+    )  # fmt: skip
     if opts.neural:  # the runs without keep their keys (and their stored groups)
         settings += ("neural", NEURAL_VERSION)
     h.update(repr(settings).encode())
@@ -550,13 +562,16 @@ def group_indexed(
         for kk in neural_pairs(_vectors(index, cat.digests, progress)):
             found[kk] = min(found.get(kk, float(PDQ_TRUSTED)), float(PDQ_TRUSTED))
     check = verifier(index, cat, jobs) if verifier is not None else _Verifier(index, cat, jobs, executor)
-    # Hash-close pairs are verified directly; the others only with geometric support (a cheap test that
-    # spares compare most of the chance matches of the feature votes).
+    # Hash-close pairs and pairs of many feature votes are verified directly; the others only with
+    # geometric support (a cheap test that spares compare most of the chance matches of the feature votes).
     ranked = sorted(found.items(), key=lambda kv: kv[1])
     del found
-    weak = [kk for kk, ev in ranked if ev > PDQ_TRUSTED]
+    strong = 1000.0 - STRONG_VOTES  # feature evidence is 1000 - votes
+    weak = [kk for kk, ev in ranked if ev > PDQ_TRUSTED and ev > strong]
     backed = set(itertools.compress(weak, check.supported(weak)))
-    pairs = np.array([kk for kk, ev in ranked if ev <= PDQ_TRUSTED or kk in backed], np.int64).reshape(-1, 2)
+    pairs = np.array(
+        [kk for kk, ev in ranked if ev <= PDQ_TRUSTED or ev <= strong or kk in backed], np.int64
+    ).reshape(-1, 2)
     del ranked, weak, backed
     # A picture in a plain frame counts no more than the picture for --keep largest: its border is not content.
     order = sorted(range(n), key=lambda i: _rank_key(options.keep, cat, i, i, reference[i]))

@@ -17,13 +17,17 @@ import numpy as np
 from ..compare import compare
 from ..errors import FramediffError
 from ..media.images import read_image
-from .candidates import MIN_SUPPORT, geometric_fit
+from .candidates import MIN_SUPPORT, PDQ_RADIUS, geometric_fit
 from .fingerprint import FEATURE_SIDE, WORK_SIDE, Fingerprint, frame_box, read_thumb
 
-__all__ = ["VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "same_structure", "tone_moved", "Verdict", "verify", "relation_of"]
+__all__ = [
+    "VERIFY_VERSION", "MAX_EDITED", "MAX_UNEXPLAINED", "GLOBAL_CHANGE_RATIO", "MIN_OWN_SHARE", "MAX_STRETCH",
+    "same_structure", "tone_moved",
+    "changed_globally", "Verdict", "verify", "relation_of",
+]  # fmt: skip
 
 # Bumped whenever what verification decides changes: verdicts stored by another version are not reused.
-VERIFY_VERSION = 10
+VERIFY_VERSION = 13
 # An edit (a caption, a pasted patch, stickers) covers a part of the picture; past this share of the
 # frame changed, the two are different shots of one scene rather than one picture.
 MAX_EDITED = 0.35
@@ -38,11 +42,25 @@ MIN_COVER = 0.3
 MIN_EDGE_CORRELATION = 0.65
 # Unexplained structure beyond the marked changes that a copy can show (compression, resampling).
 MAX_UNEXPLAINED = 0.11
+# A marked change whose residual, once B is predicted from A by one blur and one colour mapping for the
+# whole picture, stays under this many times the residual elsewhere is part of that global change, not an
+# edit. Measured on the kit's small library (whole-frame copies compare marked as changed): blur, colour,
+# JPEG and re-saved copies 1.2-11, captions and pasted patches 13-150; 8 leaves a margin on the edits' side.
+GLOBAL_CHANGE_RATIO = 8.0
+# Blurs of A tried as the global change (Gaussian sigma in thumbnail pixels; 0: none).
+_BLURS = (0.0, 1.0, 2.0, 3.0, 4.5)
+# The largest side the global change is judged at.
+_GLOBAL_SIDE = 192
 # PDQ distance (in the best dihedral form) under which a pair is first compared in place (see _in_place).
 IN_PLACE_PDQ = 48
 # Dihedral form of B's hash that matches A's -> (B mirrored, B's rotation from A in degrees, quarter turns
 # that bring B back). The upside-down and transposed forms are left to the full comparison.
 _FORMS = {0: (False, 0.0, 0), 1: (False, -90.0, 1), 2: (False, 180.0, 2), 3: (False, 90.0, 3), 5: (True, 0.0, 0)}
+# Share of each picture beyond their overlap from which two pictures are two views, not a copy (see
+# _two_views; a crop to half the area and more leaves the original 50%, but the crop 0%).
+MIN_OWN_SHARE = 0.25
+# A whole-frame copy's aspect ratio lies within this factor of its original's (a squeeze is 1.1-1.25).
+MAX_STRETCH = 1.5
 # A scale within this of 1 is the same size (rounding of the thumbnails).
 _SAME_SIZE = 0.03
 
@@ -133,6 +151,32 @@ def _flat_outside(image: np.ndarray, box: list[int]) -> bool:
     return bool(np.all(ring.reshape(-1, image.shape[2] if image.ndim == 3 else 1).std(axis=0) < 6.0))
 
 
+def _hash_distance(a: Fingerprint, b: Fingerprint) -> int:
+    """The PDQ distance of A's upright hash to the nearest of B's 8 dihedral forms."""
+    from .pdq import hamming
+
+    return int(np.min(hamming(a.pdq[0], b.pdq)))
+
+
+def _two_views(ia: np.ndarray, ib: np.ndarray, box_a: list[int], box_b: list[int]) -> bool:
+    """Whether two pictures that overlap only in part each show much that the other does not.
+
+    A copy keeps the whole of one picture inside the other (a crop, a border); where compare finds the
+    overlap to be a part of each (``b_in_a`` and ``a_in_b``), and each picture shows a quarter or more
+    beyond it (:data:`MIN_OWN_SHARE`) that is not a plain border, the two are views that share a part:
+    side-by-side figures with one panel in common, a pan, a stereo pair.
+
+    Args:
+        ia: A's thumbnail; ib: B's.
+        box_a: Where the overlap lies in A (thumbnail pixels); box_b: where it lies in B.
+    """
+    own_a = 1.0 - box_a[2] * box_a[3] / (ia.shape[0] * ia.shape[1])
+    own_b = 1.0 - box_b[2] * box_b[3] / (ib.shape[0] * ib.shape[1])
+    if min(own_a, own_b) < MIN_OWN_SHARE:
+        return False
+    return not _flat_outside(ia, box_a) and not _flat_outside(ib, box_b)
+
+
 def _in_place_transform(t: dict[str, Any]) -> bool:
     """True when the transform moves nothing (no mirror, turn, scale, squeeze or crop)."""
     return (
@@ -141,13 +185,17 @@ def _in_place_transform(t: dict[str, Any]) -> bool:
     )  # fmt: skip
 
 
-def _same_pixels(a: str, b: str) -> bool:
+def _same_pixels(a: Fingerprint, b: Fingerprint) -> bool:
     """True when two files decode to the same pixels (a lossless re-save in another format).
 
-    Only pairs that look alike in place get here, and only they are decoded in full.
+    Only pairs that look alike in place get here, and only they are decoded in full; not even they when
+    both were read for fingerprinting the same way (both JPEG, or neither: the working pictures then
+    come from the pixels by the same steps) and their working pictures differ.
     """
+    if a.pixels != b.pixels and (a.format == "jpeg") == (b.format == "jpeg"):
+        return False
     try:
-        pa, pb = read_image(a), read_image(b)
+        pa, pb = read_image(a.path), read_image(b.path)
     except FramediffError:
         return False
     if pa.dtype != pb.dtype:
@@ -316,6 +364,78 @@ def tone_moved(a: np.ndarray, b: np.ndarray) -> tuple[bool, bool]:
     return light, colour
 
 
+def _colour_terms(image: np.ndarray) -> np.ndarray:
+    """Per pixel, the terms of a cubic colour mapping (1, each channel, their squares, products, cubes)."""
+    x = image.reshape(-1, 3).astype(np.float32) / 255.0
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    return np.stack([np.ones_like(r), r, g, b, r * r, g * g, b * b, r * g, r * b, g * b, r * g * b, r**3, g**3, b**3], 1)
+
+
+def changed_globally(a: np.ndarray, b: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Whether the changes compare marked on B (lying on A) belong to a change of the whole picture.
+
+    compare undoes light and colour with a tone table per channel; a saturation change mixes the
+    channels, and a blur or heavy JPEG takes detail away: both leave marks where the picture is most
+    colourful or sharpest, though nothing was edited there. Here B is predicted from A by one blur (the
+    best of a few) and one smooth colour mapping, both fitted on the picture outside the marks; a mark
+    that the same prediction explains about as well as the rest (its residual under
+    :data:`GLOBAL_CHANGE_RATIO` times the rest's) is part of the global change. A caption or a pasted
+    patch shows content no mapping of A's colours makes.
+
+    Args:
+        a: A, BGR uint8.
+        b: B, BGR uint8, A's size, in place on A.
+        boxes: The marks, ``(x, y, w, h)`` in A's pixels.
+
+    Returns:
+        True when every mark is explained by the global change (False when there are none).
+    """
+    # At most _GLOBAL_SIDE px: the marks are tens of thumbnail pixels wide, and the fit is then ~10 ms.
+    k = min(1.0, _GLOBAL_SIDE / max(a.shape[:2]))
+    if k < 1.0:
+        size = (max(8, round(a.shape[1] * k)), max(8, round(a.shape[0] * k)))
+        a, b = cv2.resize(a, size, interpolation=cv2.INTER_AREA), cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+    h, w = a.shape[:2]
+    boxes = [
+        (int(x * k), int(y * k), max(1, int(np.ceil((x + bw) * k)) - int(x * k)), max(1, int(np.ceil((y + bh) * k)) - int(y * k)))
+        for x, y, bw, bh in boxes
+    ]  # fmt: skip
+    marked = np.zeros((h, w), np.uint8)
+    for x, y, bw, bh in boxes:
+        marked[max(0, y) : y + bh, max(0, x) : x + bw] = 1
+    rest = cv2.dilate(marked, np.ones((3, 3), np.uint8)).ravel() == 0
+    if not boxes or rest.sum() < 0.3 * rest.size:
+        return False
+    target = b.reshape(-1, 3).astype(np.float32)
+    best: tuple[float, np.ndarray] | None = None
+    for sigma in _BLURS:
+        source = cv2.GaussianBlur(a, (0, 0), sigma * k) if sigma else a
+        terms = _colour_terms(source)
+        fit = terms[rest]
+        # The normal equations (14 x 14), lightly regularised: a flat picture leaves some terms unused.
+        # einsum rather than BLAS: BLAS's own threads, in each verifying thread, crawl on a busy machine.
+        gram = np.einsum("ij,ik->jk", fit, fit) + 1e-3 * np.eye(fit.shape[1], dtype=np.float32)
+        coef = np.linalg.solve(gram, np.einsum("ij,ik->jk", fit, target[rest]))
+        pred = np.einsum("ij,jk->ik", terms, coef.astype(np.float32))
+        # What a smooth mapping misses (clipped highlights, hue turns) is a function of A's colour too:
+        # the rest's mean residual in each cell of A's colours (16 levels a channel) is added back.
+        q = (source.reshape(-1, 3) // 16).astype(np.int64)
+        cell = (q[:, 0] * 16 + q[:, 1]) * 16 + q[:, 2]
+        count = np.bincount(cell[rest], minlength=4096).astype(np.float32)
+        for ch in range(3):
+            miss = np.bincount(cell[rest], weights=(target[rest, ch] - pred[rest, ch]), minlength=4096)
+            pred[:, ch] += (miss / np.maximum(count, 1.0)).astype(np.float32)[cell]
+        # Smoothed a little: noise and JPEG's blocks are no residual of the mapping.
+        res = cv2.GaussianBlur(np.abs(pred - target).mean(axis=1).reshape(h, w), (0, 0), 1.5 * k)
+        floor = float(res.ravel()[rest].mean())
+        if best is None or floor < best[0]:
+            best = (floor, res)
+    assert best is not None
+    floor, res = best
+    worst = max(float(res[max(0, y) : y + bh, max(0, x) : x + bw].mean()) for x, y, bw, bh in boxes)
+    return worst <= GLOBAL_CHANGE_RATIO * max(floor, 1.0)
+
+
 def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) -> Verdict | None:
     """The verdict of a copy that keeps the whole frame, found without registering the two pictures.
 
@@ -351,7 +471,7 @@ def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) ->
         "aspect": round(float(aspect), 4), "crop": None, "light": light, "colour": colour, "grey": grey,
     }  # fmt: skip
     same_size = (a.width, a.height) == (b.width, b.height)
-    if same_size and _in_place_transform(t) and _same_pixels(a.path, b.path):
+    if same_size and _in_place_transform(t) and _same_pixels(a, b):
         return Verdict("same-pixels", None, 1.0)
     return Verdict(relation_of(t, False, same_size), t, round(float(c.explained), 4))
 
@@ -435,6 +555,21 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
             return turned if turned is not None else Verdict("different", score=round(float(c.explained), 4))
         changed_share, boxes, explained = _changes_inside(c, ia, ib)
         t = c.transform() or {}
+    crop_thumb = t.get("crop") or {}
+    two_sided = "b_in_a" in crop_thumb and "a_in_b" in crop_thumb and not t.get("framed")
+    if two_sided and _two_views(ia, ib, crop_thumb["b_in_a"], crop_thumb["a_in_b"]):
+        return Verdict("similar", None, round(explained, 4))
+    if not crop_thumb and abs(t.get("rotation", 0.0)) >= 45 and _hash_distance(a, b) > PDQ_RADIUS:
+        # A whole picture turned by quarter turns keeps its hash in one of the 8 dihedral forms (copies
+        # lie under ~60 bits, unrelated pictures ~128): compare's fit of a turned texture or a smooth
+        # picture onto another, far in every form, is no copy.
+        return Verdict("different", score=round(explained, 4))
+    if not crop_thumb and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5:
+        stretch = (ia.shape[1] / ia.shape[0]) / (ib.shape[1] / ib.shape[0])
+        if not 1 / MAX_STRETCH <= stretch <= MAX_STRETCH:
+            # compare laid B over the whole of A, stretched past any squeeze: the match is of smooth
+            # shapes drawn out of place (two plain wallpapers, one of them upright), not of one picture.
+            return Verdict("different", score=round(explained, 4))
     # Thumbnail pixels -> each file's own pixels.
     ka = (a.width / ia.shape[1], a.height / ia.shape[0])
     kb = (b.width / ib.shape[1], b.height / ib.shape[0])
@@ -449,6 +584,16 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
         if "a_in_b" in crop:
             crop["a_in_b"] = _scaled(crop["a_in_b"], *kb)
         t["crop"] = crop or None
+    whole_frame = not t.get("crop") and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5
+    if boxes and whole_frame and explained >= MIN_COPY_EXPLAINED:
+        # A whole-frame copy marked as changed: a blur or a recolouring leaves marks that no edit made.
+        jb = cv2.resize(ib, (ia.shape[1], ia.shape[0]), interpolation=cv2.INTER_AREA)
+        fx, fy = ia.shape[1] / ib.shape[1], ia.shape[0] / ib.shape[0]
+        in_a = [(round(x * fx), round(y * fy), max(1, round(bw * fx)), max(1, round(bh * fy))) for x, y, bw, bh in boxes]
+        if changed_globally(ia, jb, in_a):
+            boxes, changed_share = [], 0.0
+            if not t.get("grey"):
+                t["light"], t["colour"] = tone_moved(ia, jb)
     changed = bool(boxes)
     # Another shot of a scene from beside the first (a stereo pair, a step to the side) overlaps it only
     # in part - each shows what the other does not - and differs a little everywhere (parallax), which
@@ -467,13 +612,14 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
         # whatever was done to it, keeps more (1 in 250 of the kit's true copies scored under 0.5).
         return Verdict("different", score=round(explained, 4))
     whole = not t.get("crop") and not t.get("mirrored") and abs(t.get("rotation", 0.0)) < 0.5
-    if not changed and whole and abs(ia.shape[1] / ia.shape[0] - ib.shape[1] / ib.shape[0]) < 0.05:
+    if not changed and whole:
+        # Squeezed copies too, stretched back onto A (a marked change cleared as a global one included).
         jb = cv2.resize(ib, (ia.shape[1], ia.shape[0]), interpolation=cv2.INTER_AREA)
         if not same_structure(ia, jb):  # as in _in_place: other content over one layout
             return Verdict("similar", None, round(explained, 4))
     regions = [_scaled(list(box), *kb) for box in boxes]
     same_size = (a.width, a.height) == (b.width, b.height)
-    if not changed and same_size and _in_place_transform(t) and _same_pixels(a.path, b.path):
+    if not changed and same_size and _in_place_transform(t) and _same_pixels(a, b):
         return Verdict("same-pixels", None, 1.0)
     return Verdict(
         relation_of(t, changed, same_size), t, round(explained, 4), regions,
