@@ -262,7 +262,7 @@ def part_quality(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "set": str(setdir), "refs": len(list((setdir / "refs").iterdir())),
         "index_seconds": t_index, "export_seconds": t_export, "import_seconds": t_import, "runs": {},
     }  # fmt: skip
-    peers = [p for p in args.peers.split(",") if p]
+    peers = [p for p in args.peers.split(",") if p and p != "none"]  # "none": framediff alone
     neural = neural_installed()
     if neural:
         # The neural descriptors of the same index (a second index, so the run without stays as it was).

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import cv2
 
-__all__ = ["POOL", "few_malloc_arenas", "one_opencv_thread", "usable_cores"]
+__all__ = ["POOL", "few_malloc_arenas", "keep_freed_buffers", "one_opencv_thread", "usable_cores"]
 
 POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="framediff-worker")
 
@@ -64,3 +64,44 @@ def few_malloc_arenas(arenas: int = 2) -> bool:
         return bool(libc.mallopt(-8, arenas))  # M_ARENA_MAX
     except (OSError, AttributeError):
         return False
+
+
+# Image buffers up to this size are served from the heap (glibc's own dynamic rule goes up to 32 MB, but
+# starts at 128 kB and resets as buffers of new sizes come), and this much free memory stays at its top.
+MMAP_THRESHOLD = 32 * 1024 * 1024
+TRIM_THRESHOLD = 64 * 1024 * 1024
+_kept: bool | None = None
+
+
+def keep_freed_buffers() -> bool:
+    """Let glibc keep freed image buffers for reuse instead of giving them back to the system (once).
+
+    A comparison allocates and frees tens of megabytes per pair (decoded pictures, working copies, maps).
+    With glibc's defaults most of them are mapped afresh and touched page by page: measured on 40 photo
+    pairs, 90,000 page faults and 0.35 s of system time (a tenth of the run); keeping up to
+    ``TRIM_THRESHOLD`` free at the top of the heap and serving buffers under ``MMAP_THRESHOLD`` from it,
+    30,000 and 0.2 s, for ~10 MB more peak memory. Process-wide, glibc only, and only when the caller set
+    neither ``MALLOC_MMAP_THRESHOLD_`` nor ``MALLOC_TRIM_THRESHOLD_`` (its own choice wins).
+
+    Returns:
+        True when the allocator took the settings (now or at an earlier call).
+    """
+    global _kept
+    if _kept is not None:
+        return _kept
+    _kept = False
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        # M_TRIM_THRESHOLD (-1) and M_MMAP_THRESHOLD (-3); mallopt returns 1 on success.
+        _kept = bool(libc.mallopt(-1, TRIM_THRESHOLD)) and bool(libc.mallopt(-3, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        _kept = False
+    return _kept

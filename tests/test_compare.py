@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -427,3 +429,60 @@ def test_large_jpegs_are_decoded_reduced_with_the_same_answer(tmp_path: Path) ->
     assert p.returncode == 1, p.stderr
     assert 1800 < cv2.imread(str(out)).shape[0] <= 1800 + 2400 // 20  # full-size pictures under captions
     assert cv2.imread(str(tmp_path / "h.png")).shape[:2] == (1800, 2400)
+
+
+def test_compare_loads_neither_dedup_nor_watch_nor_the_collection(tmp_path: Path) -> None:
+    """Start-up counts in every short comparison: ``from framediff import compare`` and one comparison load
+    none of the other jobs' packages; their names still import from ``framediff`` when asked for."""
+    a = tmp_path / "a.png"
+    cv2.imwrite(str(a), cv2.resize(photo_bgr("astronaut"), (200, 200)))
+    code = (
+        "import sys\n"
+        "from framediff import compare\n"
+        f"compare({str(a)!r}, {str(a)!r})\n"
+        "jobs = ('framediff.dedup', 'framediff.watch', 'framediff.collection', 'framediff.serve')\n"
+        "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith(jobs)}))\n"
+        "from framediff import Deduplicator, dedup_video, Decision, DedupResult\n"
+        "print(Deduplicator.__module__, dedup_video.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, names = done.stdout.strip().splitlines()
+    assert loaded == "[]", done.stdout
+    assert names == "framediff.dedup.core framediff.dedup.video"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_compare_reuses_freed_buffers_unless_the_environment_says_otherwise(tmp_path: Path) -> None:
+    """compare() has glibc keep freed image buffers for the next pair: a run over pairs of several sizes
+    takes a small fraction of the fresh pages (page faults) that it takes when every large buffer is
+    mapped afresh, as a caller's own MALLOC_MMAP_THRESHOLD_ asks (and is obeyed). glibc's default
+    (measured: a fifth of the fresh pages here) is not enough."""
+    pairs = []
+    for i, (name, side) in enumerate([("astronaut", 1800), ("coffee", 1100), ("chelsea", 1500), ("astronaut", 900)]):
+        im = cv2.resize(photo_bgr(name), (side, side * 3 // 4), interpolation=cv2.INTER_CUBIC)
+        edited = im.copy()
+        cv2.circle(edited, (side // 2, side // 3), side // 20, (0, 0, 255), -1)
+        a, b = tmp_path / f"{i}a.png", tmp_path / f"{i}b.png"
+        cv2.imwrite(str(a), im)
+        cv2.imwrite(str(b), edited)
+        pairs.append((str(a), str(b)))
+    code = (
+        "import resource, sys\n"
+        "from framediff import compare\n"
+        f"pairs = {pairs!r}\n"
+        "compare(*pairs[0])\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "found = [len(compare(a, b).regions) for a, b in pairs[1:] + pairs[:1]]\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, found)\n"
+    )
+
+    def faults(env: dict[str, str]) -> int:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        n, found = done.stdout.split(" ", 1)
+        assert found.strip() == "[1, 1, 1, 1]", done.stdout
+        return int(n)
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    kept = faults(base)
+    fresh = faults({**base, "MALLOC_MMAP_THRESHOLD_": "131072"})
+    assert kept < 0.1 * fresh, (kept, fresh)

@@ -139,3 +139,42 @@ def test_hash_value_object() -> None:
         h1 - ImageHash(0, 32)
     # Grey and colour versions of one photo hash alike (the hash works on luma).
     assert phash(photo_gray("coffee")) - h1 <= 2
+
+
+def _fine_match_by_definition(gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray) -> float:
+    """fine_match as its docstring defines it: B warped onto all of A, A's judged grid taken from it, the
+    covered pixels among A's strongest gradients (top 20%) correlated."""
+    from framediff.analysis.register import fine_reference
+
+    h, w = gray_a.shape
+    ref = fine_reference(gray_a)
+    s = ref.step
+    b = cv2.warpPerspective(gray_b, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)[::s, ::s]
+    ones = np.full(gray_b.shape, 255, np.uint8)
+    cover = cv2.warpPerspective(ones, matrix, (w, h), flags=cv2.INTER_NEAREST)[::s, ::s]
+    cover = cv2.erode(cover, np.ones((5, 5), np.uint8)) > 0
+    sel = cover & (ref.mag >= np.percentile(ref.mag[cover], 80))
+    x, y = ref.a[sel] - ref.a[sel].mean(), b[sel].astype(np.float32) - b[sel].mean()
+    return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        np.eye(3),  # B covers A
+        np.array([[1.0, 0.0, 2.4], [0.0, 1.0, -1.7], [0.0, 0.0, 1.0]]),  # a strip of A uncovered
+        np.array([[0.99, 0.02, -9.0], [-0.02, 0.99, 14.0], [0.0, 0.0, 1.0]]),  # turned and shifted
+        np.array([[1.002, 0.0, 0.3], [0.0, 1.002, 0.2], [1e-6, 0.0, 1.0]]),  # nearly in place, perspective
+    ],
+)
+@pytest.mark.parametrize("side", [300, 1000])  # judged on every pixel, and on every other one
+def test_fine_match_is_its_definition(matrix: np.ndarray, side: int) -> None:
+    """fine_match resamples B straight onto A's judged grid and skips the cover map when B covers it all:
+    the same figure as warping B onto the whole of A first, for fits that cover A and fits that do not."""
+    from framediff.analysis.register import fine_match
+
+    a = cv2.resize(photo_gray("astronaut"), (side, side), interpolation=cv2.INTER_AREA)
+    # B: A re-taken a little turned and brighter, so that no fit is exact.
+    turn = cv2.getRotationMatrix2D((side / 2, side / 2), 0.7, 1.0)
+    b = cv2.convertScaleAbs(cv2.warpAffine(a, turn, (side, side), borderMode=cv2.BORDER_REFLECT), alpha=1.1)
+    assert fine_match(a, b, matrix) == pytest.approx(_fine_match_by_definition(a, b, matrix), abs=2e-4)

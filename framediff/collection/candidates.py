@@ -293,13 +293,25 @@ def _votes(index: object, owner: np.ndarray, form: Sequence[np.ndarray], start: 
     r_img = owner[ids[valid]]
     q_desc = rows[valid]
     other = q_img != r_img
-    # One vote per (query descriptor, file): several near neighbours in one file count once.
-    key = np.unique(np.stack([q_desc[other], r_img[other]], axis=1), axis=0)
+    # One vote per (query descriptor, file): several near neighbours in one file count once. Pairs are
+    # packed into one int64 each (numpy's unique over rows sorts ~10x slower than over numbers).
+    files = np.int64(max(int(owner.max()), int(qowner.max())) + 1)
+    key = _distinct(q_desc[other].astype(np.int64) * files + r_img[other])
     if len(key) == 0:
         return np.zeros((0, 3), np.int64)
-    pair = np.stack([qowner[key[:, 0]], key[:, 1]], axis=1)
-    uniq, cnt = np.unique(pair, axis=0, return_counts=True)
-    return np.column_stack([uniq.min(axis=1), uniq.max(axis=1), cnt])
+    pair = np.sort(qowner[key // files].astype(np.int64) * files + key % files)
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    cnt = np.diff(np.r_[starts, len(pair)])
+    pair = pair[starts]
+    i, j = pair // files, pair % files
+    return np.column_stack([np.minimum(i, j), np.maximum(i, j), cnt])
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an int64 array, sorted (a sort and a mask: numpy's unique hashes them,
+    several times slower on these arrays)."""
+    v = np.sort(values)
+    return v[np.r_[True, v[1:] != v[:-1]]] if len(v) else v
 
 
 def _plausible(m: np.ndarray | None) -> bool:

@@ -188,16 +188,6 @@ def fingerprint_all(
     if progress:
         progress("fingerprints", done, total)
 
-    def work(path: str) -> Fingerprint | str:
-        try:
-            return fingerprint_file(path)[0]
-        except FramediffError as e:
-            return e.message
-        except OSError as e:
-            return f"cannot read it ({e.strerror or e})"
-        except Exception as e:  # noqa: BLE001 - a decoder's bug on one file must not stop a library
-            return f"cannot read it ({type(e).__name__}: {e})"
-
     with (
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="framediff-dupes") if executor is None
         else nullcontext(executor)
@@ -206,7 +196,7 @@ def fingerprint_all(
         queue = iter(todo)
         try:
             for item in queue:
-                pending[pool.submit(work, item[0])] = item
+                pending[pool.submit(fingerprint_task, item[0])] = item
                 if len(pending) >= 4 * jobs:
                     done += _drain(pending, index, run, wait_for=1)
                     if progress:
@@ -225,6 +215,18 @@ def fingerprint_all(
     index.commit()
     run.paths.sort(key=run.order.__getitem__)
     return run
+
+
+def fingerprint_task(path: str) -> Fingerprint | str:
+    """A file's fingerprint, or why it cannot be read (a task that can run in any process)."""
+    try:
+        return fingerprint_file(path)[0]
+    except FramediffError as e:
+        return e.message
+    except OSError as e:
+        return f"cannot read it ({e.strerror or e})"
+    except Exception as e:  # noqa: BLE001 - a decoder's bug on one file must not stop a library
+        return f"cannot read it ({type(e).__name__}: {e})"
 
 
 def _drain(

@@ -185,13 +185,17 @@ def _in_place_transform(t: dict[str, Any]) -> bool:
     )  # fmt: skip
 
 
-def _same_pixels(a: str, b: str) -> bool:
+def _same_pixels(a: Fingerprint, b: Fingerprint) -> bool:
     """True when two files decode to the same pixels (a lossless re-save in another format).
 
-    Only pairs that look alike in place get here, and only they are decoded in full.
+    Only pairs that look alike in place get here, and only they are decoded in full; not even they when
+    both were read for fingerprinting the same way (both JPEG, or neither: the working pictures then
+    come from the pixels by the same steps) and their working pictures differ.
     """
+    if a.pixels != b.pixels and (a.format == "jpeg") == (b.format == "jpeg"):
+        return False
     try:
-        pa, pb = read_image(a), read_image(b)
+        pa, pb = read_image(a.path), read_image(b.path)
     except FramediffError:
         return False
     if pa.dtype != pb.dtype:
@@ -467,7 +471,7 @@ def _in_place(a: Fingerprint, b: Fingerprint, ia: np.ndarray, ib: np.ndarray) ->
         "aspect": round(float(aspect), 4), "crop": None, "light": light, "colour": colour, "grey": grey,
     }  # fmt: skip
     same_size = (a.width, a.height) == (b.width, b.height)
-    if same_size and _in_place_transform(t) and _same_pixels(a.path, b.path):
+    if same_size and _in_place_transform(t) and _same_pixels(a, b):
         return Verdict("same-pixels", None, 1.0)
     return Verdict(relation_of(t, False, same_size), t, round(float(c.explained), 4))
 
@@ -615,7 +619,7 @@ def verify(a: Fingerprint, b: Fingerprint, image_a: np.ndarray | None = None, im
             return Verdict("similar", None, round(explained, 4))
     regions = [_scaled(list(box), *kb) for box in boxes]
     same_size = (a.width, a.height) == (b.width, b.height)
-    if not changed and same_size and _in_place_transform(t) and _same_pixels(a.path, b.path):
+    if not changed and same_size and _in_place_transform(t) and _same_pixels(a, b):
         return Verdict("same-pixels", None, 1.0)
     return Verdict(
         relation_of(t, changed, same_size), t, round(explained, 4), regions,

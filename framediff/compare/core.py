@@ -25,7 +25,7 @@ from ..analysis.prepare import flatten_alpha_like, resize_to, to_bgr8, tone_luts
 from ..analysis.regions import Region, auto_threshold, check_box, clean_mask, find_regions, ignore_mask
 from ..analysis.transform import colourfulness, tone_change
 from ..errors import FramediffError, InputError
-from ..workers import POOL
+from ..workers import POOL, keep_freed_buffers
 from .difference import change_map, channel_max, envelope_diff, global_scores, is_lossless, seeded_mask
 from .inputs import Reduced, ignore_input, read_inputs, working_scale
 from .options import CompareOptions, merged_options
@@ -73,6 +73,7 @@ def compare(
         OptionError: when an option is out of range.
     """
     opts = merged_options(options, kwargs)
+    keep_freed_buffers()  # each pair allocates and frees tens of MB: reuse them, not fresh pages
     img_a, img_b, fast, reduced = _read_pair(a, b, opts)
     return _compare_images(img_a, img_b, fast, opts, ignore, ignore_boxes, reduced)
 
@@ -114,6 +115,7 @@ def compare_pairs(
         OptionError: when an option is out of range (before any pair is read).
     """
     opts = merged_options(options, kwargs)
+    keep_freed_buffers()
     ign = ignore_input(ignore)
     it = iter(pairs)
 
