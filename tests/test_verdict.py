@@ -110,6 +110,21 @@ def test_a_crop_says_where_it_lies_and_a_resize_by_how_much() -> None:
     )
 
 
+def test_a_smooth_picture_at_another_size_is_a_resize_and_a_part_of_it_a_crop() -> None:
+    # A part of a gradient stretched in tone fits as well as the whole: the whole picture is the answer.
+    ramp = np.tile(np.linspace(0, 255, 300).astype(np.uint8), (300, 1))
+    a = cv2.cvtColor(ramp, cv2.COLOR_GRAY2BGR)
+    for side in (166, 120, 210):
+        r = compare(a, cv2.resize(a, (side, side), interpolation=cv2.INTER_AREA))
+        t = r.transform()
+        assert r.relation == "same" and t["crop"] is None, (side, t)
+        assert t["scale"] == pytest.approx(side / 300, rel=0.02) and not t["light"]
+    # And a part of it, in its own light, is still a crop.
+    t = compare(a, a[50:250, 50:250]).transform()
+    assert t["crop"]["b_in_a"][0] == pytest.approx(50, abs=2) and t["scale"] == pytest.approx(1, abs=0.01)
+    assert not t["light"]
+
+
 def test_a_squeezed_copy_is_the_same_picture() -> None:
     a = photo_bgr("chelsea")
     r = compare(a, cv2.resize(a, (int(a.shape[1] * 0.8), a.shape[0]), interpolation=cv2.INTER_AREA))

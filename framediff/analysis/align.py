@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..workers import POOL
-from .agreement import Agreement, agreement, low_copy
+from .agreement import Agreement, agreement, low_copy, low_scale
 from .prepare import resize_to
 from .register import (
     Alignment,
@@ -126,6 +126,19 @@ class _Judge:
             got = self._fine[key] = got.result()
         return got
 
+    def tone_gap(self, matrix: np.ndarray) -> float:
+        """Mean grey difference of B mapped by ``matrix`` from A where it covers A, at the evidence
+        resolution, with no tone matching: how far the light must change for the fit to hold."""
+        la, lb = self.low_a, self.low_b
+        sa, sb = low_scale(self.gray_a.shape), low_scale(self.gray_b.shape)
+        m = np.diag([sa, sa, 1.0]) @ np.asarray(matrix, np.float64) @ np.diag([1.0 / sb, 1.0 / sb, 1.0])
+        h, w = la.shape
+        warped = cv2.warpPerspective(lb, m, (w, h), flags=cv2.INTER_LINEAR)
+        cover = cv2.warpPerspective(np.full(lb.shape, 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
+        if not cover.any():
+            return float("inf")
+        return float(np.abs(la[cover].astype(np.float32) - warped[cover]).mean())
+
     def start_fine(self, matrix: np.ndarray) -> None:
         """Begin :meth:`fine` of ``matrix`` on the other core (OpenCV and NumPy release the GIL)."""
         key = self._key(matrix)
@@ -199,9 +212,18 @@ def choose_alignment(gray_a: np.ndarray, gray_b: np.ndarray, mode: str = "auto")
     ):
         best, best_agr = fit, fit_agr
     if size_a != size_b:
-        best, best_agr = _prefer_crop(judge, fit, best, best_agr)
+        # B plainly rescaled onto A (or a small move of it) is as exact as a crop: the pixels break a tie
+        # only against a feature fit.
+        rescaled = plain_m is not None and (
+            best is plain or (best.warped and _largest_move(best.matrix, plain_m, size_a) <= SMALL_MOVE)
+        )
+        chosen = best
+        best, best_agr = _prefer_crop(judge, fit, best, best_agr, exact=rescaled)
+        whole = rescaled and best is chosen and best_agr.explained >= TRY_FORMS_BELOW
+    else:
+        whole = False
     if best_agr.explained < TRY_FORMS_BELOW or best_agr.thin or best.method == "crop":
-        best, best_agr = _other_forms(judge, best, best_agr)
+        best, best_agr = _other_forms(judge, best, best_agr, whole_only=whole)
     return best, best_agr
 
 
@@ -256,16 +278,26 @@ def _small_moves(
 
 
 def _prefer_crop(
-    judge: _Judge, fit: Alignment, best: Alignment, best_agr: Agreement
+    judge: _Judge, fit: Alignment, best: Alignment, best_agr: Agreement, exact: bool = False
 ) -> tuple[Alignment, Agreement]:
     """A crop at the same scale is exact to the pixel; a feature fit of it is off by a fraction of a
-    percent in scale, a pixel or two at the far edge. Take the crop when it explains as much."""
+    percent in scale, a pixel or two at the far edge. Take the crop when it explains as much.
+
+    When ``best`` is B plainly rescaled onto A (``exact``) and explains nearly all of A, the light
+    decides: on a smooth picture (a gradient, a sky) a part of A stretched in tone fits as well as the
+    whole picture at another size (and is judged on more texture: the stretch steepens it), so the
+    answer that needs no change of light is taken."""
     m = _crop_match(judge.gray_a, judge.gray_b, False)
     if m is None:
         return best, best_agr
     agr = judge.agreement(m)
     current = best.matrix if best.warped or best.method == "none" else np.eye(3)
-    if _better(agr, best_agr) or (agr.score > best_agr.score - PREFER_IDENTITY and judge.fine(m) > judge.fine(current)):
+    if exact and best_agr.explained >= TRY_FORMS_BELOW:
+        if agr.explained >= best_agr.explained - PREFER_IDENTITY and judge.tone_gap(m) < judge.tone_gap(current):
+            return _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, judge.gray_a.shape[:2]), agr
+        return best, best_agr
+    tie = not exact and agr.score > best_agr.score - PREFER_IDENTITY and judge.fine(m) > judge.fine(current)
+    if _better(agr, best_agr) or tie:
         size_a = judge.gray_a.shape[:2]
         return _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a), agr
     return best, best_agr
@@ -342,13 +374,18 @@ def _dihedral(w: int, h: int, quarter_turns: int, mirror: bool) -> tuple[np.ndar
     return m, w, h
 
 
-def _other_forms(judge: _Judge, best: Alignment, best_agr: Agreement) -> tuple[Alignment, Agreement]:
+def _other_forms(
+    judge: _Judge, best: Alignment, best_agr: Agreement, whole_only: bool = False
+) -> tuple[Alignment, Agreement]:
     """When B explains little of A: try B mirrored, turned by quarter turns, and a finer feature search.
 
     Features are not mirror invariant, and a picture with few corners (a gradient, a logo) gives no fit
     at all: its seven other dihedral forms, rescaled onto A, are judged directly. A fit of B's mirror
     image catches mirrored crops; a search with more features and pyramid levels catches heavy crops
-    and rescales that the quick search missed.
+    and rescales that the quick search missed. With ``whole_only`` (B rescaled whole explains nearly all
+    of a smooth A, and better in light than the crop :func:`_prefer_crop` found) only the other whole
+    forms are tried: a part of a smooth picture stretched in tone fits as well, and its steeper texture
+    must not outvote the simpler answer.
     """
     gray_a, gray_b = judge.gray_a, judge.gray_b
     size_a, size_b = gray_a.shape[:2], gray_b.shape[:2]
@@ -371,7 +408,7 @@ def _other_forms(judge: _Judge, best: Alignment, best_agr: Agreement) -> tuple[A
             s = _resized(size_a, (h2, w2))
             if s is not None:
                 consider(Alignment(mirrored=mirror), s @ d)
-    if settled():
+    if settled() or whole_only:
         return best, best_agr
     for mirror in (False, True):
         m = _crop_match(gray_a, gray_b, mirror)
