@@ -5,7 +5,8 @@ Parts (``--parts``, comma-separated; all by default):
   quality  The kit's search set (``../shared/bench/make_copies.py PHOTOS OUT --seed 1 --n-base 300``: refs/,
            queries/, queries.json; ``--set DIR`` to use one made already), and a set of partial copies made
            here from the same refs (``make_partial``: each ref picked shown inside a collage, inside a phone
-           screenshot, or cropped to a third of its area; collages of pictures that are no ref as the
+           screenshot, cropped to a third of its area, or
+           covered by stickers; collages of pictures that are no ref as the
            queries with no ref). framediff: ``framediff index refs --db FRESH`` then ``framediff search
            queries --db FRESH --json --top 5``; "framediff hash list": the same refs exported with
            ``--export-hashes`` and imported into an index of hashes only (``--import-hashes``), searched the
@@ -121,8 +122,57 @@ def _heavy_crop(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return target[y : y + ch, x : x + cw].copy()
 
 
+def _stickers(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``target`` covered by opaque stickers (discs, stars, rounded badges, emoji-like faces) and a caption
+    over 20-40% of its area, kept at its size or resized to 50-100%."""
+    out = target.copy()
+    h, w = out.shape[:2]
+    goal = rng.uniform(0.2, 0.4) * h * w
+    mask = np.zeros((h, w), np.uint8)
+    side = min(h, w)
+    text = "so true" if rng.random() < 0.5 else "LOL #mood"
+    scale = side / 300
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, max(1, int(2 * scale)))
+    tx, ty = int(rng.integers(0, max(1, w - tw))), int(rng.integers(th + 1, h))
+    for img, colour in ((out, (255, 255, 255)), (mask, 255)):
+        cv2.putText(img, text, (tx, ty), cv2.FONT_HERSHEY_DUPLEX, scale, colour, max(1, int(2 * scale)) + 2)
+    while int(np.count_nonzero(mask)) < goal:
+        r = int(side * rng.uniform(0.07, 0.16))
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        shape = int(rng.integers(0, 4))
+        layer = np.zeros((h, w), np.uint8)
+        if shape == 0:
+            cv2.circle(layer, (cx, cy), r, 255, -1)
+        elif shape == 1:
+            a = np.linspace(0, 2 * np.pi, 11)[:-1] + rng.uniform(0, np.pi)
+            radii = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
+            cv2.fillPoly(layer, [np.int32(np.c_[cx + radii * np.cos(a), cy + radii * np.sin(a)])], 255)
+        elif shape == 2:
+            cv2.rectangle(layer, (cx - r, cy - r // 2), (cx + r, cy + r // 2), 255, -1)
+            cv2.circle(layer, (cx - r, cy), r // 2, 255, -1)
+            cv2.circle(layer, (cx + r, cy), r // 2, 255, -1)
+        else:
+            cv2.circle(layer, (cx, cy), r, 255, -1)
+        out[layer > 0] = colour
+        if shape == 3:  # a face: two eyes and a smile on the disc
+            ink = (20, 20, 20)
+            cv2.circle(out, (cx - r // 3, cy - r // 4), max(1, r // 7), ink, -1)
+            cv2.circle(out, (cx + r // 3, cy - r // 4), max(1, r // 7), ink, -1)
+            cv2.ellipse(out, (cx, cy + r // 8), (r // 2, r // 3), 0, 20, 160, ink, max(1, r // 10))
+        elif shape == 2:
+            cv2.putText(out, "NEW", (cx - r, cy + r // 5), cv2.FONT_HERSHEY_SIMPLEX, r / 40, (255, 255, 255), max(1, r // 15))
+        mask |= layer
+    if rng.random() < 0.5:
+        k = rng.uniform(0.5, 1.0)
+        out = cv2.resize(out, (max(16, int(w * k)), max(16, int(h * k))), interpolation=cv2.INTER_AREA)
+    return out
+
+
 def make_partial(setdir: Path, out: Path, seed: int = 5) -> Path:
-    """Partial copies of ``setdir``'s refs (collage, screenshot, heavy crop), and collages of no ref."""
+    """Partial copies of ``setdir``'s refs (collage, screenshot, heavy crop, stickers), and collages of no
+    ref. The sticker copies come last, from a generator of their own (the other queries are those made
+    before they were added)."""
     if (out / "queries.json").exists():
         return out
     rng = np.random.default_rng(seed)
@@ -149,6 +199,12 @@ def make_partial(setdir: Path, out: Path, seed: int = 5) -> Path:
         name = f"p{len(queries):05d}.jpg"
         cv2.imwrite(str(out / "queries" / name), _collage(f[0], f[1:], rng), [cv2.IMWRITE_JPEG_QUALITY, 85])
         queries[name] = {"ref": None, "kinds": ["collage"]}
+    sticky = np.random.default_rng(seed + 1)
+    for ref in refs[2::9]:
+        name = f"p{len(queries):05d}.jpg"
+        made = _stickers(cv2.imread(str(setdir / "refs" / ref)), sticky)
+        cv2.imwrite(str(out / "queries" / name), made, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        queries[name] = {"ref": ref, "kinds": ["sticker"]}
     (out / "queries.json").write_text(json.dumps({"queries": queries}, indent=1))
     return out
 
