@@ -110,3 +110,38 @@ def test_the_watch_clip_has_its_events_and_the_scorer_finds_them_in_framediffs(t
     fake.write_text(json.dumps({"event": "change_start", "frame": 5}) + "\n")
     score = material.score_events(material.truth_path(clip), fake)
     assert score["caught"] == "0/4" and score["false_events"] == 1 and score["false_frames"] == [5]
+
+
+def test_the_search_benchmark_makes_sticker_copies_of_its_refs(tmp_path: Path) -> None:
+    """``bench_search.make_partial``'s sticker kind: the ref under opaque stickers and a caption over 20-40%
+    of its area (measured against the ref itself), at its size or resized, named in the truth."""
+    import cv2
+
+    from .conftest import photo_bgr
+
+    spec = importlib.util.spec_from_file_location("bench_search", BENCH / "bench_search.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    setdir = tmp_path / "set"
+    (setdir / "refs").mkdir(parents=True)
+    (setdir / "queries").mkdir()
+    names = ["astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "brick", "gravel", "moon", "cell", "page"]
+    for k, name in enumerate(names):
+        cv2.imwrite(str(setdir / "refs" / f"ref{k:05d}.png"), photo_bgr(name))
+    fillers = {}
+    for k, name in enumerate(["hubble_deep_field", "immunohistochemistry", "text", "clock"]):
+        cv2.imwrite(str(setdir / "queries" / f"q{k}.jpg"), photo_bgr(name))
+        fillers[f"q{k}.jpg"] = {"ref": None, "kinds": []}
+    (setdir / "queries.json").write_text(json.dumps({"queries": fillers}))
+    out = bench.make_partial(setdir, tmp_path / "partial")
+    truth = json.loads((out / "queries.json").read_text())["queries"]
+    stickers = {q: v["ref"] for q, v in truth.items() if v["kinds"] == ["sticker"]}
+    assert len(stickers) == len(names[2::9]) >= 1, truth
+    for query, ref in stickers.items():
+        a = cv2.imread(str(setdir / "refs" / ref))
+        b = cv2.imread(str(out / "queries" / query))
+        assert b.shape[0] <= a.shape[0] and b.shape[1] <= a.shape[1]
+        b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+        covered = float((np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 40).mean())
+        assert 0.12 < covered < 0.5, (query, covered)
