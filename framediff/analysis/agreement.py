@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Agreement", "agreement", "block_agreement", "low_copy", "low_scale", "LOW_SIDE"]
+__all__ = ["Agreement", "agreement", "block_agreement", "low_copy", "low_mapped", "low_scale", "LOW_SIDE"]
 
 LOW_SIDE = 256  # longest side of the images the evidence is measured on
 BLOCK = 8  # block side in low-resolution pixels
@@ -88,21 +88,36 @@ def agreement(
     Returns:
         The :class:`Agreement`.
     """
-    sa = low_scale(gray_a.shape)
     la = low_copy(gray_a) if low_a is None else low_a
-    h, w = la.shape
-    sb = low_scale(gray_b.shape)
-    lb = low_copy(gray_b) if low_b is None else low_b
-    if matrix is None:
-        # Common top-left area, as a pixel-to-pixel comparison of different sizes does.
-        m = np.diag([sa, sa, 1.0]) @ np.diag([1.0 / sb, 1.0 / sb, 1.0])
-    else:
-        m = np.diag([sa, sa, 1.0]) @ matrix @ np.diag([1.0 / sb, 1.0 / sb, 1.0])
-    warped = cv2.warpPerspective(lb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    cover = cv2.warpPerspective(
-        np.full(lb.shape, 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0
-    )
+    warped, cover = low_mapped(gray_a, gray_b, matrix, la, low_copy(gray_b) if low_b is None else low_b)
     return block_agreement(la, warped, cover)
+
+
+def low_mapped(
+    gray_a: np.ndarray, gray_b: np.ndarray, matrix: np.ndarray | None, low_a: np.ndarray, low_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """B's low-resolution copy mapped onto A's by ``matrix`` (given at working resolution).
+
+    Args:
+        gray_a: A at working resolution (its shape sets the scale).
+        gray_b: B at working resolution.
+        matrix: 3x3 homography from B's pixels to A's; ``None`` for top-left on top-left.
+        low_a: ``low_copy(gray_a)``.
+        low_b: ``low_copy(gray_b)``.
+
+    Returns:
+        ``(warped, cover)``: B on A's low-resolution grid (edges replicated outside B) and the uint8 mask
+        of the pixels B covers.
+    """
+    sa, sb = low_scale(gray_a.shape), low_scale(gray_b.shape)
+    h, w = low_a.shape
+    # None: the common top-left area, as a pixel-to-pixel comparison of different sizes does.
+    m = np.diag([sa, sa, 1.0]) @ (np.eye(3) if matrix is None else matrix) @ np.diag([1.0 / sb, 1.0 / sb, 1.0])
+    warped = cv2.warpPerspective(low_b, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    cover = cv2.warpPerspective(
+        np.full(low_b.shape, 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0
+    )
+    return warped, cover
 
 
 def _size(shape: tuple[int, ...], s: float) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..workers import POOL
-from .agreement import Agreement, agreement, low_copy, low_scale
+from .agreement import Agreement, agreement, low_copy, low_mapped
 from .prepare import resize_to
 from .register import (
     Alignment,
@@ -129,15 +129,11 @@ class _Judge:
     def tone_gap(self, matrix: np.ndarray) -> float:
         """Mean grey difference of B mapped by ``matrix`` from A where it covers A, at the evidence
         resolution, with no tone matching: how far the light must change for the fit to hold."""
-        la, lb = self.low_a, self.low_b
-        sa, sb = low_scale(self.gray_a.shape), low_scale(self.gray_b.shape)
-        m = np.diag([sa, sa, 1.0]) @ np.asarray(matrix, np.float64) @ np.diag([1.0 / sb, 1.0 / sb, 1.0])
-        h, w = la.shape
-        warped = cv2.warpPerspective(lb, m, (w, h), flags=cv2.INTER_LINEAR)
-        cover = cv2.warpPerspective(np.full(lb.shape, 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
-        if not cover.any():
+        warped, cover = low_mapped(self.gray_a, self.gray_b, np.asarray(matrix, np.float64), self.low_a, self.low_b)
+        covered = cover > 0
+        if not covered.any():
             return float("inf")
-        return float(np.abs(la[cover].astype(np.float32) - warped[cover]).mean())
+        return float(np.abs(self.low_a[covered].astype(np.float32) - warped[covered]).mean())
 
     def start_fine(self, matrix: np.ndarray) -> None:
         """Begin :meth:`fine` of ``matrix`` on the other core (OpenCV and NumPy release the GIL)."""
@@ -293,13 +289,12 @@ def _prefer_crop(
     agr = judge.agreement(m)
     current = best.matrix if best.warped or best.method == "none" else np.eye(3)
     if exact and best_agr.explained >= TRY_FORMS_BELOW:
-        if agr.explained >= best_agr.explained - PREFER_IDENTITY and judge.tone_gap(m) < judge.tone_gap(current):
-            return _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, judge.gray_a.shape[:2]), agr
-        return best, best_agr
-    tie = not exact and agr.score > best_agr.score - PREFER_IDENTITY and judge.fine(m) > judge.fine(current)
-    if _better(agr, best_agr) or tie:
-        size_a = judge.gray_a.shape[:2]
-        return _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, size_a), agr
+        take = agr.explained >= best_agr.explained - PREFER_IDENTITY and judge.tone_gap(m) < judge.tone_gap(current)
+    else:
+        tie = not exact and agr.score > best_agr.score - PREFER_IDENTITY and judge.fine(m) > judge.fine(current)
+        take = _better(agr, best_agr) or tie
+    if take:
+        return _with_fit(Alignment(inliers=fit.inliers, matches=fit.matches), m, judge.gray_a.shape[:2]), agr
     return best, best_agr
 
 
